@@ -1,0 +1,1 @@
+"""The ZeroMQ bridge: protocol, server, client, pedalboard Remote and DAW scripts."""

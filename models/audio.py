@@ -1,0 +1,146 @@
+"""Audio in and out: one small value type, file I/O with soundfile, resampling with torchaudio.
+
+Samples are float32 with shape (channels, frames), the layout pedalboard and
+torchaudio use. The model is mono; stereo is handled as mid/side (see
+`to_mid` and docs/architecture.md).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from .errors import AudioFileError, ReverieError
+
+# soundfile picks the container from the suffix; these are the ones we promise.
+WRITABLE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
+SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
+MAX_CHANNELS = 64
+
+
+@dataclass(frozen=True)
+class Audio:
+    samples: np.ndarray  # float32, (channels, frames)
+    sample_rate: int
+
+    def __post_init__(self) -> None:
+        samples = np.asarray(self.samples, dtype=np.float32)
+        if samples.ndim == 1:
+            samples = samples[None, :]
+        if samples.ndim != 2:
+            raise ReverieError(
+                f"audio must have shape (channels, frames), got {samples.shape}", field="audio"
+            )
+        object.__setattr__(self, "samples", samples)
+        check_sample_rate(self.sample_rate)
+
+    @property
+    def channels(self) -> int:
+        return self.samples.shape[0]
+
+    @property
+    def frames(self) -> int:
+        return self.samples.shape[1]
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+    def validate(self, field: str = "audio") -> "Audio":
+        """Reject what the model cannot use, naming the field and what is allowed."""
+        if self.frames == 0:
+            raise ReverieError(f"{field} is empty (0 frames); give at least one sample", field=field)
+        if not 1 <= self.channels <= MAX_CHANNELS:
+            raise ReverieError(
+                f"{field} has {self.channels} channels; allowed 1 to {MAX_CHANNELS}", field=field
+            )
+        if not np.isfinite(self.samples).all():
+            bad = int((~np.isfinite(self.samples)).sum())
+            raise ReverieError(
+                f"{field} contains {bad} NaN or infinite samples; all samples must be finite",
+                field=field,
+            )
+        return self
+
+
+def check_sample_rate(sample_rate: int, field: str = "sample_rate") -> int:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+        raise ReverieError(f"{field} must be an integer in Hz, got {sample_rate!r}", field=field)
+    if not 1000 <= int(sample_rate) <= 384000:
+        raise ReverieError(f"{field} must be between 1000 and 384000 Hz, got {sample_rate}", field=field)
+    return int(sample_rate)
+
+
+def load_audio(path: str | os.PathLike, field: str = "input") -> Audio:
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(f"{field} file not found: {path}", field=field)
+    if path.is_dir():
+        raise AudioFileError(f"{field} is a folder, not an audio file: {path}", field=field)
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioFileError(
+            f"{field} is not readable audio ({path}): {exc}; allowed formats are wav, flac and ogg",
+            field=field,
+        ) from None
+    return Audio(data.T.copy(), int(rate)).validate(field)
+
+
+def save_audio(audio: Audio, path: str | os.PathLike, bit_depth: int = 24) -> Path:
+    """Write atomically: a temp file in the same folder, then rename, so no half file has the final name."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in WRITABLE:
+        raise ReverieError(
+            f"cannot write {path.name}: the output must end in {', '.join(WRITABLE)}", field="output"
+        )
+    if bit_depth not in SUBTYPES:
+        raise ReverieError(f"bit depth must be 16, 24 or 32, got {bit_depth}", field="bit_depth")
+    subtype = "VORBIS" if suffix == ".ogg" else SUBTYPES[bit_depth]
+    if suffix == ".flac" and bit_depth == 32:
+        subtype = "PCM_24"  # FLAC has no float samples
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial{suffix}")
+    sf.write(str(tmp), audio.samples.T, audio.sample_rate, subtype=subtype, format=WRITABLE[suffix])
+    os.replace(tmp, path)
+    return path
+
+
+def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
+    """Band-limited resampling of (channels, frames) float32 with torchaudio's windowed sinc."""
+    if orig_rate == new_rate:
+        return samples
+    import torch
+    import torchaudio.functional as AF
+
+    out = AF.resample(torch.from_numpy(np.ascontiguousarray(samples)), orig_rate, new_rate)
+    return out.numpy()
+
+
+def fit_length(samples: np.ndarray, frames: int) -> np.ndarray:
+    """Trim or zero-pad the last axis to exactly `frames`."""
+    have = samples.shape[-1]
+    if have >= frames:
+        return samples[..., :frames]
+    pad = [(0, 0)] * (samples.ndim - 1) + [(0, frames - have)]
+    return np.pad(samples, pad)
+
+
+def to_mid(audio: Audio) -> np.ndarray:
+    """The mono signal the model sees: the mean of all channels (the mid of a stereo pair)."""
+    return audio.samples.mean(axis=0)
+
+
+def to_model_rate(audio: Audio, model_rate: int) -> np.ndarray:
+    """Mid signal resampled to the model's rate, shape (frames,)."""
+    return resample(to_mid(audio)[None, :], audio.sample_rate, model_rate)[0]
+
+
+def from_model_rate(mono: np.ndarray, model_rate: int, sample_rate: int, channels: int, frames: int) -> Audio:
+    """Model output back to the caller's rate, channel count and exact length (centred: same in every channel)."""
+    out = fit_length(resample(mono[None, :].astype(np.float32), model_rate, sample_rate), frames)
+    return Audio(np.repeat(out, channels, axis=0), sample_rate)
