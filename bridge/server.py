@@ -1,0 +1,437 @@
+"""The bridge server: one ROUTER socket, one model in memory, a bounded queue and worker threads.
+
+Threads and sockets:
+
+- The I/O thread (the one that calls `serve()`) owns the ROUTER socket. It
+  validates every message, answers info/status/cancel at once, queues jobs
+  and forwards what workers publish. No other thread touches the ROUTER.
+- Each worker thread takes jobs from the queue, calls `pipe.run(op, **kwargs)`
+  with a progress callback, and publishes progress, the result or the error
+  on its own PUSH socket to an inproc PULL socket that the I/O thread polls.
+
+Every message gets an answer: the I/O loop wraps each message in a catch-all
+that turns anything unexpected into an `internal` error reply.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import traceback
+from importlib import metadata
+from typing import Any, Callable
+
+import zmq
+from zmq.auth import CURVE_ALLOW_ANY
+from zmq.auth.thread import ThreadAuthenticator
+
+from models.errors import Cancelled, ReverieError
+
+from . import protocol as P
+from .jobs import DONE, QUEUED, RUNNING, Busy, Job, JobQueue, pipeline_kwargs
+from .keys import is_local_endpoint
+from .protocol import ProtocolError
+from .validate import Limits, Request, parse
+
+log = logging.getLogger("reverie.bridge")
+
+SHUTDOWN_MODES = ("cancel", "finish")
+POLL_MS = 50
+_server_ids = itertools.count()
+
+
+class Server:
+    """Serve one pipeline over ZeroMQ.
+
+    `serve()` blocks until `stop()` (thread-safe; the CLI calls it from its
+    SIGINT/SIGTERM handler), then shuts down: queued jobs are answered with
+    `shutting_down`, running jobs are cancelled at their next step
+    (on_shutdown="cancel") or allowed `grace` seconds to finish
+    (on_shutdown="finish"), every client is answered, and `serve()` returns.
+    """
+
+    def __init__(
+        self,
+        pipe: Any,
+        bind: str = P.DEFAULT_ENDPOINT,
+        *,
+        workers: int = 1,
+        limits: Limits = Limits(),
+        curve_keys: tuple[bytes, bytes] | None = None,
+        client_keys_dir: str | None = None,
+        on_shutdown: str = "cancel",
+        grace: float = 10.0,
+        context: zmq.Context | None = None,
+    ):
+        if workers < 1:
+            raise ReverieError(f"workers must be at least 1, got {workers}", field="workers")
+        if on_shutdown not in SHUTDOWN_MODES:
+            raise ReverieError(f"on_shutdown must be cancel or finish, got {on_shutdown!r}", field="on_shutdown")
+        if curve_keys is None and not is_local_endpoint(bind):
+            raise ReverieError(
+                f"{bind} is not a loopback address; a network-facing bridge needs CURVE keys. "
+                "Make a pair with `reverie keys DIR` and start with --secret-key DIR/server.key_secret",
+                field="bind",
+            )
+        self.pipe = pipe
+        self.limits = limits
+        self.workers = workers
+        self.on_shutdown = on_shutdown
+        self.grace = grace
+        self._ctx = context or zmq.Context()
+        self._own_ctx = context is None
+        self._curve_keys = curve_keys
+        self._client_keys_dir = client_keys_dir
+        self._bind = bind
+        self._inproc = f"inproc://reverie-bridge-{id(self)}-{next(_server_ids)}"
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._live: dict[tuple[bytes, str], Job] = {}
+        self._queue = JobQueue(limits.max_queue)
+        self._threads: list[threading.Thread] = []
+        self._auth: ThreadAuthenticator | None = None
+        self._started = time.monotonic()
+        self._counts = {"requests": 0, "results": 0, "errors": 0}
+        self.endpoint: str | None = None
+        self._router: zmq.Socket | None = None
+        self._pull: zmq.Socket | None = None
+
+    # --- lifecycle ----------------------------------------------------------
+
+    def bind(self) -> str:
+        """Bind the sockets (before serve(), so a caller can learn an ephemeral port)."""
+        if self._router is not None:
+            return self.endpoint
+        router = self._ctx.socket(zmq.ROUTER)
+        router.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes)
+        router.setsockopt(zmq.LINGER, 2000)
+        router.setsockopt(zmq.SNDHWM, 10000)
+        if self._curve_keys is not None:
+            self._auth = ThreadAuthenticator(self._ctx)
+            self._auth.start()
+            self._auth.configure_curve(domain="*", location=self._client_keys_dir or CURVE_ALLOW_ANY)
+            public, secret = self._curve_keys
+            router.curve_publickey = public
+            router.curve_secretkey = secret
+            router.curve_server = True
+        try:
+            router.bind(self._bind)
+        except zmq.ZMQError as exc:
+            router.close(0)
+            self._stop_auth()
+            raise ReverieError(f"cannot bind {self._bind}: {exc}", field="bind") from None
+        self.endpoint = router.getsockopt_string(zmq.LAST_ENDPOINT)
+        pull = self._ctx.socket(zmq.PULL)
+        pull.bind(self._inproc)
+        self._router, self._pull = router, pull
+        return self.endpoint
+
+    def stop(self) -> None:
+        """Ask serve() to shut down; safe from any thread and from a signal handler."""
+        self._stop.set()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    def serve(self) -> None:
+        self.bind()
+        for index in range(self.workers):
+            thread = threading.Thread(target=self._worker, name=f"reverie-worker-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        secure = "CURVE" if self._curve_keys else "plain (loopback only)"
+        log.info(
+            "listening on %s (%s), model %s, %d worker(s), queue %d, max %g s and %d bytes per request",
+            self.endpoint, secure, getattr(self.pipe, "model_hash", "?"), self.workers,
+            self.limits.max_queue, self.limits.max_seconds, self.limits.max_message_bytes,
+        )
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._pull, zmq.POLLIN)
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                self._poll_once(poller)
+            self._shutdown(poller)
+        finally:
+            self._close()
+
+    def _poll_once(self, poller: zmq.Poller, timeout: int = POLL_MS) -> None:
+        events = dict(poller.poll(timeout))
+        if self._pull in events:
+            # Forward everything the workers published (progress, results, errors).
+            while True:
+                try:
+                    frames = self._pull.recv_multipart(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                self._router.send_multipart(frames, copy=False)
+        if self._router in events:
+            for _ in range(100):  # bounded burst, then give worker output a turn
+                try:
+                    frames = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                self._handle(frames)
+
+    def _shutdown(self, poller: zmq.Poller) -> None:
+        drained = self._queue.close()
+        for job in drained:
+            job.state = DONE
+            self._finish(job, P.error_reply(job.request.id, P.SHUTTING_DOWN, "the server is shutting down; the job was not started"), P.SHUTTING_DOWN, send=self._send)
+        with self._lock:
+            running = [job for job in self._live.values() if job.state == RUNNING]
+        if self.on_shutdown == "cancel":
+            for job in running:
+                job.request_cancel(P.SHUTTING_DOWN)
+        log.info(
+            "shutting down: %d queued job(s) refused, %d running job(s) %s",
+            len(drained), len(running),
+            "cancelled at their next step" if self.on_shutdown == "cancel" else f"given {self.grace:g} s to finish",
+        )
+        deadline = time.monotonic() + (self.grace if self.on_shutdown == "finish" else 0.0)
+        hard = deadline + 5.0
+        cancelled_late = False
+        while any(t.is_alive() for t in self._threads) and time.monotonic() < hard:
+            if not cancelled_late and time.monotonic() >= deadline:
+                with self._lock:
+                    for job in self._live.values():
+                        job.request_cancel(P.SHUTTING_DOWN)
+                cancelled_late = True
+            self._poll_once(poller, 20)
+        self._poll_once(poller, 0)
+        with self._lock:
+            stuck = list(self._live.values())
+            self._live.clear()
+        for job in stuck:  # a worker that did not reach a step boundary in time
+            self._send(job.identity, P.error_reply(job.request.id, P.SHUTTING_DOWN, "the server shut down before the job could stop"))
+            log.warning("id=%s op=%s did not stop in time; answered shutting_down", job.request.id, job.request.op)
+
+    def _close(self) -> None:
+        alive = [t for t in self._threads if t.is_alive()]
+        if self._pull is not None:
+            self._pull.close(0)
+        if self._router is not None:
+            self._router.close(2000)
+        self._stop_auth()
+        if self._own_ctx and not alive:
+            self._ctx.term()
+        log.info("stopped")
+
+    def _stop_auth(self) -> None:
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+
+    # --- I/O thread: requests -------------------------------------------------
+
+    def _send(self, identity: bytes, header: dict, frames: list = ()) -> None:
+        self._router.send_multipart([identity, P.dumps_header(header), *frames], copy=False)
+
+    def _handle(self, frames: list) -> None:
+        identity = frames[0].bytes
+        received = time.monotonic()
+        self._counts["requests"] += 1
+        rid = None
+        try:
+            req = parse(frames[1:], self.limits)
+            rid = req.id
+            if req.op in P.JOB_OPS:
+                self._submit(identity, req)
+            else:
+                self._immediate(identity, req, received)
+        except (ProtocolError, ReverieError) as exc:
+            rid = rid if rid is not None else getattr(exc, "request_id", None)
+            self._send(identity, P.error_reply(rid, exc.code, exc.message, exc.field))
+            self._counts["errors"] += 1
+            _log_line(rid, getattr(exc, "op", None), 0.0, 0.0, time.monotonic() - received,
+                      f"error:{exc.code}", identity, exc.field)
+        except Exception as exc:  # never let one message take the server down
+            log.error("internal error handling a message: %s", traceback.format_exc())
+            self._send(identity, P.error_reply(rid, P.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"))
+            self._counts["errors"] += 1
+
+    def _submit(self, identity: bytes, req: Request) -> None:
+        if self._stop.is_set():
+            raise ProtocolError(P.SHUTTING_DOWN, "the server is shutting down and takes no new jobs")
+        job = Job(identity, req)
+        with self._lock:
+            if job.key in self._live:
+                raise ProtocolError(
+                    P.DUPLICATE_ID, f"you already have a job with id {req.id!r} queued or running", "id"
+                )
+            try:
+                position = self._queue.put(job)
+            except Busy:
+                raise ProtocolError(
+                    P.BUSY, f"the job queue is full ({self.limits.max_queue} waiting); try again later"
+                ) from None
+            self._live[job.key] = job
+        self._send(identity, P.reply(P.ACCEPTED, req.id, position=position))
+
+    def _immediate(self, identity: bytes, req: Request, received: float) -> None:
+        if req.op == "info":
+            data = self.info()
+        elif req.op == "status":
+            data = self.status(identity, req.params.get("job"))
+        else:
+            data = self.cancel(identity, req.params["job"])
+        self._send(identity, P.reply(P.RESULT, req.id, op=req.op, **data))
+        self._counts["results"] += 1
+        _log_line(req.id, req.op, 0.0, 0.0, time.monotonic() - received, "ok", identity)
+
+    def info(self) -> dict:
+        try:
+            version = metadata.version("reverie")
+        except metadata.PackageNotFoundError:
+            version = "unknown"
+        return {
+            "version": P.VERSION,
+            "server": f"reverie {version}",
+            "model": {"hash": self.pipe.model_hash, "sample_rate": self.pipe.sample_rate},
+            "styles": list(self.pipe.styles),
+            "ops": list(P.OPS),
+            "limits": self.limits.as_dict(),
+            "defaults": _jsonable(self.pipe.defaults),
+            "workers": self.workers,
+        }
+
+    def status(self, identity: bytes, job_id: str | None) -> dict:
+        if job_id is None:
+            with self._lock:
+                mine = [j.request.id for j in self._live.values() if j.identity == identity]
+                running = sum(1 for j in self._live.values() if j.state == RUNNING)
+            return {
+                "queued": len(self._queue),
+                "running": running,
+                "workers": self.workers,
+                "jobs": mine,
+                "uptime_s": round(time.monotonic() - self._started, 3),
+                "stopping": self._stop.is_set(),
+            }
+        job = self._find(identity, job_id)
+        data = {"job": job_id, "state": job.state, "step": job.step, "total": job.total}
+        if job.state == QUEUED:
+            data["position"] = self._queue.position(job)
+        return data
+
+    def cancel(self, identity: bytes, job_id: str) -> dict:
+        job = self._find(identity, job_id)
+        if self._queue.remove(job):
+            job.state = DONE
+            self._finish(job, P.error_reply(job_id, P.CANCELLED, "cancelled by the client before it started"), P.CANCELLED, send=self._send)
+            return {"job": job_id, "was": QUEUED}
+        job.request_cancel(P.CANCELLED)
+        return {"job": job_id, "was": RUNNING}
+
+    def _find(self, identity: bytes, job_id: str) -> Job:
+        with self._lock:
+            job = self._live.get((identity, job_id))
+        if job is None:
+            raise ProtocolError(P.NOT_FOUND, f"you have no queued or running job with id {job_id!r}", "job")
+        return job
+
+    # --- workers ----------------------------------------------------------------
+
+    def _worker(self) -> None:
+        push = self._ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 1000)
+        push.connect(self._inproc)
+
+        def send(identity: bytes, header: dict, frames: list = ()) -> None:
+            push.send_multipart([identity, P.dumps_header(header), *frames], copy=False)
+
+        try:
+            while True:
+                job = self._queue.get()
+                if job is None:
+                    return
+                self._run(job, send)
+        finally:
+            push.close()
+
+    def _run(self, job: Job, send: Callable) -> None:
+        req = job.request
+        started = job.started_at
+
+        def progress(step: int, total: int) -> bool:
+            """Called by the pipeline after every denoising step; False stops the run there."""
+            job.step, job.total = int(step), int(total)
+            elapsed = time.monotonic() - started
+            eta = elapsed / step * (total - step) if step > 0 else None
+            send(job.identity, P.reply(P.PROGRESS, req.id, step=job.step, total=job.total, eta=_round(eta)))
+            return not job.cancel.is_set()
+
+        try:
+            if job.cancel.is_set():
+                raise Cancelled()
+            kwargs = pipeline_kwargs(req, self.limits.max_seconds)
+            out = self.pipe.run(req.op, callback=progress, **kwargs)
+            compute = time.monotonic() - started
+            entry, frame = P.audio_entry("audio", out.samples, out.sample_rate, req.reply_layout)
+            header = P.reply(
+                P.RESULT, req.id, op=req.op,
+                seed=req.params.get("seed", self._default_seed()),
+                model_hash=self.pipe.model_hash,
+                timings={"queue_s": _round(started - job.accepted_at), "compute_s": _round(compute)},
+                payload=[entry],
+            )
+            self._finish(job, header, "ok", send=send, frames=[frame])
+        except Cancelled as exc:
+            if job.cancel_reason == P.SHUTTING_DOWN:
+                message = "the server is shutting down; the job was cancelled"
+            else:
+                message = exc.message if exc.message != Cancelled().message else "cancelled by the client"
+            reply = P.error_reply(req.id, job.cancel_reason, f"{message} at step {job.step} of {job.total}")
+            self._finish(job, reply, job.cancel_reason, send=send)
+        except ReverieError as exc:
+            self._finish(job, P.error_reply(req.id, exc.code, exc.message, exc.field), exc.code, send=send)
+        except Exception as exc:
+            log.error("id=%s op=%s failed: %s", req.id, req.op, traceback.format_exc())
+            reply = P.error_reply(req.id, P.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
+            self._finish(job, reply, P.INTERNAL, send=send)
+
+    def _default_seed(self) -> Any:
+        return (self.pipe.defaults or {}).get("seed", 0)
+
+    def _finish(self, job: Job, header: dict, outcome: str, *, send: Callable, frames: list = ()) -> None:
+        """Send a job's one final reply, forget it, and write its log line."""
+        with self._lock:
+            if self._live.get(job.key) is not job:
+                return  # already answered (e.g. by a shutdown that gave up waiting)
+            del self._live[job.key]
+            job.state = DONE
+        send(job.identity, header, frames)
+        self._counts["results" if outcome == "ok" else "errors"] += 1
+        now = time.monotonic()
+        start = job.started_at or now
+        _log_line(
+            job.request.id, job.request.op, job.request.seconds, start - job.accepted_at, now - start,
+            "ok" if outcome == "ok" else f"error:{outcome}", job.identity,
+        )
+
+
+def _log_line(rid: Any, op: Any, seconds: float, wait: float, compute: float, outcome: str,
+              identity: bytes, field: str | None = None) -> None:
+    extra = f" field={field}" if field else ""
+    log.info(
+        "id=%s op=%s audio_s=%.3f wait_s=%.3f compute_s=%.3f %s client=%s%s",
+        rid, op if isinstance(op, str) and len(op) < 40 else "?", seconds, wait, compute, outcome,
+        identity.hex()[:10], extra,
+    )
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return P.json_number(value)
+    return str(value)
