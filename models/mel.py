@@ -1,0 +1,134 @@
+"""Mel frontend: audio -> normalised log-mel (the model's space) and back.
+
+Analysis is torchaudio's mel filter bank over a magnitude STFT. Inversion
+solves the filter bank by least squares (a pseudo-inverse, so empty or
+duplicate filters cannot break it, unlike InverseMelScale's default solver on
+rank-deficient banks) and recovers phase with fast Griffin-Lim (momentum,
+Perraudin et al. 2013). Griffin-Lim can start from known phases, which is how
+inpainting and continuation keep seams smooth.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+
+
+@dataclass
+class MelConfig:
+    sample_rate: int = 22050
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    f_min: float = 20.0
+    f_max: float = 11025.0
+    log_floor: float = 1e-5
+    # Scaling into the model's range; set per mel bin from the training data.
+    mean: list[float] | float = -5.0
+    std: list[float] | float = 2.5
+    griffin_lim_iters: int = 32
+    griffin_lim_momentum: float = 0.99
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop_length
+
+
+class MelFrontend:
+    def __init__(self, config: MelConfig):
+        import torchaudio.functional as AF
+
+        self.config = config
+        c = config
+        n_freqs = c.n_fft // 2 + 1
+        # (n_freqs, n_mels); slaney-normalised filters, like librosa's default.
+        self.filters = AF.melscale_fbanks(
+            n_freqs, c.f_min, c.f_max, c.n_mels, c.sample_rate, norm="slaney", mel_scale="slaney"
+        )
+        self.filters_pinv = torch.linalg.pinv(self.filters.T)  # (n_freqs, n_mels)
+        self.window = torch.hann_window(c.n_fft)
+        self.mean = _per_bin(c.mean, c.n_mels)
+        self.std = _per_bin(c.std, c.n_mels)
+
+    # --- frames and samples -------------------------------------------------
+    def frames_for(self, samples: int) -> int:
+        return samples // self.config.hop_length + 1
+
+    def samples_for(self, frames: int) -> int:
+        return max(frames - 1, 0) * self.config.hop_length
+
+    # --- analysis -----------------------------------------------------------
+    def stft(self, audio: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        return torch.stft(
+            audio, c.n_fft, c.hop_length, window=self.window, center=True, return_complex=True
+        )
+
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        """(..., samples) float -> normalised log-mel (..., n_mels, frames)."""
+        mag = self.stft(audio).abs()
+        mel = torch.matmul(self.filters.T, mag)
+        return self.normalise(torch.log(mel.clamp(min=self.config.log_floor)))
+
+    def normalise(self, log_mel: torch.Tensor) -> torch.Tensor:
+        return (log_mel - self.mean[:, None]) / self.std[:, None]
+
+    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std[:, None] + self.mean[:, None]
+
+    # --- synthesis ----------------------------------------------------------
+    def magnitude(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised log-mel -> linear STFT magnitude by non-negative least squares (pinv, clamped)."""
+        mel = torch.exp(self.denormalise(x))
+        return torch.matmul(self.filters_pinv, mel).clamp(min=0.0)
+
+    def decode(
+        self,
+        x: torch.Tensor,
+        length: int,
+        generator: torch.Generator | None = None,
+        init_phase: torch.Tensor | None = None,
+        known_stft: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Normalised log-mel (n_mels, frames) -> audio (length,).
+
+        init_phase: complex unit phases (n_freqs, frames) to start from where known
+        (non-zero), random elsewhere. known_stft with the same shape: frames whose
+        column is non-zero are held fixed, so the waveform there matches the known
+        audio and only the unknown frames are searched.
+        """
+        c = self.config
+        mag = self.magnitude(x)
+        angles = torch.rand(mag.shape, generator=generator, dtype=mag.dtype) * (2 * torch.pi)
+        angles = torch.polar(torch.ones_like(mag), angles)
+        if init_phase is not None:
+            have = init_phase.abs() > 0
+            angles = torch.where(have, init_phase, angles)
+        fixed = None
+        if known_stft is not None:
+            fixed = (known_stft.abs().sum(dim=0, keepdim=True) > 0).expand_as(mag)
+            mag = torch.where(fixed, known_stft.abs(), mag)
+        previous = torch.zeros_like(angles)
+        blend = c.griffin_lim_momentum / (1 + c.griffin_lim_momentum)
+        for _ in range(c.griffin_lim_iters):
+            audio = self._istft(mag * angles, length)
+            rebuilt = self.stft(audio)
+            angles = rebuilt - blend * previous
+            angles = angles / (angles.abs() + 1e-16)
+            if fixed is not None:
+                angles = torch.where(fixed, known_stft / (known_stft.abs() + 1e-16), angles)
+            previous = rebuilt
+        return self._istft(mag * angles, length)
+
+    def _istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        c = self.config
+        return torch.istft(spec, c.n_fft, c.hop_length, window=self.window, center=True, length=length)
+
+
+def _per_bin(value: list[float] | float, n_mels: int) -> torch.Tensor:
+    t = torch.as_tensor(value, dtype=torch.float32)
+    return t.expand(n_mels).clone() if t.ndim == 0 else t
+
