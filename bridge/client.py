@@ -228,6 +228,7 @@ class Client:
         header = {"v": P.VERSION, "id": rid, "op": op, "params": params or {}}
         if payload:
             header["payload"] = payload
+        if op in P.JOB_OPS:
             header["reply_layout"] = reply_layout
         message = P.encode(header, frames or [])
         self._check_size(message)
@@ -299,8 +300,6 @@ class Client:
                 if progress is not None and progress(*step) is False and not cancel_sent:
                     self._cancel_quietly(rid)
                     cancel_sent = True
-            elif kind == P.ACCEPTED and progress is not None:
-                pass  # position is in header["position"]; nothing to report yet
 
     def _cancel_quietly(self, rid: str) -> None:
         header = {"v": P.VERSION, "id": f"cancel-{uuid.uuid4().hex}", "op": "cancel", "params": {"job": rid}}

@@ -307,17 +307,17 @@ def _check_audio(name: str, entry: dict, frame: memoryview) -> Audio:
 
 
 def _check_seconds(req: Request, limits: Limits) -> None:
-    """The longest audio a request sends or asks for must be within max_seconds."""
+    """The longest audio a request sends, and the audio it asks for, must be within max_seconds."""
     spans = [(audio.seconds, name) for name, audio in req.audio.items()]
-    if "seconds" in req.params:
+    if "seconds" in req.params:  # inputs first: an input over the limit is named before the output
         base = req.audio["audio"].seconds if req.op == "continue" else 0.0
         spans.append((base + req.params["seconds"], "seconds"))
-    longest, name = max(spans, default=(0.0, None))
-    req.seconds = longest
-    if longest > limits.max_seconds:
-        raise ProtocolError(
-            P.TOO_LARGE,
-            f"request involves {longest:.2f} s of audio ({name}); this server allows at most "
-            f"{limits.max_seconds:g} s",
-            name,
-        )
+    req.seconds = max((seconds for seconds, _ in spans), default=0.0)
+    for seconds, name in spans:
+        if seconds > limits.max_seconds:
+            raise ProtocolError(
+                P.TOO_LARGE,
+                f"{name} is {seconds:.2f} s of audio; this server allows at most {limits.max_seconds:g} s "
+                "per request",
+                name,
+            )

@@ -1,0 +1,1 @@
+"""DAW scripts that talk to the bridge."""
