@@ -1,0 +1,13 @@
+"""Training-corpus builder: music21's bundled scores, rendered with tinysoundfont and pedalboard.
+
+    scores.py   music21 corpus listing, parsing to note lists (cached), key estimate
+    styles.py   the five style recipes (sleep, calm, happy, sad, tense)
+    arrange.py  excerpt, top voice, mode re-spelling, transposition, accompaniment, timing
+    synth.py    offline General MIDI rendering (TimGM6mb.sf2 from pretty_midi)
+    effects.py  pedalboard chains, noise bed, peak level
+    midi.py     the melody as MIDI in the clip's timeline
+    build.py    split, plan, parallel rendering, manifest
+    cli.py      `reverie corpus`
+
+Nothing here is imported by the rest of `models`, and nothing downloads at run time.
+"""

@@ -1,0 +1,196 @@
+"""Build the corpus: split scores, plan clips, render them in parallel, write the manifest.
+
+Everything random comes from generators seeded by (seed, split, clip number)
+or (seed, score), never from the order in which workers finish, so a seed
+gives bit-identical files whatever --jobs is.
+"""
+from __future__ import annotations
+
+import csv
+import multiprocessing
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from ..errors import ReverieError
+from . import arrange, effects, midi, scores, synth
+from .styles import RECIPES, STYLES
+
+SAMPLE_RATE = 22050
+SPLITS = ("train", "heldout")
+COLUMNS = ("clip_id", "split", "style", "audio", "midi", "source_score", "transposition",
+           "tempo_bpm", "mode", "programs", "seconds")
+CANDIDATES = 8  # scores a clip may try before giving up (some files fail to parse or are too short)
+
+
+@dataclass(frozen=True)
+class Clip:
+    clip_id: str
+    split: str
+    index: int  # clip number within the split
+    style: str
+    candidates: tuple[int, ...]  # indices into the sorted score list, first choice first
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "reverie" / "corpus-scores"
+
+
+def split_scores(names: list[str], heldout: float, seed: int) -> dict[str, list[int]]:
+    """Disjoint score indices per split; a seeded shuffle, so the split is the same for the same seed."""
+    order = np.random.default_rng([seed, 0]).permutation(len(names))
+    n_held = min(len(names) - 1, max(1, round(heldout * len(names)))) if heldout > 0 else 0
+    return {"heldout": sorted(order[:n_held].tolist()), "train": sorted(order[n_held:].tolist())}
+
+
+def plan(names: list[str], hours: float, clip_seconds: float, heldout: float, seed: int) -> list[Clip]:
+    total = max(1, round(hours * 3600 / clip_seconds))
+    n_held = min(total - 1, max(1, round(total * heldout))) if heldout > 0 and total > 1 else 0
+    counts = {"train": total - n_held, "heldout": n_held}
+    pools = split_scores(names, heldout, seed)
+    clips = []
+    for s, split in enumerate(SPLITS):
+        pool = pools[split]
+        if counts[split] and not pool:
+            raise ReverieError(f"no scores left for the {split} split; lower --heldout", field="heldout")
+        # Each clip's first choice is a different score (as long as there are enough);
+        # its fallbacks are scores no other clip starts from when the pool allows.
+        order = np.random.default_rng([seed, 1, s]).permutation(pool).tolist()
+        n = counts[split]
+        for k in range(n):
+            candidates = tuple(order[(k + r * n) % len(order)] for r in range(CANDIDATES))
+            style = STYLES[k % len(STYLES)]
+            clips.append(Clip(f"{split}_{style}_{k:05d}", split, k, style, candidates))
+    return clips
+
+
+def build(out_dir: Path, hours: float = 2.0, seed: int = 0, jobs: int = 2, clip_seconds: float = 15.0,
+          heldout: float = 0.1, cache_dir: Path | None = None, progress: bool = True) -> list[dict]:
+    _check(hours, jobs, clip_seconds, heldout)
+    out_dir = Path(out_dir)
+    _prepare(out_dir)
+    names = scores.list_scores()
+    clips = plan(names, hours, clip_seconds, heldout, seed)
+    for split in SPLITS:
+        for style in STYLES:
+            (out_dir / split / style).mkdir(parents=True, exist_ok=True)
+    task = dict(out_dir=str(out_dir), seed=seed, clip_seconds=clip_seconds, names=names,
+                cache_dir=str(cache_dir) if cache_dir else None)
+    rows: list[dict] = []
+    bar = _progress(len(clips), progress)
+    if jobs == 1:
+        for clip in clips:
+            rows.append(_make_clip(clip, task))
+            bar.update(1)
+    else:
+        # spawn, not fork: the parent may hold threads (tqdm, BLAS) that a fork would copy half-way.
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(jobs, initializer=_init_worker, initargs=(task,)) as pool:
+            for row in pool.imap_unordered(_make_clip_in_worker, clips, chunksize=1):
+                rows.append(row)
+                bar.update(1)
+    bar.close()
+    rows.sort(key=lambda r: (SPLITS.index(r["split"]), r["clip_id"]))
+    _write_manifest(out_dir / "manifest.csv", rows)
+    return rows
+
+
+def _check(hours: float, jobs: int, clip_seconds: float, heldout: float) -> None:
+    if not hours > 0:
+        raise ReverieError(f"hours must be greater than 0, got {hours}", field="hours")
+    if not 1 <= jobs <= 64:
+        raise ReverieError(f"jobs must be between 1 and 64, got {jobs}", field="jobs")
+    if not 1 <= clip_seconds <= 600:
+        raise ReverieError(f"clip-seconds must be between 1 and 600, got {clip_seconds}", field="clip_seconds")
+    if not 0 <= heldout < 1:
+        raise ReverieError(f"heldout must be a fraction in [0, 1), got {heldout}", field="heldout")
+
+
+def _prepare(out_dir: Path) -> None:
+    """Refuse a folder with someone else's files; a previous corpus there is replaced."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReverieError(f"OUT_DIR is a file, not a folder: {out_dir}", field="out_dir")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not (out_dir / "manifest.csv").exists():
+            raise ReverieError(
+                f"OUT_DIR {out_dir} is not empty and holds no corpus (no manifest.csv); choose an empty folder",
+                field="out_dir",
+            )
+        for split in SPLITS:
+            shutil.rmtree(out_dir / split, ignore_errors=True)
+        (out_dir / "manifest.csv").unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+_TASK: dict = {}
+
+
+def _init_worker(task: dict) -> None:
+    _TASK.update(task)
+
+
+def _make_clip_in_worker(clip: Clip) -> dict:
+    return _make_clip(clip, _TASK)
+
+
+def _make_clip(clip: Clip, task: dict) -> dict:
+    names = task["names"]
+    cache_dir = Path(task["cache_dir"]) if task["cache_dir"] else None
+    style = RECIPES[clip.style]
+    seconds = task["clip_seconds"]
+    reasons = []
+    for index in clip.candidates:
+        rel = names[index]
+        numbers = scores.tune_numbers(rel)
+        # One tune per multi-tune file, the same one for a seed wherever the file is used.
+        number = int(np.random.default_rng([task["seed"], 2, index]).choice(numbers)) if numbers else None
+        try:
+            score = scores.load_score(rel, number, cache_dir)
+            # A fresh generator per attempt: a failed candidate leaves no trace in the result.
+            rng = np.random.default_rng([task["seed"], 3, SPLITS.index(clip.split), clip.index])
+            performance = arrange.arrange(score, style, seconds, rng)
+            audio = synth.render(performance, seconds, SAMPLE_RATE)
+            audio = effects.process(audio, style, SAMPLE_RATE, rng)
+        except scores.ScoreUnusable as exc:
+            reasons.append(str(exc))
+            continue
+        return _write_clip(clip, task, score.score_id, performance, audio)
+    raise ReverieError(f"no usable score for {clip.clip_id} after {len(reasons)} tries: {reasons[-1]}")
+
+
+def _write_clip(clip: Clip, task: dict, score_id: str, perf: arrange.Performance, audio: np.ndarray) -> dict:
+    out_dir = Path(task["out_dir"])
+    rel_wav = f"{clip.split}/{clip.style}/{clip.clip_id}.wav"
+    rel_mid = f"{clip.split}/{clip.style}/{clip.clip_id}.mid"
+    sf.write(out_dir / rel_wav, audio, SAMPLE_RATE, subtype="PCM_16")
+    midi.write_melody(perf, task["clip_seconds"], out_dir / rel_mid)
+    return {
+        "clip_id": clip.clip_id, "split": clip.split, "style": clip.style, "audio": rel_wav, "midi": rel_mid,
+        "source_score": score_id, "transposition": perf.transposition, "tempo_bpm": f"{perf.bpm:.4f}",
+        "mode": perf.mode, "programs": ";".join(str(p) for p in perf.programs),
+        "seconds": f"{task['clip_seconds']:g}",
+    }
+
+
+def _write_manifest(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="clip", desc="corpus", disable=not enabled)
+
+
+def hours_of(rows: list[dict]) -> float:
+    return sum(float(r["seconds"]) for r in rows) / 3600

@@ -1,0 +1,96 @@
+"""Style recipes: what makes sleep, calm, happy, sad and tense clips sound different.
+
+calm / happy / sad / tense are the four valence-arousal quadrants used by
+emotion datasets such as DEAM (calm: positive valence, low arousal; happy:
+positive, high; sad: negative, low; tense: negative, high); sleep is a
+quieter, slower, darker corner beyond calm. Each recipe moves every cue a
+listener (or a small classifier) can use at once: tempo, mode, register,
+velocity, articulation, instruments, accompaniment figure and effects, so
+the styles stay apart even when two clips come from the same score.
+
+Program numbers are General MIDI, 0-based (0 = Acoustic Grand Piano).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STYLES = ("sleep", "calm", "happy", "sad", "tense")
+
+
+@dataclass(frozen=True)
+class Style:
+    name: str
+    tempo: tuple[float, float]  # quarter-note bpm range
+    mode: str  # "major" | "minor" (the re-spelling target)
+    chromatic: bool  # tense: flat 2nd everywhere, diminished fifths in the accompaniment
+    register: tuple[int, int]  # range for the melody's median MIDI pitch
+    velocity: tuple[int, int]  # melody velocity range; accompaniment plays softer
+    articulation: float  # sounding fraction of the written length: < 0.5 staccato, > 1 legato
+    figure: str  # accompaniment figure for derived chords: "pad", "arpeggio", "oompah", "tremolo"
+    tremolo: bool  # also re-strike the score's own accompaniment as repeated 16ths
+    melody_programs: tuple[int, ...]
+    chord_programs: tuple[int, ...]
+    bass_programs: tuple[int, ...]
+    peak_db: tuple[float, float]  # final peak level range, dBFS (sleep stays quieter)
+    highpass_hz: tuple[float, float] | None
+    lowpass_hz: tuple[float, float] | None
+    reverb_room: tuple[float, float]
+    reverb_wet: tuple[float, float]
+    drive_db: tuple[float, float] | None = None  # distortion
+    compress: bool = False
+    bright_db: float = 0.0  # high-shelf gain at 3 kHz
+    noise_bed: float = 0.0  # probability of a soft rain/ocean noise bed
+
+
+RECIPES: dict[str, Style] = {
+    "sleep": Style(
+        name="sleep", tempo=(40, 60), mode="major", chromatic=False, register=(57, 67),
+        velocity=(32, 50), articulation=1.15, figure="pad", tremolo=False,
+        # warm pad, halo pad, slow strings, soft piano, new-age pad
+        melody_programs=(89, 94, 49, 0, 88),
+        chord_programs=(89, 91, 49, 94, 52),  # pads, slow strings, choir
+        bass_programs=(89, 49, 48),
+        peak_db=(-12.0, -9.0), highpass_hz=None, lowpass_hz=(1600, 2400),
+        reverb_room=(0.92, 0.98), reverb_wet=(0.45, 0.6), noise_bed=0.5,
+    ),
+    "calm": Style(
+        name="calm", tempo=(60, 80), mode="major", chromatic=False, register=(64, 72),
+        velocity=(55, 72), articulation=0.95, figure="arpeggio", tremolo=False,
+        # piano, nylon guitar, flute, harp, electric piano
+        melody_programs=(0, 24, 73, 46, 4),
+        chord_programs=(0, 24, 46, 4),
+        bass_programs=(32, 0, 24),
+        peak_db=(-5.0, -3.5), highpass_hz=None, lowpass_hz=(6000, 8000),
+        reverb_room=(0.55, 0.7), reverb_wet=(0.2, 0.3),
+    ),
+    "happy": Style(
+        name="happy", tempo=(110, 140), mode="major", chromatic=False, register=(74, 84),
+        velocity=(88, 110), articulation=0.4, figure="oompah", tremolo=False,
+        # marimba, bright piano, xylophone, glockenspiel, pizzicato, celesta
+        melody_programs=(12, 1, 13, 9, 45, 8),
+        chord_programs=(45, 1, 12, 25),  # pizzicato, bright piano, marimba, steel guitar
+        bass_programs=(32, 45, 35),
+        peak_db=(-1.5, -1.0), highpass_hz=(80, 120), lowpass_hz=None,
+        reverb_room=(0.2, 0.35), reverb_wet=(0.06, 0.12), compress=True, bright_db=4.0,
+    ),
+    "sad": Style(
+        name="sad", tempo=(55, 75), mode="minor", chromatic=False, register=(55, 64),
+        velocity=(55, 75), articulation=1.05, figure="pad", tremolo=False,
+        # cello, oboe, violin, english horn, clarinet
+        melody_programs=(42, 68, 40, 69, 71),
+        chord_programs=(48, 49, 41, 0),  # strings, viola, soft piano
+        bass_programs=(43, 42),
+        peak_db=(-5.0, -3.5), highpass_hz=None, lowpass_hz=(3500, 5000),
+        reverb_room=(0.75, 0.85), reverb_wet=(0.25, 0.35),
+    ),
+    "tense": Style(
+        name="tense", tempo=(90, 130), mode="minor", chromatic=True, register=(46, 55),
+        velocity=(92, 118), articulation=0.8, figure="tremolo", tremolo=True,
+        # brass section, trombone, synth brass, saw lead, french horn, bassoon
+        melody_programs=(61, 57, 62, 81, 60, 70),
+        chord_programs=(44, 62, 50, 90),  # tremolo strings, synth brass, synth strings, polysynth
+        bass_programs=(38, 58, 43),
+        peak_db=(-1.5, -1.0), highpass_hz=(110, 180), lowpass_hz=None,
+        reverb_room=(0.35, 0.5), reverb_wet=(0.08, 0.15), drive_db=(10, 18), compress=True,
+    ),
+}
