@@ -1,0 +1,25 @@
+import numpy as np
+import pytest
+
+from models.audio import Audio
+
+
+@pytest.fixture(scope="session")
+def pipe():
+    from models.pipeline import ReveriePipeline
+
+    return ReveriePipeline.tiny()
+
+
+def tone(seconds: float, sample_rate: int, freqs=(220.0, 330.0), seed: int = 0) -> Audio:
+    """A real multichannel test signal: one harmonic tone per channel plus a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * sample_rate)) / sample_rate
+    channels = [0.3 * np.sin(2 * np.pi * f * t) + 0.1 * np.sin(2 * np.pi * 2 * f * t) for f in freqs]
+    samples = np.stack(channels) + 0.01 * rng.standard_normal((len(freqs), len(t)))
+    return Audio(samples.astype(np.float32), sample_rate)
+
+
+@pytest.fixture
+def stereo48k() -> Audio:
+    return tone(4.3, 48000)
