@@ -17,6 +17,8 @@ from .styles import Style
 
 MELODY, CHORDS, BASS = 0, 1, 2  # synthesiser channels
 LOWEST_MIDI = 28  # E1: lower notes are octave-folded up, the soundfont has little below
+MIN_SECONDS_PER_NOTE = 2.5  # a clip needs at least one melody note per this many seconds
+MIN_MELODY_COVER = 0.4  # and a melody sounding at least this fraction of the clip
 
 # Scale-degree re-spellings (semitones above the tonic). Both are monotone, so
 # no two notes swap order. major->minor keeps the raised 7th (harmonic minor).
@@ -94,6 +96,7 @@ def arrange(score: ScoreNotes, style: Style, clip_seconds: float, rng: np.random
         vel = base_vel - (12 if ch == BASS else 20) + int(rng.integers(-5, 6))
         notes.append(_timed(on, d, m, vel, ch, style, spq, clip_seconds))
     notes = _no_overlaps(notes)
+    _check_melody([n for n in notes if n.channel == MELODY], clip_seconds, score.score_id)
 
     programs = (
         int(rng.choice(style.melody_programs)),
@@ -101,6 +104,14 @@ def arrange(score: ScoreNotes, style: Style, clip_seconds: float, rng: np.random
         int(rng.choice(style.bass_programs)),
     )
     return Performance(tuple(notes), tempo_us, shift, style.mode, programs)
+
+
+def _check_melody(melody: list[Note], clip_seconds: float, score_id: str) -> None:
+    """A clip must carry a tune: some notes, sounding much of the time (not one held breve)."""
+    need = math.ceil(clip_seconds / MIN_SECONDS_PER_NOTE)
+    covered = sum(n.end - n.start for n in melody)
+    if len(melody) < need or covered < MIN_MELODY_COVER * clip_seconds:
+        raise ScoreUnusable(f"{score_id}: melody too sparse ({len(melody)} notes, {covered:.1f} s)")
 
 
 def _choose_start(score: ScoreNotes, span_q: float, rng: np.random.Generator) -> float:

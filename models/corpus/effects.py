@@ -38,7 +38,9 @@ def process(audio: np.ndarray, style: Style, sample_rate: int, rng: np.random.Ge
     chain.append(pb.Reverb(room_size=float(rng.uniform(*style.reverb_room)), damping=0.5,
                            wet_level=wet, dry_level=1.0 - wet, width=1.0))
     if style.lowpass_hz:
-        chain.append(pb.LowpassFilter(float(rng.uniform(*style.lowpass_hz))))
+        cutoff = float(rng.uniform(*style.lowpass_hz))
+        # Two one-pole stages (12 dB/octave): one alone leaves pads bright.
+        chain += [pb.LowpassFilter(cutoff), pb.LowpassFilter(cutoff)]
     y = pb.Pedalboard(chain)(x, sample_rate)
     return normalise(y, float(rng.uniform(*style.peak_db)), sample_rate)
 

@@ -1,0 +1,229 @@
+"""The corpus builder, end to end on a tiny real corpus (music21 scores, tinysoundfont, pedalboard).
+
+Three small builds are shared by the module: A (2 workers, fresh score cache),
+B (same seed, 1 worker, reading the cache A wrote) and C (another seed).
+"""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import mido
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from models.corpus import arrange, build, scores
+from models.corpus.styles import RECIPES, STYLES
+
+CLIP = 5.0
+SR = 22050
+TINY = dict(hours=0.02, clip_seconds=CLIP, heldout=0.3, progress=False)  # 14 clips: 10 train, 4 heldout
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory):
+    root = tmp_path_factory.mktemp("corpus")
+    cache = root / "cache"
+    build.build(root / "a", seed=3, jobs=2, cache_dir=cache, **TINY)
+    build.build(root / "b", seed=3, jobs=1, cache_dir=cache, **TINY)
+    build.build(root / "c", seed=4, jobs=2, cache_dir=cache, **TINY)
+    return root
+
+
+def manifest(folder: Path) -> list[dict]:
+    with open(folder / "manifest.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def melody_notes(path: Path) -> tuple[list[tuple[float, float, int]], list[int]]:
+    """(start s, end s, key) of every note, and every tempo the file sets."""
+    midi = mido.MidiFile(path)
+    tempos = [m.tempo for track in midi.tracks for m in track if m.type == "set_tempo"]
+    now, held, notes = 0.0, {}, []
+    for msg in midi:  # iterating a MidiFile gives delta times in seconds
+        now += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            held[msg.note] = now
+        elif msg.type in ("note_on", "note_off") and msg.note in held:
+            notes.append((held.pop(msg.note), now, msg.note))
+    return sorted(notes), tempos
+
+
+def test_layout_matches_manifest(corpora):
+    a = corpora / "a"
+    rows = manifest(a)
+    assert list(rows[0]) == list(build.COLUMNS)
+    assert len(rows) == 14
+    assert sum(r["split"] == "heldout" for r in rows) == 4
+    assert {r["style"] for r in rows if r["split"] == "train"} == set(STYLES)
+    assert len({r["clip_id"] for r in rows}) == len(rows)
+    listed = set()
+    for r in rows:
+        for key, suffix in (("audio", ".wav"), ("midi", ".mid")):
+            rel = r[key]
+            assert rel == f"{r['split']}/{r['style']}/{r['clip_id']}{suffix}"
+            assert (a / rel).is_file()
+            listed.add(rel)
+        assert float(r["seconds"]) == CLIP
+    on_disk = {p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file()} - {"manifest.csv"}
+    assert on_disk == listed
+
+
+def test_audio_format_and_level(corpora):
+    rows = manifest(corpora / "a")
+    peaks = {}
+    for r in rows:
+        info = sf.info(corpora / "a" / r["audio"])
+        assert (info.samplerate, info.channels, info.subtype, info.frames) == (SR, 1, "PCM_16", int(CLIP * SR))
+        x, _ = sf.read(corpora / "a" / r["audio"])
+        peak_db = 20 * np.log10(np.abs(x).max())
+        assert -16 < peak_db <= -0.99, (r["clip_id"], peak_db)
+        peaks.setdefault(r["style"], []).append(peak_db)
+    # sleep keeps its softness after normalisation
+    assert max(peaks["sleep"]) < min(peaks["happy"] + peaks["tense"]) - 5
+
+
+def test_manifest_values_follow_the_recipes(corpora):
+    for r in manifest(corpora / "a"):
+        recipe = RECIPES[r["style"]]
+        assert recipe.tempo[0] - 0.01 <= float(r["tempo_bpm"]) <= recipe.tempo[1] + 0.01
+        assert r["mode"] == recipe.mode
+        melody_program, chord_program, bass_program = (int(p) for p in r["programs"].split(";"))
+        assert melody_program in recipe.melody_programs and chord_program in recipe.chord_programs
+        assert bass_program in recipe.bass_programs
+        assert r["source_score"].split("#")[0] in scores.list_scores()
+        int(r["transposition"])
+
+
+def test_midi_is_the_melody_inside_the_clip(corpora):
+    for r in manifest(corpora / "a"):
+        notes, tempos = melody_notes(corpora / "a" / r["midi"])
+        assert len(tempos) == 1 and abs(60_000_000 / tempos[0] - float(r["tempo_bpm"])) < 1e-3
+        assert len(notes) >= CLIP / 2.5, r["clip_id"]
+        for start, end, key in notes:
+            assert 0 <= start < end <= CLIP + 1e-6
+        for (s1, e1, _), (s2, _, _) in zip(notes, notes[1:]):
+            assert e1 <= s2 + 1e-6, f"{r['clip_id']}: melody notes overlap"
+        lo, hi = RECIPES[r["style"]].register
+        assert lo - 12 <= np.median([k for _, _, k in notes]) <= hi + 12
+
+
+def test_audio_pitch_agrees_with_midi_melody(corpora):
+    """Dominant pitch class of the audio (STFT chroma, 50 Hz-2 kHz) vs the MIDI melody's, frame by frame."""
+    n, hop = 4096, 512
+    freqs = np.fft.rfftfreq(n, 1 / SR)
+    band = (freqs > 50) & (freqs < 2000)
+    pitch_class = (np.round(12 * np.log2(freqs[band] / 440)) + 69).astype(int) % 12
+    window = np.hanning(n)
+    hits = tritone = total = 0
+    for r in manifest(corpora / "a"):
+        x, _ = sf.read(corpora / "a" / r["audio"])
+        notes, _ = melody_notes(corpora / "a" / r["midi"])
+        for start, end, key in notes:
+            for centre in np.arange(start + 0.05, end - n / SR / 2, hop / SR):
+                i = int(centre * SR) - n // 2
+                if i < 0 or i + n > len(x):
+                    continue
+                chroma = np.bincount(pitch_class, np.abs(np.fft.rfft(x[i:i + n] * window))[band], 12)
+                hits += chroma.argmax() == key % 12
+                tritone += chroma.argmax() == (key + 6) % 12  # a wrong melody should score near zero
+                total += 1
+    assert total > 200
+    assert hits / total > 0.5, (hits, total)
+    assert tritone / total < 0.1
+
+
+def test_same_seed_same_bytes_other_seed_other_music(corpora):
+    a, b, c = (corpora / x for x in "abc")
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert len(files) == 29
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
+    assert (a / "manifest.csv").read_bytes() != (c / "manifest.csv").read_bytes()
+    x, _ = sf.read(a / "train/sleep/train_sleep_00000.wav")
+    y, _ = sf.read(c / "train/sleep/train_sleep_00000.wav")
+    assert not np.array_equal(x, y)
+
+
+def test_heldout_scores_never_in_train(corpora):
+    names = scores.list_scores()
+    for folder, seed in (("a", 3), ("c", 4)):
+        split = build.split_scores(names, 0.3, seed=seed)
+        assert not set(split["train"]) & set(split["heldout"])
+        assert sorted(split["train"] + split["heldout"]) == list(range(len(names)))
+        rows = manifest(corpora / folder)
+        used = {s: {r["source_score"].split("#")[0] for r in rows if r["split"] == s} for s in build.SPLITS}
+        assert used["train"] and used["heldout"]
+        assert not used["train"] & used["heldout"]
+        for s in build.SPLITS:
+            assert used[s] <= {names[i] for i in split[s]}
+    assert build.split_scores(names, 0.3, seed=3) != build.split_scores(names, 0.3, seed=4)
+
+
+def test_styles_differ_in_brightness_and_pace(corpora):
+    """Spectral centroid: sleep (low-passed pads) sits well below happy (bright, high register)."""
+    def centroid(path):
+        x, _ = sf.read(path)
+        mag = np.abs(np.fft.rfft(x))
+        return float((np.fft.rfftfreq(len(x), 1 / SR) * mag).sum() / mag.sum())
+
+    rows = manifest(corpora / "a") + manifest(corpora / "c")
+    by_style = {s: [centroid(corpora / d / r["audio"]) for d in "ac" for r in manifest(corpora / d)
+                    if r["style"] == s] for s in ("sleep", "happy")}
+    assert max(by_style["sleep"]) < min(by_style["happy"])
+    tempos = {s: [float(r["tempo_bpm"]) for r in rows if r["style"] == s] for s in STYLES}
+    assert max(tempos["sleep"]) < min(tempos["happy"])
+
+
+def _score(parts, bar=4.0):
+    parts = tuple(tuple(p) for p in parts)
+    return scores.ScoreNotes("test", parts, bar, max(on + d for p in parts for on, d, _ in p))
+
+
+def test_skyline_keeps_the_top_voice_on_top():
+    # soprano C major scale over a held bass and an alto that crosses above the soprano once
+    soprano = [(float(i), 1.0, p) for i, p in enumerate([72, 74, 76, 77, 79, 81, 83, 84])]
+    alto = [(0.0, 2.0, 67), (2.0, 1.0, 79), (3.0, 5.0, 65)]
+    bass = [(0.0, 8.0, 48)]
+    window = arrange._window(_score([soprano, alto, bass]), 0.0, 8.0)
+    melody, accomp = arrange._skyline(window)
+    assert [m for _, _, m, _ in melody] == [72, 74, 79, 77, 79, 81, 83, 84]  # the alto's G5 is heard on top
+    assert len(melody) + len(accomp) == len(window)
+    assert all(a[1] > 0 for a in melody)
+
+
+def test_respelling_turns_major_into_harmonic_minor_and_back():
+    c_major = [60, 62, 64, 65, 67, 69, 71, 72]
+    minor = [arrange._respell(m, 0, "major", RECIPES["sad"]) for m in c_major]
+    assert minor == [60, 62, 63, 65, 67, 68, 71, 72]
+    tense = [arrange._respell(m, 0, "major", RECIPES["tense"]) for m in c_major]
+    assert tense == [60, 61, 63, 65, 67, 68, 71, 72]  # flat second added
+    a_minor = [57, 59, 60, 62, 64, 65, 67, 69]
+    assert [arrange._respell(m, 9, "minor", RECIPES["happy"]) for m in a_minor] == [57, 59, 61, 62, 64, 66, 68, 69]
+
+
+def test_arranged_tune_gets_chords_below_it():
+    tune = [(float(i) / 2, 0.5, p) for i, p in enumerate([67, 69, 71, 72, 74, 72, 71, 69] * 4)]
+    perf = arrange.arrange(_score([tune]), RECIPES["calm"], 8.0, np.random.default_rng(0))
+    melody = perf.melody
+    others = [n for n in perf.notes if n.channel != arrange.MELODY]
+    assert melody and len(others) >= len(melody) // 4
+    for n in others:  # every accompaniment note is below the melody note sounding at its onset
+        above = [m for m in melody if m.start <= n.start < m.end]
+        assert all(n.midi <= m.midi for m in above)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    from models.corpus.cli import corpus
+
+    result = CliRunner().invoke(corpus, [str(tmp_path / "x"), "--hours", "0"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: hours must be greater than 0, got 0.0"
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(corpus, [str(tmp_path / "busy"), "--hours", "0.01"])
+    assert result.exit_code == 1 and "not empty" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
