@@ -324,7 +324,8 @@ class Server:
             self._finish(job, P.error_reply(job_id, P.CANCELLED, "cancelled by the client before it started"), P.CANCELLED, send=self._send)
             return {"job": job_id, "was": QUEUED}
         job.request_cancel(P.CANCELLED)
-        return {"job": job_id, "was": RUNNING}
+        # The job stops when its current step ends: at step `step + 1` at the latest.
+        return {"job": job_id, "was": RUNNING, "step": job.step, "total": job.total}
 
     def _find(self, identity: bytes, job_id: str) -> Job:
         with self._lock:
@@ -379,11 +380,11 @@ class Server:
                 payload=[entry],
             )
             self._finish(job, header, "ok", send=send, frames=[frame])
-        except Cancelled as exc:
+        except Cancelled:
             if job.cancel_reason == P.SHUTTING_DOWN:
                 message = "the server is shutting down; the job was cancelled"
             else:
-                message = exc.message if exc.message != Cancelled().message else "cancelled by the client"
+                message = "cancelled by the client"
             reply = P.error_reply(req.id, job.cancel_reason, f"{message} at step {job.step} of {job.total}")
             self._finish(job, reply, job.cancel_reason, send=send)
         except ReverieError as exc:

@@ -64,15 +64,13 @@ def parse(frames: Sequence[Any], limits: Limits) -> Request:
     buffers = [_buffer(f) for f in frames]
     if not buffers:
         raise ProtocolError(P.BAD_HEADER, "empty message: frame 0 must be the JSON header", "header")
-    total = sum(b.nbytes for b in buffers)
-    if total > limits.max_message_bytes:
-        raise ProtocolError(
-            P.TOO_LARGE,
-            f"message is {total} bytes; at most {limits.max_message_bytes} allowed",
-            "payload",
-        )
     header = P.loads_header(buffers[0])
     try:
+        total = sum(b.nbytes for b in buffers)
+        if total > limits.max_message_bytes:
+            raise ProtocolError(
+                P.TOO_LARGE, f"message is {total} bytes; at most {limits.max_message_bytes} allowed", "payload"
+            )
         return _parse_header(header, buffers[1:], limits)
     except ProtocolError as exc:
         exc.request_id = request_id(header)  # answer with the client's id whenever it is usable

@@ -162,7 +162,8 @@ def test_limits():
     entry, frame = P.audio_entry("audio", short, 8000)
     rejects(message(header(op="continue", params={"seconds": 2}, payload=[entry]), bytes(frame)), P.TOO_LARGE,
             "seconds", ["61.00 s", "at most 60 s"])
-    rejects([b"{}", b"\0" * LIMITS.max_message_bytes], P.TOO_LARGE, "payload", ["bytes"])
+    err = rejects([b'{"id": "big"}', b"\0" * LIMITS.max_message_bytes], P.TOO_LARGE, "payload", ["bytes"])
+    assert err.request_id == "big"
 
 
 @pytest.mark.parametrize("endpoint,local", [
