@@ -1,0 +1,185 @@
+"""`reverie serve` as a real process, `reverie send` against it, Ctrl-C, SIGTERM, and `reverie keys`."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+
+from bridge.cli import keys
+from bridge.client import CancelledError, Client
+from bridge.testing import REPO, ServeProcess, reverie_command
+from models.errors import ReverieError
+
+
+@pytest.fixture(scope="module")
+def serve():
+    proc = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*", "--max-queue", "2")
+    yield proc
+    proc.kill()
+
+
+def send(*args, timeout=120, **popen):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.run(reverie_command("send", *args), cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout, **popen)
+
+
+def write(path, seconds, rate, channels, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * rate)) / rate
+    data = np.stack([0.3 * np.sin(2 * np.pi * (200 + 50 * c) * t) + 0.01 * rng.standard_normal(len(t))
+                     for c in range(channels)], axis=1).astype(np.float32)
+    sf.write(str(path), data, rate, subtype="PCM_24" if str(path).endswith(".flac") else "FLOAT")
+    return data
+
+
+def test_send_info_and_status(serve):
+    done = send("info", "--server", serve.endpoint)
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["version"] == 1 and info["styles"] and info["limits"]["max_queue"] == 2
+    done = send("status", "--server", serve.endpoint)
+    assert json.loads(done.stdout)["workers"] == 1
+
+
+def test_send_inpaint_in_place_as_an_external_editor(serve, tmp_path):
+    path = tmp_path / "take.wav"
+    original = write(path, 1.5, 48000, 2)
+    done = send("inpaint", str(path), "--start", "0.5", "--end", "0.9", "--seed", "3", "--bit-depth", "32",
+                "-o", str(path), "--server", serve.endpoint)
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stderr and "seed 3" in done.stderr
+    data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    assert rate == 48000 and data.shape == original.shape
+    first, last = round(0.5 * 48000), round(0.9 * 48000)
+    assert np.array_equal(data[:first], original[:first]) and np.array_equal(data[last:], original[last:])
+    assert not np.array_equal(data[first:last], original[first:last])
+    # The server wrote one log line for it.
+    assert serve.wait_for_line(r"op=inpaint audio_s=1\.500 wait_s=\S+ compute_s=\S+ ok")
+
+
+def test_send_transform_generate_interpolate_continue(serve, tmp_path):
+    a, b = tmp_path / "a.flac", tmp_path / "b.wav"
+    write(a, 0.8, 44100, 2, seed=1)
+    write(b, 0.5, 22050, 1, seed=2)
+    cases = {
+        "transform": ["transform", str(a), "--strength", "0.3", "--seed", "7"],
+        "generate": ["generate", "--seconds", "0.6", "--sample-rate", "32000", "--channels", "1"],
+        "interpolate": ["interpolate", str(a), str(b), "--ratio", "0.3"],
+        "continue": ["continue", str(a), "--seconds", "0.4"],
+    }
+    shapes = {"transform": (35280, 2), "generate": (19200, 1), "interpolate": (35280, 2), "continue": (52920, 2)}
+    for op, args in cases.items():
+        out = tmp_path / f"{op}.wav"
+        done = send(*args, "-o", str(out), "-q", "--server", serve.endpoint)
+        assert done.returncode == 0, (op, done.stderr)
+        info = sf.info(str(out))
+        assert (info.frames, info.channels) == shapes[op], op
+    # Errors come back as one line with the server's code and field, exit status 1.
+    done = send("transform", str(a), "--strength", "3", "-o", str(tmp_path / "x.wav"), "--server", serve.endpoint)
+    assert done.returncode == 1 and "invalid_value [strength]" in done.stderr and "Traceback" not in done.stderr
+    done = send("transform", str(a), "--model", "m", "-o", str(tmp_path / "x.wav"), "--server", serve.endpoint)
+    assert done.returncode == 1 and "server's model" in done.stderr
+
+
+def test_send_without_a_server_fails_fast(tmp_path):
+    done = send("info", "--server", "tcp://127.0.0.1:9", "--timeout", "0.5", timeout=60)
+    assert done.returncode == 1 and "no bridge server answered" in done.stderr
+
+
+def test_ctrl_c_on_send_cancels_the_job_on_the_server(serve, tmp_path):
+    path = tmp_path / "long.wav"
+    write(path, 1.0, 44100, 1)
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    proc = subprocess.Popen(
+        reverie_command("send", "transform", str(path), "--strength", "1.0", "--steps", "1000", "-o",
+                        str(tmp_path / "out.wav"), "--server", serve.endpoint),
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        with Client(serve.endpoint, timeout=10) as watcher:
+            deadline = time.monotonic() + 60
+            while watcher.status()["running"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert watcher.status()["running"] == 1
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+            assert proc.returncode == 130, err
+            assert "cancelled on the server" in err
+            deadline = time.monotonic() + 10
+            while watcher.status()["running"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert watcher.status()["running"] == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert serve.wait_for_line(r"op=transform .* error:cancelled")
+    assert not (tmp_path / "out.wav").exists()
+
+
+def test_keys_command(tmp_path):
+    result = CliRunner().invoke(keys, [str(tmp_path / "k")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "k" / "server.key").is_file() and (tmp_path / "k" / "server.key_secret").is_file()
+    assert oct((tmp_path / "k" / "server.key_secret").stat().st_mode & 0o777) == "0o600"
+    public = result.output.strip().splitlines()[-1].split(": ")[1]
+    assert len(public) == 40 and public in (tmp_path / "k" / "server.key").read_text()
+    again = CliRunner().invoke(keys, [str(tmp_path / "k")])
+    assert again.exit_code == 1 and "exists already" in again.output
+
+
+def test_serve_refuses_a_network_bind_without_keys():
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    done = subprocess.run(reverie_command("serve", "--model", "tiny", "--bind", "tcp://0.0.0.0:5599"), cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "needs CURVE keys" in done.stderr and "reverie keys" in done.stderr
+
+
+def test_sigterm_answers_everyone_and_exits_within_seconds(tmp_path):
+    """Last in this module: its own server, stopped by SIGTERM with a running and a queued job."""
+    proc = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*")
+    try:
+        audio = np.zeros((1, 44100), np.float32) + 0.1
+        outcome: dict[str, object] = {}
+
+        def job(name):
+            try:
+                with Client(proc.endpoint, timeout=30) as c:
+                    outcome[name] = c.transform(audio, 44100, strength=1.0, steps=1000, job_id=name)
+            except ReverieError as exc:
+                outcome[name] = exc
+
+        running = threading.Thread(target=job, args=("running",))
+        running.start()
+        with Client(proc.endpoint, timeout=10) as watcher:
+            deadline = time.monotonic() + 60
+            while watcher.status()["running"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            queued = threading.Thread(target=job, args=("queued",))
+            queued.start()
+            while watcher.status()["queued"] < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+        t0 = time.monotonic()
+        proc.proc.send_signal(signal.SIGTERM)
+        code = proc.proc.wait(15)
+        elapsed = time.monotonic() - t0
+        running.join(10)
+        queued.join(10)
+        assert code == 0 and elapsed < 5, (code, elapsed, proc.log())
+        for name in ("running", "queued"):
+            error = outcome[name]
+            assert isinstance(error, CancelledError) and error.code == "shutting_down", (name, error)
+        assert "at step" in outcome["running"].message and "not started" in outcome["queued"].message
+        log = proc.log()
+        assert "shutting down: 1 queued job(s) refused, 1 running job(s) cancelled at their next step" in log
+        assert log.rstrip().endswith("stopped")
+    finally:
+        proc.kill()
