@@ -1,0 +1,119 @@
+"""`render PRESET... [-o DIR] [--only STEM] [--dry-run] [--force] [--jobs N] [--model DIR]`.
+
+Presets are validated completely before the model loads and before anything
+is written; every problem is one line (file: key path = value: problem;
+allowed: ...), with no traceback, and the exit status is 1. Ctrl-C or a kill
+(SIGTERM) keeps every finished stem; the next run picks up from there.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def _fail(lines, code: int = EXIT_ERROR):
+    for line in str(lines).splitlines() if isinstance(lines, str) else lines:
+        click.echo(f"error: {line}" if not line.startswith("error") else line, err=True)
+    sys.exit(code)
+
+
+def _terminate(signum, frame):
+    raise KeyboardInterrupt
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("presets", nargs=-1, required=True, metavar="PRESET...")
+@click.option("-o", "--output", "output", default="out", show_default=True, metavar="DIR",
+              help="Output folder; each set is written to DIR/<set name>/.")
+@click.option("--only", multiple=True, metavar="STEM", help="Render only this stem (repeat for more).")
+@click.option("--dry-run", is_flag=True, help="Validate and show what would be rendered or reused; write nothing.")
+@click.option("--force", is_flag=True, help="Render every stem again, even if its file is up to date.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Stems rendered in parallel (worker processes; CPU threads are shared out among them).")
+@click.option("--model", metavar="DIR", help="A model folder (`reverie train`), or `tiny` (random test model). "
+                                             "Default: the embedded model.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def main(presets, output, only, dry_run, force, jobs, model, quiet):
+    """Render TOML presets into mastered stems, a mixdown, spectrograms and a manifest.
+
+    \b
+    Examples:
+      render presets/sleep_set.toml
+      render presets/*.toml -o renders --jobs 2
+      render presets/calm.toml --only pad --force
+      render presets/sleep_set.toml --dry-run
+    See docs/presets.md for the preset format.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
+    from models.errors import ReverieError
+
+    from .preset import PresetErrors, load_presets
+
+    try:
+        loaded = load_presets(presets)
+    except PresetErrors as exc:
+        _fail([e.message for e in exc.errors])
+    selected = set(only) if only else None
+    if selected:
+        known = {s.name for p in loaded for s in p.stems}
+        unknown = sorted(selected - known)
+        if unknown:
+            _fail(f"--only {unknown[0]}: no stem of that name; allowed: {', '.join(sorted(known))}")
+    try:
+        from models.pipeline import load_pipeline
+
+        from .renderer import Progress, describe_plan, plan_set, render_set
+
+        pipe = load_pipeline(model)
+        plans, errors = [], []
+        for preset in loaded:
+            chosen = selected & {s.name for s in preset.stems} if selected else None
+            if selected and not chosen:
+                continue
+            try:
+                plans.append(plan_set(preset, pipe, Path(output), chosen, force))
+            except PresetErrors as exc:
+                errors.extend(e.message for e in exc.errors)
+        if errors:
+            _fail(errors)
+        if dry_run:
+            for plan in plans:
+                for line in describe_plan(plan):
+                    click.echo(line)
+            return
+        total = sum(p.steps for plan in plans for p in plan.to_render)
+        progress = Progress(total, enabled=not quiet)
+        try:
+            for plan in plans:
+                reused = [p.stem.name for p in plan.stems if p.action == "reuse"]
+                if reused:
+                    progress.overall.write(f"{plan.preset.set.name}: up to date, reused: {', '.join(reused)}",
+                                           file=sys.stderr) if not quiet else None
+                render_set(plan, pipe, model_spec=model, jobs=jobs, progress=progress, log=_log(quiet))
+        finally:
+            progress.close()
+        for plan in plans:
+            click.echo(f"{plan.folder}/manifest.json")
+    except KeyboardInterrupt:
+        _fail(f"interrupted; finished stems are kept under {output}/ and a new run continues from them",
+              EXIT_INTERRUPTED)
+    except ReverieError as exc:
+        _fail(exc.message)
+
+
+def _log(quiet: bool):
+    def log(line: str) -> None:
+        if not quiet:
+            click.echo(line, err=True)
+
+    return log
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,323 @@
+"""Rendering one stem: pipeline audio -> timeline -> effects -> fades -> raw file -> mastered file.
+
+The audio never exists whole. A generate stem comes from `pipe.stream_generate`
+(window by window, crossfaded continuation: the pipeline's own stream); every
+block goes through the effect chain (state kept across blocks), pan and fades,
+into a float32 temp file while loudness and true peak are measured. A second
+pass applies the normalising gain and the true-peak limiter into the final
+format under a temp name, which is renamed to `<stem>.<format>` only when
+complete.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import soundfile as sf
+
+from models.audio import SUBTYPES
+
+from .effects import EffectChain
+from .loudness import StreamMeasure, Target, normalise_file
+from .manifest import sha256_file
+from .preset import CHANNELS, Preset, SetSpec, StemSpec, generate_seconds, pipeline_kwargs
+
+BLOCK = 1 << 16  # frames per block through effects and files
+SILENCE = 1e-7  # below this (-140 dBFS) an effect tail counts as ended...
+TAIL_QUIET_SECONDS = 32.0  # ...once it has stayed there this long (longer than pedalboard's longest delay, 30 s)
+
+
+def subtype_for(set_spec: SetSpec) -> str:
+    return SUBTYPES[set_spec.bit_depth]
+
+
+def sound_format(set_spec: SetSpec) -> str:
+    return {"wav": "WAV", "flac": "FLAC"}[set_spec.format]
+
+
+# --- lengths on the timeline ---------------------------------------------------------
+
+def content_frames(stem: StemSpec, set_spec: SetSpec) -> int:
+    """How many frames the stem's own audio spans (before padding to the set's length)."""
+    sr, v = set_spec.sample_rate, stem.values
+    start = v.get("start") or 0.0
+    if v.get("loop"):
+        return round((v.get("length") or (set_spec.seconds - start)) * sr)
+    if stem.op == "generate":
+        return round(generate_seconds(stem, set_spec) * sr)
+    _, audio = stem.inputs
+    if stem.op == "continue":
+        return audio["audio"].frames + round(v["seconds"] * sr)
+    return (audio["audio"] if stem.op == "transform" else audio["a"]).frames
+
+
+def start_frame(stem: StemSpec, set_spec: SetSpec) -> int:
+    return round((stem.values.get("start") or 0.0) * set_spec.sample_rate)
+
+
+def set_frames(preset: Preset) -> int:
+    """The set's length: [set].seconds, or longer if a stem reaches past it."""
+    s = preset.set
+    ends = [start_frame(st, s) + content_frames(st, s) for st in preset.stems]
+    return max([round(s.seconds * s.sample_rate), *ends])
+
+
+# --- the stem's audio ------------------------------------------------------------------
+
+def resolved_params(stem: StemSpec, set_spec: SetSpec, pipe_defaults: dict, inputs_sha: dict) -> dict:
+    """Everything the stem's audio depends on, with defaults filled in: recorded and hashed."""
+    v = stem.values
+    melody, audio = stem.inputs
+    kwargs = pipeline_kwargs(stem, set_spec, melody, audio)
+    for name in ("steps", "guidance", "scheduler"):
+        if kwargs.get(name) is None:
+            kwargs[name] = pipe_defaults[name]
+    if stem.op in ("transform", "interpolate") and kwargs.get("strength") is None and kwargs.get("timestep") is None:
+        kwargs["strength"] = pipe_defaults["strength"]
+    if stem.op == "interpolate" and "ratio" not in kwargs:
+        kwargs["ratio"] = pipe_defaults["ratio"]
+    if v.get("loop") and stem.op == "generate":
+        kwargs["seconds"] = float(v["seconds"]) + float(v["crossfade"])
+    for name in ("melody", "audio", "a", "b"):
+        kwargs.pop(name, None)
+    out = {"op": stem.op, **{k: val for k, val in kwargs.items() if val is not None}}
+    for name in ("midi", "track", "channel", "hum", "hum_key", "source", "sources"):
+        if v.get(name) is not None:
+            out[name] = v[name]
+    out.update(
+        start=float(v.get("start") or 0.0), fade_in=float(v["fade_in"] or 0.0), fade_out=float(v["fade_out"] or 0.0),
+        pan=float(v["pan"] or 0.0), loop=bool(v["loop"]), effects=[e.describe() for e in stem.effects],
+        target=stem.target.as_dict(), inputs=inputs_sha,
+    )
+    if v.get("loop"):
+        out.update(crossfade=float(v["crossfade"]), length=content_frames(stem, set_spec) / set_spec.sample_rate)
+    return out
+
+
+def run_kwargs(stem: StemSpec, set_spec: SetSpec, params: dict, callback) -> dict:
+    """Pipeline arguments as recorded (explicit defaults), plus the melody and audio objects."""
+    melody, audio = stem.inputs
+    kwargs = pipeline_kwargs(stem, set_spec, melody, audio)
+    for name in ("steps", "guidance", "scheduler", "strength", "ratio", "seconds"):
+        if name in params and (name != "strength" or params.get("timestep") is None):
+            kwargs[name] = params[name]
+    kwargs["callback"] = callback
+    return kwargs
+
+
+def content(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, callback) -> Iterator[np.ndarray]:
+    """The stem's own audio, (2, n) float32 blocks at the set's rate, in order."""
+    kwargs = run_kwargs(stem, set_spec, params, callback)
+    total = content_frames(stem, set_spec)
+    if stem.values.get("loop"):
+        clip = pipe.run(stem.op, **kwargs).samples
+        yield from looped(clip, round(params["crossfade"] * set_spec.sample_rate), total)
+    elif stem.op == "generate":
+        for chunk in pipe.stream_generate(**kwargs):
+            yield chunk.samples
+    else:
+        out = pipe.run(stem.op, **kwargs).samples
+        for i in range(0, out.shape[1], BLOCK):
+            yield out[:, i: i + BLOCK]
+
+
+def equal_power(n: int) -> tuple[np.ndarray, np.ndarray]:
+    t = (np.arange(n, dtype=np.float64) + 0.5) / n
+    return np.sin(t * np.pi / 2).astype(np.float32), np.cos(t * np.pi / 2).astype(np.float32)
+
+
+def looped(clip: np.ndarray, crossfade: int, total: int) -> Iterator[np.ndarray]:
+    """Repeat a clip to `total` frames, each repeat crossfading its head with the clip's tail.
+
+    The first pass plays the clip up to its tail; every later pass starts with
+    the tail fading out over the head fading in (equal power), so the seam is
+    continuous and the loop period is len(clip) - crossfade.
+    """
+    n = clip.shape[1]
+    crossfade = min(crossfade, n // 2)
+    period = n - crossfade
+    body = clip[:, :period].copy()
+    if crossfade:
+        fade_in, fade_out = equal_power(crossfade)
+        body[:, :crossfade] = clip[:, :crossfade] * fade_in + clip[:, period:] * fade_out
+    made, first = 0, True
+    while made < total:
+        piece = clip[:, :period] if first else body
+        first = False
+        for i in range(0, period, BLOCK):
+            part = piece[:, i: min(i + BLOCK, period, i + total - made)]
+            if part.shape[1] == 0:
+                break
+            made += part.shape[1]
+            yield part
+
+
+def fade_shape(n: int) -> np.ndarray:
+    """A raised-cosine rise over n frames (0 -> 1)."""
+    return (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+
+
+def apply_fades(block: np.ndarray, pos: int, length: int, fade_in: int, fade_out: int) -> np.ndarray:
+    """Fade in over [0, fade_in) and out over [length - fade_out, length) of a span; block starts at pos."""
+    n = block.shape[1]
+    if fade_in and pos < fade_in:
+        a, b = pos, min(pos + n, fade_in)
+        block = block.copy()
+        block[:, : b - a] *= fade_shape(fade_in)[a:b]
+    if fade_out and pos + n > length - fade_out:
+        a, b = max(pos, length - fade_out), min(pos + n, length)
+        if b > a:
+            block = block.copy()
+            shape = fade_shape(fade_out)[::-1]
+            block[:, a - pos: b - pos] *= shape[a - (length - fade_out): b - (length - fade_out)]
+        if pos + n > length:
+            block = block.copy()
+            block[:, max(length - pos, 0):] = 0.0
+    return block
+
+
+def pan_gains(pan: float) -> tuple[float, float]:
+    """Constant-power pan that leaves the centre at unity: (left, right) gains."""
+    theta = (pan + 1.0) * math.pi / 4.0
+    return math.cos(theta) * math.sqrt(2.0), math.sin(theta) * math.sqrt(2.0)
+
+
+def reblock(chunks: Iterator[np.ndarray], size: int = BLOCK) -> Iterator[np.ndarray]:
+    """Re-cut a stream of (channels, n) chunks into blocks of `size` frames (the last may be shorter)."""
+    pending, have = [], 0
+    for chunk in chunks:
+        pending.append(chunk)
+        have += chunk.shape[1]
+        while have >= size:
+            joined = np.concatenate(pending, axis=1) if len(pending) > 1 else pending[0]
+            yield joined[:, :size]
+            rest = joined[:, size:]
+            pending, have = ([rest] if rest.shape[1] else []), rest.shape[1]
+    if have:
+        yield np.concatenate(pending, axis=1)
+
+
+def timeline(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, total: int, callback) -> Iterator[np.ndarray]:
+    """The stem over the whole set: silence, its audio through the effects, then the effects' tail."""
+    sr = set_spec.sample_rate
+    start = start_frame(stem, set_spec)
+    own = content_frames(stem, set_spec)
+    stem_in, stem_out = round(params["fade_in"] * sr), round(params["fade_out"] * sr)
+    chain = EffectChain(stem.effects, sr)
+    left, right = pan_gains(params["pan"])
+    gains = np.array([[left], [right]], dtype=np.float32)
+    set_in, set_out = round(set_spec.fade_in * sr), round(set_spec.fade_out * sr)
+
+    def finish(block: np.ndarray, pos: int) -> np.ndarray:
+        block = block * gains if params["pan"] else block
+        return apply_fades(block.astype(np.float32), pos, total, set_in, set_out)
+
+    pos = 0
+    for i in range(0, start, BLOCK):  # silence before the stem starts: no need to run the effects
+        n = min(BLOCK, start - i)
+        yield np.zeros((CHANNELS, n), np.float32)
+        pos += n
+    made = 0
+    for block in reblock(content(pipe, stem, set_spec, params, callback)):
+        block = block[:, : own - made]
+        if block.shape[1] == 0:
+            break
+        block = apply_fades(block, made, own, stem_in, stem_out)
+        made += block.shape[1]
+        yield finish(chain(block), pos)
+        pos += block.shape[1]
+    if made < own:  # the pipeline promises exact lengths; pad rather than shift the timeline if not
+        block = np.zeros((CHANNELS, own - made), np.float32)
+        yield finish(chain(block), pos)
+        pos += block.shape[1]
+    quiet, needed = 0, (round(TAIL_QUIET_SECONDS * sr) if chain.board is not None else 0)
+    while pos < total:
+        n = min(BLOCK, total - pos)
+        block = np.zeros((CHANNELS, n), np.float32)
+        if quiet < needed:  # run the chain on silence until its tail has died away
+            block = chain(block)
+            quiet = quiet + n if float(np.abs(block).max()) <= SILENCE else 0
+        yield finish(block, pos)
+        pos += n
+
+
+def temp_names(folder: Path, name: str, fmt: str) -> tuple[Path, Path]:
+    return folder / f".{name}.raw.partial.wav", folder / f".{name}.partial.{fmt}"
+
+
+def render_stem(pipe, preset: Preset, stem: StemSpec, params: dict, key: str, total: int, folder: Path,
+                callback: Callable | None = None, phase: Callable[[str], None] | None = None) -> dict:
+    """Render one stem to folder/<name>.<format> (+ .png); returns its manifest entry."""
+    from .spectrogram import write_spectrogram
+
+    set_spec = preset.set
+    final = folder / f"{stem.name}.{set_spec.format}"
+    raw, partial = temp_names(folder, stem.name, set_spec.format)
+    times = {}
+    t0 = time.perf_counter()
+    try:
+        measure = StreamMeasure(set_spec.sample_rate, CHANNELS)
+        with sf.SoundFile(str(raw), "w", set_spec.sample_rate, CHANNELS, subtype="FLOAT", format="WAV") as f:
+            written = 0
+            for block in timeline(pipe, stem, set_spec, params, total, callback):
+                f.write(block.T)
+                measure.push(block)
+                written += block.shape[1]
+        first = measure.result()
+        times["render_s"] = time.perf_counter() - t0
+        if phase:
+            phase("mastering")
+        t1 = time.perf_counter()
+        result = normalise_file(raw, partial, stem.target, first, subtype=subtype_for(set_spec),
+                                fmt=sound_format(set_spec))
+        os.replace(partial, final)
+        times["master_s"] = time.perf_counter() - t1
+    finally:
+        for tmp in (raw, partial):
+            if tmp.exists():
+                tmp.unlink()
+    t2 = time.perf_counter()
+    png = folder / f"{stem.name}.png"
+    write_spectrogram(final, png, f"{preset.set.name} / {stem.name}  ({stem.op}, {duration(written / set_spec.sample_rate)}, "
+                                  f"{_fmt(result.measured.loudness_lufs)} LUFS)")
+    times["spectrogram_s"] = time.perf_counter() - t2
+    times["total_s"] = time.perf_counter() - t0
+    return file_entry(final, set_spec, written) | {
+        "key": key,
+        "op": stem.op,
+        "seed": params.get("seed"),
+        "params": params,
+        "spectrogram": png.name,
+        "measured_raw": first.as_dict(),
+        "target": stem.target.as_dict(),
+        "gain_db": round(result.gain_db, 3),
+        "limiter_db": round(result.limiter_db, 3),
+        "measured": result.measured.as_dict(),
+        "timings": {k: round(v, 3) for k, v in times.items()},
+    }
+
+
+def file_entry(path: Path, set_spec: SetSpec, frames: int) -> dict:
+    return {
+        "file": path.name,
+        "sha256": sha256_file(path),
+        "bytes": path.stat().st_size,
+        "frames": frames,
+        "seconds": round(frames / set_spec.sample_rate, 6),
+        "sample_rate": set_spec.sample_rate,
+        "channels": CHANNELS,
+        "format": set_spec.format,
+        "bit_depth": set_spec.bit_depth,
+    }
+
+
+def duration(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 180 else f"{seconds:.1f} s"
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.1f}" if math.isfinite(value) else "-inf"
