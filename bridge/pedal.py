@@ -96,7 +96,7 @@ class Remote:
 
 
 def process_file(input_path: str | os.PathLike, output_path: str | os.PathLike, chain: Sequence[Callable],
-                 *, chunk_seconds: float = 10.0, overlap_seconds: float = 0.25,
+                 *, chunk_seconds: float = 10.0, overlap_seconds: float = 0.25, bit_depth: int | None = None,
                  on_chunk: Callable[[float, float], Any] | None = None) -> int:
     """Stream a file through `chain` chunk by chunk with pedalboard.io.AudioFile; returns frames written.
 
@@ -106,6 +106,7 @@ def process_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
     `overlap_seconds` of the previous one in front, and its outputs are
     crossfaded there, so chunk boundaries leave no seam. Such a step must keep
     the length (transform, interpolate, inpaint do; continue does not).
+    `bit_depth` of the output defaults to the input file's (16, 24 or 32 = float).
     `on_chunk(done_seconds, total_seconds)` is called after each chunk.
     """
     from pedalboard import Plugin
@@ -116,6 +117,8 @@ def process_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
     written = 0
     with AudioFile(str(input_path)) as source:
         rate = source.samplerate
+        if bit_depth is None:
+            bit_depth = _BIT_DEPTHS.get(str(source.file_dtype), 32)
         chunk = max(1, int(round(chunk_seconds * rate)))
         overlap = min(int(round(overlap_seconds * rate)), chunk)
         stages = [_PluginStage(step, rate) if isinstance(step, Plugin) else _OverlapStage(step, rate, overlap)
@@ -127,7 +130,7 @@ def process_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
                 block = source.read(min(chunk, total - source.tell()))
                 for stage in stages:
                     block = stage.push(block)
-                sink, written = _write(sink, output_path, rate, block, written)
+                sink, written = _write(sink, output_path, rate, bit_depth, block, written)
                 if on_chunk is not None:
                     on_chunk(source.tell() / rate, total / rate)
             # Flush what stages held back (the overlap tails), through the stages after them.
@@ -135,20 +138,24 @@ def process_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
                 block = stage.flush()
                 for later in stages[index + 1:]:
                     block = later.push(block)
-                sink, written = _write(sink, output_path, rate, block, written)
+                sink, written = _write(sink, output_path, rate, bit_depth, block, written)
         finally:
             if sink is not None:
                 sink.close()
     return written
 
 
-def _write(sink, path, rate, block: np.ndarray, written: int):
+# pedalboard reads 24-bit files as int32 samples.
+_BIT_DEPTHS = {"int8": 8, "int16": 16, "int32": 24, "float32": 32, "float64": 32}
+
+
+def _write(sink, path, rate, bit_depth: int, block: np.ndarray, written: int):
     if block.shape[-1] == 0:
         return sink, written
     if sink is None:
         from pedalboard.io import AudioFile
 
-        sink = AudioFile(str(path), "w", rate, num_channels=block.shape[0])
+        sink = AudioFile(str(path), "w", rate, num_channels=block.shape[0], bit_depth=bit_depth)
     sink.write(block)
     return sink, written + block.shape[-1]
 
