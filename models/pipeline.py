@@ -117,8 +117,8 @@ class ReveriePipeline:
         torch.manual_seed(seed)  # noqa: the only global seeding: deterministic init of a throwaway model
         mel = MelConfig(n_fft=512, hop_length=256, n_mels=32, griffin_lim_iters=8)
         unet = MelUNet1D(
-            n_mels=32, channels=(32, 48), layers_per_level=1, attention_levels=(False, True),
-            attention_heads=2, kernel_size=3, time_embed_dim=64,
+            n_mels=32, channels=(32, 48), layers_per_level=1, attention_levels=(False,),
+            attention_heads=2, time_embed_dim=64,
         )
         config = PipelineConfig(
             mel=mel, window_frames=64, context_frames=16, crossfade_frames=8, steps=4, guidance=2.0

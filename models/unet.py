@@ -1,10 +1,16 @@
 """The denoiser: a 1D U-Net over time with mel bins as channels (Msanii's tokenisation).
 
-Inputs, stacked as channels: the noisy mel, the known-context mel times its
+Inputs, stacked per frame: the noisy mel, the known-context mel times its
 mask, the mask itself and a 12-bin melody chroma. A style label (with a null
-label for classifier-free guidance) is added to the timestep embedding.
-Residual blocks everywhere, attention only at the low resolutions where the
-sequence is short.
+label for classifier-free guidance) joins the timestep embedding, which
+modulates every block (scale and shift after the norm).
+
+Built for a laptop CPU: tensors stay (batch, time, channels) so every
+projection is one matrix product (on this CPU a Linear is about 4x faster than
+the same 1x1 Conv1d), neighbouring frames mix by shifting channel groups in
+time before each MLP (a free, conv-like receptive field), the first layer
+folds `patch` frames into one token, levels halve the time axis by merging
+token pairs, and attention runs only at the low resolutions.
 """
 from __future__ import annotations
 
@@ -16,52 +22,59 @@ from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
 CHROMA_BINS = 12
+SHIFTS = (1, -1, 2, -2)  # frame offsets of the first four of eight channel groups
 
 
-def _norm(channels: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(32, channels // 4), channels)
+def shift_tokens(h: torch.Tensor) -> torch.Tensor:
+    """Move four channel groups by +-1 and +-2 frames (zero-padded); the rest stay."""
+    groups = h.chunk(8, dim=-1)
+    moved = []
+    for g, s in zip(groups, SHIFTS):
+        moved.append(F.pad(g[:, :-s], (0, 0, s, 0)) if s > 0 else F.pad(g[:, -s:], (0, 0, 0, -s)))
+    return torch.cat(moved + list(groups[len(SHIFTS):]), dim=-1)
 
 
-class ResBlock(nn.Module):
-    """Pre-norm conv, embedding added, then a ConvNeXt-style pointwise MLP (Msanii §3.1.2)."""
-
-    def __init__(self, cin: int, cout: int, emb_dim: int, kernel: int = 5, mlp_factor: int = 2):
+class Block(nn.Module):
+    def __init__(self, channels: int, emb_dim: int, mlp_factor: int):
         super().__init__()
-        self.norm_in = _norm(cin)
-        self.conv = nn.Conv1d(cin, cout, kernel, padding=kernel // 2)
-        self.emb = nn.Linear(emb_dim, cout)
-        self.norm_mlp = _norm(cout)
-        self.mlp = nn.Sequential(
-            nn.Conv1d(cout, cout * mlp_factor, 1), nn.GELU(), nn.Conv1d(cout * mlp_factor, cout, 1)
-        )
-        self.skip = nn.Conv1d(cin, cout, 1) if cin != cout else nn.Identity()
+        self.norm = nn.LayerNorm(channels, elementwise_affine=False)
+        self.modulation = nn.Linear(emb_dim, channels * 2)
+        self.fc1 = nn.Linear(channels, channels * mlp_factor)
+        self.fc2 = nn.Linear(channels * mlp_factor, channels)
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h = self.conv(F.silu(self.norm_in(x))) + self.emb(emb)[:, :, None]
-        h = h + self.mlp(F.gelu(self.norm_mlp(h)))
-        return h + self.skip(x)
+        scale, shift = self.modulation(emb)[:, None].chunk(2, dim=-1)
+        h = shift_tokens(self.norm(x) * (1 + scale) + shift)
+        return x + self.fc2(F.gelu(self.fc1(h), approximate="tanh"))
 
 
 class Attention(nn.Module):
     def __init__(self, channels: int, heads: int):
         super().__init__()
         self.heads = heads
-        self.norm = _norm(channels)
-        self.qkv = nn.Conv1d(channels, channels * 3, 1)
-        self.out = nn.Conv1d(channels, channels, 1)
+        self.norm = nn.LayerNorm(channels)
+        self.qkv = nn.Linear(channels, channels * 3)
+        self.out = nn.Linear(channels, channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, t = x.shape
-        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, self.heads, c // self.heads, t).unbind(1)
-        h = F.scaled_dot_product_attention(q.transpose(-1, -2), k.transpose(-1, -2), v.transpose(-1, -2))
-        return x + self.out(h.transpose(-1, -2).reshape(b, c, t))
+        b, t, c = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, t, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        h = F.scaled_dot_product_attention(q, k, v)
+        return x + self.out(h.transpose(1, 2).reshape(b, t, c))
 
 
 class Level(nn.Module):
-    def __init__(self, cins: list[int], cout: int, emb_dim: int, attention: bool, heads: int, kernel: int):
+    def __init__(self, channels: int, depth: int, emb_dim: int, mlp_factor: int, attention: bool, heads: int):
         super().__init__()
-        self.blocks = nn.ModuleList(ResBlock(cin, cout, emb_dim, kernel) for cin in cins)
-        self.attn = nn.ModuleList(Attention(cout, heads) if attention else nn.Identity() for _ in cins)
+        self.blocks = nn.ModuleList(Block(channels, emb_dim, mlp_factor) for _ in range(depth))
+        self.attention = nn.ModuleList(Attention(channels, heads) for _ in range(depth)) if attention else None
+
+    def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        for i, block in enumerate(self.blocks):
+            x = block(x, emb)
+            if self.attention is not None:
+                x = self.attention[i](x)
+        return x
 
 
 class MelUNet1D(ModelMixin, ConfigMixin):
@@ -71,53 +84,39 @@ class MelUNet1D(ModelMixin, ConfigMixin):
     def __init__(
         self,
         n_mels: int = 128,
-        channels: tuple[int, ...] = (128, 160, 192, 256),
+        patch: int = 2,
+        channels: tuple[int, ...] = (128, 192, 256),
         layers_per_level: int = 2,
-        attention_levels: tuple[bool, ...] = (False, False, True, True),
+        attention_levels: tuple[bool, ...] = (False, True, True),
         attention_heads: int = 4,
-        kernel_size: int = 5,
+        mlp_factor: int = 2,
         time_embed_dim: int = 256,
         styles: tuple[str, ...] = ("sleep", "calm", "happy", "sad", "tense"),
     ):
         super().__init__()
         c0 = channels[0]
-        in_channels = n_mels * 2 + 1 + CHROMA_BINS
-        self.time_proj = Timesteps(c0, flip_sin_to_cos=True, downscale_freq_shift=0)
-        self.time_embed = TimestepEmbedding(c0, time_embed_dim)
+        self.time_proj = Timesteps(128, flip_sin_to_cos=True, downscale_freq_shift=0)
+        self.time_embed = TimestepEmbedding(128, time_embed_dim)
         # index len(styles) is the null style: unconditional, and dropped-out labels in training
         self.style_embed = nn.Embedding(len(styles) + 1, time_embed_dim)
-        self.conv_in = nn.Conv1d(in_channels, c0, kernel_size, padding=kernel_size // 2)
+        self.embed_in = nn.Linear((n_mels * 2 + 1 + CHROMA_BINS) * patch, c0)
 
-        self.down = nn.ModuleList()
-        self.downsample = nn.ModuleList()
-        skips = [c0]
-        cin = c0
-        for i, ch in enumerate(channels):
-            cins = [cin] + [ch] * (layers_per_level - 1)
-            self.down.append(Level(cins, ch, time_embed_dim, attention_levels[i], attention_heads, kernel_size))
-            skips += [ch] * layers_per_level
-            cin = ch
-            if i < len(channels) - 1:
-                self.downsample.append(nn.Conv1d(ch, ch, 3, stride=2, padding=1))
-                skips.append(ch)
-
-        self.mid = Level([cin, cin], cin, time_embed_dim, True, attention_heads, kernel_size)
-
-        self.up = nn.ModuleList()
-        self.upsample = nn.ModuleList()
-        for i, ch in reversed(list(enumerate(channels))):
-            cins = []
-            for _ in range(layers_per_level + 1):
-                cins.append(cin + skips.pop())
-                cin = ch
-            self.up.append(Level(cins, ch, time_embed_dim, attention_levels[i], attention_heads, kernel_size))
-            if i > 0:
-                self.upsample.append(nn.ConvTranspose1d(ch, ch, 4, stride=2, padding=1))
-
-        self.norm_out = _norm(c0)
-        self.conv_out = nn.Conv1d(c0, n_mels, kernel_size, padding=kernel_size // 2)
-        nn.init.zeros_(self.conv_out.weight)
-        nn.init.zeros_(self.conv_out.bias)
+        depth = layers_per_level
+        self.down = nn.ModuleList(
+            Level(ch, depth, time_embed_dim, mlp_factor, attn, attention_heads)
+            for ch, attn in zip(channels[:-1], attention_levels)
+        )
+        self.merge = nn.ModuleList(nn.Linear(2 * a, b) for a, b in zip(channels[:-1], channels[1:]))
+        self.mid = Level(channels[-1], depth, time_embed_dim, mlp_factor, True, attention_heads)
+        self.split = nn.ModuleList(nn.Linear(b, 2 * a) for a, b in zip(channels[:-1], channels[1:]))
+        self.up = nn.ModuleList(
+            Level(ch, depth, time_embed_dim, mlp_factor, attn, attention_heads)
+            for ch, attn in zip(channels[:-1], attention_levels)
+        )
+        self.norm_out = nn.LayerNorm(c0)
+        self.embed_out = nn.Linear(c0, n_mels * patch)
+        nn.init.zeros_(self.embed_out.weight)
+        nn.init.zeros_(self.embed_out.bias)
 
     @property
     def null_style(self) -> int:
@@ -125,7 +124,7 @@ class MelUNet1D(ModelMixin, ConfigMixin):
 
     @property
     def frame_multiple(self) -> int:
-        return 2 ** (len(self.config.channels) - 1)
+        return self.config.patch * 2 ** (len(self.config.channels) - 1)
 
     def forward(
         self,
@@ -137,29 +136,29 @@ class MelUNet1D(ModelMixin, ConfigMixin):
         style: torch.Tensor,
     ) -> torch.Tensor:
         """sample, context: (B, n_mels, T); mask: (B, 1, T), 1 = known; chroma: (B, 12, T); style: (B,) long."""
-        frames = sample.shape[-1]
-        pad = (-frames) % self.frame_multiple
+        b, n_mels, frames = sample.shape
+        patch = self.config.patch
         x = torch.cat([sample, context * mask, mask, chroma], dim=1)
+        pad = (-frames) % self.frame_multiple
         if pad:
             x = F.pad(x, (0, pad))
-        t = timestep.expand(sample.shape[0]) if timestep.ndim else timestep.repeat(sample.shape[0])
-        emb = self.time_embed(self.time_proj(t).to(x.dtype)) + self.style_embed(style)
+        tokens = (frames + pad) // patch
+        # (B, C, T) -> (B, T / patch, patch * C): each token is `patch` consecutive frames
+        x = x.transpose(1, 2).reshape(b, tokens, patch * x.shape[1])
+        t = timestep.expand(b) if timestep.ndim == 0 else timestep
+        emb = F.silu(self.time_embed(self.time_proj(t).to(x.dtype)) + self.style_embed(style))
 
-        h = self.conv_in(x)
-        skips = [h]
-        for i, level in enumerate(self.down):
-            for block, attn in zip(level.blocks, level.attn):
-                h = attn(block(h, emb))
-                skips.append(h)
-            if i < len(self.downsample):
-                h = self.downsample[i](h)
-                skips.append(h)
-        for block, attn in zip(self.mid.blocks, self.mid.attn):
-            h = attn(block(h, emb))
-        for i, level in enumerate(self.up):
-            for block, attn in zip(level.blocks, level.attn):
-                h = attn(block(torch.cat([h, skips.pop()], dim=1), emb))
-            if i < len(self.upsample):
-                h = self.upsample[i](h)
-        out = self.conv_out(F.silu(self.norm_out(h)))
+        h = self.embed_in(x)
+        skips = []
+        for level, merge in zip(self.down, self.merge):
+            h = level(h, emb)
+            skips.append(h)
+            h = merge(h.reshape(b, h.shape[1] // 2, -1))
+        h = self.mid(h, emb)
+        for level, split in zip(reversed(self.up), reversed(self.split)):
+            skip = skips.pop()
+            h = split(h).reshape(skip.shape) + skip
+            h = level(h, emb)
+        out = self.embed_out(self.norm_out(h))  # (B, tokens, patch * n_mels)
+        out = out.reshape(b, tokens * patch, n_mels).transpose(1, 2)
         return out[..., :frames]
