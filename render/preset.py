@@ -252,7 +252,8 @@ class Issues:
 
     def raise_if_any(self) -> None:
         if self.errors:
-            raise PresetErrors(self.errors)
+            unique = list({e.message: e for e in self.errors}.values())  # inherited keys may repeat
+            raise PresetErrors(unique)
 
 
 # --- the validated preset ------------------------------------------------------------
@@ -592,8 +593,12 @@ def derived_seed(set_seed: int, name: str) -> int:
     return (set_seed * 1_000_003 + zlib.crc32(name.encode())) % (2**31)
 
 
-def load_inputs(stem: StemSpec, sample_rate: int):
-    """The melody and the input audio of a stem, ready for the pipeline (audio at the set's rate, stereo)."""
+def load_inputs(stem: StemSpec, sample_rate: int, cache_dir: Path | None = None):
+    """The melody and the input audio of a stem, ready for the pipeline (audio at the set's rate, stereo).
+
+    Hum transcriptions (pitch tracking, the slow part) are kept in `cache_dir`
+    by the take's sha256 and key, so a later run reads the same notes back.
+    """
     from models.audio import Audio, load_audio, resample
 
     def stereo(audio: Audio, field_name: str) -> Audio:
@@ -614,7 +619,7 @@ def load_inputs(stem: StemSpec, sample_rate: int):
     elif "hum" in stem.paths:
         from models.melody import Melody
 
-        melody = Melody.from_hum(load_audio(stem.paths["hum"], field="hum"), key=v.get("hum_key"))
+        melody = transcribe_hum(stem.paths["hum"], v.get("hum_key"), cache_dir)
     if "source" in stem.paths:
         audio["audio"] = stereo(load_audio(stem.paths["source"], field="source"), "source")
     if "sources" in stem.paths:
@@ -623,8 +628,32 @@ def load_inputs(stem: StemSpec, sample_rate: int):
     return melody, audio
 
 
+def transcribe_hum(path: str, key: str | None, cache_dir: Path | None):
+    import json
+
+    from models.audio import load_audio
+    from models.melody import Melody, Note
+
+    from .manifest import sha256_file, write_json_atomic
+
+    cached = None
+    if cache_dir is not None:
+        cached = Path(cache_dir) / f"hum-{sha256_file(path)[:24]}-{(key or 'auto').replace(' ', '_')}.json"
+        if cached.is_file():
+            try:
+                return Melody(tuple(Note(**n) for n in json.loads(cached.read_text())["notes"]))
+            except (ValueError, KeyError, TypeError, ReverieError):
+                pass  # a damaged cache entry: transcribe again
+    melody = Melody.from_hum(load_audio(path, field="hum"), key=key)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        notes = [{"start": n.start, "end": n.end, "pitch": n.pitch, "velocity": n.velocity} for n in melody.notes]
+        write_json_atomic(cached, {"source": Path(path).name, "key": key, "notes": notes})
+    return melody
+
+
 # pipeline parameter name -> the preset key that holds it
-FIELD_KEYS = {"audio": "source", "a": "sources[0]", "b": "sources[1]", "melody": "midi"}
+FIELD_KEYS = {"audio": "source", "a": "sources[0]", "b": "sources[1]", "melody": "midi", "key": "hum_key"}
 
 
 def pipeline_kwargs(stem: StemSpec, set_spec: SetSpec, melody, audio: dict, clip_seconds: float | None = None) -> dict:
@@ -657,7 +686,8 @@ def generate_seconds(stem: StemSpec, set_spec: SetSpec) -> float:
     return set_spec.seconds - (v.get("start") or 0.0)
 
 
-def check_with_pipeline(preset: Preset, pipe, stems: list[StemSpec] | None = None) -> dict[str, int]:
+def check_with_pipeline(preset: Preset, pipe, stems: list[StemSpec] | None = None,
+                        cache_dir: Path | None = None) -> dict[str, int]:
     """Read every stem's inputs and let the pipeline validate its arguments. Returns total steps per stem.
 
     The inputs read here are kept on the stem (`stem.inputs`) for the render that follows.
@@ -666,7 +696,7 @@ def check_with_pipeline(preset: Preset, pipe, stems: list[StemSpec] | None = Non
     steps = {}
     for stem in stems if stems is not None else preset.stems:
         try:
-            stem.inputs = load_inputs(stem, preset.set.sample_rate)
+            stem.inputs = load_inputs(stem, preset.set.sample_rate, cache_dir)
         except ReverieError as exc:
             key = _key_for_field(stem, exc.field)
             issues.add(FileProblemError if exc.code == "bad_audio" else RejectedByModelError, key,

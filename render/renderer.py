@@ -24,6 +24,7 @@ from .preset import Preset, StemSpec, check_with_pipeline
 from .stems import render_stem, resolved_params, set_frames
 
 LOCK = ".render.lock"
+CACHE = ".cache"  # under the output folder: hum transcriptions
 
 
 @dataclass
@@ -60,7 +61,7 @@ def set_info(preset: Preset, frames: int) -> dict:
 
 def plan_set(preset: Preset, pipe, out_dir: Path, only: set[str] | None = None, force: bool = False) -> SetPlan:
     """Validate against the model, resolve every stem and decide what to render. Renders nothing."""
-    steps = check_with_pipeline(preset, pipe)
+    steps = check_with_pipeline(preset, pipe, cache_dir=out_dir / CACHE)
     frames = set_frames(preset)
     info = set_info(preset, frames)
     folder = out_dir / preset.set.name
@@ -322,7 +323,7 @@ def _worker_render(preset_path: str, stem_name: str, params: dict, key: str, fra
         raise ReverieError(f"worker loaded model {pipe.model_hash}, expected {model_hash}", field="model")
     preset = load_preset(preset_path)
     stem = preset.stem(stem_name)
-    stem.inputs = load_inputs(stem, preset.set.sample_rate)
+    stem.inputs = load_inputs(stem, preset.set.sample_rate, Path(folder).parent / CACHE)
 
     def callback(step: int, total: int):
         queue.put(("step", stem_name, step, total))

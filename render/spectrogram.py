@@ -17,6 +17,25 @@ FRAMES_PER_COLUMN = 4
 DYNAMIC_RANGE_DB = 90.0
 
 
+def _windows(f: sf.SoundFile, starts: np.ndarray, span: int, block: int = 1 << 16):
+    """Yield the mid signal of [start, start + span) for sorted starts: sequential reads, seeking only over gaps."""
+    buffer, buffer_at = np.zeros(0, np.float32), 0
+    for start in starts:
+        start = int(start)
+        if start > buffer_at + len(buffer) + 4 * block:  # far ahead: jump there instead of decoding the gap
+            f.seek(start)
+            buffer, buffer_at = np.zeros(0, np.float32), start
+        while buffer_at + len(buffer) < start + span:
+            piece = f.read(block, dtype="float32", always_2d=True)
+            if len(piece) == 0:
+                break
+            buffer = np.concatenate([buffer, piece.mean(axis=1)])
+        window = buffer[start - buffer_at: start - buffer_at + span]
+        yield np.pad(window, (0, span - len(window)))
+        drop = max(0, start - buffer_at)
+        buffer, buffer_at = buffer[drop:], buffer_at + drop
+
+
 def spectrogram_columns(path: str | Path, columns: int = 1200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(power dB (bins, cols), column times in seconds, bin frequencies in Hz) of a file's mid signal."""
     window = np.hanning(N_FFT).astype(np.float32)
@@ -27,10 +46,7 @@ def spectrogram_columns(path: str | Path, columns: int = 1200) -> tuple[np.ndarr
         span = N_FFT * per_column
         starts = np.linspace(0, max(total - span, 0), count).astype(np.int64)
         power = np.zeros((N_FFT // 2 + 1, count), dtype=np.float64)
-        for i, start in enumerate(starts):
-            f.seek(int(start))
-            piece = f.read(span, dtype="float32", always_2d=True).mean(axis=1)
-            piece = np.pad(piece, (0, span - len(piece)))
+        for i, piece in enumerate(_windows(f, starts, span)):
             frames = piece.reshape(per_column, N_FFT) * window
             power[:, i] = (np.abs(np.fft.rfft(frames, axis=1)) ** 2).mean(axis=0)
     scale = (window.sum() ** 2) / 4.0  # a full-scale sine reads about 0 dB
@@ -41,6 +57,20 @@ def spectrogram_columns(path: str | Path, columns: int = 1200) -> tuple[np.ndarr
     return db, times, freqs
 
 
+def log_bands(db: np.ndarray, freqs: np.ndarray, rows: int = 320, low: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
+    """Resample the frequency axis onto `rows` log-spaced bands (mean power per band; nearest bin when narrow)."""
+    edges = np.geomspace(low, freqs[-1], rows + 1)
+    power = 10.0 ** (db / 10.0)
+    out = np.empty((rows, db.shape[1]))
+    for r in range(rows):
+        inside = (freqs >= edges[r]) & (freqs < edges[r + 1])
+        if inside.any():
+            out[r] = power[inside].mean(axis=0)
+        else:
+            out[r] = power[int(np.argmin(np.abs(freqs - np.sqrt(edges[r] * edges[r + 1]))))]
+    return 10.0 * np.log10(out + 1e-20), edges
+
+
 def write_spectrogram(audio_path: str | Path, png_path: str | Path, title: str) -> Path:
     """Write a PNG (log frequency, dB colour) atomically: a temp name, then rename."""
     import matplotlib
@@ -49,20 +79,21 @@ def write_spectrogram(audio_path: str | Path, png_path: str | Path, title: str) 
     import matplotlib.pyplot as plt
 
     db, times, freqs = spectrogram_columns(audio_path)
+    bands, edges = log_bands(db, freqs)
     png_path = Path(png_path)
-    top = float(np.max(db)) if db.size else 0.0
-    fig, ax = plt.subplots(figsize=(12, 4), dpi=100)
-    keep = freqs >= 20.0
+    top = float(np.max(bands)) if bands.size else 0.0
     minutes = times[-1] >= 180
-    x = times / 60.0 if minutes else times
-    mesh = ax.pcolormesh(x, freqs[keep], db[keep], shading="nearest", cmap="magma",
-                         vmin=top - DYNAMIC_RANGE_DB, vmax=top, rasterized=True)
-    ax.set_yscale("log")
-    ax.set_ylim(20.0, freqs[-1])
+    scale = 60.0 if minutes else 1.0
+    fig, ax = plt.subplots(figsize=(12, 4), dpi=100)
+    image = ax.imshow(bands, origin="lower", aspect="auto", cmap="magma", vmin=top - DYNAMIC_RANGE_DB, vmax=top,
+                      extent=(0.0, (times[-1] + times[0]) / scale, 0, len(edges) - 1), interpolation="nearest")
+    ticks = [f for f in (20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000) if f <= edges[-1]]
+    ax.set_yticks(np.interp(np.log(ticks), np.log(edges), np.arange(len(edges))))
+    ax.set_yticklabels([f"{t // 1000}k" if t >= 1000 else str(t) for t in ticks])
     ax.set_xlabel("time (min)" if minutes else "time (s)")
     ax.set_ylabel("frequency (Hz)")
     ax.set_title(title, fontsize=10)
-    fig.colorbar(mesh, ax=ax, label="dB", pad=0.01)
+    fig.colorbar(image, ax=ax, label="dB", pad=0.01)
     fig.tight_layout()
     tmp = png_path.with_name(f".{png_path.stem}.partial.png")
     fig.savefig(tmp, format="png", metadata={"Software": None})

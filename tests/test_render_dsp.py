@@ -1,0 +1,138 @@
+"""The renderer's signal pieces: streaming loudness, true peak, the limiter, effect blocks, loops and fades."""
+from __future__ import annotations
+
+import numpy as np
+import pyloudnorm
+import pytest
+import scipy.signal
+import soundfile as sf
+
+from render import loudness as L
+from render.effects import EffectChain, EffectSpec
+from render.stems import apply_fades, looped, pan_gains, reblock
+
+
+def reference_true_peak_db(x: np.ndarray) -> float:
+    """An independent 4x true-peak reading (scipy's polyphase resampler), x as (channels, frames)."""
+    return L.db(float(np.abs(scipy.signal.resample_poly(x.astype(np.float64), 4, 1, axis=1)).max()))
+
+
+def music(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
+    """Band-limited test material: tones with a swelling envelope plus filtered noise, stereo."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(round(seconds * rate)) / rate
+    tones = sum(np.sin(2 * np.pi * f * t + p) / k for k, (f, p) in enumerate(zip((110, 220, 331, 440, 987),
+                                                                                rng.uniform(0, 6, 5)), 1))
+    noise = scipy.signal.lfilter(*scipy.signal.butter(4, 6000 / (rate / 2)), rng.standard_normal((2, len(t))))
+    env = 0.2 + 0.8 * np.sin(np.pi * t / t[-1]) ** 2
+    return ((tones * 0.15 + noise * 0.05) * env).astype(np.float32)
+
+
+@pytest.mark.parametrize("rate,frames,block", [(44100, 44100 * 5 + 321, 9973), (48000, 48000 * 2, 48000),
+                                               (22050, 22050 * 3 + 7, 65536)])
+def test_streaming_loudness_equals_pyloudnorm(rate, frames, block):
+    x = np.random.default_rng(1).standard_normal((2, frames)).astype(np.float32) * np.linspace(0.01, 0.4, frames)
+    meter = L.LoudnessMeter(rate, 2)
+    for i in range(0, frames, block):
+        meter.push(x[:, i: i + block])
+    assert meter.integrated() == pytest.approx(pyloudnorm.Meter(rate).integrated_loudness(x.T), abs=1e-4)
+
+
+def test_loudness_of_silence_and_of_too_short_audio():
+    meter = L.LoudnessMeter(44100, 2)
+    meter.push(np.zeros((2, 44100)))
+    assert meter.integrated() == -np.inf
+    short = L.LoudnessMeter(44100, 2)
+    short.push(np.ones((2, 100)) * 0.1)
+    assert short.integrated() == -np.inf
+
+
+def test_sparse_true_peak_equals_dense():
+    rng = np.random.default_rng(2)
+    for level in (0.01, 0.3, 1.0):
+        x = rng.standard_normal((2, 4000 + 2 * L._PAD)) * level
+        dense = L.interval_peaks(x)
+        floor = float(np.abs(x).max()) * 0.7
+        sparse = L.sparse_peaks(x, floor)
+        assert np.allclose(dense[dense > floor], sparse[dense > floor], rtol=1e-12, atol=0)
+        assert np.allclose(L.sparse_peaks(x, 0.0), dense, rtol=1e-12, atol=0)
+
+
+def test_true_peak_meter_finds_inter_sample_peaks():
+    rate = 44100
+    t = np.arange(rate) / rate
+    x = np.stack([np.sin(2 * np.pi * rate / 4 * t + np.pi / 4)] * 2) * 0.5  # samples at +-0.354, peaks at 0.5
+    meter = L.TruePeakMeter(2)
+    for i in range(0, rate, 1000):
+        meter.push(x[:, i: i + 1000])
+    assert L.db(meter.finish()) == pytest.approx(L.db(0.5), abs=0.1)
+    assert L.db(float(np.abs(x).max())) < L.db(0.5) - 2.5
+
+
+@pytest.mark.parametrize("mode,value", [("lufs", -10.0), ("lufs", -30.0), ("peak", -6.0)])
+def test_normalise_meets_target_under_the_ceiling(tmp_path, mode, value):
+    rate = 44100
+    x = music(8.0, rate)
+    x[:, rate * 3: rate * 3 + 300] *= 6.0  # a transient the limiter must catch at loud targets
+    raw, out = tmp_path / "raw.wav", tmp_path / "out.wav"
+    sf.write(raw, x.T, rate, subtype="FLOAT")
+    first = L.StreamMeasure(rate, 2)
+    first.push(x)
+    target = L.Target(mode, value, -1.0)
+    result = L.normalise_file(raw, out, target, first.result(), subtype="PCM_24", fmt="WAV", block=10000)
+    y, _ = sf.read(out, always_2d=True)
+    if mode == "lufs":
+        assert pyloudnorm.Meter(rate).integrated_loudness(y) == pytest.approx(value, abs=0.5)
+    else:
+        assert reference_true_peak_db(y.T) == pytest.approx(value, abs=0.2)
+    assert reference_true_peak_db(y.T) <= -1.0 + 0.05
+    assert np.abs(y).max() < 1.0
+    assert (result.limiter_db > 0) == (mode == "lufs" and value == -10.0)
+
+
+def test_limiter_is_block_size_independent(tmp_path):
+    rate = 22050
+    x = music(4.0, rate) * 4
+    sf.write(tmp_path / "raw.wav", x.T, rate, subtype="FLOAT")
+    first = L.StreamMeasure(rate, 2)
+    first.push(x)
+    target = L.Target("lufs", -12.0, -1.0)
+    outs = []
+    for block in (4096, 30000):
+        path = tmp_path / f"out{block}.wav"
+        L.normalise_file(tmp_path / "raw.wav", path, target, first.result(), subtype="FLOAT", fmt="WAV", block=block)
+        outs.append(sf.read(path)[0])
+    assert np.allclose(outs[0], outs[1], atol=1e-6)
+
+
+def test_effects_in_blocks_equal_one_pass():
+    rate = 44100
+    x = music(3.0, rate)
+    specs = [EffectSpec("e0", plugin="Reverb", params={"room_size": 0.9}),
+             EffectSpec("e1", plugin="Delay", params={"delay_seconds": 0.3, "feedback": 0.5}),
+             EffectSpec("e2", plugin="Chorus", params={})]
+    whole = EffectChain(specs, rate)(x)
+    chain = EffectChain(specs, rate)
+    pieces = np.concatenate([chain(b) for b in reblock(iter(np.array_split(x, 7, axis=1)), 5000)], axis=1)
+    assert np.array_equal(whole, pieces)
+
+
+def test_loop_seam_is_continuous():
+    rate = 8000
+    t = np.arange(rate * 2) / rate
+    clip = np.stack([np.sin(2 * np.pi * 3 * t)] * 2).astype(np.float32)  # 3 Hz, not periodic in the clip
+    out = np.concatenate(list(looped(clip, 800, 3 * (2 * rate - 800) + 123)), axis=1)
+    assert out.shape == (2, 3 * (2 * rate - 800) + 123)
+    period = 2 * rate - 800
+    assert np.array_equal(out[:, :period], clip[:, :period])
+    assert np.abs(np.diff(out[0])).max() < 0.05  # no jump at any seam
+
+
+def test_fades_and_pan():
+    block = np.ones((2, 1000), np.float32)
+    faded = apply_fades(block, 0, 1000, 100, 200)
+    assert faded[0, 0] < 0.01 and faded[0, 99] > 0.99 and faded[0, 500] == 1.0 and faded[0, -1] < 0.01
+    left, right = pan_gains(0.0)
+    assert left == pytest.approx(1.0) and right == pytest.approx(1.0)
+    left, right = pan_gains(-1.0)
+    assert right == pytest.approx(0.0, abs=1e-12) and left == pytest.approx(np.sqrt(2))
