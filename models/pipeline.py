@@ -99,7 +99,7 @@ class ReveriePipeline:
                 field="model",
             )
         config = PipelineConfig.from_dict(json.loads(config_file.read_text()))
-        unet = MelUNet1D.from_pretrained(path / "unet")
+        unet = MelUNet1D.from_pretrained(path / "unet", low_cpu_mem_usage=False)
         weights = path / "unet" / "diffusion_pytorch_model.safetensors"
         return cls(unet, config, _hash_file(weights))
 

@@ -1,0 +1,1 @@
+"""Training: folder of audio -> cached features -> a model folder that `ReveriePipeline.from_pretrained` loads."""

@@ -1,0 +1,85 @@
+"""`reverie train DATA_DIR -o MODEL_DIR`: train a model on any folder of audio."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import click
+
+from cli.ops import reports_errors
+from models.errors import ReverieError
+
+
+def _csv_ints(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise ReverieError(f"--channels must be whole numbers separated by commas, got {value!r}", field="channels") from None
+
+
+@click.command()
+@click.argument("data_dir", type=click.Path(file_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Model folder to write (and resume from).")
+@click.option("--labels", type=click.Path(dir_okay=False), help="CSV with path,style rows (paths relative to DATA_DIR). Default: subfolder names.")
+@click.option("--styles", help="Style names in the order the model should know them, comma-separated. Default: sorted labels.")
+@click.option("--steps", type=int, default=20000, show_default=True, help="Optimiser steps in total.")
+@click.option("--minutes", type=float, help="Stop (and save) after this many minutes, whatever the step.")
+@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option("--crop-frames", type=int, default=512, show_default=True, help="Training window in mel frames (also the generation window).")
+@click.option("--lr", type=float, default=3e-4, show_default=True, help="Peak learning rate (AdamW, linear warm-up).")
+@click.option("--channels", default="128,192,256", show_default=True, help="U-Net widths per level.")
+@click.option("--layers", type=int, default=2, show_default=True, help="Blocks per U-Net level.")
+@click.option("--save-every", type=int, default=500, show_default=True, help="Checkpoint every N steps.")
+@click.option("--resume", is_flag=True, help="Continue from the checkpoint in the output folder.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--bf16", is_flag=True, help="bf16 autocast for the forward pass.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=int, help="CPU threads for torch (1 is faster when other jobs share the cores).")
+@reports_errors
+def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_frames, lr, channels, layers,
+          save_every, resume, device, bf16, seed, threads):
+    """Train a model on a folder of audio: one subfolder per style, MIDI beside audio for melody.
+
+    \b
+    Example (the default model):
+      reverie corpus data/corpus --hours 2
+      reverie train data/corpus/train -o my_model --styles sleep,calm,happy,sad,tense --minutes 90
+    """
+    import torch
+
+    from models.mel import MelConfig
+    from models.training.data import Features, bin_statistics, featurise, scan
+    from models.training.loop import TrainConfig, train as run_training
+
+    if threads:
+        torch.set_num_threads(threads)
+    items = scan(data_dir, labels)
+    found = sorted({i.style for i in items if i.style})
+    names = tuple(s.strip() for s in styles.split(",")) if styles else tuple(found)
+    unknown = sorted(set(found) - set(names))
+    if unknown:
+        raise ReverieError(f"labels {', '.join(unknown)} are not in --styles ({', '.join(names)})", field="styles")
+    widths = _csv_ints(channels)
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    mel = MelConfig()
+    key = hashlib.sha256(json.dumps([[str(i.audio), i.style, str(i.midi)] for i in items] + [mel.to_dict(), names]).encode()).hexdigest()[:16]
+    cache = output / f"features-{key}.pt"
+    if cache.is_file():
+        features = Features.load(cache)
+    else:
+        from tqdm import tqdm
+
+        with tqdm(total=len(items), desc="features", unit="clip") as bar:
+            features = featurise(items, mel, names, progress=lambda: bar.update(1))
+        features.save(cache)
+    mean, std = bin_statistics(features)
+    mel = MelConfig(mean=mean, std=std)
+    click.echo(f"{len(items)} clips, styles: {', '.join(names) or '(none: unconditional)'}", err=True)
+    config = TrainConfig(steps=steps, batch_size=batch_size, crop_frames=crop_frames, lr=lr, seed=seed,
+                         save_every=save_every, minutes=minutes, device=device, bf16=bf16)
+    unet_kwargs = dict(channels=widths, layers_per_level=layers,
+                       attention_levels=(False,) + (True,) * (len(widths) - 2))
+    run_training(features, output, mel, unet_kwargs, config, resume=resume, log=lambda m: click.echo(m, err=True))
+    click.echo(f"model written to {output}", err=True)
