@@ -95,6 +95,9 @@ def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, c
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    # The I/O thread must not wait the default 5 ms for the GIL while a worker runs Python
+    # between torch calls: forwarding replies and accepting requests stay prompt.
+    sys.setswitchinterval(0.001)
     click.echo(f"reverie bridge listening on {server.endpoint}", err=True)
     server.serve()
 

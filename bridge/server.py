@@ -14,6 +14,7 @@ that turns anything unexpected into an `internal` error reply.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import threading
@@ -283,13 +284,9 @@ class Server:
         _log_line(req.id, req.op, 0.0, 0.0, time.monotonic() - received, "ok", identity)
 
     def info(self) -> dict:
-        try:
-            version = metadata.version("reverie")
-        except metadata.PackageNotFoundError:
-            version = "unknown"
         return {
             "version": P.VERSION,
-            "server": f"reverie {version}",
+            "server": f"reverie {_software_version()}",
             "model": {"hash": self.pipe.model_hash, "sample_rate": self.pipe.sample_rate},
             "styles": list(self.pipe.styles),
             "ops": list(P.OPS),
@@ -404,14 +401,15 @@ class Server:
                 return  # already answered (e.g. by a shutdown that gave up waiting)
             del self._live[job.key]
             job.state = DONE
-        send(job.identity, header, frames)
-        self._counts["results" if outcome == "ok" else "errors"] += 1
+            self._counts["results" if outcome == "ok" else "errors"] += 1
         now = time.monotonic()
         start = job.started_at or now
         _log_line(
             job.request.id, job.request.op, job.request.seconds, start - job.accepted_at, now - start,
             "ok" if outcome == "ok" else f"error:{outcome}", job.identity,
         )
+        # Send last: the I/O thread forwards the reply as soon as this thread blocks again.
+        send(job.identity, header, frames)
 
 
 def _log_line(rid: Any, op: Any, seconds: float, wait: float, compute: float, outcome: str,
@@ -422,6 +420,14 @@ def _log_line(rid: Any, op: Any, seconds: float, wait: float, compute: float, ou
         rid, op if isinstance(op, str) and len(op) < 40 else "?", seconds, wait, compute, outcome,
         identity.hex()[:10], extra,
     )
+
+
+@functools.lru_cache(maxsize=1)
+def _software_version() -> str:
+    try:
+        return metadata.version("reverie")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def _round(value: float | None) -> float | None:

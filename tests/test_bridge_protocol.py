@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -139,6 +140,15 @@ def test_payload_errors():
     bad[1, 7], bad[0, 9] = np.nan, np.inf
     entry2, frame2 = P.audio_entry("audio", bad, 48000, "planar")
     rejects(m([entry2], bytes(frame2)), P.BAD_AUDIO, "audio", ["2 NaN or infinite"])
+
+
+def test_huge_but_finite_samples_are_accepted():
+    loud = np.full((2, 100), 3e38, np.float32)  # overflows a sum of squares, still finite
+    entry, frame = P.audio_entry("audio", loud, 48000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        req = parse(message(header(params={"start": 0.0, "end": 0.001}, payload=[entry]), bytes(frame)), LIMITS)
+    assert np.array_equal(req.audio["audio"].samples, loud)
 
 
 def test_melody_payload():
