@@ -1,7 +1,7 @@
 """The corpus builder, end to end on a tiny real corpus (music21 scores, tinysoundfont, pedalboard).
 
 Three small builds are shared by the module: A (2 workers, fresh score cache),
-B (same seed, 1 worker, reading the cache A wrote) and C (another seed).
+B (same seed, 1 worker, reading the cache A wrote) and a smaller C (another seed).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from models.corpus import arrange, build, scores
 from models.corpus.styles import RECIPES, STYLES
+from models.melody.midi import read_midi
 
 CLIP = 5.0
 SR = 22050
@@ -28,7 +29,7 @@ def corpora(tmp_path_factory):
     cache = root / "cache"
     build.build(root / "a", seed=3, jobs=2, cache_dir=cache, **TINY)
     build.build(root / "b", seed=3, jobs=1, cache_dir=cache, **TINY)
-    build.build(root / "c", seed=4, jobs=2, cache_dir=cache, **TINY)
+    build.build(root / "c", seed=4, jobs=2, cache_dir=cache, **{**TINY, "hours": 0.0125})  # 9 clips
     return root
 
 
@@ -108,6 +109,10 @@ def test_midi_is_the_melody_inside_the_clip(corpora):
             assert e1 <= s2 + 1e-6, f"{r['clip_id']}: melody notes overlap"
         lo, hi = RECIPES[r["style"]].register
         assert lo - 12 <= np.median([k for _, _, k in notes]) <= hi + 12
+        # the project's own MIDI reader (used by training) sees the same notes
+        theirs = [(n.start, n.end, n.pitch) for n in read_midi(corpora / "a" / r["midi"])]
+        assert len(theirs) == len(notes)
+        assert np.allclose(np.array(theirs), np.array(notes), atol=1e-6)
 
 
 def test_audio_pitch_agrees_with_midi_melody(corpora):

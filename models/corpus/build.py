@@ -1,5 +1,19 @@
 """Build the corpus: split scores, plan clips, render them in parallel, write the manifest.
 
+Layout (paths in the manifest are relative to OUT):
+    OUT/<split>/<style>/<clip_id>.wav   mono, 22050 Hz, PCM_16, exactly --clip-seconds long
+    OUT/<split>/<style>/<clip_id>.mid   the melody heard in the wav, one tempo, time 0 = sample 0
+    OUT/manifest.csv                    one row per clip, train rows first
+
+Manifest columns: clip_id; split (train | heldout); style; audio; midi;
+source_score (music21 corpus path, "#N" = tune N of a multi-tune file);
+transposition (semitones added to the score after mode re-spelling);
+tempo_bpm (quarter notes per minute, equal to the MIDI file's tempo);
+mode (major | minor, the key the clip was re-spelled to); programs
+("melody;chords;bass" General MIDI programs, 0-based); seconds.
+
+The split is by score file: a held-out file never appears in train.
+
 Everything random comes from generators seeded by (seed, split, clip number)
 or (seed, score), never from the order in which workers finish, so a seed
 gives bit-identical files whatever --jobs is.
