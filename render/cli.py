@@ -50,7 +50,14 @@ def main(presets, output, only, dry_run, force, jobs, model, quiet):
       render presets/sleep_set.toml --dry-run
     See docs/presets.md for the preset format.
     """
-    signal.signal(signal.SIGTERM, _terminate)
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        _main(presets, output, only, dry_run, force, jobs, model, quiet)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(presets, output, only, dry_run, force, jobs, model, quiet):
     from models.errors import ReverieError
 
     from .preset import PresetErrors, load_presets

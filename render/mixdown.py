@@ -55,16 +55,16 @@ def render_mixdown(preset: Preset, folder: Path, stem_files: list[tuple[str, Pat
         t1 = time.perf_counter()
         result = normalise_file(raw, partial, mix.target, first, subtype=subtype_for(set_spec),
                                 fmt=sound_format(set_spec))
-        os.replace(partial, final)
         master_s = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        png = folder / f"{NAME}.png"
+        write_spectrogram(partial, png, f"{set_spec.name} / mixdown  ({duration(total / set_spec.sample_rate)}, "
+                                        f"{result.measured.as_dict()['loudness_lufs']} LUFS)")
+        os.replace(partial, final)
     finally:
         for tmp in (raw, partial):
             if tmp.exists():
                 tmp.unlink()
-    t2 = time.perf_counter()
-    png = folder / f"{NAME}.png"
-    write_spectrogram(final, png, f"{set_spec.name} / mixdown  ({duration(total / set_spec.sample_rate)}, "
-                                  f"{result.measured.as_dict()['loudness_lufs']} LUFS)")
     return file_entry(final, set_spec, total) | {
         "key": key,
         "stems": {name: {"file": path.name, "gain_db": g} for name, path, g in stem_files},

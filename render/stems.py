@@ -274,17 +274,18 @@ def render_stem(pipe, preset: Preset, stem: StemSpec, params: dict, key: str, to
         t1 = time.perf_counter()
         result = normalise_file(raw, partial, stem.target, first, subtype=subtype_for(set_spec),
                                 fmt=sound_format(set_spec))
-        os.replace(partial, final)
         times["master_s"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        png = folder / f"{stem.name}.png"
+        write_spectrogram(partial, png, f"{preset.set.name} / {stem.name}  ({stem.op}, "
+                                        f"{duration(written / set_spec.sample_rate)}, "
+                                        f"{_fmt(result.measured.loudness_lufs)} LUFS)")
+        times["spectrogram_s"] = time.perf_counter() - t2
+        os.replace(partial, final)  # last: a file under its final name is always complete
     finally:
         for tmp in (raw, partial):
             if tmp.exists():
                 tmp.unlink()
-    t2 = time.perf_counter()
-    png = folder / f"{stem.name}.png"
-    write_spectrogram(final, png, f"{preset.set.name} / {stem.name}  ({stem.op}, {duration(written / set_spec.sample_rate)}, "
-                                  f"{_fmt(result.measured.loudness_lufs)} LUFS)")
-    times["spectrogram_s"] = time.perf_counter() - t2
     times["total_s"] = time.perf_counter() - t0
     return file_entry(final, set_spec, written) | {
         "key": key,
