@@ -144,17 +144,31 @@ def send():
 
 
 def server_options(fn):
+    """--server, --server-key, --client-key, --timeout, handed to the command as one `connect()`."""
     options = [
         click.option("--server", default=P.DEFAULT_ENDPOINT, show_default=True, envvar="REVERIE_SERVER",
                      help=ENDPOINT_HELP + " [env REVERIE_SERVER]"),
         click.option("--server-key", envvar="REVERIE_SERVER_KEY", metavar="KEY|FILE",
                      help="The server's CURVE public key (text or .key file), for a server started with --secret-key."),
+        click.option("--client-key", envvar="REVERIE_CLIENT_KEY", metavar="FILE", type=click.Path(dir_okay=False),
+                     help="This client's CURVE key pair (.key_secret from `reverie keys --name NAME`), "
+                          "for a server started with --client-keys."),
         click.option("--timeout", type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
                      help="Give up when the server is silent this many seconds."),
     ]
+
+    @functools.wraps(fn)
+    def wrapper(*args, server, server_key, client_key, timeout, **kwargs):
+        def connect():
+            from .client import Client
+
+            return Client(server, server_key=server_key, client_key=client_key, timeout=timeout)
+
+        return fn(*args, connect=connect, **kwargs)
+
     for option in reversed(options):
-        fn = option(fn)
-    return fn
+        wrapper = option(wrapper)
+    return wrapper
 
 
 def remote_errors(fn):
@@ -173,18 +187,12 @@ def remote_errors(fn):
     return reports_errors(wrapper)
 
 
-def _client(server, server_key, timeout):
-    from .client import Client
-
-    return Client(server, server_key=server_key, timeout=timeout)
-
-
 @send.command("info")
 @server_options
 @remote_errors
-def info_cmd(server, server_key, timeout):
+def info_cmd(connect):
     """Show the server's protocol version, model, styles, limits and defaults (JSON)."""
-    with _client(server, server_key, timeout) as client:
+    with connect() as client:
         header = client.info()
     click.echo(json.dumps({k: v for k, v in header.items() if k not in ("type", "id", "v", "op")}, indent=2))
 
@@ -193,14 +201,14 @@ def info_cmd(server, server_key, timeout):
 @click.argument("job", required=False)
 @server_options
 @remote_errors
-def status_cmd(job, server, server_key, timeout):
+def status_cmd(job, connect):
     """Show the server's queue and workers (JSON)."""
-    with _client(server, server_key, timeout) as client:
+    with connect() as client:
         header = client.status(job)
     click.echo(json.dumps({k: v for k, v in header.items() if k not in ("type", "id", "v", "op")}, indent=2))
 
 
-def _run_remote(op, output, model, quiet, bit_depth, server, server_key, timeout, **kwargs):
+def _run_remote(op, output, model, quiet, bit_depth, connect, **kwargs):
     """Send the job, show a progress bar, write the result atomically."""
     if model is not None:
         raise ReverieError("send runs the server's model; choose a model with `reverie serve --model`", field="model")
@@ -218,7 +226,7 @@ def _run_remote(op, output, model, quiet, bit_depth, server, server_key, timeout
         bar.update(step - bar.n)
 
     try:
-        with _client(server, server_key, timeout) as client:
+        with connect() as client:
             result = client.run(op, progress=progress, **kwargs)
     finally:
         if bar is not None:
@@ -265,9 +273,9 @@ def _melody_payload(midi, track, hum, write_midi) -> dict:
 @server_options
 @remote_errors
 def generate(output, style, seed, steps, guidance, scheduler, model, bit_depth, quiet, midi, track, hum, write_midi,
-             seconds, sample_rate, channels, server, server_key, timeout):
+             seconds, sample_rate, channels, connect):
     """Make new audio on the server (see `reverie generate`)."""
-    _run_remote("generate", output, model, quiet, bit_depth, server, server_key, timeout, seconds=seconds,
+    _run_remote("generate", output, model, quiet, bit_depth, connect, seconds=seconds,
                 sample_rate=sample_rate, channels=channels, **_melody_payload(midi, track, hum, write_midi),
                 **_sampling(style, seed, steps, guidance, scheduler))
 
@@ -282,10 +290,10 @@ def generate(output, style, seed, steps, guidance, scheduler, model, bit_depth, 
 @server_options
 @remote_errors
 def transform(input_file, output, style, seed, steps, guidance, scheduler, model, bit_depth, quiet, midi, track, hum,
-              write_midi, strength, timestep, inversion, server, server_key, timeout):
+              write_midi, strength, timestep, inversion, connect):
     """Restyle an audio file on the server (see `reverie transform`)."""
     audio = _load(input_file, "input")
-    _run_remote("transform", output, model, quiet, bit_depth, server, server_key, timeout, audio=audio.samples,
+    _run_remote("transform", output, model, quiet, bit_depth, connect, audio=audio.samples,
                 sample_rate=audio.sample_rate, inversion=inversion, **_strength(strength, timestep),
                 **_melody_payload(midi, track, hum, write_midi), **_sampling(style, seed, steps, guidance, scheduler))
 
@@ -300,13 +308,13 @@ def transform(input_file, output, style, seed, steps, guidance, scheduler, model
 @server_options
 @remote_errors
 def inpaint(input_file, output, style, seed, steps, guidance, scheduler, model, bit_depth, quiet, start, end, method,
-            server, server_key, timeout):
+            connect):
     """Regenerate a region on the server; everything outside it stays bit-exact (see `reverie inpaint`).
 
     Works as a DAW external-editor command: -o may be IN itself (written atomically).
     """
     audio = _load(input_file, "input")
-    _run_remote("inpaint", output, model, quiet, bit_depth, server, server_key, timeout, audio=audio.samples,
+    _run_remote("inpaint", output, model, quiet, bit_depth, connect, audio=audio.samples,
                 sample_rate=audio.sample_rate, start=start, end=end, method=method,
                 **_sampling(style, seed, steps, guidance, scheduler))
 
@@ -323,10 +331,10 @@ def inpaint(input_file, output, style, seed, steps, guidance, scheduler, model, 
 @server_options
 @remote_errors
 def interpolate(a_file, b_file, output, style, seed, steps, guidance, scheduler, model, bit_depth, quiet, ratio,
-                strength, timestep, mix, server, server_key, timeout):
+                strength, timestep, mix, connect):
     """Blend two clips on the server (see `reverie interpolate`)."""
     a, b = _load(a_file, "A"), _load(b_file, "B")
-    _run_remote("interpolate", output, model, quiet, bit_depth, server, server_key, timeout, a=a.samples,
+    _run_remote("interpolate", output, model, quiet, bit_depth, connect, a=a.samples,
                 b=b.samples, sample_rate=a.sample_rate, b_rate=b.sample_rate, ratio=ratio, mix=mix,
                 **_strength(strength, timestep), **_sampling(style, seed, steps, guidance, scheduler))
 
@@ -339,9 +347,9 @@ def interpolate(a_file, b_file, output, style, seed, steps, guidance, scheduler,
 @server_options
 @remote_errors
 def continue_(input_file, output, style, seed, steps, guidance, scheduler, model, bit_depth, quiet, midi, track, hum,
-              write_midi, seconds, server, server_key, timeout):
+              write_midi, seconds, connect):
     """Extend an audio file on the server (see `reverie continue`)."""
     audio = _load(input_file, "input")
-    _run_remote("continue", output, model, quiet, bit_depth, server, server_key, timeout, audio=audio.samples,
+    _run_remote("continue", output, model, quiet, bit_depth, connect, audio=audio.samples,
                 sample_rate=audio.sample_rate, seconds=seconds, **_melody_payload(midi, track, hum, write_midi),
                 **_sampling(style, seed, steps, guidance, scheduler))

@@ -28,7 +28,7 @@ import zmq
 from models.errors import ReverieError
 
 from . import protocol as P
-from .keys import load_public
+from .keys import load_public, load_secret
 
 Progress = Callable[[int, int, Any], Any]  # (step, total, eta seconds or None) -> False to cancel
 
@@ -105,7 +105,13 @@ class Client:
     """A bridge client. `timeout` is the longest silence tolerated from the server, in seconds.
 
     The server reports progress after every denoising step, so a long job does
-    not trip the timeout; a dead or unreachable server does.
+    not trip the timeout; a dead or unreachable server does. (A job waiting in
+    the queue is silent: after `timeout` the client asks `status` and keeps
+    waiting while the server still has the job.)
+
+    `server_key` (the server's public key, text or .key file) switches on
+    CURVE; `client_key` (a .key_secret file) is this client's own pair, for a
+    server that admits only known clients.
     """
 
     def __init__(
@@ -114,6 +120,7 @@ class Client:
         server_key: str | bytes | None = None,
         timeout: float = 30.0,
         *,
+        client_key: str | None = None,
         context: zmq.Context | None = None,
     ):
         self.endpoint = endpoint
@@ -125,8 +132,12 @@ class Client:
         # send to a missing server fails after `timeout` instead of waiting forever.
         self._sock.setsockopt(zmq.IMMEDIATE, 1)
         self._sock.setsockopt(zmq.SNDTIMEO, max(1, int(self.timeout * 1000)))
+        if client_key is not None and server_key is None:
+            raise InvalidRequest("client_key goes with server_key (CURVE)", field="client_key", code=P.MISSING_FIELD)
         if server_key is not None:
-            public, secret = zmq.curve_keypair()  # the client's own pair is ephemeral
+            # The client's own pair: a .key_secret file for a server that admits only known
+            # clients (serve --client-keys), else a fresh pair per connection.
+            public, secret = load_secret(client_key) if client_key else zmq.curve_keypair()
             self._sock.curve_serverkey = load_public(server_key)
             self._sock.curve_publickey = public
             self._sock.curve_secretkey = secret
@@ -268,7 +279,7 @@ class Client:
 
     def _wait(self, rid: str, progress: Progress | None) -> Result:
         steps: list = []
-        cancel_sent = False
+        cancel_sent = accepted = False
         deadline = time.monotonic() + self.timeout
         while True:
             try:
@@ -276,13 +287,14 @@ class Client:
             except KeyboardInterrupt:
                 if not cancel_sent:
                     self._cancel_quietly(rid)
-                    # Wait briefly for the job's answer so the server is not left working.
-                    try:
-                        self._next(rid, time.monotonic() + 3.0)
-                    except BridgeTimeout:
-                        pass
+                    self._next(rid, time.monotonic() + 3.0)  # let the server answer before we go
                 raise
             if got is None:
+                # A queued job hears nothing until it starts: silence is only a dead server
+                # if the server does not know the job either.
+                if accepted and self._server_has(rid):
+                    deadline = time.monotonic() + self.timeout
+                    continue
                 raise BridgeTimeout(
                     f"no reply from {self.endpoint} for {self.timeout:g} s (request {rid})",
                     code=P.TIMEOUT, request_id=rid,
@@ -290,6 +302,7 @@ class Client:
             deadline = time.monotonic() + self.timeout
             header, frames = got
             kind = header.get("type")
+            accepted = accepted or kind == P.ACCEPTED
             if kind == P.ERROR:
                 raise error_from_reply(header)
             if kind == P.RESULT:
@@ -300,6 +313,12 @@ class Client:
                 if progress is not None and progress(*step) is False and not cancel_sent:
                     self._cancel_quietly(rid)
                     cancel_sent = True
+
+    def _server_has(self, rid: str) -> bool:
+        try:
+            return self.status(rid).get("state") in ("queued", "running")
+        except RemoteError:
+            return False
 
     def _cancel_quietly(self, rid: str) -> None:
         header = {"v": P.VERSION, "id": f"cancel-{uuid.uuid4().hex}", "op": "cancel", "params": {"job": rid}}

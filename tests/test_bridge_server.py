@@ -21,9 +21,20 @@ from models.errors import ReverieError
 
 @pytest.fixture(scope="module")
 def tiny_pipe():
+    """The tiny model, with its zero-initialised layers (the output projection) given small random
+    weights: untouched, the model predicts zeros and style or melody could not change a sample,
+    so a bridge that dropped them would pass these tests."""
+    import torch
+
     from models.pipeline import ReveriePipeline
 
-    return ReveriePipeline.tiny()
+    pipe = ReveriePipeline.tiny()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for weight in pipe.unet.parameters():
+            if not weight.any():
+                weight.copy_(torch.randn(weight.shape, generator=generator) * 0.02)
+    return pipe
 
 
 @pytest.fixture(scope="module")
@@ -107,6 +118,12 @@ def test_interleaved_request_gets_interleaved_reply_with_same_samples(server, ti
     assert np.array_equal(out, direct.samples)
 
 
+def test_style_reaches_the_model(client):
+    calm = client.generate(0.5, 22050, 1, style="calm", seed=3).audio
+    sad = client.generate(0.5, 22050, 1, style="sad", seed=3).audio
+    assert not np.array_equal(calm, sad)
+
+
 def test_pipeline_errors_are_forwarded_with_code_field_and_message(client):
     audio = signal(0.5, 48000)
     with pytest.raises(InvalidRequest) as caught:
@@ -136,6 +153,10 @@ def test_generate_follows_a_midi_melody(client, tiny_pipe):
     direct = tiny_pipe.run("generate", seconds=1.2, sample_rate=22050, channels=1, seed=1,
                            melody=melody.Melody.from_midi(data))
     assert np.array_equal(result.audio, direct.samples)
+    plain = client.generate(1.2, 22050, 1, seed=1).audio
+    assert not np.array_equal(result.audio, plain)  # the melody conditions the model
+    other_track = client.generate(1.2, 22050, 1, midi=data, track=0, seed=1)
+    assert np.array_equal(other_track.audio, result.audio)  # the one track is the whole melody
     with pytest.raises(InvalidRequest) as caught:
         client.generate(1.0, midi=b"MThd garbage")
     assert caught.value.field == "midi"
@@ -312,6 +333,68 @@ def test_curve_keys(tiny_pipe, tmp_path):
             c.info()
         with Client(srv.endpoint, timeout=1.5) as c, pytest.raises(BridgeTimeout):
             c.info()  # plain text client against a CURVE server: no handshake, no answer
+
+
+def test_curve_with_known_clients_only(tiny_pipe, tmp_path):
+    _, secret_file = make_keypair(tmp_path / "server")
+    known_public, known_secret = make_keypair(tmp_path / "clients", "studio")
+    _, stranger_secret = make_keypair(tmp_path / "elsewhere", "stranger")
+    server_public = tmp_path / "server" / "server.key"
+    with running_server(tiny_pipe, curve_keys=load_secret(secret_file), client_keys_dir=str(tmp_path / "clients")) as srv:
+        with Client(srv.endpoint, server_key=str(server_public), client_key=str(known_secret), timeout=10) as c:
+            assert c.info()["version"] == 1
+        with Client(srv.endpoint, server_key=str(server_public), client_key=str(stranger_secret), timeout=1.5) as c:
+            with pytest.raises(BridgeTimeout):
+                c.info()
+        with Client(srv.endpoint, server_key=str(server_public), timeout=1.5) as c, pytest.raises(BridgeTimeout):
+            c.info()  # a fresh pair is not among the known clients
+
+
+def test_a_queued_job_outlives_the_client_timeout(tiny_pipe):
+    """A queued job hears nothing until it starts; the client checks `status` instead of giving up."""
+    with running_server(tiny_pipe, workers=1) as srv, Client(srv.endpoint, timeout=60) as owner:
+        outcome = {}
+
+        def long_job():
+            try:
+                owner.transform(signal(3.0, 44100, 1), 44100, strength=1.0, steps=1000, job_id="long")
+            except ReverieError as exc:
+                outcome["long"] = exc
+
+        def quick_job():
+            try:
+                with Client(srv.endpoint, timeout=0.3) as impatient:
+                    outcome["quick"] = impatient.transform(signal(0.3, 44100), 44100, strength=0.2)
+            except ReverieError as exc:
+                outcome["quick"] = exc
+
+        first = threading.Thread(target=long_job)
+        first.start()
+        deadline = time.monotonic() + 30
+        while owner.status()["running"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        second = threading.Thread(target=quick_job)
+        second.start()
+        time.sleep(1.5)  # five of the impatient client's timeouts, in the queue
+        assert "quick" not in outcome, outcome
+        owner.cancel("long")
+        first.join(30)
+        second.join(30)
+        quick = outcome["quick"]
+        assert not isinstance(quick, Exception), quick
+        assert quick.audio.shape == (2, 13230) and quick.timings["queue_s"] > 1.0
+
+
+def test_generate_follows_a_hummed_melody(client, tiny_pipe):
+    melody = pytest.importorskip("models.melody")
+    tune = melody.Melody((melody.Note(0.0, 0.4, 60), melody.Note(0.45, 0.9, 64)))
+    hum = melody.synthesize_hum(tune, 16000, seed=0)
+    result = client.generate(0.5, 22050, 1, hum=hum.samples, hum_rate=16000, seed=2)
+    direct = tiny_pipe.run("generate", seconds=0.5, sample_rate=22050, channels=1, seed=2,
+                           melody=melody.Melody.from_hum(hum))
+    assert np.array_equal(result.audio, direct.samples)
+    plain = client.generate(0.5, 22050, 1, seed=2).audio
+    assert not np.array_equal(result.audio, plain)  # the melody conditions the model
 
 
 def test_non_loopback_bind_needs_keys(tiny_pipe):
