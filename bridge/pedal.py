@@ -145,8 +145,8 @@ def process_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
     return written
 
 
-# pedalboard reads 24-bit files as int32 samples.
-_BIT_DEPTHS = {"int8": 8, "int16": 16, "int32": 24, "float32": 32, "float64": 32}
+# pedalboard's names for a file's sample format -> bit_depth for writing.
+_BIT_DEPTHS = {"int8": 8, "int16": 16, "int24": 24, "int32": 32, "float32": 32, "float64": 32}
 
 
 def _write(sink, path, rate, bit_depth: int, block: np.ndarray, written: int):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import soundfile as sf
 from pedalboard import Gain, HighpassFilter, Pedalboard, Reverb
 from pedalboard.io import AudioFile
 
@@ -90,7 +91,13 @@ def test_process_file_streams_with_seamless_chunks(endpoint, tmp_path):
     assert frames == audio.shape[1] and seen[-1] == pytest.approx(2.3, abs=0.01) and len(seen) == 4
     with AudioFile(str(tmp_path / "out.wav")) as f:
         assert f.samplerate == rate and f.num_channels == 2 and f.frames == audio.shape[1]
+        assert f.file_dtype == "float32"
         assert np.isfinite(f.read(f.frames)).all()
+    # 24-bit in, 24-bit out.
+    sf.write(str(tmp_path / "in24.wav"), audio.T, rate, subtype="PCM_24")
+    with Remote("transform", server=endpoint, strength=0.0) as identity:
+        process_file(tmp_path / "in24.wav", tmp_path / "out24.wav", [identity], chunk_seconds=1.0)
+    assert sf.info(str(tmp_path / "out24.wav")).subtype == "PCM_24"
     # A step that changes the length cannot be streamed.
     with Remote("continue", server=endpoint, seconds=0.1) as longer, pytest.raises(ReverieError) as caught:
         process_file(source, tmp_path / "bad.wav", [longer], chunk_seconds=1.0)
