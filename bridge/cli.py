@@ -244,20 +244,16 @@ def _run_remote(op, output, model, quiet, bit_depth, connect, **kwargs):
 
 
 def _melody_payload(midi, track, hum, write_midi) -> dict:
-    """--midi / --hum as payload for the server; the server reads and transcribes them."""
+    """--midi / --hum as payload for the server, which reads, checks and transcribes them."""
     if write_midi:
         raise ReverieError("--write-midi is not available with send (the hum is transcribed on the server)",
                            field="write_midi")
-    if midi and hum:
-        raise ReverieError("give --midi or --hum, not both", field="hum")
-    if track is not None and not midi:
-        raise ReverieError("--track needs --midi", field="track")
-    out = {}
+    out = {"track": track}
     if midi:
         path = Path(midi)
         if not path.is_file():
             raise ReverieError(f"MIDI file not found: {midi}", field="midi")
-        out["midi"], out["track"] = path.read_bytes(), track
+        out["midi"] = path.read_bytes()
     if hum:
         audio = _load(hum, "hum")
         out["hum"], out["hum_rate"] = audio.samples, audio.sample_rate

@@ -90,6 +90,19 @@ def test_send_transform_generate_interpolate_continue(serve, tmp_path):
     assert done.returncode == 1 and "server's model" in done.stderr
 
 
+def test_send_generate_with_a_midi_melody(serve, tmp_path):
+    from models.melody import Melody, Note
+
+    Melody((Note(0.0, 0.5, 67), Note(0.5, 0.9, 69))).to_midi(tmp_path / "tune.mid")
+    out = tmp_path / "tune.wav"
+    done = send("generate", "--midi", str(tmp_path / "tune.mid"), "--sample-rate", "22050", "-q", "-o", str(out),
+                "--server", serve.endpoint)
+    assert done.returncode == 0, done.stderr
+    assert sf.info(str(out)).frames == round(0.9 * 22050)  # the melody's length, as `reverie generate`
+    done = send("generate", "--track", "0", "-o", str(out), "--server", serve.endpoint)
+    assert done.returncode == 1 and "[track]" in done.stderr and "midi" in done.stderr
+
+
 def test_send_without_a_server_fails_fast(tmp_path):
     done = send("info", "--server", "tcp://127.0.0.1:9", "--timeout", "0.5", timeout=60)
     assert done.returncode == 1 and "no bridge server answered" in done.stderr
