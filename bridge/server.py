@@ -154,7 +154,12 @@ class Server:
         self._ready.set()
         try:
             while not self._stop.is_set():
-                self._poll_once(poller)
+                try:
+                    self._poll_once(poller)
+                except zmq.ContextTerminated:
+                    raise
+                except Exception:  # a failed forward or a bug: log it, keep serving
+                    log.error("I/O loop error: %s", traceback.format_exc())
             self._shutdown(poller)
         finally:
             self._close()
@@ -180,8 +185,8 @@ class Server:
     def _shutdown(self, poller: zmq.Poller) -> None:
         drained = self._queue.close()
         for job in drained:
-            job.state = DONE
-            self._finish(job, P.error_reply(job.request.id, P.SHUTTING_DOWN, "the server is shutting down; the job was not started"), P.SHUTTING_DOWN, send=self._send)
+            reply = P.error_reply(job.request.id, P.SHUTTING_DOWN, "the server is shutting down; the job was not started")
+            self._finish(job, reply, P.SHUTTING_DOWN, send=self._send)
         with self._lock:
             running = [job for job in self._live.values() if job.state == RUNNING]
         if self.on_shutdown == "cancel":
@@ -198,8 +203,11 @@ class Server:
         while any(t.is_alive() for t in self._threads) and time.monotonic() < hard:
             if not cancelled_late and time.monotonic() >= deadline:
                 with self._lock:
-                    for job in self._live.values():
-                        job.request_cancel(P.SHUTTING_DOWN)
+                    late = list(self._live.values())
+                for job in late:
+                    job.request_cancel(P.SHUTTING_DOWN)
+                if late and self.on_shutdown == "finish":
+                    log.info("grace of %g s is over: cancelling %d running job(s)", self.grace, len(late))
                 cancelled_late = True
             self._poll_once(poller, 20)
         self._poll_once(poller, 0)
@@ -207,7 +215,8 @@ class Server:
             stuck = list(self._live.values())
             self._live.clear()
         for job in stuck:  # a worker that did not reach a step boundary in time
-            self._send(job.identity, P.error_reply(job.request.id, P.SHUTTING_DOWN, "the server shut down before the job could stop"))
+            reply = P.error_reply(job.request.id, P.SHUTTING_DOWN, "the server shut down before the job could stop")
+            self._send(job.identity, reply)
             log.warning("id=%s op=%s did not stop in time; answered shutting_down", job.request.id, job.request.op)
 
     def _close(self) -> None:
@@ -346,7 +355,12 @@ class Server:
                 job = self._queue.get()
                 if job is None:
                     return
-                self._run(job, send)
+                try:
+                    self._run(job, send)
+                except Exception:  # even the error reply failed: keep the worker alive
+                    log.error("id=%s: could not answer: %s", job.request.id, traceback.format_exc())
+                    with self._lock:
+                        self._live.pop(job.key, None)
         finally:
             push.close()
 

@@ -397,6 +397,39 @@ def test_generate_follows_a_hummed_melody(client, tiny_pipe):
     assert not np.array_equal(result.audio, plain)  # the melody conditions the model
 
 
+@pytest.mark.parametrize("grace,finishes", [(60.0, True), (0.3, False)])
+def test_shutdown_in_finish_mode(tiny_pipe, grace, finishes):
+    """on_shutdown="finish": running jobs may finish within the grace period, then they are cancelled."""
+    srv = Server(tiny_pipe, "tcp://127.0.0.1:*", on_shutdown="finish", grace=grace)
+    srv.bind()
+    io = threading.Thread(target=srv.serve, daemon=True)
+    io.start()
+    srv.wait_ready(10)
+    outcome = {}
+    steps = 60 if finishes else 1000
+
+    def job():
+        try:
+            with Client(srv.endpoint, timeout=60) as c:
+                outcome["job"] = c.transform(signal(1.0, 44100), 44100, strength=1.0, steps=steps)
+        except ReverieError as exc:
+            outcome["job"] = exc
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while srv.status(b"", None)["running"] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    srv.stop()
+    io.join(90)
+    worker.join(30)
+    assert not io.is_alive()
+    if finishes:
+        assert outcome["job"].audio.shape == (2, 44100)
+    else:
+        assert isinstance(outcome["job"], CancelledError) and outcome["job"].code == "shutting_down"
+
+
 def test_non_loopback_bind_needs_keys(tiny_pipe):
     with pytest.raises(ReverieError) as caught:
         Server(tiny_pipe, "tcp://0.0.0.0:5555")
