@@ -84,7 +84,7 @@ def _main(presets, output, only, dry_run, force, jobs, model, quiet):
             if selected and not chosen:
                 continue
             try:
-                plans.append(plan_set(preset, pipe, Path(output), chosen, force))
+                plans.append(plan_set(preset, pipe, Path(output), chosen, force, dry_run))
             except PresetErrors as exc:
                 errors.extend(e.message for e in exc.errors)
         if errors:

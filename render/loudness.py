@@ -152,11 +152,29 @@ def sparse_peaks(extended: np.ndarray, floor: float) -> np.ndarray:
     nearby = scipy.ndimage.maximum_filter1d(magnitude, size=2 * _HALF + 1)[_PAD: _PAD + n]
     where = np.flatnonzero(nearby * OVERSHOOT > floor)
     if len(where):
-        index = where[:, None] + (_PAD - _HALF) + np.arange(2 * _HALF + 1)  # (K, 13) into extended
-        windows = np.asarray(extended, dtype=np.float64)[:, index]  # (channels, K, 13)
-        values = np.abs(windows @ _PHASES.T).max(axis=(0, 2))
-        peaks[where] = np.maximum(peaks[where], values)
+        peaks[where] = np.maximum(peaks[where], _oversampled_at(extended, where))
     return peaks
+
+
+def _oversampled_at(extended: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """Largest oversampled magnitude in [m, m + 1) for the middle-sample indices `where`."""
+    index = where[:, None] + (_PAD - _HALF) + np.arange(2 * _HALF + 1)  # (K, 13) into extended
+    windows = np.asarray(extended, dtype=np.float64)[:, index]  # (channels, K, 13)
+    return np.abs(windows @ _PHASES.T).max(axis=(0, 2))
+
+
+def block_true_peak(extended: np.ndarray, floor: float = 0.0, probes: int = 32) -> float:
+    """The true peak of the middle of `extended`, or `floor` if that is higher.
+
+    The loudest samples are measured first; their true peak raises the floor,
+    so only the few samples that could still beat it are oversampled.
+    """
+    n = extended.shape[1] - 2 * _PAD
+    magnitude = np.abs(extended[:, _PAD: _PAD + n]).max(axis=0)
+    if n > probes:
+        loudest = np.argpartition(magnitude, n - probes)[n - probes:]
+        floor = max(floor, float(_oversampled_at(extended, loudest).max()), float(magnitude.max()))
+    return max(floor, float(sparse_peaks(extended, floor).max()))
 
 
 class TruePeakMeter:
@@ -170,7 +188,7 @@ class TruePeakMeter:
         if block.shape[1] == 0:
             return
         extended = np.concatenate([self._tail, np.asarray(block, dtype=np.float64)], axis=1)
-        self.peak = max(self.peak, float(sparse_peaks(extended, self.peak).max()))
+        self.peak = block_true_peak(extended, self.peak)
         self._tail = extended[:, -2 * _PAD:]
 
     def finish(self) -> float:

@@ -593,7 +593,7 @@ def derived_seed(set_seed: int, name: str) -> int:
     return (set_seed * 1_000_003 + zlib.crc32(name.encode())) % (2**31)
 
 
-def load_inputs(stem: StemSpec, sample_rate: int, cache_dir: Path | None = None):
+def load_inputs(stem: StemSpec, sample_rate: int, cache_dir: Path | None = None, write_cache: bool = True):
     """The melody and the input audio of a stem, ready for the pipeline (audio at the set's rate, stereo).
 
     Hum transcriptions (pitch tracking, the slow part) are kept in `cache_dir`
@@ -619,7 +619,7 @@ def load_inputs(stem: StemSpec, sample_rate: int, cache_dir: Path | None = None)
     elif "hum" in stem.paths:
         from models.melody import Melody
 
-        melody = transcribe_hum(stem.paths["hum"], v.get("hum_key"), cache_dir)
+        melody = transcribe_hum(stem.paths["hum"], v.get("hum_key"), cache_dir, write_cache)
     if "source" in stem.paths:
         audio["audio"] = stereo(load_audio(stem.paths["source"], field="source"), "source")
     if "sources" in stem.paths:
@@ -628,7 +628,7 @@ def load_inputs(stem: StemSpec, sample_rate: int, cache_dir: Path | None = None)
     return melody, audio
 
 
-def transcribe_hum(path: str, key: str | None, cache_dir: Path | None):
+def transcribe_hum(path: str, key: str | None, cache_dir: Path | None, write_cache: bool = True):
     import json
 
     from models.audio import load_audio
@@ -645,7 +645,7 @@ def transcribe_hum(path: str, key: str | None, cache_dir: Path | None):
             except (ValueError, KeyError, TypeError, ReverieError):
                 pass  # a damaged cache entry: transcribe again
     melody = Melody.from_hum(load_audio(path, field="hum"), key=key)
-    if cached is not None:
+    if cached is not None and write_cache:
         cached.parent.mkdir(parents=True, exist_ok=True)
         notes = [{"start": n.start, "end": n.end, "pitch": n.pitch, "velocity": n.velocity} for n in melody.notes]
         write_json_atomic(cached, {"source": Path(path).name, "key": key, "notes": notes})
@@ -687,7 +687,7 @@ def generate_seconds(stem: StemSpec, set_spec: SetSpec) -> float:
 
 
 def check_with_pipeline(preset: Preset, pipe, stems: list[StemSpec] | None = None,
-                        cache_dir: Path | None = None) -> dict[str, int]:
+                        cache_dir: Path | None = None, write_cache: bool = True) -> dict[str, int]:
     """Read every stem's inputs and let the pipeline validate its arguments. Returns total steps per stem.
 
     The inputs read here are kept on the stem (`stem.inputs`) for the render that follows.
@@ -696,7 +696,7 @@ def check_with_pipeline(preset: Preset, pipe, stems: list[StemSpec] | None = Non
     steps = {}
     for stem in stems if stems is not None else preset.stems:
         try:
-            stem.inputs = load_inputs(stem, preset.set.sample_rate, cache_dir)
+            stem.inputs = load_inputs(stem, preset.set.sample_rate, cache_dir, write_cache)
         except ReverieError as exc:
             key = _key_for_field(stem, exc.field)
             issues.add(FileProblemError if exc.code == "bad_audio" else RejectedByModelError, key,

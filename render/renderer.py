@@ -59,9 +59,13 @@ def set_info(preset: Preset, frames: int) -> dict:
             "fade_in": s.fade_in, "fade_out": s.fade_out, "target": s.target.as_dict()}
 
 
-def plan_set(preset: Preset, pipe, out_dir: Path, only: set[str] | None = None, force: bool = False) -> SetPlan:
-    """Validate against the model, resolve every stem and decide what to render. Renders nothing."""
-    steps = check_with_pipeline(preset, pipe, cache_dir=out_dir / CACHE)
+def plan_set(preset: Preset, pipe, out_dir: Path, only: set[str] | None = None, force: bool = False,
+             dry_run: bool = False) -> SetPlan:
+    """Validate against the model, resolve every stem and decide what to render. Renders nothing.
+
+    A dry run reads the hum-transcription cache but does not add to it, so it writes nothing at all.
+    """
+    steps = check_with_pipeline(preset, pipe, cache_dir=out_dir / CACHE, write_cache=not dry_run)
     frames = set_frames(preset)
     info = set_info(preset, frames)
     folder = out_dir / preset.set.name
@@ -359,6 +363,7 @@ def _render_parallel(plan: SetPlan, todo: list[StemPlan], model_spec, model_hash
     reader.start()
     pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init,
                                initargs=(model_spec, threads, queue))
+    interrupted = False
     try:
         running = {}
         for p in todo:
@@ -374,8 +379,13 @@ def _render_parallel(plan: SetPlan, todo: list[StemPlan], model_spec, model_hash
                 entry = future.result()
                 manifest.set_stem(p.stem.name, entry)
                 _report(progress, print, plan, p, entry)
+    except BaseException:
+        interrupted = True  # Ctrl-C, a kill or a failed stem: stop the workers now, keep what finished
+        for process in list((pool._processes or {}).values()):
+            process.terminate()
+        raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
         stop.set()
         reader.join(timeout=1)
 

@@ -55,6 +55,15 @@ def content_frames(stem: StemSpec, set_spec: SetSpec) -> int:
     return (audio["audio"] if stem.op == "transform" else audio["a"]).frames
 
 
+def model_seconds(stem: StemSpec, params: dict) -> float:
+    """Seconds of audio the model made for the stem (a loop clip counts once)."""
+    if stem.op in ("generate", "continue"):
+        return float(params["seconds"])
+    _, audio = stem.inputs
+    source = audio["audio"] if stem.op == "transform" else audio["a"]
+    return source.frames / source.sample_rate
+
+
 def start_frame(stem: StemSpec, set_spec: SetSpec) -> int:
     return round((stem.values.get("start") or 0.0) * set_spec.sample_rate)
 
@@ -201,8 +210,26 @@ def reblock(chunks: Iterator[np.ndarray], size: int = BLOCK) -> Iterator[np.ndar
         yield np.concatenate(pending, axis=1)
 
 
-def timeline(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, total: int, callback) -> Iterator[np.ndarray]:
-    """The stem over the whole set: silence, its audio through the effects, then the effects' tail."""
+def timed(chunks: Iterator, clock: list[float]) -> Iterator:
+    """Pass chunks through, adding the time spent producing them (in the pipeline) to clock[0]."""
+    while True:
+        t = time.perf_counter()
+        try:
+            chunk = next(chunks)
+        except StopIteration:
+            clock[0] += time.perf_counter() - t
+            return
+        clock[0] += time.perf_counter() - t
+        yield chunk
+
+
+def timeline(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, total: int, callback,
+             clock: list[float] | None = None) -> Iterator[np.ndarray]:
+    """The stem over the whole set: silence, its audio through the effects, then the effects' tail.
+
+    Time spent inside the pipeline is added to clock[0] (the rest is the renderer's own work).
+    """
+    clock = clock if clock is not None else [0.0]
     sr = set_spec.sample_rate
     start = start_frame(stem, set_spec)
     own = content_frames(stem, set_spec)
@@ -222,7 +249,7 @@ def timeline(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, total: int, 
         yield np.zeros((CHANNELS, n), np.float32)
         pos += n
     made = 0
-    for block in reblock(content(pipe, stem, set_spec, params, callback)):
+    for block in reblock(timed(content(pipe, stem, set_spec, params, callback), clock)):
         block = block[:, : own - made]
         if block.shape[1] == 0:
             break
@@ -261,14 +288,16 @@ def render_stem(pipe, preset: Preset, stem: StemSpec, params: dict, key: str, to
     t0 = time.perf_counter()
     try:
         measure = StreamMeasure(set_spec.sample_rate, CHANNELS)
+        clock = [0.0]
         with sf.SoundFile(str(raw), "w", set_spec.sample_rate, CHANNELS, subtype="FLOAT", format="WAV") as f:
             written = 0
-            for block in timeline(pipe, stem, set_spec, params, total, callback):
+            for block in timeline(pipe, stem, set_spec, params, total, callback, clock):
                 f.write(block.T)
                 measure.push(block)
                 written += block.shape[1]
         first = measure.result()
         times["render_s"] = time.perf_counter() - t0
+        times["model_s"] = clock[0]  # of render_s, the time inside the pipeline
         if phase:
             phase("mastering")
         t1 = time.perf_counter()
@@ -290,6 +319,8 @@ def render_stem(pipe, preset: Preset, stem: StemSpec, params: dict, key: str, to
     return file_entry(final, set_spec, written) | {
         "key": key,
         "op": stem.op,
+        "content_seconds": round(content_frames(stem, set_spec) / set_spec.sample_rate, 6),
+        "model_seconds": round(model_seconds(stem, params), 6),
         "seed": params.get("seed"),
         "params": params,
         "spectrogram": png.name,
