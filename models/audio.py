@@ -122,10 +122,14 @@ def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
 
 
 def fit_length(samples: np.ndarray, frames: int) -> np.ndarray:
-    """Trim or zero-pad the last axis to exactly `frames`."""
+    """Trim or zero-pad the last axis to exactly `frames` (numpy arrays and torch tensors)."""
     have = samples.shape[-1]
     if have >= frames:
         return samples[..., :frames]
+    if not isinstance(samples, np.ndarray):  # a torch tensor
+        import torch.nn.functional as F
+
+        return F.pad(samples, (0, frames - have))
     pad = [(0, 0)] * (samples.ndim - 1) + [(0, frames - have)]
     return np.pad(samples, pad)
 
