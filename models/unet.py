@@ -84,7 +84,7 @@ class MelUNet1D(ModelMixin, ConfigMixin):
     def __init__(
         self,
         n_mels: int = 128,
-        patch: int = 2,
+        patch: int = 4,
         channels: tuple[int, ...] = (128, 192, 256),
         layers_per_level: int = 2,
         attention_levels: tuple[bool, ...] = (False, True, True),

@@ -30,6 +30,7 @@ def _csv_ints(value: str) -> tuple[int, ...]:
 @click.option("--lr", type=float, default=3e-4, show_default=True, help="Peak learning rate (AdamW, linear warm-up).")
 @click.option("--channels", default="128,192,256", show_default=True, help="U-Net widths per level.")
 @click.option("--layers", type=int, default=2, show_default=True, help="Blocks per U-Net level.")
+@click.option("--patch", type=int, default=4, show_default=True, help="Mel frames folded into one token (more is faster, coarser in time).")
 @click.option("--save-every", type=int, default=500, show_default=True, help="Checkpoint every N steps.")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in the output folder.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
@@ -37,7 +38,7 @@ def _csv_ints(value: str) -> tuple[int, ...]:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, help="CPU threads for torch (1 is faster when other jobs share the cores).")
 @reports_errors
-def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_frames, lr, channels, layers,
+def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_frames, lr, channels, layers, patch,
           save_every, resume, device, bf16, seed, threads):
     """Train a model on a folder of audio: one subfolder per style, MIDI beside audio for melody.
 
@@ -79,7 +80,7 @@ def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_fra
     click.echo(f"{len(items)} clips, styles: {', '.join(names) or '(none: unconditional)'}", err=True)
     config = TrainConfig(steps=steps, batch_size=batch_size, crop_frames=crop_frames, lr=lr, seed=seed,
                          save_every=save_every, minutes=minutes, device=device, bf16=bf16)
-    unet_kwargs = dict(channels=widths, layers_per_level=layers,
+    unet_kwargs = dict(channels=widths, layers_per_level=layers, patch=patch,
                        attention_levels=(False,) + (True,) * (len(widths) - 2))
     run_training(features, output, mel, unet_kwargs, config, resume=resume, log=lambda m: click.echo(m, err=True))
     click.echo(f"model written to {output}", err=True)
