@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from cli.ops import _check_output, _load, _sampling, _strength, common_options, melody_options, reports_errors
+from cli.ops import check_output, read_audio, sampling_options, strength_options, common_options, melody_options, reports_errors
 from models.errors import ReverieError
 
 from . import protocol as P
@@ -212,7 +212,7 @@ def _run_remote(op, output, model, quiet, bit_depth, connect, **kwargs):
     """Send the job, show a progress bar, write the result atomically."""
     if model is not None:
         raise ReverieError("send runs the server's model; choose a model with `reverie serve --model`", field="model")
-    _check_output(output)
+    check_output(output)
     from tqdm import tqdm
 
     from models.audio import Audio, save_audio
@@ -255,7 +255,7 @@ def _melody_payload(midi, track, hum, write_midi) -> dict:
             raise ReverieError(f"MIDI file not found: {midi}", field="midi")
         out["midi"] = path.read_bytes()
     if hum:
-        audio = _load(hum, "hum")
+        audio = read_audio(hum, "hum")
         out["hum"], out["hum_rate"] = audio.samples, audio.sample_rate
     return out
 
@@ -273,7 +273,7 @@ def generate(output, style, seed, steps, guidance, scheduler, model, bit_depth, 
     """Make new audio on the server (see `reverie generate`)."""
     _run_remote("generate", output, model, quiet, bit_depth, connect, seconds=seconds,
                 sample_rate=sample_rate, channels=channels, **_melody_payload(midi, track, hum, write_midi),
-                **_sampling(style, seed, steps, guidance, scheduler))
+                **sampling_options(style, seed, steps, guidance, scheduler))
 
 
 @send.command("transform")
@@ -288,10 +288,10 @@ def generate(output, style, seed, steps, guidance, scheduler, model, bit_depth, 
 def transform(input_file, output, style, seed, steps, guidance, scheduler, model, bit_depth, quiet, midi, track, hum,
               write_midi, strength, timestep, inversion, connect):
     """Restyle an audio file on the server (see `reverie transform`)."""
-    audio = _load(input_file, "input")
+    audio = read_audio(input_file, "input")
     _run_remote("transform", output, model, quiet, bit_depth, connect, audio=audio.samples,
-                sample_rate=audio.sample_rate, inversion=inversion, **_strength(strength, timestep),
-                **_melody_payload(midi, track, hum, write_midi), **_sampling(style, seed, steps, guidance, scheduler))
+                sample_rate=audio.sample_rate, inversion=inversion, **strength_options(strength, timestep),
+                **_melody_payload(midi, track, hum, write_midi), **sampling_options(style, seed, steps, guidance, scheduler))
 
 
 @send.command("inpaint")
@@ -309,10 +309,10 @@ def inpaint(input_file, output, style, seed, steps, guidance, scheduler, model, 
 
     Works as a DAW external-editor command: -o may be IN itself (written atomically).
     """
-    audio = _load(input_file, "input")
+    audio = read_audio(input_file, "input")
     _run_remote("inpaint", output, model, quiet, bit_depth, connect, audio=audio.samples,
                 sample_rate=audio.sample_rate, start=start, end=end, method=method,
-                **_sampling(style, seed, steps, guidance, scheduler))
+                **sampling_options(style, seed, steps, guidance, scheduler))
 
 
 @send.command("interpolate")
@@ -329,10 +329,10 @@ def inpaint(input_file, output, style, seed, steps, guidance, scheduler, model, 
 def interpolate(a_file, b_file, output, style, seed, steps, guidance, scheduler, model, bit_depth, quiet, ratio,
                 strength, timestep, mix, connect):
     """Blend two clips on the server (see `reverie interpolate`)."""
-    a, b = _load(a_file, "A"), _load(b_file, "B")
+    a, b = read_audio(a_file, "A"), read_audio(b_file, "B")
     _run_remote("interpolate", output, model, quiet, bit_depth, connect, a=a.samples,
                 b=b.samples, sample_rate=a.sample_rate, b_rate=b.sample_rate, ratio=ratio, mix=mix,
-                **_strength(strength, timestep), **_sampling(style, seed, steps, guidance, scheduler))
+                **strength_options(strength, timestep), **sampling_options(style, seed, steps, guidance, scheduler))
 
 
 @send.command("continue")
@@ -345,7 +345,7 @@ def interpolate(a_file, b_file, output, style, seed, steps, guidance, scheduler,
 def continue_(input_file, output, style, seed, steps, guidance, scheduler, model, bit_depth, quiet, midi, track, hum,
               write_midi, seconds, connect):
     """Extend an audio file on the server (see `reverie continue`)."""
-    audio = _load(input_file, "input")
+    audio = read_audio(input_file, "input")
     _run_remote("continue", output, model, quiet, bit_depth, connect, audio=audio.samples,
                 sample_rate=audio.sample_rate, seconds=seconds, **_melody_payload(midi, track, hum, write_midi),
-                **_sampling(style, seed, steps, guidance, scheduler))
+                **sampling_options(style, seed, steps, guidance, scheduler))

@@ -103,7 +103,7 @@ def run_operation(op: str, output: str, model: str | None, quiet: bool, bit_dept
     from models.audio import save_audio
     from models.pipeline import load_pipeline as load
 
-    _check_output(output)
+    check_output(output)
     pipe = load(model)
     total = pipe.total_steps(op, **kwargs)
     from tqdm import tqdm
@@ -118,24 +118,24 @@ def run_operation(op: str, output: str, model: str | None, quiet: bool, bit_dept
         click.echo(f"wrote {output}: {audio.seconds:.2f} s, {audio.sample_rate} Hz, {audio.channels} ch", err=True)
 
 
-def _check_output(output: str) -> None:
+def check_output(output: str) -> None:
     from models.audio import WRITABLE
 
     if Path(output).suffix.lower() not in WRITABLE:
         raise ReverieError(f"cannot write {output}: the output must end in {', '.join(WRITABLE)}", field="output")
 
 
-def _sampling(style, seed, steps, guidance, scheduler) -> dict:
+def sampling_options(style, seed, steps, guidance, scheduler) -> dict:
     return dict(style=style, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler)
 
 
-def _load(path: str, field: str):
+def read_audio(path: str, field: str):
     from models.audio import load_audio
 
     return load_audio(path, field=field)
 
 
-def _strength(strength, timestep) -> dict:
+def strength_options(strength, timestep) -> dict:
     if strength is not None and timestep is not None:
         raise ReverieError("give --strength or --timestep, not both", field="timestep")
     return {"strength": strength, "timestep": timestep}
@@ -161,12 +161,12 @@ def generate(output, style, seed, steps, guidance, scheduler, model, bit_depth, 
       reverie generate -o hum.wav --style sad --hum take.wav --write-midi take.mid
     """
     check_style(style, model)
-    _check_output(output)
+    check_output(output)
     melody = read_melody(midi, track, hum, write_midi)
     if seconds is None:
         seconds = melody.seconds if melody is not None and midi else 10.0
     run_operation("generate", output, model, quiet, bit_depth, seconds=seconds, sample_rate=sample_rate,
-                  channels=channels, melody=melody, **_sampling(style, seed, steps, guidance, scheduler))
+                  channels=channels, melody=melody, **sampling_options(style, seed, steps, guidance, scheduler))
 
 
 @click.command()
@@ -186,11 +186,11 @@ def transform(input_file, output, style, seed, steps, guidance, scheduler, model
       reverie transform loop.wav -o loop_calm.wav --style calm --strength 0.4
     """
     check_style(style, model)
-    _check_output(output)
-    audio = _load(input_file, "input")
+    check_output(output)
+    audio = read_audio(input_file, "input")
     melody = read_melody(midi, track, hum, write_midi)
     run_operation("transform", output, model, quiet, bit_depth, audio=audio, inversion=inversion, melody=melody,
-                  **_strength(strength, timestep), **_sampling(style, seed, steps, guidance, scheduler))
+                  **strength_options(strength, timestep), **sampling_options(style, seed, steps, guidance, scheduler))
 
 
 @click.command()
@@ -211,10 +211,10 @@ def inpaint(input_file, output, style, seed, steps, guidance, scheduler, model, 
       reverie inpaint take.wav -o fixed.wav --start 3.2 --end 4.5
     """
     check_style(style, model)
-    _check_output(output)
-    audio = _load(input_file, "input")
+    check_output(output)
+    audio = read_audio(input_file, "input")
     run_operation("inpaint", output, model, quiet, bit_depth, audio=audio, start=start, end=end, method=method,
-                  **_sampling(style, seed, steps, guidance, scheduler))
+                  **sampling_options(style, seed, steps, guidance, scheduler))
 
 
 @click.command()
@@ -239,10 +239,10 @@ def interpolate(a_file, b_file, output, style, seed, steps, guidance, scheduler,
       reverie interpolate piano.wav rain.wav -o blend.wav --ratio 0.3 --strength 0.6
     """
     check_style(style, model)
-    _check_output(output)
-    a, b = _load(a_file, "A"), _load(b_file, "B")
+    check_output(output)
+    a, b = read_audio(a_file, "A"), read_audio(b_file, "B")
     run_operation("interpolate", output, model, quiet, bit_depth, a=a, b=b, ratio=ratio, mix=mix,
-                  **_strength(strength, timestep), **_sampling(style, seed, steps, guidance, scheduler))
+                  **strength_options(strength, timestep), **sampling_options(style, seed, steps, guidance, scheduler))
 
 
 @click.command("continue")
@@ -260,8 +260,8 @@ def continue_(input_file, output, style, seed, steps, guidance, scheduler, model
       reverie continue intro.wav -o longer.wav --seconds 30 --style calm
     """
     check_style(style, model)
-    _check_output(output)
-    audio = _load(input_file, "input")
+    check_output(output)
+    audio = read_audio(input_file, "input")
     melody = read_melody(midi, track, hum, write_midi)
     run_operation("continue", output, model, quiet, bit_depth, audio=audio, seconds=seconds, melody=melody,
-                  **_sampling(style, seed, steps, guidance, scheduler))
+                  **sampling_options(style, seed, steps, guidance, scheduler))

@@ -172,3 +172,14 @@ def test_bad_arguments_name_the_field_and_what_is_allowed(pipe, stereo48k, call,
         call(pipe, stereo48k)
     assert info.value.field == field
     assert message in info.value.message
+
+
+def test_style_and_melody_change_the_result(pipe):
+    from models.melody import Melody, Note
+
+    plain = pipe.generate(1.0, seed=1)
+    styled = pipe.generate(1.0, seed=1, style="happy")
+    melody = Melody((Note(0.0, 0.5, 60), Note(0.5, 1.0, 67)))
+    tuned = pipe.generate(1.0, seed=1, style="happy", melody=melody)
+    assert not np.allclose(plain.samples, styled.samples)
+    assert not np.allclose(styled.samples, tuned.samples)
