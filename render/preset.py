@@ -706,9 +706,16 @@ def check_with_pipeline(preset: Preset, pipe, stems: list[StemSpec] | None = Non
             key = f"{stem.key}.{next(k for k in ('midi', 'hum', 'source', 'sources') if k in stem.paths)}"
             issues.add(FileProblemError, key, _lookup(stem, preset, key), f"cannot read: {exc}")
             continue
+        v = stem.values
+        longest = pipe.defaults.get("max_seconds")
+        for key in ("length", "start"):
+            if longest and isinstance(v.get(key), (int, float)) and v[key] > longest:
+                issues.add(OutOfRangeError, f"{stem.key}.{key}", v[key], "longer than the model allows",
+                           f"at most {longest:g} seconds")
         try:
             melody, audio = stem.inputs
-            steps[stem.name] = pipe.total_steps(stem.op, **pipeline_kwargs(stem, preset.set, melody, audio))
+            clip = float(v["seconds"]) + float(v["crossfade"]) if v.get("loop") and stem.op == "generate" else None
+            steps[stem.name] = pipe.total_steps(stem.op, **pipeline_kwargs(stem, preset.set, melody, audio, clip))
         except ReverieError as exc:
             key = _key_for_field(stem, exc.field)
             issues.add(RejectedByModelError, key, _lookup(stem, preset, key), exc.message)
