@@ -236,6 +236,10 @@ class Report:
               + (f": {', '.join(failed)}" if failed else ""))
 
 
+def rms_db(x: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.square(np.asarray(x, np.float64))) + 1e-20))
+
+
 def _num(v):
     v = float(v)
     return v if np.isfinite(v) else None
@@ -257,16 +261,16 @@ def save_spectrograms(pairs: dict[str, tuple[np.ndarray, np.ndarray]], sample_ra
     paths = []
     for style, (original, generated) in pairs.items():
         fig, axes = plt.subplots(2, 1, figsize=(10, 5.5), sharex=True)
-        mels = [sc.log_mel_db(x, sample_rate) for x in (original, generated)]
-        top = max(float(np.percentile(m, 99.9)) for m in mels)  # one colour scale for both panels
-        for ax, name, mel in zip(axes, ("held-out (melody source)", "generated"), mels):
+        for ax, name, x in zip(axes, ("held-out (melody source)", "generated"), (original, generated)):
+            mel = sc.log_mel_db(x, sample_rate)
+            top = float(np.percentile(mel, 99.9))  # each panel its own 80 dB: levels are in the title
             t = mel.shape[1] * sc.HOP / sc.FEATURE_RATE
-            im = ax.imshow(mel, origin="lower", aspect="auto", extent=(0, t, 0, sc.N_MELS), vmin=top - 90, vmax=top,
+            im = ax.imshow(mel, origin="lower", aspect="auto", extent=(0, t, 0, sc.N_MELS), vmin=top - 80, vmax=top,
                            cmap="magma")
-            ax.set_title(f"{style}: {name}")
+            ax.set_title(f"{style}: {name}   RMS {rms_db(x):.1f} dBFS, peak {20 * np.log10(np.abs(x).max() + 1e-12):.1f} dBFS")
             ax.set_ylabel("mel bin")
+            fig.colorbar(im, ax=ax, label="dB")
         axes[-1].set_xlabel("seconds")
-        fig.colorbar(im, ax=axes, label="dB")
         path = out_dir / f"generated_{style}.png"
         fig.savefig(path, dpi=90)
         plt.close(fig)
@@ -482,7 +486,12 @@ def main(argv: list[str] | None = None) -> dict:
         span = fd["ceiling"] - fd["floor"]
         report.ref("fd_position", "position between floor (0) and ceiling (1)",
                    (fd["generated"] - fd["floor"]) / span if span > 0 else float("nan"))
-        detail["fd"] = fd
+        # Level is one of the classifier's cues; say it outright (RMS over each clip, median over clips).
+        levels = {"generated": float(np.median([rms_db(m) for _, m in generated])),
+                  "heldout": float(np.median([rms_db(sc.crop(*load_mono(c.audio), 0, S)) for c, _ in generated]))}
+        report.ref("level_generated", "level of the generated clips (median RMS)", levels["generated"], "{:.1f}", " dBFS")
+        report.ref("level_heldout", "level of their held-out sources (median RMS)", levels["heldout"], "{:.1f}", " dBFS")
+        detail["fd"] = {**fd, "levels": levels}
 
     # --- speed ---
     if "speed" not in skip:
