@@ -293,7 +293,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the cores are shared)")
     parser.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {','.join(PARTS)}")
     parser.add_argument("--json", type=Path, default=None, help="also write every number (and per-clip detail) here")
-    parser.add_argument("--png-dir", type=Path, default=Path("/tmp/reverie_quality"),
+    parser.add_argument("--png-dir", default="/tmp/reverie_quality",
                         help="spectrograms of generated clips, one per style ('' for none)")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "quality", help="classifier cache folder")
     args = parser.parse_args(argv)
@@ -511,14 +511,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     # --- pictures ---
     pngs = []
-    if args.png_dir and str(args.png_dir) and generated:
+    if args.png_dir and generated:
         pairs = {}
         for clip, mono in generated:
             if clip.style not in pairs:
                 original, osr = load_mono(clip.audio)
                 original = resample(original[None, :], osr, sr)[0]
                 pairs[clip.style] = (sc.crop(original, sr, 0, S), mono)
-        pngs = [str(p) for p in save_spectrograms(pairs, sr, args.png_dir)]
+        pngs = [str(p) for p in save_spectrograms(pairs, sr, Path(args.png_dir))]
 
     elapsed = time.perf_counter() - started
     header = (f"Reverie quality report: model {pipe.model_hash} ({args.model or 'embedded default'}), corpus "
