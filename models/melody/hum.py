@@ -5,14 +5,17 @@
    loudest moment) must both pass; 20 ms dropouts are bridged;
 3. segmentation: inside each voiced run a note-level Viterbi picks one
    semitone per frame with a cost for changing note, so vibrato and glides
-   do not split a note while real pitch changes do; same-pitch notes are
-   split where the loudness dips (re-articulation); notes shorter than
-   MIN_NOTE_SECONDS merge into a neighbour or go;
+   do not split a note while real pitch changes do; a note's decayed tail
+   (release, room reverb) is cut; same-pitch notes are split where the
+   loudness dips in every frequency band at once (re-articulation); notes
+   shorter than MIN_NOTE_SECONDS merge into a neighbour or go;
 4. each note's pitch is the median of its frames (vibrato and glide tolerant),
    after removing the singer's overall tuning offset, then snapped to the key
    (given, or estimated with Krumhansl-Schmuckler).
 """
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 
@@ -30,7 +33,9 @@ GATE_REL_DB = 30.0  # ... and so are frames this far below the loudest frame
 BRIDGE_FRAMES = 2  # unvoiced dropouts this short inside a note are bridged
 SIGMA = 0.35  # semitones: how far a frame may stray from its note (vibrato, drift)
 CHANGE_COST = 10.0  # note-change penalty in the segmentation Viterbi (in squared-sigma units)
-DIP_DB = 5.0  # a loudness dip this deep between two louder parts re-articulates a note
+DIP_DB = 5.0  # a loudness dip this deep (median over bands) between two louder parts re-articulates a note
+BAND_RANGE_DB = 30.0  # bands this far below the strongest one do not vote on dips
+TAIL_DB = 15.0  # a note ends where its level has fallen this far below its median
 MAX_SECONDS = 600.0
 
 
@@ -50,7 +55,10 @@ def transcribe_with_key(audio: Audio, key: str | None = None, model: str = MODEL
             f"the hummed take is {audio.seconds:.0f} s long; give at most {MAX_SECONDS:.0f} s", field="hum"
         )
     track = track_pitch(to_mid(audio), audio.sample_rate, model)
-    segments = [s for run in voiced_runs(track) for s in segment_run(track, *run)]
+    runs = voiced_runs(track)
+    if runs:  # segment in the singer's own tuning: a take 40 cents sharp is still in tune with itself
+        track = replace(track, pitch=track.pitch - tuning_offset(track, runs))
+    segments = [s for run in runs for s in segment_run(track, *run)]
     if not segments:
         raise ReverieError(
             f"no voiced notes found in the hummed take ({audio.seconds:.1f} s); hum, sing or whistle a clear "
@@ -87,11 +95,11 @@ def segment_run(track: PitchTrack, a: int, b: int) -> list[tuple[int, int]]:
     cost = np.minimum((pitch[:, None] - states[None, :]) ** 2 / (2 * SIGMA**2), 50.0)
     path = viterbi_notes(cost, CHANGE_COST)
     pieces = [(a + s, a + e) for s, e in change_points(path)]
-    pieces = merge_short(track, pieces, min_frames)
+    pieces = [trim_tail(track, s, e) for s, e in merge_short(track, pieces, min_frames)]
     out: list[tuple[int, int]] = []
     for s, e in pieces:
         out.extend(split_dips(track, s, e, min_frames))
-    return out
+    return [(s, e) for s, e in out if e - s >= min_frames]
 
 
 def viterbi_notes(cost: np.ndarray, change: float) -> np.ndarray:
@@ -139,18 +147,34 @@ def merge_short(track: PitchTrack, pieces: list[tuple[int, int]], min_frames: in
     return [tuple(p) for p in pieces if p[1] - p[0] >= min_frames]
 
 
+def trim_tail(track: PitchTrack, s: int, e: int) -> tuple[int, int]:
+    """Cut a note's end where it has decayed TAIL_DB below its middle (a release or the room's reverb)."""
+    floor = np.median(track.level_db[s:e]) - TAIL_DB
+    while e - s > 1 and track.level_db[e - 1] < floor:
+        e -= 1
+    return s, e
+
+
+def dip_depths(track: PitchTrack, s: int, e: int, margin: int) -> np.ndarray:
+    """For every split point i in [margin, n - margin]: how far the level dips at i below the louder
+    parts on both sides, as the median over the bands that carry the note. A re-articulation dips in
+    every band together; vibrato sweeping harmonics through room resonances moves bands apart."""
+    bands = track.band_db[s:e]
+    bands = bands[:, bands.max(axis=0) > bands.max() - BAND_RANGE_DB]
+    left = np.maximum.accumulate(bands, axis=0)
+    right = np.maximum.accumulate(bands[::-1], axis=0)[::-1]
+    depth = np.median(np.minimum(left, right) - bands, axis=1)
+    return depth[margin : len(depth) - margin + 1]
+
+
 def split_dips(track: PitchTrack, s: int, e: int, min_frames: int) -> list[tuple[int, int]]:
     """Split a same-pitch piece at its deepest loudness dip with louder parts on both sides."""
     if e - s < 2 * min_frames:
         return [(s, e)]
-    level = track.level_db[s:e]
-    best, best_depth = None, DIP_DB
-    for i in range(min_frames, e - s - min_frames + 1):
-        depth = min(level[:i].max(), level[i:].max()) - level[i]
-        if depth > best_depth:
-            best, best_depth = i, depth
-    if best is None:
+    depth = dip_depths(track, s, e, min_frames)
+    if depth.size == 0 or depth.max() < DIP_DB:
         return [(s, e)]
+    best = min_frames + int(depth.argmax())
     return split_dips(track, s, s + best, min_frames) + split_dips(track, s + best, e, min_frames)
 
 
@@ -162,8 +186,8 @@ def tuning_offset(track: PitchTrack, segments: list[tuple[int, int]]) -> float:
 
 
 def to_notes(track: PitchTrack, segments: list[tuple[int, int]], key: Key | None) -> tuple[list[Note], Key]:
-    offset = tuning_offset(track, segments)
-    sung = np.array([core_pitch(track, s, e) - offset for s, e in segments])
+    """Notes from segments of a tuning-corrected track: median pitch snapped to the key, loudness as velocity."""
+    sung = np.array([core_pitch(track, s, e) for s, e in segments])
     seconds = np.array([(e - s) * track.hop_seconds for s, e in segments])
     strict = key is not None
     if key is None:

@@ -26,6 +26,8 @@ CENTS_OFFSET = 1997.3794084376191  # cents (re 10 Hz) of bin 0, as in CREPE
 FMIN, FMAX = 55.0, 2000.0  # hummed, sung and whistled melodies
 BATCH = 256  # frames per forward pass (bounds memory on long takes)
 ENERGY_WINDOW = 320  # 20 ms RMS window for the loudness track
+BAND_WINDOW = 512  # 32 ms Hann window for the band levels
+BANDS = (50, 200, 400, 800, 1600, 3200, 6400)  # Hz edges of the octave-ish bands
 MODELS = ("tiny", "full")
 
 
@@ -34,6 +36,7 @@ class PitchTrack:
     pitch: np.ndarray  # float64 (T,), fractional MIDI note numbers
     periodicity: np.ndarray  # float64 (T,), CREPE's activation at the decoded bin, 0..1
     level_db: np.ndarray  # float64 (T,), RMS level in dBFS over 20 ms
+    band_db: np.ndarray  # float64 (T, len(BANDS) - 1), level per octave band over 32 ms
     hop_seconds: float = HOP / SAMPLE_RATE
 
 
@@ -124,6 +127,21 @@ def level_db(x: np.ndarray, count: int) -> np.ndarray:
     return 10 * np.log10(np.maximum(power, 1e-12))
 
 
+def band_db(x: np.ndarray, count: int) -> np.ndarray:
+    """Level per band every hop: a re-articulation dips in every band at once, room modes do not."""
+    padded = np.pad(x.astype(np.float64), (BAND_WINDOW // 2, BAND_WINDOW // 2))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, BAND_WINDOW)[::HOP][:count]
+    freqs = np.fft.rfftfreq(BAND_WINDOW, 1 / SAMPLE_RATE)
+    band = np.digitize(freqs, BANDS) - 1  # -1 and len(BANDS) - 1 fall outside
+    out = np.empty((count, len(BANDS) - 1))
+    window = np.hanning(BAND_WINDOW)
+    for lo in range(0, count, 1024):
+        power = np.abs(np.fft.rfft(windows[lo : lo + 1024] * window, axis=1)) ** 2
+        for b in range(len(BANDS) - 1):
+            out[lo : lo + 1024, b] = power[:, band == b].sum(axis=1)
+    return 10 * np.log10(np.maximum(out / (window**2).sum(), 1e-12))
+
+
 def track_pitch(mono: np.ndarray, sample_rate: int, capacity: str = "tiny") -> PitchTrack:
     """Pitch, periodicity and level every 10 ms of a mono signal at any rate."""
     x = resample(np.asarray(mono, dtype=np.float32)[None, :], sample_rate, SAMPLE_RATE)[0]
@@ -135,4 +153,4 @@ def track_pitch(mono: np.ndarray, sample_rate: int, capacity: str = "tiny") -> P
     hz = 10 * 2 ** (cents / 1200)
     pitch = 69 + 12 * np.log2(hz / 440.0)
     periodicity = probs[np.arange(len(bins)), bins].astype(np.float64)
-    return PitchTrack(pitch, periodicity, level_db(x, len(bins)))
+    return PitchTrack(pitch, periodicity, level_db(x, len(bins)), band_db(x, len(bins)))

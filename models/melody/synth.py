@@ -2,8 +2,8 @@
 
 Not a vocoder, but it has what makes real hums hard to transcribe: a harmonic
 source with a spectral tilt and formant-like resonances, per-note detune,
-vibrato (5-6 Hz, fading in after the onset), glides between legato notes and
-scoops into notes after a rest, timing jitter on onsets, amplitude dips where
+vibrato (5-6 Hz, fading in after the onset), pitch drift across a note,
+glides (with overshoot) between legato notes and scoops into notes after a rest, timing jitter on onsets, amplitude dips where
 notes re-articulate, and breath noise (an aspiration floor, noise riding on
 the voice and breaths taken in the rests). Deterministic for a seed. numpy only.
 """
@@ -65,6 +65,8 @@ def synthesize_hum(melody: Melody, sample_rate: int = 22050, seed: int = 0) -> A
     vib_delay = rng.uniform(0.12, 0.25, k)
     vib_phase = rng.uniform(0, 2 * np.pi, k)
     glide = rng.uniform(0.03, 0.07, k)
+    overshoot = rng.uniform(0.0, 0.6, k)  # semitones a glide overshoots by (at most 30% of the interval)
+    drift = rng.normal(0.0, 0.1, k)  # semitones of drift across a note
     scoop = rng.uniform(0.3, 0.8, k)
     attack = rng.uniform(0.02, 0.05, k)
     release = rng.uniform(0.04, 0.08, k)
@@ -83,9 +85,13 @@ def synthesize_hum(melody: Melody, sample_rate: int = 22050, seed: int = 0) -> A
         if legato:  # glide from the previous note, starting a little before the onset
             g0 = max(0, a - int(0.3 * glide[i] * sr))
             span = t[g0:b] - t[g0]
-            pitch[g0:b] = target[i - 1] + (target[i] - target[i - 1]) * smoothstep(span / glide[i])
+            jump = target[i] - target[i - 1]
+            settle = smoothstep((span - glide[i]) / 0.08)  # overshoot, then settle in 80 ms
+            over = min(overshoot[i], 0.3 * abs(jump)) * np.sign(jump)
+            pitch[g0:b] = target[i - 1] + jump * smoothstep(span / glide[i]) + over * smoothstep(span / glide[i]) * (1 - settle)
         else:  # scoop up into the note
             pitch[seg] -= scoop[i] * (1 - smoothstep(local / 0.06))
+        pitch[seg] += drift[i] * np.clip(local / max(note.end - note.start, 1e-3), 0, 1)
         ramp = smoothstep((local - vib_delay[i]) / 0.15)
         pitch[seg] += vib_depth[i] * ramp * np.sin(2 * np.pi * vib_rate[i] * local + vib_phase[i])
 
@@ -96,9 +102,9 @@ def synthesize_hum(melody: Melody, sample_rate: int = 22050, seed: int = 0) -> A
         fall = 1 - smoothstep((t - stop + 0.7 * release[i]) / release[i])
         envelope = np.maximum(envelope, gain[i] * rise * fall)
 
-    drift = np.cumsum(rng.normal(0, 1, n))
-    drift = np.convolve(drift - drift.mean(), np.ones(2048) / 2048, mode="same")
-    pitch += 0.05 * drift / (np.abs(drift).max() + 1e-9)  # slow intonation wander, 5 cents
+    wander = np.cumsum(rng.normal(0, 1, n))
+    wander = np.convolve(wander - wander.mean(), np.ones(2048) / 2048, mode="same")
+    pitch += 0.05 * wander / (np.abs(wander).max() + 1e-9)  # slow intonation wander, 5 cents
     envelope *= 1 + 0.06 * np.sin(2 * np.pi * 5.5 * t)  # a little shimmer
 
     f0 = 440.0 * 2 ** ((pitch - 69) / 12)
