@@ -127,33 +127,30 @@ def test_overlapping_notes_in_one_track_become_monophonic():
     ]
 
 
+def raised(call, *args, **kwargs) -> ReverieError:
+    with pytest.raises(ReverieError) as err:
+        call(*args, **kwargs)
+    return err.value
+
+
 def test_midi_errors_name_the_problem(band, tmp_path):
-    with pytest.raises(ReverieError) as err:
-        Melody.from_midi(band, track=0)
-    assert err.value.field == "track"
-    assert "MIDI track 0 has no notes; tracks with notes: 1, 2" in err.value.message
-    with pytest.raises(ReverieError) as err:
-        Melody.from_midi(band, track=3)
-    assert err.value.field == "track" and "only drum notes" in err.value.message
-    with pytest.raises(ReverieError) as err:
-        Melody.from_midi(band, track=7)
-    assert err.value.field == "track" and "0 to 3" in err.value.message
-    with pytest.raises(ReverieError) as err:
-        Melody.from_midi(band, channel=5)
-    assert err.value.field == "channel" and "channels with notes: 0, 1, 9" in err.value.message
-    with pytest.raises(ReverieError) as err:
-        Melody.from_midi(band, channel=16)
-    assert err.value.field == "channel" and "0 to 15" in err.value.message
-    with pytest.raises(ReverieError) as err:
-        Melody.from_midi(b"RIFF not a midi file at all")
-    assert err.value.field == "midi" and "not a readable standard MIDI file" in err.value.message
-    with pytest.raises(ReverieError) as err:
-        Melody.from_midi(tmp_path / "missing.mid")
-    assert err.value.field == "midi" and "not found" in err.value.message
-    drums_only = midi_bytes(track([(0, on(36, 9)), (TPB, off(36, 9))]))
-    with pytest.raises(ReverieError) as err:
-        Melody.from_midi(drums_only)
-    assert err.value.field == "midi" and "no melodic notes" in err.value.message
+    cases = [
+        (dict(track=0), "track", "MIDI track 0 has no notes; tracks with notes: 1, 2"),
+        (dict(track=3), "track", "MIDI track 3 has only drum notes"),
+        (dict(track=7), "track", "track 7 is out of range; this MIDI file has 4 track(s), numbered 0 to 3"),
+        (dict(channel=5), "channel", "channels with notes: 0, 1, 9"),
+        (dict(channel=16), "channel", "0 to 15"),
+        (dict(track=1, channel=1), "channel", "MIDI channel 1 has no notes in track 1; channels with notes in track 1: 0"),
+    ]
+    for kwargs, field, message in cases:
+        error = raised(Melody.from_midi, band, **kwargs)
+        assert error.field == field and message in error.message, (kwargs, error.message)
+    error = raised(Melody.from_midi, b"RIFF not a midi file at all")
+    assert error.field == "midi" and "not a readable standard MIDI file" in error.message
+    error = raised(Melody.from_midi, tmp_path / "missing.mid")
+    assert error.field == "midi" and "not found" in error.message
+    error = raised(Melody.from_midi, midi_bytes(track([(0, on(36, 9)), (TPB, off(36, 9))])))
+    assert error.field == "midi" and "no melodic notes" in error.message
 
 
 def test_round_trip_to_midi_and_back(tmp_path):
@@ -183,6 +180,16 @@ def test_melody_chroma_is_frame_aligned():
     shifted = melody.chroma(frame_rate=100, n_frames=10, offset=0.5)
     assert (shifted.argmax(axis=0) == 1).all() and shifted.sum() == 10
     assert Melody(()).chroma(10, 5).sum() == 0
+
+
+def test_notes_are_validated_and_sorted():
+    assert raised(Note, 1.0, 0.5, 60).field == "melody"
+    assert raised(Note, 0.0, 1.0, 128).field == "melody"
+    assert raised(Note, 0.0, 1.0, 60, 0).field == "melody"
+    melody = Melody([Note(1.0, 2.0, 64), Note(0.0, 1.0, 60)])
+    assert [n.pitch for n in melody.notes] == [60, 64] and melody.seconds == 2.0 and Melody(()).seconds == 0.0
+    assert raised(melody.chroma, 0, 10).field == "frame_rate"
+    assert raised(audio_chroma, np.zeros(100), 0, 10.0, 5).field == "sample_rate"
 
 
 def tone(pitch, seconds, rate, harmonics=1, start=0.0):
@@ -223,9 +230,7 @@ def test_pitch_class_accuracy():
 def test_keys_parse_estimate_and_snap():
     assert parse_key("C") == Key(0, False) and parse_key("F# minor") == Key(6, True)
     assert parse_key("Bbm") == Key(10, True) and parse_key("eb major") == Key(3, False)
-    with pytest.raises(ReverieError) as err:
-        parse_key("H major")
-    assert err.value.field == "key"
+    assert raised(parse_key, "H major").field == "key"
     c_major = [60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60]
     assert estimate_key(np.array(c_major), np.ones(len(c_major))) == Key(0, False)
     assert snap(60.6, Key(0, False), strict=False) == 60  # ambiguous, out of scale -> scale note
@@ -276,19 +281,14 @@ def test_hum_transcription_recovers_the_notes(tmp_path):
 def test_hum_without_voiced_notes_is_a_clear_error(kind):
     rng = np.random.default_rng(0)
     samples = np.zeros(32000) if kind == "silence" else 0.3 * rng.standard_normal(32000)
-    with pytest.raises(ReverieError) as err:
-        Melody.from_hum(Audio(samples.astype(np.float32), 16000))
-    assert err.value.field == "hum"
-    assert "no voiced notes found in the hummed take (2.0 s)" in err.value.message
+    error = raised(Melody.from_hum, Audio(samples.astype(np.float32), 16000))
+    assert error.field == "hum" and "no voiced notes found in the hummed take (2.0 s)" in error.message
 
 
 def test_hum_rejects_bad_input():
-    with pytest.raises(ReverieError) as err:
-        Melody.from_hum(np.zeros(100))
-    assert err.value.field == "hum"
-    with pytest.raises(ReverieError) as err:
-        Melody.from_hum(Audio(np.zeros(100, dtype=np.float32), 16000), key="X")
-    assert err.value.field == "key"
+    assert raised(Melody.from_hum, np.zeros(100)).field == "hum"
+    assert raised(Melody.from_hum, Audio(np.zeros(100, dtype=np.float32), 16000), key="X").field == "key"
+    assert raised(Melody.from_hum, Audio(np.zeros((1, 0), dtype=np.float32), 16000)).field == "hum"
 
 
 def test_importing_the_package_stays_light():

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ..audio import check_sample_rate
 from ..errors import ReverieError
 
 WINDOW_SECONDS = 0.093  # Hann window: 2048 samples at 22.05 kHz
@@ -38,6 +39,7 @@ def audio_chroma(samples: np.ndarray, sample_rate: int, frame_rate: float, n_fra
     A (channels, frames) array is averaged to mono first.
     """
     frame_rate, n_frames = check_frames(frame_rate, n_frames)
+    sample_rate = check_sample_rate(sample_rate)
     x = np.asarray(samples, dtype=np.float64)
     if x.ndim == 2:
         x = x.mean(axis=0)

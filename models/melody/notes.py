@@ -115,12 +115,9 @@ class Melody:
         [start, end). Frames with no note are all zero. Where notes overlap
         (only possible for a hand-built melody) the highest one wins.
         """
-        frame_rate = float(frame_rate)
-        if not math.isfinite(frame_rate) or frame_rate <= 0:
-            raise ReverieError(f"frame_rate must be a positive number of frames per second, got {frame_rate}", field="frame_rate")
-        if isinstance(n_frames, bool) or int(n_frames) != n_frames or n_frames < 0:
-            raise ReverieError(f"n_frames must be a whole number >= 0, got {n_frames!r}", field="n_frames")
-        n_frames = int(n_frames)
+        from .chroma import check_frames
+
+        frame_rate, n_frames = check_frames(frame_rate, n_frames)
         out = np.zeros((12, n_frames), dtype=np.float32)
         if n_frames == 0 or not self.notes:
             return out
