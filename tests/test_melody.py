@@ -261,6 +261,27 @@ def test_synthetic_hum_is_deterministic_and_sounds_like_the_melody():
     assert pitch_class_accuracy(TUNE.chroma(fr, n), audio_chroma(a.samples[0], 22050, fr, n)) > 0.9
 
 
+def test_segmentation_tolerates_vibrato_and_glides_and_splits_at_dips():
+    """The note segmentation on a hand-made pitch track (no CREPE): vibrato, a glide, a re-articulation."""
+    from models.melody.hum import segment_run, to_notes, voiced_runs
+    from models.melody.pitch import PitchTrack
+
+    t = np.arange(150) * 0.01
+    pitch = np.where(t < 0.5, 60.0, 64.0) + 0.4 * np.sin(2 * np.pi * 5.5 * t)
+    pitch[50:55] = np.linspace(60, 64, 5)  # 50 ms glide
+    level = np.full(150, -20.0)
+    level[100:104] = -35.0  # the singer re-articulates the held E
+    level[140:] = -60.0  # and stops
+    track = PitchTrack(pitch, np.full(150, 0.9), level, np.repeat(level[:, None], 6, axis=1))
+    runs = voiced_runs(track)
+    assert runs == [(0, 140)]
+    segments = segment_run(track, *runs[0])
+    notes, key = to_notes(track, segments, parse_key("C major"))
+    assert [n.pitch for n in notes] == [60, 64, 64]
+    assert [round(n.start, 2) for n in notes] == [0.0, pytest.approx(0.52, abs=0.03), pytest.approx(1.02, abs=0.03)]
+    assert notes[-1].end == pytest.approx(1.4) and key == Key(0, False)
+
+
 def test_hum_transcription_recovers_the_notes(tmp_path):
     hum = synthesize_hum(TUNE, sample_rate=22050, seed=0)
     stereo = Audio(np.repeat(hum.samples, 2, axis=0), hum.sample_rate)
