@@ -23,9 +23,11 @@ from ..audio import Audio, to_mid
 from ..errors import ReverieError
 from .key import Key, estimate_key, parse_key, snap
 from .notes import Note
-from .pitch import PitchTrack, track_pitch
+from .pitch import MODELS, PitchTrack, track_pitch
 
-MODEL = "tiny"  # CREPE capacity: "tiny" runs ~4x faster than real time on one CPU core; "full" ~15x slower
+# CREPE capacity. Measured on this project's 2 shared CPU cores: "tiny" 0.25 s per second of audio
+# when the machine was quiet (up to 0.9 s under heavy load), "full" about 13 s, for no gain on hums.
+MODEL = "tiny"
 MIN_NOTE_SECONDS = 0.08
 PERIODICITY = 0.5  # CREPE confidence needed for a voiced frame
 GATE_ABS_DB = -55.0  # quieter frames are unvoiced ...
@@ -47,6 +49,8 @@ def transcribe(audio: Audio, key: str | None = None, model: str = MODEL) -> list
 def transcribe_with_key(audio: Audio, key: str | None = None, model: str = MODEL) -> tuple[list[Note], Key]:
     """Notes and the key used to snap them (given or estimated)."""
     chosen = parse_key(key) if key is not None else None
+    if model not in MODELS:
+        raise ReverieError(f"pitch model {model!r} is unknown; choose one of {', '.join(MODELS)}", field="model")
     if not isinstance(audio, Audio):
         raise ReverieError(f"the hum must be audio (models.audio.Audio), got {type(audio).__name__}", field="hum")
     audio.validate("hum")
