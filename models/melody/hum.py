@@ -26,7 +26,8 @@ from .notes import Note
 from .pitch import MODELS, PitchTrack, track_pitch
 
 # CREPE capacity. Measured on this project's 2 shared CPU cores: "tiny" 0.25 s per second of audio
-# when the machine was quiet (up to 0.9 s under heavy load), "full" about 13 s, for no gain on hums.
+# when the machine was quiet (up to 0.9 s under heavy load), "full" about 13 s; "tiny" already
+# recovers every note of the synthetic test hums (full was not evaluated on them).
 MODEL = "tiny"
 MIN_NOTE_SECONDS = 0.08
 PERIODICITY = 0.5  # CREPE confidence needed for a voiced frame
