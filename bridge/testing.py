@@ -78,7 +78,7 @@ class ServeProcess:
     def log(self) -> str:
         return "\n".join(self.lines)
 
-    def wait_for_line(self, pattern: str, timeout: float = 10.0) -> str | None:
+    def wait_for_line(self, pattern: str, timeout: float = 60.0) -> str | None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for line in list(self.lines):
@@ -110,13 +110,13 @@ def raw_socket(endpoint: str, context: zmq.Context | None = None) -> zmq.Socket:
     return sock
 
 
-def exchange(sock: zmq.Socket, frames: list, timeout: float = 10.0) -> list[tuple[dict, list]]:
+def exchange(sock: zmq.Socket, frames: list, timeout: float = 30.0) -> list[tuple[dict, list]]:
     """Send raw frames and collect replies until a final one (result or error) or the timeout."""
     sock.send_multipart(frames, copy=True)
     return collect(sock, timeout)
 
 
-def collect(sock: zmq.Socket, timeout: float = 10.0) -> list[tuple[dict, list]]:
+def collect(sock: zmq.Socket, timeout: float = 30.0) -> list[tuple[dict, list]]:
     replies = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
