@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from cli.ops import check_output, read_audio, sampling_options, strength_options, common_options, melody_options, reports_errors
+from cli.ops import apply_options, check_output, read_audio, sampling_options, strength_options, common_options, melody_options, reports_errors
 from models.errors import ReverieError
 
 from . import protocol as P
@@ -166,9 +166,7 @@ def server_options(fn):
 
         return fn(*args, connect=connect, **kwargs)
 
-    for option in reversed(options):
-        wrapper = option(wrapper)
-    return wrapper
+    return apply_options(wrapper, options)
 
 
 def remote_errors(fn):

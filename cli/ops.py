@@ -16,6 +16,13 @@ from models.errors import ReverieError
 
 # --- shared options ---------------------------------------------------------
 
+def apply_options(fn, options):
+    """Decorate fn with click options so `--help` lists them in the order given."""
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
 def common_options(fn):
     """Options every operation takes, in the order `--help` lists them."""
     options = [
@@ -31,9 +38,7 @@ def common_options(fn):
                      help="Sample format of the output (32 = float; FLAC stops at 24)."),
         click.option("-q", "--quiet", is_flag=True, help="No progress bar."),
     ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    return apply_options(fn, options)
 
 
 def melody_options(fn):
@@ -43,9 +48,7 @@ def melody_options(fn):
         click.option("--hum", type=click.Path(dir_okay=False), help="Follow a hummed, whistled or sung take (audio file)."),
         click.option("--write-midi", type=click.Path(dir_okay=False), help="With --hum: also write the transcribed melody as MIDI, to fix and reuse with --midi."),
     ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+    return apply_options(fn, options)
 
 
 def reports_errors(fn):
