@@ -12,10 +12,11 @@ import resource
 import time
 
 import numpy as np
-import torch
 
-from models.audio import Audio
+from models.audio import Audio  # first: the models package sets torch's thread wait policy
 from models.pipeline import load_pipeline
+
+import torch  # noqa: E402
 
 
 def clip(seconds: float, sample_rate: int = 44100, seed: int = 0) -> Audio:
