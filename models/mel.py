@@ -31,6 +31,9 @@ class MelConfig:
     # 16 fast Griffin-Lim iterations reach spectral convergence 0.195 against 0.177 for 32 (a corpus clip)
     griffin_lim_iters: int = 16
     griffin_lim_momentum: float = 0.99
+    # Scaled training mels stay within about +-2.4; an under-trained model samples outliers past 4,
+    # which the exponential of the inversion turns into +35 dB of level. Clamp before inverting.
+    clip: float = 3.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,7 +88,7 @@ class MelFrontend:
     # --- synthesis ----------------------------------------------------------
     def magnitude(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised log-mel -> linear STFT magnitude by non-negative least squares (pinv, clamped)."""
-        mel = torch.exp(self.denormalise(x))
+        mel = torch.exp(self.denormalise(x.clamp(-self.config.clip, self.config.clip)))
         return torch.matmul(self.filters_pinv, mel).clamp(min=0.0)
 
     def decode(

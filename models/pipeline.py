@@ -79,13 +79,14 @@ class _Conditions:
 
 
 class ReveriePipeline:
-    def __init__(self, unet: MelUNet1D, config: PipelineConfig, model_hash: str | None = None):
+    def __init__(self, unet: MelUNet1D, config: PipelineConfig):
         self.unet = unet.eval().requires_grad_(False)
         self.config = config
         self.frontend = MelFrontend(config.mel)
         alphas = make_scheduler("ddpm", config.scheduler).alphas_cumprod
         self.alphas_cumprod = alphas.to(torch.float32)
-        self.model_hash = model_hash or _hash_state(unet)
+        # Of the weights themselves, so a model in memory and its saved folder hash the same.
+        self.model_hash = _hash_state(unet)
 
     # --- loading and saving -------------------------------------------------
     @classmethod
@@ -99,16 +100,13 @@ class ReveriePipeline:
                 field="model",
             )
         config = PipelineConfig.from_dict(json.loads(config_file.read_text()))
-        unet = MelUNet1D.from_pretrained(path / "unet", low_cpu_mem_usage=False)
-        weights = path / "unet" / "diffusion_pytorch_model.safetensors"
-        return cls(unet, config, _hash_file(weights))
+        return cls(MelUNet1D.from_pretrained(path / "unet", low_cpu_mem_usage=False), config)
 
     def save_pretrained(self, path: str | Path) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.unet.save_pretrained(path / "unet")
         (path / "reverie.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
-        self.model_hash = _hash_file(path / "unet" / "diffusion_pytorch_model.safetensors")
         return path
 
     @classmethod
@@ -579,14 +577,6 @@ def _method(op: str) -> str:
     if op not in OPERATIONS:
         raise ReverieError(f"unknown operation {op!r}; allowed: {', '.join(OPERATIONS)}", field="op")
     return "continue_" if op == "continue" else op
-
-
-def _hash_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
 
 
 def _hash_state(module: torch.nn.Module) -> str:
