@@ -308,11 +308,12 @@ _WORKER: dict = {}
 def _worker_init(model_spec, threads: int, queue) -> None:
     import signal
 
+    from models.pipeline import load_pipeline  # models first: it sets torch's thread wait policy
+
     import torch
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it stops the pool on Ctrl-C
     torch.set_num_threads(threads)
-    from models.pipeline import load_pipeline
 
     _WORKER["pipe"] = load_pipeline(model_spec)
     _WORKER["queue"] = queue
