@@ -79,8 +79,13 @@ class LoudnessMeter:
         self._open = self._open + energy[:, -1] - taken
         self.frames = end
 
-    def integrated(self) -> float:
-        """Integrated loudness in LUFS; -inf for silence or audio shorter than one 400 ms block."""
+    def integrated(self, gain_db: float = 0.0) -> float:
+        """Integrated loudness in LUFS; -inf for silence or audio shorter than one 400 ms block.
+
+        With `gain_db`, the loudness the same audio would have after that gain: the
+        block energies are scaled before gating, so both gates apply to the scaled
+        signal exactly as a second measurement would.
+        """
         block = BLOCK_SECONDS * self.rate
         seconds = self.frames / self.rate
         if self.frames < block:
@@ -93,6 +98,7 @@ class LoudnessMeter:
             segments = np.vstack([segments, np.zeros((needed - len(segments), self.channels))])
         sums = np.cumsum(np.vstack([np.zeros((1, self.channels)), segments]), axis=0)
         z = (sums[per_block: count + per_block] - sums[:count]) / block  # (blocks, channels) mean squares
+        z = z * 10.0 ** (gain_db / 10.0)
         weights = np.array(CHANNEL_GAINS[: self.channels])
         with np.errstate(divide="ignore"):
             loudness = -0.691 + 10.0 * np.log10(z @ weights)
@@ -183,6 +189,7 @@ class TruePeakMeter:
     def __init__(self, channels: int):
         self._tail = np.zeros((channels, 2 * _PAD))
         self.peak = 0.0
+        self._finished = False
 
     def push(self, block: np.ndarray) -> None:
         if block.shape[1] == 0:
@@ -192,7 +199,9 @@ class TruePeakMeter:
         self._tail = extended[:, -2 * _PAD:]
 
     def finish(self) -> float:
-        self.push(np.zeros((self._tail.shape[0], 2 * _PAD)))
+        if not self._finished:
+            self.push(np.zeros((self._tail.shape[0], 2 * _PAD)))  # the peaks just after the last sample
+            self._finished = True
         return self.peak
 
     @property
@@ -225,6 +234,10 @@ class StreamMeasure:
 
     def result(self) -> Measurement:
         return Measurement(self.loudness.integrated(), db(self.peak.finish()))
+
+    def scaled(self, gain_db: float) -> Measurement:
+        """The measurement of this audio after a constant gain (exact: both meters are linear before the log)."""
+        return Measurement(self.loudness.integrated(gain_db), db(self.peak.finish()) + gain_db)
 
 
 @dataclass(frozen=True)
@@ -323,18 +336,21 @@ def plan_gain(target: Target, first: Measurement) -> float:
     return 0.0 if not math.isfinite(first.true_peak_dbtp) else target.value - first.true_peak_dbtp
 
 
-def normalise_file(raw_path, out_path, target: Target, first: Measurement, *, subtype: str, fmt: str,
-                   block: int = 1 << 16, progress=None) -> NormaliseResult:
+def normalise_file(raw_path, out_path, target: Target, first: StreamMeasure, *, subtype: str, fmt: str,
+                   block: int = 1 << 16, on_block=None) -> NormaliseResult:
     """Second pass: gain + true-peak limit raw_path into out_path (a temp name; the caller renames it).
 
-    Limiting lowers loudness a little; when the result misses a LUFS target by
-    more than 0.3 LU the pass is repeated with the difference added (up to three
-    passes). Returns the gain, the deepest limiting and the measurement of what was written.
+    `first` is the first pass's measurement of the raw file. When no limiting is
+    needed the result's measurement is the first one scaled by the gain (exact);
+    when the limiter acts, what is written is measured again, and if limiting
+    lowered the loudness by more than 0.3 LU below a LUFS target the pass is
+    repeated with the difference added (up to three passes). `on_block(block)`
+    sees every block written (the spectrogram is drawn from them).
     """
-    gain = plan_gain(target, first)
+    gain = plan_gain(target, first.result())
     result = None
     for _ in range(3):
-        result = _gain_pass(raw_path, out_path, target, first, gain, subtype, fmt, block, progress)
+        result = _gain_pass(raw_path, out_path, target, first, gain, subtype, fmt, block, on_block)
         miss = target.value - result.measured.loudness_lufs
         if target.mode != "lufs" or not math.isfinite(miss) or abs(miss) <= 0.3 or result.limiter_db == 0.0:
             break
@@ -342,13 +358,16 @@ def normalise_file(raw_path, out_path, target: Target, first: Measurement, *, su
     return result
 
 
-def _gain_pass(raw_path, out_path, target, first, gain_db, subtype, fmt, block, progress) -> NormaliseResult:
+def _gain_pass(raw_path, out_path, target, first: StreamMeasure, gain_db, subtype, fmt, block, on_block):
+    raw = first.result()
     with sf.SoundFile(str(raw_path)) as src:
         rate, channels, total = src.samplerate, src.channels, src.frames
-        limit = math.isfinite(first.true_peak_dbtp) and first.true_peak_dbtp + gain_db > target.ceiling_dbtp - 0.1
+        limit = math.isfinite(raw.true_peak_dbtp) and raw.true_peak_dbtp + gain_db > target.ceiling_dbtp - 0.1
         limiter = TruePeakLimiter(rate, target.ceiling_dbtp) if limit else None
-        measure = StreamMeasure(rate, channels)
+        measure = StreamMeasure(rate, channels) if limit else None
         scale = undb(gain_db)
+        if on_block is not None:
+            on_block(None)  # a new pass: forget what an earlier one showed
         with sf.SoundFile(str(out_path), "w", rate, channels, subtype=subtype, format=fmt) as dst:
             for start in range(0, total, block):
                 n = min(block, total - start)
@@ -361,7 +380,9 @@ def _gain_pass(raw_path, out_path, target, first, gain_db, subtype, fmt, block, 
                     out = extended[:, c: c + n] * (10.0 ** (-att / 20.0))
                 out = out.astype(np.float32)
                 dst.write(out.T)
-                measure.push(out)
-                if progress is not None:
-                    progress(n)
-    return NormaliseResult(gain_db, limiter.max_attenuation_db if limiter else 0.0, measure.result())
+                if measure is not None:
+                    measure.push(out)
+                if on_block is not None:
+                    on_block(out)
+    measured = measure.result() if measure is not None else first.scaled(gain_db)
+    return NormaliseResult(gain_db, limiter.max_attenuation_db if limiter else 0.0, measured)

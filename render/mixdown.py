@@ -25,7 +25,7 @@ NAME = "mixdown"
 def render_mixdown(preset: Preset, folder: Path, stem_files: list[tuple[str, Path, float]], total: int, key: str,
                    progress=None) -> dict:
     """Mix (name, file, gain_db) stems into folder/mixdown.<format> (+ .png); returns the manifest entry."""
-    from .spectrogram import write_spectrogram
+    from .spectrogram import SpectrogramCollector, write_png
 
     set_spec, mix = preset.set, preset.mix
     final = folder / f"{NAME}.{set_spec.format}"
@@ -53,13 +53,14 @@ def render_mixdown(preset: Preset, folder: Path, stem_files: list[tuple[str, Pat
         first = measure.result()
         render_s = time.perf_counter() - t0
         t1 = time.perf_counter()
-        result = normalise_file(raw, partial, mix.target, first, subtype=subtype_for(set_spec),
-                                fmt=sound_format(set_spec))
+        columns = SpectrogramCollector(total, set_spec.sample_rate)
+        result = normalise_file(raw, partial, mix.target, measure, subtype=subtype_for(set_spec),
+                                fmt=sound_format(set_spec), on_block=columns)
         master_s = time.perf_counter() - t1
         t2 = time.perf_counter()
         png = folder / f"{NAME}.png"
-        write_spectrogram(partial, png, f"{set_spec.name} / mixdown  ({duration(total / set_spec.sample_rate)}, "
-                                        f"{result.measured.as_dict()['loudness_lufs']} LUFS)")
+        write_png(columns.result(), png, f"{set_spec.name} / mixdown  ({duration(total / set_spec.sample_rate)}, "
+                                         f"{result.measured.as_dict()['loudness_lufs']} LUFS)")
         os.replace(partial, final)
     finally:
         for tmp in (raw, partial):

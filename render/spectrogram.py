@@ -17,44 +17,62 @@ FRAMES_PER_COLUMN = 4
 DYNAMIC_RANGE_DB = 90.0
 
 
-def _windows(f: sf.SoundFile, starts: np.ndarray, span: int, block: int = 1 << 16):
-    """Yield the mid signal of [start, start + span) for sorted starts: sequential reads, seeking only over gaps."""
-    buffer, buffer_at = np.zeros(0, np.float32), 0
-    for start in starts:
-        start = int(start)
-        if start > buffer_at + len(buffer) + 4 * block:  # far ahead: jump there instead of decoding the gap
-            f.seek(start)
-            buffer, buffer_at = np.zeros(0, np.float32), start
-        while buffer_at + len(buffer) < start + span:
-            piece = f.read(block, dtype="float32", always_2d=True)
-            if len(piece) == 0:
-                break
-            buffer = np.concatenate([buffer, piece.mean(axis=1)])
-        window = buffer[start - buffer_at: start - buffer_at + span]
-        yield np.pad(window, (0, span - len(window)))
-        drop = max(0, start - buffer_at)
-        buffer, buffer_at = buffer[drop:], buffer_at + drop
+class SpectrogramCollector:
+    """Spectrogram columns of a stream of (channels, n) blocks, computed as the blocks go by.
+
+    `count` evenly spaced stretches of the stream become columns (the mean power
+    of up to FRAMES_PER_COLUMN FFT frames of the mid signal). Only the current
+    stretch is buffered, so memory is constant; calling it with None starts over.
+    """
+
+    def __init__(self, total_frames: int, rate: int, columns: int = 1200):
+        self.rate, self.total = rate, total_frames
+        self.count = max(1, min(columns, total_frames // (N_FFT // 4)))
+        self.per_column = int(np.clip(total_frames // (self.count * N_FFT), 1, FRAMES_PER_COLUMN))
+        self.span = N_FFT * self.per_column
+        self.starts = np.linspace(0, max(total_frames - self.span, 0), self.count).astype(np.int64)
+        self.window = np.hanning(N_FFT).astype(np.float32)
+        self.power = np.zeros((N_FFT // 2 + 1, self.count), dtype=np.float64)
+        self(None)
+
+    def __call__(self, block: np.ndarray | None) -> None:
+        if block is None:
+            self.next, self.buffer, self.buffer_at = 0, np.zeros(0, np.float32), 0
+            return
+        self.buffer = np.concatenate([self.buffer, block.mean(axis=0).astype(np.float32)])
+        end = self.buffer_at + len(self.buffer)
+        while self.next < self.count and self.starts[self.next] + self.span <= end:
+            self._column(self.next)
+            self.next += 1
+        keep_from = int(self.starts[self.next]) if self.next < self.count else end
+        drop = max(0, min(keep_from, end) - self.buffer_at)
+        self.buffer, self.buffer_at = self.buffer[drop:], self.buffer_at + drop
+
+    def _column(self, i: int) -> None:
+        a = int(self.starts[i]) - self.buffer_at
+        piece = self.buffer[a: a + self.span]
+        piece = np.pad(piece, (0, self.span - len(piece)))
+        frames = piece.reshape(self.per_column, N_FFT) * self.window
+        self.power[:, i] = (np.abs(np.fft.rfft(frames, axis=1)) ** 2).mean(axis=0)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(power dB (bins, cols), column times in seconds, bin frequencies in Hz)."""
+        while self.next < self.count:  # stretches that run past the end (a stream shorter than promised)
+            self._column(self.next)
+            self.next += 1
+        scale = (self.window.sum() ** 2) / 4.0  # a full-scale sine reads about 0 dB
+        db = 10.0 * np.log10(self.power / scale + 1e-20)
+        times = (self.starts + self.span / 2) / self.rate
+        return db, times, np.fft.rfftfreq(N_FFT, 1.0 / self.rate)
 
 
 def spectrogram_columns(path: str | Path, columns: int = 1200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(power dB (bins, cols), column times in seconds, bin frequencies in Hz) of a file's mid signal."""
-    window = np.hanning(N_FFT).astype(np.float32)
+    """The columns of an audio file, read in blocks."""
     with sf.SoundFile(str(path)) as f:
-        rate, total = f.samplerate, f.frames
-        count = max(1, min(columns, total // (N_FFT // 4)))
-        per_column = int(np.clip(total // (count * N_FFT), 1, FRAMES_PER_COLUMN))
-        span = N_FFT * per_column
-        starts = np.linspace(0, max(total - span, 0), count).astype(np.int64)
-        power = np.zeros((N_FFT // 2 + 1, count), dtype=np.float64)
-        for i, piece in enumerate(_windows(f, starts, span)):
-            frames = piece.reshape(per_column, N_FFT) * window
-            power[:, i] = (np.abs(np.fft.rfft(frames, axis=1)) ** 2).mean(axis=0)
-    scale = (window.sum() ** 2) / 4.0  # a full-scale sine reads about 0 dB
-    with np.errstate(divide="ignore"):
-        db = 10.0 * np.log10(power / scale + 1e-20)
-    times = (starts + span / 2) / rate
-    freqs = np.fft.rfftfreq(N_FFT, 1.0 / rate)
-    return db, times, freqs
+        collector = SpectrogramCollector(f.frames, f.samplerate, columns)
+        for block in f.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
+            collector(block.T)
+    return collector.result()
 
 
 def log_bands(db: np.ndarray, freqs: np.ndarray, rows: int = 320, low: float = 20.0) -> tuple[np.ndarray, np.ndarray]:
@@ -72,13 +90,18 @@ def log_bands(db: np.ndarray, freqs: np.ndarray, rows: int = 320, low: float = 2
 
 
 def write_spectrogram(audio_path: str | Path, png_path: str | Path, title: str) -> Path:
-    """Write a PNG (log frequency, dB colour) atomically: a temp name, then rename."""
+    """Write the PNG of an audio file (see `write_png`)."""
+    return write_png(spectrogram_columns(audio_path), png_path, title)
+
+
+def write_png(columns: tuple[np.ndarray, np.ndarray, np.ndarray], png_path: str | Path, title: str) -> Path:
+    """Write a spectrogram PNG (log frequency, dB colour) atomically: a temp name, then rename."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    db, times, freqs = spectrogram_columns(audio_path)
+    db, times, freqs = columns
     bands, edges = log_bands(db, freqs)
     png_path = Path(png_path)
     top = float(np.max(bands)) if bands.size else 0.0

@@ -279,7 +279,7 @@ def temp_names(folder: Path, name: str, fmt: str) -> tuple[Path, Path]:
 def render_stem(pipe, preset: Preset, stem: StemSpec, params: dict, key: str, total: int, folder: Path,
                 callback: Callable | None = None, phase: Callable[[str], None] | None = None) -> dict:
     """Render one stem to folder/<name>.<format> (+ .png); returns its manifest entry."""
-    from .spectrogram import write_spectrogram
+    from .spectrogram import SpectrogramCollector, write_png
 
     set_spec = preset.set
     final = folder / f"{stem.name}.{set_spec.format}"
@@ -301,14 +301,15 @@ def render_stem(pipe, preset: Preset, stem: StemSpec, params: dict, key: str, to
         if phase:
             phase("mastering")
         t1 = time.perf_counter()
-        result = normalise_file(raw, partial, stem.target, first, subtype=subtype_for(set_spec),
-                                fmt=sound_format(set_spec))
+        columns = SpectrogramCollector(written, set_spec.sample_rate)
+        result = normalise_file(raw, partial, stem.target, measure, subtype=subtype_for(set_spec),
+                                fmt=sound_format(set_spec), on_block=columns)
         times["master_s"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         png = folder / f"{stem.name}.png"
-        write_spectrogram(partial, png, f"{preset.set.name} / {stem.name}  ({stem.op}, "
-                                        f"{duration(written / set_spec.sample_rate)}, "
-                                        f"{_fmt(result.measured.loudness_lufs)} LUFS)")
+        write_png(columns.result(), png, f"{preset.set.name} / {stem.name}  ({stem.op}, "
+                                         f"{duration(written / set_spec.sample_rate)}, "
+                                         f"{_fmt(result.measured.loudness_lufs)} LUFS)")
         times["spectrogram_s"] = time.perf_counter() - t2
         os.replace(partial, final)  # last: a file under its final name is always complete
     finally:

@@ -79,7 +79,7 @@ def test_normalise_meets_target_under_the_ceiling(tmp_path, mode, value):
     first = L.StreamMeasure(rate, 2)
     first.push(x)
     target = L.Target(mode, value, -1.0)
-    result = L.normalise_file(raw, out, target, first.result(), subtype="PCM_24", fmt="WAV", block=10000)
+    result = L.normalise_file(raw, out, target, first, subtype="PCM_24", fmt="WAV", block=10000)
     y, _ = sf.read(out, always_2d=True)
     if mode == "lufs":
         assert pyloudnorm.Meter(rate).integrated_loudness(y) == pytest.approx(value, abs=0.5)
@@ -100,9 +100,37 @@ def test_limiter_is_block_size_independent(tmp_path):
     outs = []
     for block in (4096, 30000):
         path = tmp_path / f"out{block}.wav"
-        L.normalise_file(tmp_path / "raw.wav", path, target, first.result(), subtype="FLOAT", fmt="WAV", block=block)
+        L.normalise_file(tmp_path / "raw.wav", path, target, first, subtype="FLOAT", fmt="WAV", block=block)
         outs.append(sf.read(path)[0])
     assert np.allclose(outs[0], outs[1], atol=1e-6)
+
+
+def test_scaled_measurement_equals_measuring_again():
+    rate = 44100
+    x = music(6.0, rate, seed=3)
+    x[:, : rate] *= 0.001  # a quiet start, so the absolute gate matters after a large cut
+    first = L.StreamMeasure(rate, 2)
+    first.push(x)
+    for gain in (-45.0, -6.0, 3.0):
+        again = L.StreamMeasure(rate, 2)
+        again.push(x * L.undb(gain))
+        want, got = again.result(), first.scaled(gain)
+        assert got.loudness_lufs == pytest.approx(want.loudness_lufs, abs=1e-6)
+        assert got.true_peak_dbtp == pytest.approx(want.true_peak_dbtp, abs=1e-6)
+
+
+def test_streamed_spectrogram_equals_reading_the_file(tmp_path):
+    from render.spectrogram import SpectrogramCollector, spectrogram_columns
+
+    rate = 22050
+    x = music(7.0, rate)
+    sf.write(tmp_path / "x.wav", x.T, rate, subtype="FLOAT")
+    collector = SpectrogramCollector(x.shape[1], rate, columns=300)
+    for block in np.array_split(x, 13, axis=1):
+        collector(block)
+    streamed, times, _ = collector.result()
+    read, times_read, _ = spectrogram_columns(tmp_path / "x.wav", columns=300)
+    assert np.allclose(streamed, read) and np.array_equal(times, times_read)
 
 
 def test_effects_in_blocks_equal_one_pass():
