@@ -179,8 +179,15 @@ def remote_errors(fn):
             return fn(*args, **kwargs)
         except RemoteError as exc:
             raise click.ClickException(str(exc)) from None
-        except KeyboardInterrupt:
-            click.echo("interrupted: the job was cancelled on the server; no output was written", err=True)
+        except KeyboardInterrupt as exc:
+            outcome = getattr(exc, "outcome", None)
+            if outcome == "cancelled":
+                said = f"the job was cancelled on the server ({exc.detail})"
+            elif outcome is not None:
+                said = exc.detail
+            else:
+                said = "stopped before a job was sent"
+            click.echo(f"interrupted: {said}; no output was written", err=True)
             sys.exit(130)
     return reports_errors(wrapper)
 

@@ -9,7 +9,9 @@ A Client owns one DEALER socket. Methods may be called from several threads
 (they share the socket under a lock, and replies are routed by request id),
 so `cancel(job_id)` works from another thread while a call waits. A progress
 callback that returns False cancels the job on the server; so does Ctrl-C
-while a call waits (KeyboardInterrupt is re-raised once the server answered).
+while a call waits: the client then waits (up to CANCEL_WAIT seconds) for the
+job's final reply and raises `Interrupted`, a KeyboardInterrupt that says
+whether the server cancelled the job or had already finished it.
 
 This module needs only pyzmq and NumPy, not torch.
 """
@@ -31,6 +33,21 @@ from . import protocol as P
 from .keys import load_public, load_secret
 
 Progress = Callable[[int, int, Any], Any]  # (step, total, eta seconds or None) -> False to cancel
+
+# A cancel takes effect at the end of the current step; a slow step on a busy
+# server still ends well within this.
+CANCEL_WAIT = 30.0
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while a call waited. `outcome` is what the server did with the job:
+    "cancelled", "finished" (it completed before the cancel arrived; its result
+    is dropped) or "unknown" (no final reply within CANCEL_WAIT seconds)."""
+
+    def __init__(self, outcome: str, detail: str = ""):
+        super().__init__(outcome)
+        self.outcome = outcome
+        self.detail = detail
 
 
 class RemoteError(ReverieError):
@@ -287,8 +304,9 @@ class Client:
             except KeyboardInterrupt:
                 if not cancel_sent:
                     self._cancel_quietly(rid)
-                    self._next(rid, time.monotonic() + 3.0)  # let the server answer before we go
-                raise
+                # Wait for the final reply: leaving at once could drop the unsent
+                # cancel with the socket, and the job would run on unseen.
+                raise self._settle(rid) from None
             if got is None:
                 # A queued job hears nothing until it starts: silence is only a dead server
                 # if the server does not know the job either.
@@ -313,6 +331,25 @@ class Client:
                 if progress is not None and progress(*step) is False and not cancel_sent:
                     self._cancel_quietly(rid)
                     cancel_sent = True
+
+    def _settle(self, rid: str) -> Interrupted:
+        """Drain request `rid`'s replies until its final one (or CANCEL_WAIT passes)."""
+        deadline = time.monotonic() + CANCEL_WAIT
+        while True:
+            try:
+                got = self._next(rid, deadline)
+            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+                return Interrupted("unknown", "interrupted again before the server answered")
+            if got is None:
+                return Interrupted("unknown", f"the server did not confirm the cancel within {CANCEL_WAIT:g} s")
+            header = got[0]
+            if header.get("type") == P.RESULT:
+                return Interrupted("finished", "the job had already finished on the server")
+            if header.get("type") == P.ERROR:
+                error = error_from_reply(header)
+                if isinstance(error, CancelledError):
+                    return Interrupted("cancelled", error.message)
+                return Interrupted("unknown", str(error))
 
     def _server_has(self, rid: str) -> bool:
         try:
