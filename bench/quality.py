@@ -69,14 +69,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from models.audio import load_audio, resample, to_mid  # noqa: E402  first: sets torch's thread wait policy
+
+import torch  # noqa: E402
+
 from bench import style_classifier as sc  # noqa: E402
-from models.audio import load_audio, resample, to_mid  # noqa: E402
 from models.errors import ReverieError  # noqa: E402
 from models.melody import Melody, Note, audio_chroma, pitch_class_accuracy, synthesize_hum  # noqa: E402
 

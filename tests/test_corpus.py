@@ -14,8 +14,9 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from models.corpus import arrange, build, scores
+from models.corpus import arrange, build, effects, scores
 from models.corpus.styles import RECIPES, STYLES
+from models.melody import Melody, audio_chroma, pitch_class_accuracy
 from models.melody.midi import read_midi
 
 CLIP = 5.0
@@ -138,6 +139,30 @@ def test_audio_pitch_agrees_with_midi_melody(corpora):
     assert total > 200
     assert hits / total > 0.5, (hits, total)
     assert tritone / total < 0.1
+
+
+def test_the_melody_is_what_the_melody_metric_hears(corpora):
+    """The quality report's metric on the corpus itself: a model can only follow a melody its data lets it hear."""
+    rate = SR / 512
+    scores = []
+    for r in manifest(corpora / "a"):
+        x, _ = sf.read(corpora / "a" / r["audio"], dtype="float32")
+        n = int(len(x) / SR * rate)
+        reference = Melody.from_midi(corpora / "a" / r["midi"]).chroma(rate, n)
+        scores.append(pitch_class_accuracy(reference, audio_chroma(x, SR, rate, n)))
+    assert np.mean(scores) > 0.8, scores
+    assert np.min(scores) > 0.5, scores
+
+
+def test_balance_turns_the_accompaniment_down_to_the_margin_and_never_up():
+    t = np.arange(SR) / SR
+    tune = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    backing = (0.4 * np.sin(2 * np.pi * 110 * t)).astype(np.float32)
+    mixed = effects.balance(tune, backing, 18.0)
+    below = 20 * np.log10(np.std(tune) / np.std(mixed - tune))
+    assert below == pytest.approx(18.0, abs=0.01)
+    quiet = backing * 0.01
+    assert np.array_equal(effects.balance(tune, quiet, 18.0), tune + quiet)
 
 
 def test_same_seed_same_bytes_other_seed_other_music(corpora):

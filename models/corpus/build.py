@@ -168,7 +168,9 @@ def _make_clip(clip: Clip, task: dict) -> dict:
             # A fresh generator per attempt: a failed candidate leaves no trace in the result.
             rng = np.random.default_rng([task["seed"], 3, SPLITS.index(clip.split), clip.index])
             performance = arrange.arrange(score, style, seconds, rng)
-            audio = synth.render(performance, seconds, SAMPLE_RATE)
+            tune = synth.render(performance, seconds, SAMPLE_RATE, channels=(arrange.MELODY,))
+            backing = synth.render(performance, seconds, SAMPLE_RATE, channels=(arrange.CHORDS, arrange.BASS))
+            audio = effects.balance(tune, backing, style.melody_margin_db)
             audio = effects.process(audio, style, SAMPLE_RATE, rng)
         except scores.ScoreUnusable as exc:
             reasons.append(str(exc))

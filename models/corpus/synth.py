@@ -34,8 +34,9 @@ def _soundfont_bytes() -> bytes:
         return f.read()
 
 
-def render(performance: Performance, seconds: float, sample_rate: int) -> np.ndarray:
-    """Mono float32, exactly round(seconds * sample_rate) frames."""
+def render(performance: Performance, seconds: float, sample_rate: int,
+           channels: tuple[int, ...] = (MELODY, CHORDS, BASS)) -> np.ndarray:
+    """Mono float32, exactly round(seconds * sample_rate) frames, of the notes on `channels`."""
     import tinysoundfont
 
     frames = int(round(seconds * sample_rate))
@@ -48,6 +49,8 @@ def render(performance: Performance, seconds: float, sample_rate: int) -> np.nda
     # (frame, 0 = off before 1 = on at the same frame, channel, key, velocity)
     events = []
     for n in performance.notes:
+        if n.channel not in channels:
+            continue
         on = int(round(n.start * sample_rate))
         off = int(round(n.end * sample_rate))
         if on < frames:
