@@ -85,11 +85,33 @@ class MelFrontend:
     def denormalise(self, x: torch.Tensor) -> torch.Tensor:
         return x * self.std[:, None] + self.mean[:, None]
 
+    # --- level ----------------------------------------------------------------
+    def level_db(self, x: torch.Tensor, frames: torch.Tensor | None = None) -> torch.Tensor:
+        """The level of a normalised log-mel (..., n_mels, T) as the inversion will hear it:
+        dB of its mean mel power, over the frames where `frames` (T,) is true. Power, not
+        magnitude, so a few loud outliers weigh as much as they do in the audio's RMS."""
+        linear = self.linear_mel(x)
+        if frames is not None:
+            linear = linear[..., frames]
+        return 10 * torch.log10(linear.square().mean(dim=(-2, -1)).clamp(min=1e-24))
+
+    def shift_level(self, x: torch.Tensor, gain_db: torch.Tensor | float) -> torch.Tensor:
+        """Exactly `gain_db` more level: a constant in the log domain, scaled per bin."""
+        nats = torch.as_tensor(gain_db, dtype=x.dtype) * (torch.log(torch.tensor(10.0)) / 20)
+        return x + nats[..., None, None] / self.std[:, None]
+
+    def match_level(self, x: torch.Tensor, target_db: torch.Tensor | float) -> torch.Tensor:
+        """`x` in the inversion's range, at `target_db` (as far as that range allows)."""
+        x = x.clamp(-self.config.clip, self.config.clip)
+        return self.shift_level(x, target_db - self.level_db(x))
+
+    def linear_mel(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(self.denormalise(x.clamp(-self.config.clip, self.config.clip)))
+
     # --- synthesis ----------------------------------------------------------
     def magnitude(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised log-mel -> linear STFT magnitude by non-negative least squares (pinv, clamped)."""
-        mel = torch.exp(self.denormalise(x.clamp(-self.config.clip, self.config.clip)))
-        return torch.matmul(self.filters_pinv, mel).clamp(min=0.0)
+        return torch.matmul(self.filters_pinv, self.linear_mel(x)).clamp(min=0.0)
 
     def decode(
         self,

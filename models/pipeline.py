@@ -48,6 +48,13 @@ class PipelineConfig:
     guidance: float = 3.0
     sampler: str = "ddim"
     precision: str = "fp32"
+    # Generated mels are set to a reference level before inversion: the source's
+    # for transform and interpolate, the known context's for inpaint and continue,
+    # and the style's typical level in the training data (`levels_db`, "any" for
+    # no style) for generate; one level for every window of a long call. Small errors in the log domain become large level errors after the
+    # exponential: an under-trained model came out 20 dB louder than its data.
+    match_level: bool = True
+    levels_db: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict) -> "PipelineConfig":
@@ -238,7 +245,7 @@ class ReveriePipeline:
                 x = self._invert(x0, timesteps, cond, run)
             else:
                 x = self._add_noise(x0, run.noise(x0.shape), timesteps[0])
-            x = self._denoise(x, scheduler, timesteps, cond, run)
+            x = self._leveled(self._denoise(x, scheduler, timesteps, cond, run), self.frontend.level_db(x0))
             # Starting Griffin-Lim from the input's phases keeps its transients where the mel allows.
             phase = _unit(self.frontend.stft(torch.from_numpy(mono)))
             out = self.frontend.decode(x[0], len(mono), run.generator, init_phase=phase)
@@ -270,10 +277,11 @@ class ReveriePipeline:
             scheduler, timesteps = run.schedule(start)
             xa = self.frontend.encode(torch.from_numpy(mono_a))[None]
             xb = self.frontend.encode(torch.from_numpy(mono_b))[None]
+            reference = (1 - ratio) * self.frontend.level_db(xa) + ratio * self.frontend.level_db(xb)
             xa = self._add_noise(xa, run.noise(xa.shape), timesteps[0])
             xb = self._add_noise(xb, run.noise(xb.shape), timesteps[0])
             x = _slerp(xa, xb, ratio) if mix == "slerp" else xa * (1 - ratio) + xb * ratio
-            x = self._denoise(x, scheduler, timesteps, run.conditions(x.shape[-1]), run)
+            x = self._leveled(self._denoise(x, scheduler, timesteps, run.conditions(x.shape[-1]), run), reference)
             out = self.frontend.decode(x[0], len(mono_a), run.generator)
         return from_model_rate(out.numpy(), self.sample_rate, a.sample_rate, a.channels, a.frames)
 
@@ -306,6 +314,9 @@ class ReveriePipeline:
                 x = self._denoise(run.noise(x0.shape), scheduler, timesteps, cond, run)
             else:
                 x = self._repaint(x0, mask, scheduler, timesteps, run.conditions(x0.shape[-1]), run)
+            unknown = mask[0, 0] == 0
+            known_level = self.frontend.level_db(x0, ~unknown) if not unknown.all() else self._style_level(run.style)
+            x[..., unknown] = self._leveled(x[..., unknown], known_level)
             known = self.frontend.stft(torch.from_numpy(crop)) * _erode(mask[0, 0], 2)[None, :]
             filled = self.frontend.decode(x[0], len(crop), run.generator, init_phase=_unit(known), known_stft=known)
         return self._splice(audio, filled.numpy(), lo, first, last)
@@ -352,6 +363,9 @@ class ReveriePipeline:
         """
         c, fe = self.config, self.frontend
         hop = c.mel.hop_length
+        # One level for the whole call: the input's (continuation) or the style's. Re-measuring
+        # each window's context instead lets the level wander from window to window.
+        reference = fe.level_db(context_mel) if windows[0][0] else self._style_level(run.style)
         previous = known_audio  # audio from frame0 * hop on
         emitted = frame0 * hop
         for index, (context, new) in enumerate(windows):
@@ -365,6 +379,7 @@ class ReveriePipeline:
             scheduler, timesteps = run.schedule()
             x = self._denoise(run.noise((1, c.mel.n_mels, length)), scheduler, timesteps,
                               run.conditions(length, context=ctx, mask=mask), run)
+            x[..., context:] = self._leveled(x[..., context:], reference)
             x[..., :context] = ctx[..., :context]
             known = None
             if context:
@@ -387,6 +402,17 @@ class ReveriePipeline:
             emitted = cut
             previous = audio[frame0 * hop - start:]
             context_mel = x[..., length - next_context:]
+
+    def _leveled(self, x: torch.Tensor, reference) -> torch.Tensor:
+        """`x` at the reference level (dB, see PipelineConfig.match_level); as it is if there is none."""
+        if not self.config.match_level or reference is None:
+            return x
+        return self.frontend.match_level(x, reference)
+
+    def _style_level(self, style: int):
+        name = "any" if style == self.unet.null_style else self.styles[style]
+        levels = self.config.levels_db
+        return levels.get(name, levels.get("any"))
 
     def _fade(self, context: int) -> tuple[int, int]:
         """Crossfade length and its offset from a window's start: centred in the context overlap."""

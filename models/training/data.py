@@ -104,3 +104,16 @@ def bin_statistics(features: Features) -> tuple[list[float], list[float]]:
     """Per mel bin mean and standard deviation of the log-mel, for scaling into the model's range."""
     stacked = torch.cat([m.float() for m in features.log_mels], dim=1)
     return stacked.mean(dim=1).tolist(), stacked.std(dim=1).clamp(min=1e-3).tolist()
+
+
+def style_levels(features: Features, mel: MelConfig) -> dict[str, float]:
+    """Median clip level (MelFrontend.level_db) per style and over every clip ("any"):
+    the level a generation starts from (PipelineConfig.levels_db)."""
+    frontend = MelFrontend(mel)
+    levels = torch.tensor([float(frontend.level_db(frontend.normalise(m.float()))) for m in features.log_mels])
+    out = {"any": round(float(levels.median()), 2)}
+    for index, name in enumerate(features.style_names):
+        mine = levels[features.styles == index]
+        if len(mine):
+            out[name] = round(float(mine.median()), 2)
+    return out

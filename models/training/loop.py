@@ -19,7 +19,7 @@ from ..mel import MelConfig
 from ..pipeline import PipelineConfig, ReveriePipeline
 from ..schedulers import make_scheduler, training_scheduler_config
 from ..unet import MelUNet1D
-from .data import Features
+from .data import Features, style_levels
 
 STATE_FILE = "training_state.pt"
 
@@ -118,7 +118,7 @@ def train(features: Features, output: Path, mel: MelConfig, unet_kwargs: dict, c
     schedule = make_scheduler("ddpm", training_scheduler_config())
     alphas = schedule.alphas_cumprod.to(device)
     batches = Batches(features, mel, config, unet.null_style)
-    pipeline_config = PipelineConfig(mel=mel, window_frames=config.crop_frames)
+    pipeline_config = PipelineConfig(mel=mel, window_frames=config.crop_frames, levels_db=style_levels(features, mel))
 
     from tqdm import tqdm
 

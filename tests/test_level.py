@@ -1,0 +1,78 @@
+"""Level matching: generated mels are set to the source's, the context's or the style's level before inversion."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from models.audio import Audio
+from models.mel import MelConfig, MelFrontend
+from models.pipeline import ReveriePipeline
+
+from conftest import tone
+
+
+def rms_db(x: np.ndarray) -> float:
+    return float(20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12))
+
+
+def with_config(pipe: ReveriePipeline, **changes) -> ReveriePipeline:
+    return ReveriePipeline(pipe.unet, dataclasses.replace(pipe.config, **changes))
+
+
+def test_shift_level_is_an_exact_gain_in_the_mel_and_in_the_audio():
+    frontend = MelFrontend(MelConfig())
+    audio = tone(2.0, 22050, freqs=(330.0,)).samples[0]
+    x = frontend.encode(torch.from_numpy(audio))
+    quieter = frontend.shift_level(x, -12.0)
+    assert float(frontend.level_db(quieter) - frontend.level_db(x)) == pytest.approx(-12.0, abs=1e-3)
+    g = torch.Generator()
+    loud = frontend.decode(x, len(audio), g.manual_seed(0)).numpy()
+    soft = frontend.decode(quieter, len(audio), g.manual_seed(0)).numpy()
+    assert rms_db(soft) - rms_db(loud) == pytest.approx(-12.0, abs=0.1)
+
+
+def test_match_level_reaches_the_target_from_above_and_below():
+    frontend = MelFrontend(MelConfig())
+    x = torch.randn(128, 200, generator=torch.Generator().manual_seed(1))
+    for target in (-30.0, float(frontend.level_db(x)) - 6.0):
+        assert float(frontend.level_db(frontend.match_level(x, target))) == pytest.approx(target, abs=0.05)
+
+
+def test_transform_output_follows_the_input_level(pipe):
+    """At strength 1 the input only sets the level: 30 dB apart in, 30 dB apart out."""
+    loud = tone(3.0, 44100, freqs=(220.0,))
+    soft = Audio(loud.samples * 10 ** (-30 / 20), 44100)
+    outs = [pipe.transform(a, strength=1.0, seed=4) for a in (loud, soft)]
+    for a, out in zip((loud, soft), outs):
+        assert abs(rms_db(out.samples) - rms_db(a.samples)) < 4.0
+    plain = with_config(pipe, match_level=False)
+    unmatched = [plain.transform(a, strength=1.0, seed=4) for a in (loud, soft)]
+    assert abs(rms_db(unmatched[0].samples) - rms_db(unmatched[1].samples)) < 10.0  # what matching fixes
+
+
+def test_generate_starts_at_the_style_level_and_keeps_it_over_windows(pipe):
+    style = pipe.styles[0]
+    leveled = with_config(pipe, levels_db={"any": -10.0, style: -30.0})
+    styled = leveled.generate(8.0, sample_rate=22050, channels=1, style=style, seed=2).samples[0]
+    plain = leveled.generate(8.0, sample_rate=22050, channels=1, seed=2).samples[0]
+    assert rms_db(plain) - rms_db(styled) == pytest.approx(20.0, abs=3.0)
+    # the tiny model's window is 64 frames (0.74 s): 8 s is many windows, each at its context's level
+    seconds = [rms_db(styled[i:i + 22050]) for i in range(0, len(styled) - 22050 + 1, 22050)]
+    assert max(seconds) - min(seconds) < 6.0, seconds
+
+
+def test_inpainted_region_has_the_level_of_its_surroundings(pipe):
+    quiet = Audio(tone(4.0, 44100).samples * 10 ** (-30 / 20), 44100)
+    for method in ("trained", "repaint"):
+        out = pipe.inpaint(quiet, 1.5, 2.5, method=method, seed=1)
+        region = out.samples[:, int(1.6 * 44100):int(2.4 * 44100)]
+        assert abs(rms_db(region) - rms_db(quiet.samples)) < 4.0, method
+
+
+def test_continuation_has_the_level_of_the_input(pipe):
+    quiet = Audio(tone(3.0, 44100).samples * 10 ** (-24 / 20), 44100)
+    out = pipe.continue_(quiet, 3.0, seed=5)
+    assert abs(rms_db(out.samples[:, quiet.frames:]) - rms_db(quiet.samples)) < 4.0
