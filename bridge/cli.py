@@ -16,7 +16,8 @@ from pathlib import Path
 
 import click
 
-from cli.ops import apply_options, check_output, read_audio, sampling_options, strength_options, common_options, melody_options, reports_errors
+from cli.ops import (apply_options, check_output, common_options, melody_options, read_audio, reports_errors,
+                     sampling_options, strength_options, write_output)
 from models.errors import ReverieError
 
 from . import protocol as P
@@ -220,7 +221,7 @@ def _run_remote(op, output, model, quiet, bit_depth, connect, **kwargs):
     check_output(output)
     from tqdm import tqdm
 
-    from models.audio import Audio, save_audio
+    from models.audio import Audio
 
     bar = None
 
@@ -236,16 +237,10 @@ def _run_remote(op, output, model, quiet, bit_depth, connect, **kwargs):
     finally:
         if bar is not None:
             bar.close()
-    audio = Audio(result.audio, result.sample_rate)
-    save_audio(audio, output, int(bit_depth))
-    if not quiet:
-        t = result.timings
-        click.echo(
-            f"wrote {output}: {audio.seconds:.2f} s, {audio.sample_rate} Hz, {audio.channels} ch "
-            f"(seed {result.seed}, model {result.model_hash}, queue {t.get('queue_s')} s, "
-            f"compute {t.get('compute_s')} s)",
-            err=True,
-        )
+    t = result.timings
+    write_output(Audio(result.audio, result.sample_rate), output, bit_depth, quiet,
+                 note=f" (seed {result.seed}, model {result.model_hash}, queue {t.get('queue_s')} s, "
+                      f"compute {t.get('compute_s')} s)")
 
 
 def _melody_payload(midi, track, hum, write_midi) -> dict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from pathlib import Path
 
 import click
@@ -103,7 +104,6 @@ def read_melody(midi: str | None, track: int | None, hum: str | None, write_midi
 
 def run_operation(op: str, output: str, model: str | None, quiet: bool, bit_depth: str, **kwargs) -> None:
     """Load the model, run the operation with a progress bar, write the file."""
-    from models.audio import save_audio
     from models.pipeline import load_pipeline as load
 
     check_output(output)
@@ -116,9 +116,37 @@ def run_operation(op: str, output: str, model: str | None, quiet: bool, bit_dept
             bar.update(step - bar.n)
 
         audio = pipe.run(op, callback=progress, **kwargs)
+    write_output(audio, output, bit_depth, quiet)
+
+
+def write_output(audio, output: str, bit_depth: str, quiet: bool, note: str = "") -> None:
+    """Write the file and say what was written: length, format, level, and any clipping."""
+    import numpy as np
+
+    from models.audio import save_audio
+
     save_audio(audio, output, int(bit_depth))
-    if not quiet:
-        click.echo(f"wrote {output}: {audio.seconds:.2f} s, {audio.sample_rate} Hz, {audio.channels} ch", err=True)
+    if quiet:
+        return
+    samples = audio.samples.astype(np.float64)
+    peak = float(np.abs(samples).max()) if samples.size else 0.0
+    rms = float(np.sqrt(np.mean(np.square(samples)))) if samples.size else 0.0
+    click.echo(
+        f"wrote {output}: {audio.seconds:.2f} s, {audio.sample_rate} Hz, {audio.channels} ch, "
+        f"RMS {_dbfs(rms)}, peak {_dbfs(peak)}{note}",
+        err=True,
+    )
+    if peak > 1.0 and bit_depth != "32" and not output.lower().endswith(".ogg"):
+        over = int(np.count_nonzero(np.abs(samples) > 1.0))
+        click.echo(
+            f"warning: {over} samples above full scale were clipped in the {bit_depth}-bit file "
+            "(--bit-depth 32 keeps them as float)",
+            err=True,
+        )
+
+
+def _dbfs(value: float) -> str:
+    return f"{20 * math.log10(value):.1f} dBFS" if value > 0 else "-inf dBFS"
 
 
 def check_output(output: str) -> None:

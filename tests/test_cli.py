@@ -34,6 +34,18 @@ def test_generate_writes_the_requested_file(tmp_path):
     assert (info.samplerate, info.channels, info.frames) == (48000, 1, 72000)
 
 
+def test_the_wrote_line_gives_the_level_and_warns_of_clipping(tmp_path):
+    hot = tone(1.0, 44100)
+    hot = type(hot)(hot.samples / np.abs(hot.samples).max() * 1.5, 44100)  # peak +3.5 dBFS, a float file
+    save_audio(hot, tmp_path / "hot.wav", 32)
+    for depth, clipped in (("16", True), ("32", False)):
+        result = reverie("transform", tmp_path / "hot.wav", "-o", tmp_path / f"out{depth}.wav", "--strength", "0",
+                         "--model", "tiny", "--bit-depth", depth)
+        assert result.returncode == 0, result.stderr
+        assert "peak 3.5 dBFS" in result.stderr, result.stderr
+        assert ("samples above full scale were clipped in the 16-bit file" in result.stderr) == clipped
+
+
 def test_inpaint_cli_keeps_outside_samples(tmp_path):
     clip = tone(3.0, 44100)
     save_audio(clip, tmp_path / "in.wav", 32)
