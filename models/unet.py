@@ -83,7 +83,7 @@ class MelUNet1D(ModelMixin, ConfigMixin):
     @register_to_config
     def __init__(
         self,
-        n_mels: int = 128,
+        n_mels: int = 256,
         patch: int = 4,
         channels: tuple[int, ...] = (128, 192, 256),
         layers_per_level: int = 2,

@@ -5,11 +5,13 @@ import sys
 
 import mido
 import numpy as np
+import torch
 import pytest
 
 from conftest import tone
 from models.audio import save_audio
 from models.pipeline import ReveriePipeline
+from models.unet import MelUNet1D
 from models.training.data import scan
 
 TINY = ["--channels", "32,48", "--layers", "1", "--crop-frames", "64", "--batch-size", "2", "--threads", "1"]
@@ -57,7 +59,9 @@ def test_train_writes_a_loadable_model_and_resumes(data, tmp_path):
     pipe = ReveriePipeline.from_pretrained(out)
     assert pipe.styles == ("tense", "calm")
     # the scaling comes from the data, one value per mel bin
-    assert len(pipe.config.mel.mean) == 128 and np.isfinite(pipe.config.mel.std).all()
+    assert len(pipe.config.mel.mean) == 256 and np.isfinite(pipe.config.mel.std).all()
+    # and the level a generation starts from, per style
+    assert set(pipe.config.levels_db) == {"any", "tense", "calm"}
     audio = pipe.generate(1.0, style="calm", sample_rate=22050)
     assert audio.samples.shape == (2, 22050) and np.isfinite(audio.samples).all()
     log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
@@ -67,6 +71,23 @@ def test_train_writes_a_loadable_model_and_resumes(data, tmp_path):
     assert "resumed at step 4" in again.stderr
     log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
     assert [entry["step"] for entry in log] == [2, 4, 6]
+
+
+def test_init_from_starts_from_another_models_weights(data, tmp_path):
+    unet = MelUNet1D(n_mels=32, channels=(32, 48), layers_per_level=1, attention_levels=(False,), attention_heads=2,
+                     time_embed_dim=64, styles=("tense", "calm"))
+    source = ReveriePipeline(unet, ReveriePipeline.tiny().config)
+    source.save_pretrained(tmp_path / "source")
+    done = train(data, "-o", tmp_path / "tuned", "--steps", "1", "--styles", "tense,calm",
+                 "--init-from", tmp_path / "source")
+    assert done.returncode == 0, done.stderr
+    assert "starting from a model trained elsewhere (32 -> 256 mel bins)" in done.stderr
+    tuned = ReveriePipeline.from_pretrained(tmp_path / "tuned").unet
+    assert tuple(tuned.config.channels) == (32, 48)  # its architecture, not the defaults
+    before, after = source.unet.mid.state_dict(), tuned.mid.state_dict()
+    assert all(torch.allclose(before[k], after[k], atol=1e-3) for k in before)
+    wrong = train(data, "-o", tmp_path / "other", "--steps", "1", "--init-from", tmp_path / "source")
+    assert wrong.returncode != 0 and "give --styles in the same order" in wrong.stderr
 
 
 def test_train_errors_are_one_line(data, tmp_path):

@@ -33,13 +33,16 @@ def _csv_ints(value: str) -> tuple[int, ...]:
 @click.option("--patch", type=int, default=4, show_default=True, help="Mel frames folded into one token (more is faster, coarser in time).")
 @click.option("--save-every", type=int, default=500, show_default=True, help="Checkpoint every N steps.")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in the output folder.")
+@click.option("--init-from", metavar="MODEL",
+              help="Start from this model's weights instead of noise: a model folder, or 'default' for the "
+                   "embedded model (fine-tune it on your own music). Its mel resolution may differ.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--bf16", is_flag=True, help="bf16 autocast for the forward pass.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, help="CPU threads for torch (1 is faster when other jobs share the cores).")
 @reports_errors
 def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_frames, lr, channels, layers, patch,
-          save_every, resume, device, bf16, seed, threads):
+          save_every, resume, init_from, device, bf16, seed, threads):
     """Train a model on a folder of audio: one subfolder per style, MIDI beside audio for melody.
 
     \b
@@ -82,5 +85,11 @@ def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_fra
                          save_every=save_every, minutes=minutes, device=device, bf16=bf16)
     unet_kwargs = dict(channels=widths, layers_per_level=layers, patch=patch,
                        attention_levels=(False,) + (True,) * (len(widths) - 2))
-    run_training(features, output, mel, unet_kwargs, config, resume=resume, log=lambda m: click.echo(m, err=True))
+    start = None
+    if init_from and not (resume and (output / "training_state.pt").is_file()):
+        from models.pipeline import load_pipeline
+
+        start = load_pipeline(None if init_from == "default" else init_from).unet
+    run_training(features, output, mel, unet_kwargs, config, resume=resume, log=lambda m: click.echo(m, err=True),
+                 init_from=start)
     click.echo(f"model written to {output}", err=True)

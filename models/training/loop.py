@@ -20,6 +20,7 @@ from ..pipeline import PipelineConfig, ReveriePipeline
 from ..schedulers import make_scheduler, training_scheduler_config
 from ..unet import MelUNet1D
 from .data import Features, style_levels
+from .warm_start import warm_start
 
 STATE_FILE = "training_state.pt"
 
@@ -94,7 +95,9 @@ class Batches:
 
 
 def train(features: Features, output: Path, mel: MelConfig, unet_kwargs: dict, config: TrainConfig,
-          resume: bool = False, log=print) -> ReveriePipeline:
+          resume: bool = False, log=print, init_from: MelUNet1D | None = None) -> ReveriePipeline:
+    """Train (or resume) into `output`. `init_from`: weights to start from instead of noise
+    (its architecture wins over `unet_kwargs`; see warm_start)."""
     device = torch.device(config.device)
     output.mkdir(parents=True, exist_ok=True)
     state_path = output / STATE_FILE
@@ -103,6 +106,10 @@ def train(features: Features, output: Path, mel: MelConfig, unet_kwargs: dict, c
         unet = MelUNet1D.from_config(state["unet_config"])
         unet.load_state_dict(state["model"])
         mel = MelConfig(**state["mel"])
+    elif init_from is not None:
+        state = None
+        unet = warm_start(init_from, mel.n_mels, tuple(features.style_names))
+        log(f"starting from a model trained elsewhere ({init_from.config.n_mels} -> {mel.n_mels} mel bins)")
     else:
         state = None
         unet = MelUNet1D(styles=tuple(features.style_names), n_mels=mel.n_mels, **unet_kwargs)

@@ -1,0 +1,54 @@
+"""Start training from another model's weights, also across a change of mel resolution.
+
+Only the first and last projections know the number of mel bins. A new bin
+takes the weights of the old bin nearest to it on the mel scale (both span
+f_min..f_max), and input weights are divided among the new bins that share an
+old one, so a mel whose neighbouring bins repeat the old values gives the old
+model's output. Everything else is copied, so fine-tuning starts from what
+the old model knew instead of from noise.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..errors import ReverieError
+from ..unet import CHROMA_BINS, MelUNet1D
+
+
+def warm_start(old: MelUNet1D, n_mels: int, styles: tuple[str, ...]) -> MelUNet1D:
+    """A model for `n_mels` bins and `styles`, initialised from `old`."""
+    if tuple(old.config.styles) != tuple(styles):
+        raise ReverieError(
+            f"the model to start from knows styles {', '.join(old.config.styles)}; the data has "
+            f"{', '.join(styles) or '(none)'}; give --styles in the same order or start from scratch",
+            field="init_from",
+        )
+    config = {k: v for k, v in dict(old.config).items() if not k.startswith("_")}
+    new = MelUNet1D(**{**config, "n_mels": n_mels, "styles": tuple(styles)})
+    state = old.state_dict()
+    if n_mels != old.config.n_mels:
+        state = _remap_mel_layers(state, old.config.n_mels, n_mels, old.config.patch)
+    new.load_state_dict(state)
+    return new
+
+
+def nearest_bins(old_n: int, new_n: int) -> torch.Tensor:
+    """For each new bin, the old bin whose centre is nearest on the mel scale."""
+    centres = (torch.arange(new_n) + 1) * (old_n + 1) / (new_n + 1)
+    return (centres.round().long() - 1).clamp(0, old_n - 1)
+
+
+def _remap_mel_layers(state: dict, old_n: int, new_n: int, patch: int) -> dict:
+    source = nearest_bins(old_n, new_n)
+    share = 1.0 / torch.bincount(source, minlength=old_n).clamp(min=1)[source]  # split among repeats
+    old_in, new_in = 2 * old_n + 1 + CHROMA_BINS, 2 * new_n + 1 + CHROMA_BINS
+    # Input token layout per frame: sample bins, context bins, mask, chroma.
+    columns = torch.cat([source, old_n + source, torch.arange(2 * old_n, old_in)])
+    scale = torch.cat([share, share, torch.ones(1 + CHROMA_BINS)])
+    w = state["embed_in.weight"].reshape(-1, patch, old_in)
+    state = dict(state)
+    state["embed_in.weight"] = (w[:, :, columns] * scale).reshape(-1, patch * new_in)
+    w_out = state["embed_out.weight"].reshape(patch, old_n, -1)
+    state["embed_out.weight"] = w_out[:, source].reshape(patch * new_n, -1)
+    state["embed_out.bias"] = state["embed_out.bias"].reshape(patch, old_n)[:, source].reshape(-1)
+    return state

@@ -1,0 +1,51 @@
+"""Warm starts: a model for a finer mel starts out computing what the coarser model did."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.errors import ReverieError
+from models.training.warm_start import nearest_bins, warm_start
+from models.unet import MelUNet1D
+
+SMALL = dict(channels=(32, 48), layers_per_level=1, attention_levels=(False,), attention_heads=2, time_embed_dim=64)
+
+
+def model(n_mels: int) -> MelUNet1D:
+    torch.manual_seed(0)
+    unet = MelUNet1D(n_mels=n_mels, **SMALL)
+    torch.nn.init.normal_(unet.embed_out.weight, std=0.05)  # a trained model's output layer is not zero
+    return unet.eval()
+
+
+def test_nearest_bins_cover_the_old_bins_in_order():
+    source = nearest_bins(128, 256)
+    assert source.tolist() == sorted(source.tolist())
+    assert set(source.tolist()) == set(range(128))
+    assert nearest_bins(64, 64).tolist() == list(range(64))
+
+
+@pytest.mark.parametrize("old_n,new_n", [(32, 64), (32, 32), (48, 40)])
+def test_a_repeated_coarse_mel_gives_the_coarse_models_output(old_n, new_n):
+    old = model(old_n)
+    new = warm_start(old, new_n, tuple(old.config.styles))
+    source = nearest_bins(old_n, new_n)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, old_n, 64, generator=g)
+    ctx = torch.randn(2, old_n, 64, generator=g)
+    mask = (torch.arange(64) < 20).float().expand(2, 1, 64)
+    chroma = torch.zeros(2, 12, 64)
+    chroma[:, 4] = 1
+    t, style = torch.tensor([300, 700]), torch.tensor([1, 5])
+    with torch.no_grad():
+        coarse = old(x, t, ctx, mask, chroma, style)
+        fine = new(x[:, source], t, ctx[:, source], mask, chroma, style)
+    if new_n >= old_n:  # every old bin has a new one: the sums are exact
+        assert torch.allclose(fine, coarse[:, source], atol=1e-5)
+    else:
+        assert fine.shape == (2, new_n, 64)
+
+
+def test_styles_must_match():
+    with pytest.raises(ReverieError, match="knows styles sleep, calm, happy, sad, tense"):
+        warm_start(model(32), 32, ("rock", "pop"))
