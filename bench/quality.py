@@ -3,6 +3,7 @@
     .venv/bin/python bench/quality.py [--model DIR|tiny] [--corpus data/corpus] [--clips N] [--seconds S]
                                       [--seed N] [--json OUT] [--hum-clips N] [--inpaint-clips N]
                                       [--skip hum,inpaint,speed] [--png-dir DIR] [--threads N]
+                                      [--steps N] [--guidance G]
 
 Prints one table: every metric with its target and PASS/FAIL, and the
 reference rows that say what a number means (refs are not pass/fail).
@@ -293,6 +294,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--speed-repeat", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the cores are shared)")
+    parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+    parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
     parser.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {','.join(PARTS)}")
     parser.add_argument("--json", type=Path, default=None, help="also write every number (and per-clip detail) here")
     parser.add_argument("--png-dir", default="/tmp/reverie_quality",
@@ -304,6 +307,7 @@ def main(argv: list[str] | None = None) -> dict:
     if unknown:
         parser.error(f"unknown --skip parts {', '.join(sorted(unknown))}; allowed: {', '.join(PARTS)}")
     torch.set_num_threads(args.threads)
+    sampling = {"steps": args.steps, "guidance": args.guidance}
     started = time.perf_counter()
 
     from models.pipeline import load_pipeline
@@ -332,7 +336,7 @@ def main(argv: list[str] | None = None) -> dict:
         for i, clip in enumerate(chosen):
             t0 = time.perf_counter()
             out = pipe.generate(S, sample_rate=sr, channels=1, style=clip.style, melody=melodies[clip.clip_id],
-                                seed=args.seed + i)
+                                seed=args.seed + i, **sampling)
             mono = out.samples[0]
             generated.append((clip, mono))
             ref = melodies[clip.clip_id].chroma(fr, n_frames)
@@ -380,7 +384,7 @@ def main(argv: list[str] | None = None) -> dict:
                 row.update(notes=0, transcription=0.0, accuracy=0.0, error=str(exc))
             else:
                 out = pipe.generate(S, sample_rate=sr, channels=1, style=clip.style, melody=heard,
-                                    seed=args.seed + 1000 + i)
+                                    seed=args.seed + 1000 + i, **sampling)
                 row.update(
                     notes=len(heard), original_notes=len(original),
                     transcription=pitch_class_accuracy(ref, heard.chroma(fr, n_frames)),
@@ -443,7 +447,7 @@ def main(argv: list[str] | None = None) -> dict:
             row["novel_seam"] = sc.seam_score(mel_novel, [start, end])
             for method in ("trained", "repaint"):
                 t0 = time.perf_counter()
-                out = pipe.inpaint(audio, start, end, method=method, style=clip.style, seed=args.seed + 2000 + i)
+                out = pipe.inpaint(audio, start, end, method=method, style=clip.style, seed=args.seed + 2000 + i, **sampling)
                 mel = sc.log_mel_db(to_mid(out), out.sample_rate)
                 row[f"{method}_l1"] = sc.region_l1(mel, mel_orig, start, end)
                 row[f"{method}_seam"] = sc.seam_score(mel, [start, end])
