@@ -20,7 +20,7 @@ import torch
 from .audio import Audio, check_sample_rate, fit_length, from_model_rate, resample, to_model_rate
 from .errors import Cancelled, ReverieError
 from .mel import MelConfig, MelFrontend
-from .schedulers import SCHEDULERS, make_scheduler, training_scheduler_config
+from .schedulers import SCHEDULERS, make_scheduler, to_epsilon, training_scheduler_config
 from .stream import StreamResampler, crossfade, fade_curve
 from .unet import CHROMA_BINS, MelUNet1D
 
@@ -421,7 +421,7 @@ class ReveriePipeline:
         return fade_len, (context * hop - fade_len) // 2
 
     def _model_output(self, x: torch.Tensor, t, cond: _Conditions) -> torch.Tensor:
-        """The model's v-prediction, with classifier-free guidance when it has something to guide."""
+        """The network output (v or x0, as the scheduler config says), with classifier-free guidance when it has something to guide."""
         timestep = torch.as_tensor(t).reshape(())
         guided = cond.guidance != 1.0 and (cond.style != self.unet.null_style or bool(cond.chroma.any()))
         batch = 2 if guided else 1
@@ -471,9 +471,8 @@ class ReveriePipeline:
             run.progress.advance()
         return x
 
-    def _to_epsilon(self, v, x, t) -> torch.Tensor:
-        a = self.alphas_cumprod[int(t)]
-        return a.sqrt() * v + (1 - a).sqrt() * x
+    def _to_epsilon(self, output, x, t) -> torch.Tensor:
+        return to_epsilon(output, x, self.alphas_cumprod[int(t)], self.config.scheduler["prediction_type"])
 
     def _add_noise(self, x0, noise, t) -> torch.Tensor:
         a = self.alphas_cumprod[int(t)]

@@ -183,3 +183,34 @@ def test_style_and_melody_change_the_result(pipe):
     tuned = pipe.generate(1.0, seed=1, style="happy", melody=melody)
     assert not np.allclose(plain.samples, styled.samples)
     assert not np.allclose(styled.samples, tuned.samples)
+
+
+@pytest.mark.parametrize("prediction", ["v_prediction", "sample"])
+def test_targets_and_noise_estimates_agree_for_both_predictions(prediction):
+    import torch
+
+    from models.schedulers import to_epsilon, training_target
+
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(2, 8, 16, generator=g), torch.randn(2, 8, 16, generator=g)
+    a = torch.tensor([0.9, 0.1])[:, None, None]
+    xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+    assert torch.allclose(to_epsilon(training_target(x0, noise, a, prediction), xt, a, prediction), noise, atol=1e-5)
+
+
+def test_an_x0_model_runs_every_operation(pipe, stereo48k):
+    """A model that predicts the clean mel: every sampler, RePaint and DDIM inversion convert its output."""
+    import dataclasses
+
+    from models.schedulers import training_scheduler_config
+
+    x0_pipe = ReveriePipeline(pipe.unet, dataclasses.replace(pipe.config, scheduler=training_scheduler_config("sample")))
+    for scheduler in ("ddim", "dpm", "ddpm"):
+        out = x0_pipe.generate(1.0, sample_rate=22050, channels=1, style="calm", scheduler=scheduler)
+        assert out.samples.shape == (1, 22050) and np.isfinite(out.samples).all()
+    for method in ("trained", "repaint"):
+        out = x0_pipe.inpaint(stereo48k, 1.0, 2.0, method=method)
+        assert np.array_equal(out.samples[:, :48000], stereo48k.samples[:, :48000])
+    out = x0_pipe.transform(stereo48k, strength=0.5, inversion=True)
+    assert out.samples.shape == stereo48k.samples.shape and np.isfinite(out.samples).all()
+    assert not np.allclose(out.samples, pipe.transform(stereo48k, strength=0.5, inversion=True).samples)

@@ -36,13 +36,16 @@ def _csv_ints(value: str) -> tuple[int, ...]:
 @click.option("--init-from", metavar="MODEL",
               help="Start from this model's weights instead of noise: a model folder, or 'default' for the "
                    "embedded model (fine-tune it on your own music). Its mel resolution may differ.")
+@click.option("--prediction", type=click.Choice(["x0", "v"]), default="x0", show_default=True,
+              help="What the network predicts: the clean mel (x0) or v. With v, per-frame noise must pass the "
+                   "token bottleneck to be cancelled, and samples stayed grainy.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--bf16", is_flag=True, help="bf16 autocast for the forward pass.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, help="CPU threads for torch (1 is faster when other jobs share the cores).")
 @reports_errors
 def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_frames, lr, channels, layers, patch,
-          save_every, resume, init_from, device, bf16, seed, threads):
+          save_every, resume, init_from, prediction, device, bf16, seed, threads):
     """Train a model on a folder of audio: one subfolder per style, MIDI beside audio for melody.
 
     \b
@@ -81,15 +84,22 @@ def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_fra
     mean, std = bin_statistics(features)
     mel = MelConfig(mean=mean, std=std)
     click.echo(f"{len(items)} clips, styles: {', '.join(names) or '(none: unconditional)'}", err=True)
+    prediction_type = {"x0": "sample", "v": "v_prediction"}[prediction]
     config = TrainConfig(steps=steps, batch_size=batch_size, crop_frames=crop_frames, lr=lr, seed=seed,
-                         save_every=save_every, minutes=minutes, device=device, bf16=bf16)
+                         save_every=save_every, minutes=minutes, device=device, bf16=bf16,
+                         prediction_type=prediction_type)
     unet_kwargs = dict(channels=widths, layers_per_level=layers, patch=patch,
                        attention_levels=(False,) + (True,) * (len(widths) - 2))
     start = None
     if init_from and not (resume and (output / "training_state.pt").is_file()):
         from models.pipeline import load_pipeline
 
-        start = load_pipeline(None if init_from == "default" else init_from).unet
+        source = load_pipeline(None if init_from == "default" else init_from)
+        start = source.unet
+        if source.config.scheduler.get("prediction_type") != prediction_type:
+            # From v to x0 or back: at high noise v is about -x0, so a negated output layer starts close.
+            start.embed_out.weight.data.neg_()
+            start.embed_out.bias.data.neg_()
     run_training(features, output, mel, unet_kwargs, config, resume=resume, log=lambda m: click.echo(m, err=True),
                  init_from=start)
     click.echo(f"model written to {output}", err=True)

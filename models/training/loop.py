@@ -17,7 +17,7 @@ import torch
 
 from ..mel import MelConfig
 from ..pipeline import PipelineConfig, ReveriePipeline
-from ..schedulers import make_scheduler, training_scheduler_config
+from ..schedulers import loss_weight, make_scheduler, training_scheduler_config, training_target
 from ..unet import MelUNet1D
 from .data import Features, style_levels
 from .warm_start import warm_start
@@ -42,6 +42,7 @@ class TrainConfig:
     minutes: float | None = None
     device: str = "cpu"
     bf16: bool = False
+    prediction_type: str = "v_prediction"
 
 
 class Batches:
@@ -122,10 +123,12 @@ def train(features: Features, output: Path, mel: MelConfig, unet_kwargs: dict, c
         optimiser.load_state_dict(state["optimiser"])
         step = state["step"]
         log(f"resumed at step {step}")
-    schedule = make_scheduler("ddpm", training_scheduler_config())
+    scheduler_config = training_scheduler_config(config.prediction_type)
+    schedule = make_scheduler("ddpm", scheduler_config)
     alphas = schedule.alphas_cumprod.to(device)
     batches = Batches(features, mel, config, unet.null_style)
-    pipeline_config = PipelineConfig(mel=mel, window_frames=config.crop_frames, levels_db=style_levels(features, mel))
+    pipeline_config = PipelineConfig(mel=mel, scheduler=scheduler_config, window_frames=config.crop_frames,
+                                     levels_db=style_levels(features, mel))
 
     from tqdm import tqdm
 
@@ -140,13 +143,13 @@ def train(features: Features, output: Path, mel: MelConfig, unet_kwargs: dict, c
         t = torch.randint(0, len(alphas), (x0.shape[0],), generator=g).to(device)
         a = alphas[t][:, None, None]
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        target = a.sqrt() * noise - (1 - a).sqrt() * x0
+        target = training_target(x0, noise, a, config.prediction_type)
         for group in optimiser.param_groups:
             group["lr"] = config.lr * min(1.0, (step + 1) / config.warmup)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
             pred = unet(xt, t, x0, mask, chroma, styles)
         # Known frames are easy (the context holds them); weight the frames the model must invent.
-        weight = 1.0 - 0.75 * mask
+        weight = (1.0 - 0.75 * mask) * loss_weight(a, config.prediction_type)
         loss = ((pred.float() - target) ** 2 * weight).mean()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
