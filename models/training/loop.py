@@ -1,4 +1,4 @@
-"""The training loop: v-prediction on random crops, random context masks, condition dropout, EMA.
+"""The training loop: x0 (or v) prediction on random crops, random context masks, condition dropout, EMA.
 
 Context masks teach one network three jobs: no mask (plain generation), a
 known prefix (continuation, and the windows of long generation) and known
@@ -42,7 +42,7 @@ class TrainConfig:
     minutes: float | None = None
     device: str = "cpu"
     bf16: bool = False
-    prediction_type: str = "v_prediction"
+    prediction_type: str = "sample"  # x0; see docs/architecture.md
 
 
 class Batches:
