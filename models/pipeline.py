@@ -52,8 +52,9 @@ class PipelineConfig:
     # Generated mels are set to a reference level before inversion: the source's
     # for transform and interpolate, the known context's for inpaint and continue,
     # and the style's typical level in the training data (`levels_db`, "any" for
-    # no style) for generate; one level for every window of a long call. Small errors in the log domain become large level errors after the
-    # exponential: an under-trained model came out 20 dB louder than its data.
+    # no style) for generate; one level for every window of a long call. Small
+    # errors in the log domain become large level errors after the exponential:
+    # an under-trained model came out 20 dB louder than its data.
     match_level: bool = True
     levels_db: dict = field(default_factory=dict)
 

@@ -1,6 +1,8 @@
 """Samplers from diffusers, all built from the one training noise schedule saved with a model."""
 from __future__ import annotations
 
+import torch
+
 from .errors import ReverieError
 
 SCHEDULERS = ("ddim", "dpm", "ddpm", "repaint")
@@ -43,7 +45,7 @@ def loss_weight(alpha_bar, prediction_type: str):
     capped at 5 so the nearly clean steps, which are easy, do not dominate."""
     if prediction_type == "sample":
         return (1 / (1 - alpha_bar)).clamp(max=5.0)
-    return alpha_bar * 0 + 1
+    return torch.ones_like(alpha_bar)
 
 
 def make_scheduler(name: str, config: dict):
