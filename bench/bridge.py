@@ -36,9 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import zmq
 
-from bridge import protocol as P
-from bridge.client import Client
-from bridge.testing import ServeProcess
+from reverie.bridge import protocol as P
+from reverie.bridge.client import Client
+from reverie.bridge.testing import ServeProcess
 
 RATE, SECONDS = 48000, 10.0
 
@@ -112,7 +112,7 @@ class Echo:
 
 def overhead_case(client: Client, direct: DirectRunner, echo: Echo, op: str, kwargs: dict, runs: int) -> dict:
     """Direct call, bridge call and bare transport, interleaved so load changes hit all three alike."""
-    from models.audio import Audio
+    from reverie.models.audio import Audio
 
     audio = kwargs.pop("audio")
     direct_s, walls, overheads, transport = [], [], [], []
@@ -183,7 +183,7 @@ def main() -> None:
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
 
-    from models.pipeline import ReveriePipeline
+    from reverie.models.pipeline import ReveriePipeline
 
     direct = DirectRunner(ReveriePipeline.tiny())
     echo = Echo()

@@ -75,13 +75,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from models.audio import load_audio, resample, to_mid  # noqa: E402  first: sets torch's thread wait policy
+from reverie.models.audio import load_audio, resample, to_mid  # noqa: E402  first: sets torch's thread wait policy
 
 import torch  # noqa: E402
 
 from bench import style_classifier as sc  # noqa: E402
-from models.errors import ReverieError  # noqa: E402
-from models.melody import Melody, Note, audio_chroma, pitch_class_accuracy, synthesize_hum  # noqa: E402
+from reverie.models.errors import ReverieError  # noqa: E402
+from reverie.models.melody import Melody, Note, audio_chroma, pitch_class_accuracy, synthesize_hum  # noqa: E402
 
 TARGETS = {
     "melody_midi": 0.80,
@@ -143,7 +143,7 @@ def crop_melody(melody: Melody, seconds: float) -> Melody:
 def splice(original: np.ndarray, fill: np.ndarray, sample_rate: int, start: float, end: float,
            fade_seconds: float = 0.05) -> np.ndarray:
     """`original` with [start, end) crossfaded to `fill` (raised-cosine fades inside the region, as inpaint does)."""
-    from models.stream import fade_curve
+    from reverie.models.stream import fade_curve
 
     a, b = round(start * sample_rate), round(end * sample_rate)
     seam = min(round(fade_seconds * sample_rate), (b - a) // 2)
@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> dict:
     sampling = {"steps": args.steps, "guidance": args.guidance}
     started = time.perf_counter()
 
-    from models.pipeline import load_pipeline
+    from reverie.models.pipeline import load_pipeline
 
     pipe = load_pipeline(args.model)
     styles = pipe.styles

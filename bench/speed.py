@@ -13,8 +13,8 @@ import time
 
 import numpy as np
 
-from models.audio import Audio  # first: the models package sets torch's thread wait policy
-from models.pipeline import load_pipeline
+from reverie.models.audio import Audio  # first: the models package sets torch's thread wait policy
+from reverie.models.pipeline import load_pipeline
 
 import torch  # noqa: E402
 

@@ -51,7 +51,7 @@ def _filters() -> torch.Tensor:
 
 
 def to_feature_rate(mono: np.ndarray, sample_rate: int) -> np.ndarray:
-    from models.audio import resample
+    from reverie.models.audio import resample
 
     x = np.asarray(mono, dtype=np.float32)
     if x.ndim == 2:

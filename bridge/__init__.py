@@ -1,7 +1,7 @@
 """The ZeroMQ bridge: protocol, server, client, pedalboard Remote and DAW scripts.
 
-    from bridge import Client          # bridge.client.Client
-    from bridge import Remote          # bridge.pedal.Remote
+    from reverie.bridge import Client          # bridge.client.Client
+    from reverie.bridge import Remote          # bridge.pedal.Remote
 
 The wire protocol is docs/protocol.md. Names load lazily, so importing a
 submodule (the DAW script, the protocol constants) costs nothing extra.
@@ -11,12 +11,12 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "Client": "bridge.client",
-    "Result": "bridge.client",
-    "RemoteError": "bridge.client",
-    "Remote": "bridge.pedal",
-    "process_file": "bridge.pedal",
-    "Server": "bridge.server",
+    "Client": "reverie.bridge.client",
+    "Result": "reverie.bridge.client",
+    "RemoteError": "reverie.bridge.client",
+    "Remote": "reverie.bridge.pedal",
+    "process_file": "reverie.bridge.pedal",
+    "Server": "reverie.bridge.server",
 }
 __all__ = sorted(_EXPORTS)
 

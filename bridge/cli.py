@@ -1,6 +1,6 @@
 """`reverie serve`, `reverie send OP` and `reverie keys`.
 
-`send` mirrors the CLI operations (same arguments and options, from cli.ops)
+`send` mirrors the CLI operations (same arguments and options, from reverie.cli.ops)
 but runs them on a bridge server, so it also works as a DAW's external-editor
 command: `reverie send inpaint IN --start S --end E -o IN` edits a file in place.
 """
@@ -16,9 +16,9 @@ from pathlib import Path
 
 import click
 
-from cli.ops import (apply_options, check_output, common_options, melody_options, read_audio, reports_errors,
+from reverie.cli.ops import (apply_options, check_output, common_options, melody_options, read_audio, reports_errors,
                      sampling_options, strength_options, write_output)
-from models.errors import ReverieError
+from reverie.models.errors import ReverieError
 
 from . import protocol as P
 
@@ -80,7 +80,7 @@ def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, c
             "Run `reverie keys DIR` and pass --secret-key DIR/server.key_secret",
             field="bind",
         )
-    from models.pipeline import load_pipeline
+    from reverie.models.pipeline import load_pipeline
 
     pipe = load_pipeline(model)
     server = Server(pipe, bind, workers=workers, limits=Limits(max_seconds, max_bytes, max_queue),
@@ -221,7 +221,7 @@ def _run_remote(op, output, model, quiet, bit_depth, connect, **kwargs):
     check_output(output)
     from tqdm import tqdm
 
-    from models.audio import Audio
+    from reverie.models.audio import Audio
 
     bar = None
 

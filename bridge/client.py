@@ -1,6 +1,6 @@
 """bridge.Client: one method per op, NumPy audio in and out, typed errors.
 
-    from bridge.client import Client
+    from reverie.bridge.client import Client
     with Client("tcp://127.0.0.1:5555") as c:
         out = c.inpaint(samples, 48000, start=3.2, end=4.5, progress=print)
         out.audio  # (channels, frames) float32 at 48 kHz, same shape as `samples`
@@ -27,7 +27,7 @@ from typing import Any, Callable
 import numpy as np
 import zmq
 
-from models.errors import ReverieError
+from reverie.models.errors import ReverieError
 
 from . import protocol as P
 from .keys import load_public, load_secret

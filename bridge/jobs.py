@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.errors import ReverieError
+from reverie.models.errors import ReverieError
 
 from . import protocol as P
 from .validate import Request
@@ -131,7 +131,7 @@ def _melody(req: Request) -> Any:
         raise ReverieError("track selects a track of the midi payload; send midi with it", field="track")
     if req.midi is None and "hum" not in req.audio:
         return None
-    from models.melody import Melody
+    from reverie.models.melody import Melody
 
     field_name = "midi" if req.midi is not None else "hum"
     try:

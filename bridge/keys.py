@@ -14,7 +14,7 @@ import zmq
 import zmq.auth
 import zmq.utils.z85
 
-from models.errors import ReverieError
+from reverie.models.errors import ReverieError
 
 LOOPBACK_NAMES = {"localhost", "ip6-localhost", "ip6-loopback"}
 

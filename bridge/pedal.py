@@ -5,7 +5,7 @@ Remote cannot go inside a Pedalboard. It is a plain callable with a plugin's
 signature instead, and a script chains it by hand:
 
     from pedalboard import Pedalboard, Compressor, Reverb
-    from bridge.pedal import Remote, process_file
+    from reverie.bridge.pedal import Remote, process_file
 
     board_a = Pedalboard([Compressor(threshold_db=-18)])
     remote = Remote("transform", strength=0.3, style="calm", seed=7)
@@ -23,7 +23,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from models.errors import ReverieError
+from reverie.models.errors import ReverieError
 
 from . import protocol as P
 from .client import Client, Progress

@@ -27,7 +27,7 @@ import zmq
 from zmq.auth import CURVE_ALLOW_ANY
 from zmq.auth.thread import ThreadAuthenticator
 
-from models.errors import Cancelled, ReverieError
+from reverie.models.errors import Cancelled, ReverieError
 
 from . import protocol as P
 from .jobs import DONE, QUEUED, RUNNING, Busy, Job, JobQueue, pipeline_kwargs

@@ -40,7 +40,7 @@ def running_server(pipe: Any, **kwargs: Any) -> Iterator[Any]:
 
 def reverie_command(*args: str) -> list[str]:
     """The `reverie` command line, run from this checkout whether or not it is pip-installed."""
-    return [sys.executable, "-c", "import sys; from cli.main import cli; sys.exit(cli())", *args]
+    return [sys.executable, "-c", "import sys; from reverie.cli.main import cli; sys.exit(cli())", *args]
 
 
 class ServeProcess:

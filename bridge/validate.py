@@ -13,8 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from models.audio import MAX_CHANNELS, Audio, check_sample_rate
-from models.errors import ReverieError
+from reverie.models.audio import MAX_CHANNELS, Audio, check_sample_rate
+from reverie.models.errors import ReverieError
 
 from . import protocol as P
 from .protocol import ProtocolError

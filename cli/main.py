@@ -11,16 +11,16 @@ import click
 
 # name -> ("module:attribute", one-line help shown by `reverie --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": ("cli.ops:generate", "Make new audio in a style, optionally following a melody."),
-    "transform": ("cli.ops:transform", "Restyle an audio file (style transfer)."),
-    "inpaint": ("cli.ops:inpaint", "Regenerate a region of an audio file, keeping the rest bit-exact."),
-    "interpolate": ("cli.ops:interpolate", "Blend two audio files at a chosen noise level."),
-    "continue": ("cli.ops:continue_", "Extend an audio file by N seconds."),
-    "corpus": ("models.corpus.cli:corpus", "Build the training corpus from packaged scores and soundfont."),
-    "train": ("models.training.cli:train", "Train a model on a folder of audio."),
-    "serve": ("bridge.cli:serve", "Run the ZeroMQ bridge server that DAWs and scripts talk to."),
-    "send": ("bridge.cli:send", "Send an operation to a running bridge server."),
-    "keys": ("bridge.cli:keys", "Make a CURVE key pair for a non-loopback bridge."),
+    "generate": ("reverie.cli.ops:generate", "Make new audio in a style, optionally following a melody."),
+    "transform": ("reverie.cli.ops:transform", "Restyle an audio file (style transfer)."),
+    "inpaint": ("reverie.cli.ops:inpaint", "Regenerate a region of an audio file, keeping the rest bit-exact."),
+    "interpolate": ("reverie.cli.ops:interpolate", "Blend two audio files at a chosen noise level."),
+    "continue": ("reverie.cli.ops:continue_", "Extend an audio file by N seconds."),
+    "corpus": ("reverie.models.corpus.cli:corpus", "Build the training corpus from packaged scores and soundfont."),
+    "train": ("reverie.models.training.cli:train", "Train a model on a folder of audio."),
+    "serve": ("reverie.bridge.cli:serve", "Run the ZeroMQ bridge server that DAWs and scripts talk to."),
+    "send": ("reverie.bridge.cli:send", "Send an operation to a running bridge server."),
+    "keys": ("reverie.bridge.cli:keys", "Make a CURVE key pair for a non-loopback bridge."),
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from models.errors import ReverieError
+from reverie.models.errors import ReverieError
 
 
 # --- shared options ---------------------------------------------------------
@@ -69,7 +69,7 @@ def check_style(style: str | None, model: str | None) -> None:
     """Reject an unknown style from the model's config file, before torch is imported."""
     if style is None or model == "tiny":
         return
-    from models.pipeline import DEFAULT_MODEL_DIR
+    from reverie.models.pipeline import DEFAULT_MODEL_DIR
 
     config = Path(model or DEFAULT_MODEL_DIR) / "unet" / "config.json"
     if config.is_file():
@@ -86,14 +86,14 @@ def read_melody(midi: str | None, track: int | None, hum: str | None, write_midi
     if write_midi and not hum:
         raise ReverieError("--write-midi needs --hum", field="write_midi")
     if midi:
-        from models.melody import Melody
+        from reverie.models.melody import Melody
 
         if not Path(midi).is_file():
             raise ReverieError(f"MIDI file not found: {midi}", field="midi")
         return Melody.from_midi(midi, track=track)
     if hum:
-        from models.audio import load_audio
-        from models.melody import Melody
+        from reverie.models.audio import load_audio
+        from reverie.models.melody import Melody
 
         melody = Melody.from_hum(load_audio(hum, field="hum"))
         if write_midi:
@@ -104,7 +104,7 @@ def read_melody(midi: str | None, track: int | None, hum: str | None, write_midi
 
 def run_operation(op: str, output: str, model: str | None, quiet: bool, bit_depth: str, **kwargs) -> None:
     """Load the model, run the operation with a progress bar, write the file."""
-    from models.pipeline import load_pipeline as load
+    from reverie.models.pipeline import load_pipeline as load
 
     check_output(output)
     pipe = load(model)
@@ -123,7 +123,7 @@ def write_output(audio, output: str, bit_depth: str, quiet: bool, note: str = ""
     """Write the file and say what was written: length, format, level, and any clipping."""
     import numpy as np
 
-    from models.audio import save_audio
+    from reverie.models.audio import save_audio
 
     save_audio(audio, output, int(bit_depth))
     if quiet:
@@ -150,7 +150,7 @@ def _dbfs(value: float) -> str:
 
 
 def check_output(output: str) -> None:
-    from models.audio import WRITABLE
+    from reverie.models.audio import WRITABLE
 
     if Path(output).suffix.lower() not in WRITABLE:
         raise ReverieError(f"cannot write {output}: the output must end in {', '.join(WRITABLE)}", field="output")
@@ -161,7 +161,7 @@ def sampling_options(style, seed, steps, guidance, scheduler) -> dict:
 
 
 def read_audio(path: str, field: str):
-    from models.audio import load_audio
+    from reverie.models.audio import load_audio
 
     return load_audio(path, field=field)
 

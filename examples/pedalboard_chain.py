@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from pedalboard import Compressor, HighpassFilter, Limiter, Pedalboard, Reverb
 
-from bridge.pedal import Remote, process_file
+from reverie.bridge.pedal import Remote, process_file
 
 
 def main() -> None:

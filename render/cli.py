@@ -58,7 +58,7 @@ def main(presets, output, only, dry_run, force, jobs, model, quiet):
 
 
 def _main(presets, output, only, dry_run, force, jobs, model, quiet):
-    from models.errors import ReverieError
+    from reverie.models.errors import ReverieError
 
     from .preset import PresetErrors, load_presets
 
@@ -73,7 +73,7 @@ def _main(presets, output, only, dry_run, force, jobs, model, quiet):
         if unknown:
             _fail(f"--only {unknown[0]}: no stem of that name; allowed: {', '.join(sorted(known))}")
     try:
-        from models.pipeline import load_pipeline
+        from reverie.models.pipeline import load_pipeline
 
         from .renderer import Progress, describe_plan, plan_set, render_set
 

@@ -303,7 +303,7 @@ class EffectChain:
             return block
         out = self.board.process(np.ascontiguousarray(block, dtype=np.float32), self.sample_rate, reset=False)
         if out.shape != block.shape:  # pedalboard keeps the length with reset=False; guard the contract
-            from models.audio import fit_length
+            from reverie.models.audio import fit_length
 
             out = fit_length(out, block.shape[1])
         return out

@@ -27,8 +27,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.audio import SUBTYPES
-from models.errors import ReverieError
+from reverie.models.audio import SUBTYPES
+from reverie.models.errors import ReverieError
 
 from .effects import EffectIssue, EffectSpec, check_effect
 from .loudness import Target
@@ -47,7 +47,7 @@ DEFAULT_SET_SECONDS = 60.0
 
 
 def preset_operations() -> tuple[str, ...]:
-    from models.pipeline import OPERATIONS
+    from reverie.models.pipeline import OPERATIONS
 
     return tuple(op for op in OPERATIONS if op not in EXCLUDED_OPS)
 
@@ -599,7 +599,7 @@ def load_inputs(stem: StemSpec, sample_rate: int, cache_dir: Path | None = None,
     Hum transcriptions (pitch tracking, the slow part) are kept in `cache_dir`
     by the take's sha256 and key, so a later run reads the same notes back.
     """
-    from models.audio import Audio, load_audio, resample
+    from reverie.models.audio import Audio, load_audio, resample
 
     def stereo(audio: Audio, field_name: str) -> Audio:
         samples = audio.samples
@@ -607,17 +607,17 @@ def load_inputs(stem: StemSpec, sample_rate: int, cache_dir: Path | None = None,
             samples = samples.mean(axis=0, keepdims=True).repeat(CHANNELS, axis=0)
         samples = resample(samples, audio.sample_rate, sample_rate)
         frames = round(audio.frames * sample_rate / audio.sample_rate)
-        from models.audio import fit_length
+        from reverie.models.audio import fit_length
 
         return Audio(fit_length(samples, frames), sample_rate).validate(field_name)
 
     v, melody, audio = stem.values, None, {}
     if "midi" in stem.paths:
-        from models.melody import Melody
+        from reverie.models.melody import Melody
 
         melody = Melody.from_midi(stem.paths["midi"], track=v.get("track"), channel=v.get("channel"))
     elif "hum" in stem.paths:
-        from models.melody import Melody
+        from reverie.models.melody import Melody
 
         melody = transcribe_hum(stem.paths["hum"], v.get("hum_key"), cache_dir, write_cache)
     if "source" in stem.paths:
@@ -631,8 +631,8 @@ def load_inputs(stem: StemSpec, sample_rate: int, cache_dir: Path | None = None,
 def transcribe_hum(path: str, key: str | None, cache_dir: Path | None, write_cache: bool = True):
     import json
 
-    from models.audio import load_audio
-    from models.melody import Melody, Note
+    from reverie.models.audio import load_audio
+    from reverie.models.melody import Melody, Note
 
     from .manifest import sha256_file, write_json_atomic
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from models.errors import ReverieError
+from reverie.models.errors import ReverieError
 
 from .manifest import RENDER_VERSION, Manifest, cache_key, sha256_file, still_valid
 from .mixdown import NAME as MIXDOWN
@@ -308,7 +308,7 @@ _WORKER: dict = {}
 def _worker_init(model_spec, threads: int, queue) -> None:
     import signal
 
-    from models.pipeline import load_pipeline  # models first: it sets torch's thread wait policy
+    from reverie.models.pipeline import load_pipeline  # models first: it sets torch's thread wait policy
 
     import torch
 

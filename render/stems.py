@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import numpy as np
 import soundfile as sf
 
-from models.audio import SUBTYPES
+from reverie.models.audio import SUBTYPES
 
 from .effects import EffectChain
 from .loudness import StreamMeasure, Target, normalise_file

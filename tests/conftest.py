@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from models.audio import Audio
+from reverie.models.audio import Audio
 
 
 @pytest.fixture(scope="session")
 def pipe():
-    from models.pipeline import ReveriePipeline
+    from reverie.models.pipeline import ReveriePipeline
 
     return ReveriePipeline.tiny()
 

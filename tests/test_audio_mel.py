@@ -5,10 +5,10 @@ import soundfile as sf
 import torch
 
 from conftest import tone
-from models.audio import Audio, load_audio, resample, save_audio
-from models.errors import AudioFileError, ReverieError
-from models.mel import MelConfig, MelFrontend
-from models.stream import StreamResampler
+from reverie.models.audio import Audio, load_audio, resample, save_audio
+from reverie.models.errors import AudioFileError, ReverieError
+from reverie.models.mel import MelConfig, MelFrontend
+from reverie.models.stream import StreamResampler
 
 
 @pytest.mark.parametrize("suffix,bits", [(".wav", 16), (".wav", 24), (".wav", 32), (".flac", 24), (".ogg", 16)])

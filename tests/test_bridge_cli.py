@@ -14,10 +14,10 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from bridge.cli import keys
-from bridge.client import CancelledError, Client
-from bridge.testing import REPO, ServeProcess, reverie_command
-from models.errors import ReverieError
+from reverie.bridge.cli import keys
+from reverie.bridge.client import CancelledError, Client
+from reverie.bridge.testing import REPO, ServeProcess, reverie_command
+from reverie.models.errors import ReverieError
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_send_transform_generate_interpolate_continue(serve, tmp_path):
 
 
 def test_send_generate_with_a_midi_melody(serve, tmp_path):
-    from models.melody import Melody, Note
+    from reverie.models.melody import Melody, Note
 
     Melody((Note(0.0, 0.5, 67), Note(0.5, 0.9, 69))).to_midi(tmp_path / "tune.mid")
     out = tmp_path / "tune.wav"

@@ -8,17 +8,17 @@ import time
 import numpy as np
 import pytest
 
-from bridge import protocol as P
-from bridge.client import Client, InvalidRequest
-from bridge.testing import collect, exchange, raw_socket, running_server
-from bridge.validate import Limits
+from reverie.bridge import protocol as P
+from reverie.bridge.client import Client, InvalidRequest
+from reverie.bridge.testing import collect, exchange, raw_socket, running_server
+from reverie.bridge.validate import Limits
 
 N_MESSAGES = 600
 
 
 @pytest.fixture(scope="module")
 def tiny_pipe():
-    from models.pipeline import ReveriePipeline
+    from reverie.models.pipeline import ReveriePipeline
 
     return ReveriePipeline.tiny()
 

@@ -1,4 +1,4 @@
-"""bridge.pedal.Remote between real pedalboard chains, and streaming a file through them."""
+"""reverie.bridge.pedal.Remote between real pedalboard chains, and streaming a file through them."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,15 +7,15 @@ import soundfile as sf
 from pedalboard import Gain, HighpassFilter, Pedalboard, Reverb
 from pedalboard.io import AudioFile
 
-from bridge.pedal import Remote, process_file
-from bridge.testing import running_server
-from models.audio import Audio
-from models.errors import ReverieError
+from reverie.bridge.pedal import Remote, process_file
+from reverie.bridge.testing import running_server
+from reverie.models.audio import Audio
+from reverie.models.errors import ReverieError
 
 
 @pytest.fixture(scope="module")
 def tiny_pipe():
-    from models.pipeline import ReveriePipeline
+    from reverie.models.pipeline import ReveriePipeline
 
     return ReveriePipeline.tiny()
 

@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-from bridge import protocol as P
-from bridge.keys import is_local_endpoint
-from bridge.validate import Limits, parse
+from reverie.bridge import protocol as P
+from reverie.bridge.keys import is_local_endpoint
+from reverie.bridge.validate import Limits, parse
 
 LIMITS = Limits(max_seconds=60.0, max_message_bytes=4 * 1024 * 1024, max_queue=2)
 

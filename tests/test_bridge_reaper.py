@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from bridge.client import Client
-from bridge.daw.reaper_inpaint import inpaint_selection
-from bridge.testing import running_server
+from reverie.bridge.client import Client
+from reverie.bridge.daw.reaper_inpaint import inpaint_selection
+from reverie.bridge.testing import running_server
 
 
 class FakeReaper:
@@ -105,7 +105,7 @@ class FakeReaper:
 
 @pytest.fixture(scope="module")
 def endpoint():
-    from models.pipeline import ReveriePipeline
+    from reverie.models.pipeline import ReveriePipeline
 
     with running_server(ReveriePipeline.tiny()) as srv:
         yield srv.endpoint

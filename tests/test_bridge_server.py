@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import zmq
 
-from bridge import protocol as P
-from bridge.client import BridgeTimeout, BusyError, CancelledError, Client, InvalidRequest
-from bridge.keys import load_public, load_secret, make_keypair
-from bridge.server import Server
-from bridge.testing import collect, exchange, raw_socket, running_server
-from bridge.validate import Limits
-from models.audio import Audio
-from models.errors import ReverieError
+from reverie.bridge import protocol as P
+from reverie.bridge.client import BridgeTimeout, BusyError, CancelledError, Client, InvalidRequest
+from reverie.bridge.keys import load_public, load_secret, make_keypair
+from reverie.bridge.server import Server
+from reverie.bridge.testing import collect, exchange, raw_socket, running_server
+from reverie.bridge.validate import Limits
+from reverie.models.audio import Audio
+from reverie.models.errors import ReverieError
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def tiny_pipe():
     so a bridge that dropped them would pass these tests."""
     import torch
 
-    from models.pipeline import ReveriePipeline
+    from reverie.models.pipeline import ReveriePipeline
 
     pipe = ReveriePipeline.tiny()
     generator = torch.Generator().manual_seed(0)
@@ -142,8 +142,8 @@ def test_pipeline_errors_are_forwarded_with_code_field_and_message(client):
 
 
 def test_generate_follows_a_midi_melody(client, tiny_pipe):
-    melody = pytest.importorskip("models.melody")
-    from models.melody.midi import midi_bytes
+    melody = pytest.importorskip("reverie.models.melody")
+    from reverie.models.melody.midi import midi_bytes
 
     notes = [melody.Note(0.0, 0.5, 60), melody.Note(0.5, 1.2, 64)]
     data = midi_bytes(notes)
@@ -386,7 +386,7 @@ def test_a_queued_job_outlives_the_client_timeout(tiny_pipe):
 
 
 def test_generate_follows_a_hummed_melody(client, tiny_pipe):
-    melody = pytest.importorskip("models.melody")
+    melody = pytest.importorskip("reverie.models.melody")
     tune = melody.Melody((melody.Note(0.0, 0.4, 60), melody.Note(0.45, 0.9, 64)))
     hum = melody.synthesize_hum(tune, 16000, seed=0)
     result = client.generate(0.5, 22050, 1, hum=hum.samples, hum_rate=16000, seed=2)

@@ -8,9 +8,9 @@ import pytest
 import soundfile as sf
 
 from conftest import tone
-from models.audio import load_audio, save_audio
+from reverie.models.audio import load_audio, save_audio
 
-REVERIE = [sys.executable, "-c", "from cli.main import cli; cli()"]
+REVERIE = [sys.executable, "-c", "from reverie.cli.main import cli; cli()"]
 
 
 def reverie(*args, cwd=None):
@@ -18,7 +18,7 @@ def reverie(*args, cwd=None):
 
 
 def test_help_lists_every_command_without_importing_torch():
-    code = "import sys; from click.testing import CliRunner; from cli.main import cli; " \
+    code = "import sys; from click.testing import CliRunner; from reverie.cli.main import cli; " \
            "r = CliRunner().invoke(cli, ['--help']); print(r.output); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     for name in ("generate", "transform", "inpaint", "interpolate", "continue", "serve", "train", "corpus"):

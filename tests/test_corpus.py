@@ -14,10 +14,10 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from models.corpus import arrange, build, effects, scores
-from models.corpus.styles import RECIPES, STYLES
-from models.melody import Melody, audio_chroma, pitch_class_accuracy
-from models.melody.midi import read_midi
+from reverie.models.corpus import arrange, build, effects, scores
+from reverie.models.corpus.styles import RECIPES, STYLES
+from reverie.models.melody import Melody, audio_chroma, pitch_class_accuracy
+from reverie.models.melody.midi import read_midi
 
 CLIP = 5.0
 SR = 22050
@@ -246,7 +246,7 @@ def test_arranged_tune_gets_chords_below_it():
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    from models.corpus.cli import corpus
+    from reverie.models.corpus.cli import corpus
 
     result = CliRunner().invoke(corpus, [str(tmp_path / "x"), "--hours", "0"])
     assert result.exit_code == 1

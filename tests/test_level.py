@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from models.audio import Audio
-from models.mel import MelConfig, MelFrontend
-from models.pipeline import ReveriePipeline
+from reverie.models.audio import Audio
+from reverie.models.mel import MelConfig, MelFrontend
+from reverie.models.pipeline import ReveriePipeline
 
 from conftest import tone
 

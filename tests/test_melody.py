@@ -9,10 +9,10 @@ import mido
 import numpy as np
 import pytest
 
-from models.audio import Audio
-from models.errors import ReverieError
-from models.melody import Melody, Note, audio_chroma, pitch_class_accuracy, synthesize_hum
-from models.melody.key import Key, estimate_key, parse_key, snap
+from reverie.models.audio import Audio
+from reverie.models.errors import ReverieError
+from reverie.models.melody import Melody, Note, audio_chroma, pitch_class_accuracy, synthesize_hum
+from reverie.models.melody.key import Key, estimate_key, parse_key, snap
 
 TPB = 480
 
@@ -263,8 +263,8 @@ def test_synthetic_hum_is_deterministic_and_sounds_like_the_melody():
 
 def test_segmentation_tolerates_vibrato_and_glides_and_splits_at_dips():
     """The note segmentation on a hand-made pitch track (no CREPE): vibrato, a glide, a re-articulation."""
-    from models.melody.hum import segment_run, to_notes, voiced_runs
-    from models.melody.pitch import PitchTrack
+    from reverie.models.melody.hum import segment_run, to_notes, voiced_runs
+    from reverie.models.melody.pitch import PitchTrack
 
     t = np.arange(150) * 0.01
     pitch = np.where(t < 0.5, 60.0, 64.0) + 0.4 * np.sin(2 * np.pi * 5.5 * t)

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from conftest import tone
-from models.audio import Audio
-from models.errors import Cancelled, ReverieError
-from models.pipeline import ReveriePipeline
+from reverie.models.audio import Audio
+from reverie.models.errors import Cancelled, ReverieError
+from reverie.models.pipeline import ReveriePipeline
 
 
 def count_steps(pipe, op, **kwargs):
@@ -175,7 +175,7 @@ def test_bad_arguments_name_the_field_and_what_is_allowed(pipe, stereo48k, call,
 
 
 def test_style_and_melody_change_the_result(pipe):
-    from models.melody import Melody, Note
+    from reverie.models.melody import Melody, Note
 
     plain = pipe.generate(1.0, seed=1)
     styled = pipe.generate(1.0, seed=1, style="happy")
@@ -189,7 +189,7 @@ def test_style_and_melody_change_the_result(pipe):
 def test_targets_and_noise_estimates_agree_for_both_predictions(prediction):
     import torch
 
-    from models.schedulers import to_epsilon, training_target
+    from reverie.models.schedulers import to_epsilon, training_target
 
     g = torch.Generator().manual_seed(0)
     x0, noise = torch.randn(2, 8, 16, generator=g), torch.randn(2, 8, 16, generator=g)
@@ -202,7 +202,7 @@ def test_an_x0_model_runs_every_operation(pipe, stereo48k):
     """A model that predicts the clean mel: every sampler, RePaint and DDIM inversion convert its output."""
     import dataclasses
 
-    from models.schedulers import training_scheduler_config
+    from reverie.models.schedulers import training_scheduler_config
 
     x0_pipe = ReveriePipeline(pipe.unet, dataclasses.replace(pipe.config, scheduler=training_scheduler_config("sample")))
     for scheduler in ("ddim", "dpm", "ddpm"):

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import quality  # noqa: E402
 from bench import style_classifier as sc  # noqa: E402
-from models.melody import Melody, Note  # noqa: E402
+from reverie.models.melody import Melody, Note  # noqa: E402
 
 SR = 22050
 

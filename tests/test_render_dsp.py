@@ -7,9 +7,9 @@ import pytest
 import scipy.signal
 import soundfile as sf
 
-from render import loudness as L
-from render.effects import EffectChain, EffectSpec
-from render.stems import apply_fades, looped, pan_gains, reblock
+from reverie.render import loudness as L
+from reverie.render.effects import EffectChain, EffectSpec
+from reverie.render.stems import apply_fades, looped, pan_gains, reblock
 
 
 def reference_true_peak_db(x: np.ndarray) -> float:
@@ -120,7 +120,7 @@ def test_scaled_measurement_equals_measuring_again():
 
 
 def test_streamed_spectrogram_equals_reading_the_file(tmp_path):
-    from render.spectrogram import SpectrogramCollector, spectrogram_columns
+    from reverie.render.spectrogram import SpectrogramCollector, spectrogram_columns
 
     rate = 22050
     x = music(7.0, rate)

@@ -16,8 +16,8 @@ import scipy.signal
 import soundfile as sf
 from click.testing import CliRunner
 
-from render.cli import main
-from render.manifest import sha256_file
+from reverie.render.cli import main
+from reverie.render.manifest import sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "presets" / "assets"
@@ -80,8 +80,8 @@ loudness_lufs = -18
 
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory) -> Path:
-    from models.audio import load_audio, save_audio, Audio
-    from models.melody import Melody, Note, synthesize_hum
+    from reverie.models.audio import load_audio, save_audio, Audio
+    from reverie.models.melody import Melody, Note, synthesize_hum
 
     folder = tmp_path_factory.mktemp("preset")
     hum = synthesize_hum(Melody((Note(0.1, 0.8, 62), Note(0.8, 1.6, 66), Note(1.6, 2.4, 69))), RATE, seed=3)
@@ -233,7 +233,7 @@ def test_resume_after_kill(tmp_path):
     preset.write_text(KILL_PRESET)
     out = tmp_path / "out"
     folder = out / "killed"
-    cmd = [sys.executable, "-m", "render.cli", str(preset), "-o", str(out), "--model", "tiny", "-q"]
+    cmd = [sys.executable, "-m", "reverie.render.cli", str(preset), "-o", str(out), "--model", "tiny", "-q"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240

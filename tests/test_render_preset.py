@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from render import preset as P
-from render.cli import main
-from render.effects import builtin_plugins
+from reverie.render import preset as P
+from reverie.render.cli import main
+from reverie.render.effects import builtin_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "presets" / "assets"

@@ -9,16 +9,16 @@ import torch
 import pytest
 
 from conftest import tone
-from models.audio import save_audio
-from models.pipeline import ReveriePipeline
-from models.unet import MelUNet1D
-from models.training.data import scan
+from reverie.models.audio import save_audio
+from reverie.models.pipeline import ReveriePipeline
+from reverie.models.unet import MelUNet1D
+from reverie.models.training.data import scan
 
 TINY = ["--channels", "32,48", "--layers", "1", "--crop-frames", "64", "--batch-size", "2", "--threads", "1"]
 
 
 def train(*args):
-    cmd = [sys.executable, "-c", "from cli.main import cli; cli()", "train", *map(str, args), *TINY]
+    cmd = [sys.executable, "-c", "from reverie.cli.main import cli; cli()", "train", *map(str, args), *TINY]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
 
 

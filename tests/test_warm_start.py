@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.errors import ReverieError
-from models.training.warm_start import nearest_bins, warm_start
-from models.unet import MelUNet1D
+from reverie.models.errors import ReverieError
+from reverie.models.training.warm_start import nearest_bins, warm_start
+from reverie.models.unet import MelUNet1D
 
 SMALL = dict(channels=(32, 48), layers_per_level=1, attention_levels=(False,), attention_heads=2, time_embed_dim=64)
 

@@ -119,7 +119,7 @@ def inpaint_selection(api: Any, client_factory: Callable[[], Any] | None = None,
         sel = read_selection(api)
         audio, rate = item_audio(sel)
         if client_factory is None:
-            from bridge.client import Client
+            from reverie.bridge.client import Client
 
             server = os.environ.get("REVERIE_SERVER", "tcp://127.0.0.1:5555")
             key = os.environ.get("REVERIE_SERVER_KEY") or None

@@ -1,6 +1,6 @@
 """Melody front ends: MIDI files, hummed takes, and the chroma that conditions the model.
 
-    from models.melody import Note, Melody, audio_chroma, pitch_class_accuracy, synthesize_hum
+    from reverie.models.melody import Note, Melody, audio_chroma, pitch_class_accuracy, synthesize_hum
 
 Importing this package needs numpy only; mido is imported when MIDI is read
 or written, torch and torchcrepe when a hum is transcribed.

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from cli.ops import reports_errors
-from models.errors import ReverieError
+from reverie.cli.ops import reports_errors
+from reverie.models.errors import ReverieError
 
 
 def _csv_ints(value: str) -> tuple[int, ...]:
@@ -55,9 +55,9 @@ def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_fra
     """
     import torch
 
-    from models.mel import MelConfig
-    from models.training.data import Features, bin_statistics, featurise, scan
-    from models.training.loop import TrainConfig, train as run_training
+    from reverie.models.mel import MelConfig
+    from reverie.models.training.data import Features, bin_statistics, featurise, scan
+    from reverie.models.training.loop import TrainConfig, train as run_training
 
     if threads:
         torch.set_num_threads(threads)
@@ -92,7 +92,7 @@ def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_fra
                        attention_levels=(False,) + (True,) * (len(widths) - 2))
     start = None
     if init_from and not (resume and (output / "training_state.pt").is_file()):
-        from models.pipeline import load_pipeline
+        from reverie.models.pipeline import load_pipeline
 
         source = load_pipeline(None if init_from == "default" else init_from)
         start = source.unet

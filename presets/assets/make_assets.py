@@ -111,7 +111,7 @@ def music_box(notes, bpm: float, rate: int = 22050, seed: int = 0) -> np.ndarray
 
 
 def main() -> None:
-    from models.melody import Melody, synthesize_hum
+    from reverie.models.melody import Melody, synthesize_hum
 
     write_midi(HERE / "lullaby.mid", LULLABY, LULLABY_BASS, bpm=60, beats_per_bar=3, program=10)  # music box
     write_midi(HERE / "sad_theme.mid", SAD, SAD_BASS, bpm=54, beats_per_bar=4, program=0)
