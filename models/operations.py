@@ -1,0 +1,238 @@
+"""The five operations, declared once: names, parameters, types, ranges, choices, defaults and limits.
+
+Every face derives from this module: the pipeline checks its arguments with
+`Param.check`, the CLI builds `reverie OP` and `reverie send OP` from it, the
+bridge validates wire parameters against it, the pedalboard `Remote` and the
+preset schema take their operation names from it, and docs/protocol.md's
+parameter tables are generated from it (`markdown_table`). It imports only the
+standard library, so a face that only validates never loads torch.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ReverieError
+
+# Wire types, named as in JSON (docs/protocol.md).
+NUMBER, INTEGER, STRING, BOOLEAN = "number", "integer", "string", "boolean"
+
+# The longest audio one call may make (the bridge and the renderer set their own, lower limits).
+MAX_SECONDS = 4 * 3600
+# generate's length when none is given: a MIDI melody's own length, else this.
+DEFAULT_GENERATE_SECONDS = 10.0
+# Seam fade inside an inpainted region; outside the region every sample is the input's own.
+INPAINT_SEAM_SECONDS = 0.05
+MAX_CHANNELS = 64
+INT64 = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an operation. `default` None means "the model's setting" or "absent"."""
+
+    name: str
+    type: str
+    help: str
+    default: Any = None
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+    required: bool = False
+    # Only these values may stand for "open" ends: low is exclusive (seconds must be above 0).
+    low_exclusive: bool = False
+
+    def check(self, value: Any) -> Any:
+        """The value as the pipeline uses it, or a ReverieError naming what is allowed."""
+        if self.type == BOOLEAN:
+            if not isinstance(value, bool):
+                raise ReverieError(f"{self.name} must be true or false, got {value!r}", field=self.name)
+            return value
+        if self.type == STRING:
+            return self._check_choice(value)
+        value = _integer(value, self.name) if self.type == INTEGER else _number(value, self.name)
+        return self._check_range(value)
+
+    def _check_choice(self, value: Any) -> str:
+        if self.choices is not None and (not isinstance(value, str) or value not in self.choices):
+            raise ReverieError(f"unknown {self.name} {value!r}; allowed: {', '.join(self.choices)}", field=self.name)
+        if not isinstance(value, str):
+            raise ReverieError(f"{self.name} must be a string, got {value!r}", field=self.name)
+        return value
+
+    def _check_range(self, value):
+        low_ok = self.low is None or (value > self.low if self.low_exclusive else value >= self.low)
+        if low_ok and (self.high is None or value <= self.high):
+            return value
+        raise ReverieError(f"{self.name} must be {self.allowed}, got {_show(value)}", field=self.name)
+
+    @property
+    def allowed(self) -> str:
+        """What may be given, in words, for messages and the docs."""
+        if self.choices is not None:
+            return "one of " + ", ".join(self.choices)
+        if self.type == BOOLEAN:
+            return "true or false"
+        low, high = _show(self.low), _show(self.high)
+        if self.low is not None and self.high is not None:
+            return f"above {low} and at most {high}" if self.low_exclusive else f"between {low} and {high}"
+        if self.low is not None:
+            return f"{'above' if self.low_exclusive else 'at least'} {low}"
+        return {NUMBER: "a finite number", INTEGER: "a whole number", STRING: "a string"}[self.type]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A pipeline operation: its audio inputs and its parameters. Every operation may follow a melody
+    (MIDI or a hummed take), given as a `Melody` object, or on the wire and the CLI as a file plus `TRACK`."""
+
+    name: str
+    help: str
+    inputs: tuple[str, ...]
+    params: tuple[Param, ...]
+    method: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        # `continue` is a Python keyword: its method is `continue_`.
+        object.__setattr__(self, "method", self.name + "_" if self.name == "continue" else self.name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params if p.required)
+
+
+# --- the parameters ------------------------------------------------------------
+
+SAMPLERS = ("ddim", "dpm", "ddpm")
+INPAINT_METHODS = ("trained", "repaint")
+MIX_MODES = ("slerp", "lerp")
+
+STYLE = Param("style", STRING, "Steer toward a style of the model (default model: sleep, calm, happy, sad, tense).")
+SEED = Param("seed", INTEGER, "Same seed and options give the same file, bit for bit.", default=0, low=0, high=INT64)
+STEPS = Param("steps", INTEGER, "Denoising steps (more is slower, sometimes cleaner). Default: the model's.",
+              low=1, high=1000)
+GUIDANCE = Param("guidance", NUMBER, "How strongly to follow style and melody (1 = no guidance). Default: the model's.",
+                 low=0, high=30)
+SCHEDULER = Param("scheduler", STRING, "Sampler. Default: the model's (ddim).", choices=SAMPLERS)
+TRACK = Param("track", INTEGER, "With a MIDI melody: the track to take it from, from 0 (default: the top voice of "
+              "all tracks).", low=0, high=65535)
+SAMPLING = (STYLE, SEED, STEPS, GUIDANCE, SCHEDULER)
+
+STRENGTH = Param("strength", NUMBER, "Noise level, 0-1: 0 keeps the input, 1 ignores it. Default 0.5.", low=0, high=1)
+TIMESTEP = Param("timestep", INTEGER, "Noise timestep 0-999 instead of strength.", low=0, high=999)
+
+
+def _seconds(help: str, required: bool = False) -> Param:
+    return Param("seconds", NUMBER, help, low=0, high=MAX_SECONDS, low_exclusive=True, required=required)
+
+
+OPERATIONS: dict[str, Operation] = {op.name: op for op in (
+    Operation("generate", "Make new audio in a style, optionally following a melody.", (), (
+        _seconds(f"Length of the result. Default: the MIDI melody's length, else {DEFAULT_GENERATE_SECONDS:g}."),
+        Param("sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=1000, high=384000),
+        Param("channels", INTEGER, "Channels of the result.", default=2, low=1, high=MAX_CHANNELS),
+        *SAMPLING,
+    )),
+    Operation("transform", "Restyle an audio file (style transfer).", ("audio",), (
+        STRENGTH, TIMESTEP,
+        Param("inversion", BOOLEAN, "Find the noise by DDIM inversion instead of drawing it: more faithful edits.",
+              default=False),
+        *SAMPLING,
+    )),
+    Operation("inpaint", "Regenerate a region of an audio file, keeping the rest bit-exact.", ("audio",), (
+        Param("start", NUMBER, "Start of the region to regenerate, in seconds.", low=0, required=True),
+        Param("end", NUMBER, "End of the region, in seconds.", low=0, required=True),
+        Param("method", STRING, "trained: the model hears both sides; repaint: the training-free baseline.",
+              default="trained", choices=INPAINT_METHODS),
+        *SAMPLING,
+    )),
+    Operation("interpolate", "Blend two audio files at a chosen noise level.", ("a", "b"), (
+        Param("ratio", NUMBER, "B's share of the blend: 0 = all A, 1 = all B.", default=0.5, low=0, high=1),
+        STRENGTH, TIMESTEP,
+        Param("mix", STRING, "How the noised clips are blended.", default="slerp", choices=MIX_MODES),
+        *SAMPLING,
+    )),
+    Operation("continue", "Extend an audio file by N seconds.", ("audio",), (
+        _seconds("How many seconds to add after the end.", required=True),
+        *SAMPLING,
+    )),
+)}
+NAMES = tuple(OPERATIONS)
+
+
+def operation(name: Any) -> Operation:
+    """The operation called `name`, or a ReverieError listing the allowed names."""
+    if not isinstance(name, str) or name not in OPERATIONS:
+        raise ReverieError(f"unknown operation {name!r}; allowed: {', '.join(NAMES)}", field="op")
+    return OPERATIONS[name]
+
+
+def check_strength(strength: Any, timestep: Any) -> tuple[float | None, int | None]:
+    """strength and timestep say the same thing two ways: at most one may be given."""
+    if strength is not None and timestep is not None:
+        raise ReverieError("give strength or timestep, not both", field="timestep")
+    return (None if strength is None else STRENGTH.check(strength),
+            None if timestep is None else TIMESTEP.check(timestep))
+
+
+def check_region(start: Any, end: Any, seconds: float, sample_rate: int) -> tuple[int, int]:
+    """[start, end) in seconds of a clip -> sample indices, inside the clip and at least one sample long."""
+    start, end = _number(start, "start"), _number(end, "end")
+    if not 0 <= start < seconds:
+        raise ReverieError(
+            f"start must be between 0 and {seconds:.3f} s (the clip's length), got {start:g}", field="start")
+    if not start < end <= seconds:
+        raise ReverieError(
+            f"end must be after start ({start:g} s) and at most {seconds:.3f} s (the clip's length), got {end:g}",
+            field="end",
+        )
+    first, last = round(start * sample_rate), round(end * sample_rate)
+    if last <= first:
+        raise ReverieError(f"region {start:g}-{end:g} s is shorter than one sample", field="end")
+    return first, last
+
+
+def markdown_table(op: Operation) -> str:
+    """The parameter table docs/protocol.md shows for `op` (a test keeps the document equal to it)."""
+    rows = ["| parameter | type | allowed | default | meaning |", "|---|---|---|---|---|"]
+    for p in op.params:
+        default = "required" if p.required else ("the model's" if p.default is None else _json(p.default))
+        rows.append(f"| `{p.name}` | {p.type} | {p.allowed} | {default} | {p.help} |")
+    return "\n".join(rows)
+
+
+def _json(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else f"`{value!r}`".replace("'", '"')
+
+
+def _show(value) -> str:
+    return str(value) if value is None or isinstance(value, int) else f"{value:g}"
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ReverieError(f"{name} must be a number, got {value!r}", field=name)
+    value = float(value)
+    if not math.isfinite(value):
+        raise ReverieError(f"{name} must be a finite number, got {value}", field=name)
+    return value
+
+
+def _integer(value: Any, name: str) -> int:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ReverieError(f"{name} must be a whole number, got {value!r}", field=name)
+    return int(value)
