@@ -11,9 +11,18 @@ Threads and sockets:
 
 Every message gets an answer: the I/O loop wraps each message in a catch-all
 that turns anything unexpected into an `internal` error reply.
+
+A client that goes away (closed socket, crashed process, lost host) must not
+hold a worker. The ROUTER is ROUTER_MANDATORY, so a send to a peer that is no
+longer connected fails with EHOSTUNREACH instead of vanishing; a running job
+sends progress after every step, so its peer's departure is seen within one
+step, and then that peer's running and queued jobs are all cancelled. ZMTP
+heartbeats turn a silent peer (a host that died without closing TCP) into a
+disconnect after HEARTBEAT_TIMEOUT_MS.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import itertools
 import logging
@@ -39,6 +48,9 @@ log = logging.getLogger("reverie.bridge")
 
 SHUTDOWN_MODES = ("cancel", "finish")
 POLL_MS = 50
+HEARTBEAT_IVL_MS = 1000
+HEARTBEAT_TIMEOUT_MS = 5000
+DISCONNECTED = "disconnected"  # a cancel reason only: its peer cannot be answered
 _server_ids = itertools.count()
 
 
@@ -94,7 +106,6 @@ class Server:
         self._threads: list[threading.Thread] = []
         self._auth: ThreadAuthenticator | None = None
         self._started = time.monotonic()
-        self._counts = {"requests": 0, "results": 0, "errors": 0}
         self.endpoint: str | None = None
         self._router: zmq.Socket | None = None
         self._pull: zmq.Socket | None = None
@@ -109,6 +120,9 @@ class Server:
         router.setsockopt(zmq.MAXMSGSIZE, self.limits.max_message_bytes)
         router.setsockopt(zmq.LINGER, 2000)
         router.setsockopt(zmq.SNDHWM, 10000)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        router.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+        router.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
         if self._curve_keys is not None:
             self._auth = ThreadAuthenticator(self._ctx)
             self._auth.start()
@@ -173,7 +187,7 @@ class Server:
                     frames = self._pull.recv_multipart(zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     break
-                self._router.send_multipart(frames, copy=False)
+                self._route(frames)
         if self._router in events:
             for _ in range(100):  # bounded burst, then give worker output a turn
                 try:
@@ -238,12 +252,34 @@ class Server:
     # --- I/O thread: requests -------------------------------------------------
 
     def _send(self, identity: bytes, header: dict, frames: list = ()) -> None:
-        self._router.send_multipart([identity, P.dumps_header(header), *frames], copy=False)
+        self._route([identity, P.dumps_header(header), *frames])
+
+    def _route(self, frames: list) -> None:
+        """Send one message to the peer named by frames[0]; a peer that is gone loses its jobs."""
+        try:
+            self._router.send_multipart(frames, flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:  # the peer is connected but reads nothing: drop, as ZeroMQ does at the HWM
+            log.warning("client=%s is not reading; a reply was dropped", _peer(frames[0]).hex()[:10])
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EHOSTUNREACH:
+                raise
+            self._peer_gone(_peer(frames[0]))
+
+    def _peer_gone(self, identity: bytes) -> None:
+        """Cancel every job of a client that disconnected: queued ones now, running ones at their next step."""
+        with self._lock:
+            jobs = [job for job in self._live.values() if job.identity == identity]
+        for job in jobs:
+            if self._queue.remove(job):
+                self._finish(job, {}, DISCONNECTED, send=lambda *args: None)
+            else:
+                job.request_cancel(DISCONNECTED)
+        if jobs:
+            log.info("client=%s disconnected: cancelled its %d job(s)", identity.hex()[:10], len(jobs))
 
     def _handle(self, frames: list) -> None:
         identity = frames[0].bytes
         received = time.monotonic()
-        self._counts["requests"] += 1
         rid = None
         try:
             req = parse(frames[1:], self.limits)
@@ -255,13 +291,11 @@ class Server:
         except (ProtocolError, ReverieError) as exc:
             rid = rid if rid is not None else getattr(exc, "request_id", None)
             self._send(identity, P.error_reply(rid, exc.code, exc.message, exc.field))
-            self._counts["errors"] += 1
             _log_line(rid, getattr(exc, "op", None), 0.0, 0.0, time.monotonic() - received,
                       f"error:{exc.code}", identity, exc.field)
         except Exception as exc:  # never let one message take the server down
             log.error("internal error handling a message: %s", traceback.format_exc())
             self._send(identity, P.error_reply(rid, P.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"))
-            self._counts["errors"] += 1
 
     def _submit(self, identity: bytes, req: Request) -> None:
         if self._stop.is_set():
@@ -289,7 +323,6 @@ class Server:
         else:
             data = self.cancel(identity, req.params["job"])
         self._send(identity, P.reply(P.RESULT, req.id, op=req.op, **data))
-        self._counts["results"] += 1
         _log_line(req.id, req.op, 0.0, 0.0, time.monotonic() - received, "ok", identity)
 
     def info(self) -> dict:
@@ -392,6 +425,9 @@ class Server:
             )
             self._finish(job, header, "ok", send=send, frames=[frame])
         except Cancelled:
+            if job.cancel_reason == DISCONNECTED:
+                self._finish(job, {}, DISCONNECTED, send=lambda *args: None)
+                return
             if job.cancel_reason == P.SHUTTING_DOWN:
                 message = "the server is shutting down; the job was cancelled"
             else:
@@ -415,7 +451,6 @@ class Server:
                 return  # already answered (e.g. by a shutdown that gave up waiting)
             del self._live[job.key]
             job.state = DONE
-            self._counts["results" if outcome == "ok" else "errors"] += 1
         now = time.monotonic()
         start = job.started_at or now
         _log_line(
@@ -424,6 +459,10 @@ class Server:
         )
         # Send last: the I/O thread forwards the reply as soon as this thread blocks again.
         send(job.identity, header, frames)
+
+
+def _peer(frame: Any) -> bytes:
+    return frame.bytes if isinstance(frame, zmq.Frame) else bytes(frame)
 
 
 def _log_line(rid: Any, op: Any, seconds: float, wait: float, compute: float, outcome: str,

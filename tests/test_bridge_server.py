@@ -1,6 +1,7 @@
 """End to end over real sockets on 127.0.0.1: the real tiny pipeline behind a real server."""
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
@@ -446,3 +447,32 @@ def test_unreachable_server_times_out_quickly():
         with pytest.raises(BridgeTimeout) as caught:
             c.info()
         assert caught.value.code == "unreachable" and time.monotonic() - t0 < 5
+
+
+def test_a_client_that_disconnects_loses_its_running_and_queued_jobs(tiny_pipe, caplog):
+    """A closed socket must not hold the worker: its jobs stop within a step, and the next client runs at once."""
+    caplog.set_level("INFO", logger="reverie.bridge")
+    with running_server(tiny_pipe, workers=1) as srv:
+        leaver = raw_socket(srv.endpoint, zmq.Context())
+        entry, frame = P.audio_entry("audio", signal(3.0, 44100, 1), 44100)
+        for job_id in ("long", "queued"):
+            header = {"v": P.VERSION, "id": job_id, "op": "transform", "payload": [entry],
+                      "params": {"strength": 1.0, "steps": 1000}}
+            leaver.send_multipart(P.encode(header, [frame]))
+        types = []
+        while P.PROGRESS not in types:
+            assert leaver.poll(30_000), f"no progress from the long job: {types}"
+            types.append(json.loads(leaver.recv_multipart()[0])["type"])
+        leaver.close(0)
+        leaver.context.term()
+        started = time.monotonic()
+        with Client(srv.endpoint, timeout=60) as c:
+            quick = c.transform(signal(0.3, 44100), 44100, strength=0.2)
+            waited = time.monotonic() - started
+            assert c.status()["running"] == 0 and c.status()["queued"] == 0
+        assert quick.audio.shape == (2, 13230)
+        assert waited < 10, f"the next client waited {waited:.1f} s behind a disconnected client's jobs"
+    log = caplog.text
+    assert "disconnected: cancelled its 2 job(s)" in log, log
+    assert re.search(r"id=long op=transform .* error:disconnected", log), log
+    assert re.search(r"id=queued op=transform .* error:disconnected", log), log
