@@ -123,6 +123,8 @@ class Server:
         router.setsockopt(zmq.ROUTER_MANDATORY, 1)
         router.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
         router.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        # ZeroMQ binds IPv4 only unless told: tcp://[::1]:PORT fails with "No such device" without it.
+        router.setsockopt(zmq.IPV6, int("[" in self._bind))
         if self._curve_keys is not None:
             self._auth = ThreadAuthenticator(self._ctx)
             self._auth.start()
@@ -280,10 +282,10 @@ class Server:
     def _handle(self, frames: list) -> None:
         identity = frames[0].bytes
         received = time.monotonic()
-        rid = None
+        rid = op = None
         try:
             req = parse(frames[1:], self.limits)
-            rid = req.id
+            rid, op = req.id, req.op
             if req.op in P.JOB_OPS:
                 self._submit(identity, req)
             else:
@@ -291,7 +293,7 @@ class Server:
         except (ProtocolError, ReverieError) as exc:
             rid = rid if rid is not None else getattr(exc, "request_id", None)
             self._send(identity, P.error_reply(rid, exc.code, exc.message, exc.field))
-            _log_line(rid, getattr(exc, "op", None), 0.0, 0.0, time.monotonic() - received,
+            _log_line(rid, op or getattr(exc, "op", None), 0.0, 0.0, time.monotonic() - received,
                       f"error:{exc.code}", identity, exc.field)
         except Exception as exc:  # never let one message take the server down
             log.error("internal error handling a message: %s", traceback.format_exc())
@@ -316,6 +318,12 @@ class Server:
         self._send(identity, P.reply(P.ACCEPTED, req.id, position=position))
 
     def _immediate(self, identity: bytes, req: Request, received: float) -> None:
+        with self._lock:
+            in_use = (identity, req.id) in self._live
+        if in_use:  # its result would read as that job's answer
+            raise ProtocolError(
+                P.DUPLICATE_ID, f"id {req.id!r} belongs to your queued or running job; give each request its own id",
+                "id")
         if req.op == "info":
             data = self.info()
         elif req.op == "status":

@@ -19,6 +19,9 @@ from .errors import AudioFileError, ReverieError
 WRITABLE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
 SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
 MAX_CHANNELS = 64
+# Float audio may go over full scale, but not without bound: the mel's power overflows float32 near
+# 1e19, and nothing real is 60 dB over full scale.
+MAX_SAMPLE = 1000.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,13 @@ class Audio:
             raise ReverieError(
                 f"{field} contains {bad} NaN or infinite samples; all samples must be finite",
                 field=field,
+            )
+        peak = float(np.abs(self.samples).max())
+        if peak > MAX_SAMPLE:
+            raise ReverieError(
+                f"{field} has a sample of magnitude {peak:.3g}; allowed at most {MAX_SAMPLE:g} "
+                f"(+{20 * np.log10(MAX_SAMPLE):.0f} dBFS). Is it integer PCM read as float?",
+                field=field, code="bad_audio",
             )
         return self
 

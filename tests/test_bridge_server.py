@@ -307,6 +307,43 @@ def test_duplicate_id_is_refused(tiny_pipe):
             sock.close()
 
 
+def test_info_or_status_may_not_reuse_a_live_jobs_id(tiny_pipe):
+    """Its result would read as that job's answer, so a request id that names a live job is refused."""
+    with running_server(tiny_pipe, workers=1) as srv:
+        sock = raw_socket(srv.endpoint)
+        try:
+            entry, frame = P.audio_entry("audio", signal(1.0, 44100), 44100)
+            head = {"v": 1, "id": "job", "op": "transform", "params": {"strength": 1.0, "steps": 1000},
+                    "payload": [entry]}
+            sock.send_multipart([P.dumps_header(head), bytes(frame)])
+            for op in ("info", "status"):
+                sock.send_multipart([P.dumps_header({"v": 1, "id": "job", "op": op})])
+            sock.send_multipart([P.dumps_header({"v": 1, "id": "c", "op": "cancel", "params": {"job": "job"}})])
+            replies = collect_all(sock, {"job"}, timeout=30)
+            refused = [h for h in replies if h.get("code") == "duplicate_id"]
+            assert len(refused) == 2 and all("belongs to your queued or running job" in h["message"] for h in refused)
+            assert not any(h["type"] == "result" and h.get("op") in ("info", "status") for h in replies)
+        finally:
+            sock.close()
+
+
+def test_a_job_refused_during_shutdown_is_logged_with_its_op(tiny_pipe, caplog):
+    caplog.set_level("INFO", logger="reverie.bridge")
+    srv = Server(tiny_pipe, "tcp://127.0.0.1:*")
+    srv.bind()
+    srv._stop.set()  # as the signal handler does, before this request is handled
+    entry = {"v": 1, "id": "late", "op": "generate", "params": {"seconds": 1.0}}
+    srv._handle([zmq.Frame(b"peer"), zmq.Frame(P.dumps_header(entry))])
+    srv._close()
+    assert re.search(r"id=late op=generate .*error:shutting_down", caplog.text), caplog.text
+
+
+def test_ipv6_loopback_bind(tiny_pipe):
+    with running_server(tiny_pipe, bind="tcp://[::1]:*") as srv, Client(srv.endpoint, timeout=30) as c:
+        assert srv.endpoint.startswith("tcp://[::1]:")
+        assert c.info()["version"] == P.VERSION
+
+
 def collect_all(sock, ids, timeout):
     """Replies until every id in `ids` had its final reply (the first one for that id)."""
     replies, finals = [], set()
