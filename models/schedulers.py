@@ -12,8 +12,9 @@ SCHEDULERS = ("ddim", "dpm", "ddpm", "repaint")
 PREDICTIONS = ("v_prediction", "sample")
 
 
-def training_scheduler_config(prediction_type: str = "v_prediction") -> dict:
-    """The forward process the model is trained on: cosine betas (Msanii, appendix B)."""
+def training_scheduler_config(prediction_type: str = "sample") -> dict:
+    """The forward process the model is trained on: cosine betas (Msanii, appendix B). The network predicts
+    x0 ("sample") unless told otherwise, as the shipped model and `reverie train` do."""
     if prediction_type not in PREDICTIONS:
         raise ReverieError(f"unknown prediction type {prediction_type!r}; allowed: {', '.join(PREDICTIONS)}",
                            field="prediction")

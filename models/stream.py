@@ -1,11 +1,21 @@
-"""Constant-memory pieces for long audio: a streaming resampler and crossfades."""
+"""Constant-memory pieces for long audio: windows of mel frames, a streaming resampler and crossfades.
+
+Long audio is made window by window (`plan_windows`); each window after the first re-sees the
+previous one's last frames as known context, and `decode_windows` turns the denoised windows into
+one seamless stream of model-rate samples, which `resampled` carries to the caller's rate.
+"""
 from __future__ import annotations
 
 import math
+from typing import Callable, Iterator
 
 import numpy as np
+import torch
 
-from .audio import resample
+from .audio import fit_length, resample
+
+# (context, new) frame counts of one window: `context` frames re-seen from before, `new` made.
+Window = tuple[int, int]
 
 
 class StreamResampler:
@@ -71,3 +81,94 @@ def crossfade(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Fade from a to b over their (equal) last axis."""
     w = fade_curve(a.shape[-1])
     return a * (1 - w) + b * w
+
+
+def plan_windows(new_frames: int, context: int, window_frames: int, context_frames: int) -> tuple[Window, ...]:
+    """The windows that make `new_frames` frames after `context` known ones, each at most `window_frames`
+    long and re-seeing up to `context_frames` of what came before it."""
+    windows, made = [], 0
+    while made < new_frames:
+        new = min(window_frames - context, new_frames - made)
+        windows.append((context, new))
+        made += new
+        context = min(context_frames, context + new)
+    return tuple(windows)
+
+
+def fade_span(context: int, crossfade_frames: int, hop: int) -> tuple[int, int]:
+    """Crossfade length and its offset from a window's start, in samples: centred in the context overlap."""
+    fade_len = min(crossfade_frames, context) * hop
+    return fade_len, (context * hop - fade_len) // 2
+
+
+def unit_phase(spec: torch.Tensor) -> torch.Tensor:
+    """Unit-magnitude phases of a complex STFT; zero where the STFT is zero (unknown)."""
+    return spec / (spec.abs() + 1e-16)
+
+
+def decode_windows(run, frontend, config, windows: tuple[Window, ...], frame0: int, context_mel, known_audio,
+                   level: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[np.ndarray]:
+    """Denoise and decode `windows`; yield final model-rate audio from sample frame0 * hop on.
+
+    `run` is a sampling.Run, `frontend` the MelFrontend, `config` the PipelineConfig; `context_mel` and
+    `known_audio` are what precedes the first window (None when it has no context), and `level` sets a
+    window's new frames to the call's one reference level. Griffin-Lim holds each overlap's STFT fixed
+    (bar the frames at its edge), so both windows sound the same there, and a short crossfade in the
+    middle of the overlap joins them.
+    """
+    mel = config.mel
+    hop = mel.hop_length
+    previous = known_audio  # audio from frame0 * hop on
+    emitted = frame0 * hop
+    for index, (context, new) in enumerate(windows):
+        length, start = context + new, frame0 * hop
+        ctx = torch.zeros(1, mel.n_mels, length)
+        mask = torch.zeros(1, 1, length)
+        if context:
+            ctx[..., :context] = context_mel[..., -context:]
+            mask[..., :context] = 1
+        run.chroma_offset = frame0 / mel.frame_rate
+        scheduler, timesteps = run.schedule()
+        x = run.denoise(run.noise((1, mel.n_mels, length)), scheduler, timesteps,
+                        run.conditions(length, context=ctx, mask=mask))
+        x[..., context:] = level(x[..., context:])
+        x[..., :context] = ctx[..., :context]
+        audio = _decode_window(frontend, x, length, context, previous, run.generator)
+        if context:
+            fade_len, fade_at = fade_span(context, config.crossfade_frames, hop)
+            old = fit_length(previous, fade_at + fade_len)
+            audio = np.concatenate([old[:fade_at], crossfade(old[fade_at:], audio[fade_at:fade_at + fade_len]),
+                                    audio[fade_at + fade_len:]])
+        if index == len(windows) - 1:
+            yield audio[emitted - start:]
+            return
+        next_context = windows[index + 1][0]
+        frame0 += length - next_context
+        cut = frame0 * hop + fade_span(next_context, config.crossfade_frames, hop)[1]
+        yield audio[emitted - start: cut - start]
+        emitted = cut
+        previous = audio[frame0 * hop - start:]
+        context_mel = x[..., length - next_context:]
+
+
+def _decode_window(frontend, x, length: int, context: int, previous, generator) -> np.ndarray:
+    """A window's audio; with context, Griffin-Lim starts from and holds the previous audio's STFT there."""
+    if not context:
+        return frontend.decode(x[0], frontend.samples_for(length), generator).numpy()
+    spec = frontend.stft(torch.from_numpy(fit_length(previous, frontend.samples_for(length))))
+    frames = torch.arange(length)
+    # The context's last frames are analysed partly over new audio: they start from its phases but may adjust.
+    known = spec * (frames < context - 4)
+    phase = unit_phase(spec * (frames < context))
+    return frontend.decode(x[0], frontend.samples_for(length), generator, init_phase=phase, known_stft=known).numpy()
+
+
+def resampled(model_audio: Iterator[np.ndarray], resampler: StreamResampler) -> Iterator[np.ndarray]:
+    """A stream of model-rate chunks at the resampler's rate; empty chunks are skipped."""
+    for chunk in model_audio:
+        out = resampler.push(chunk)
+        if len(out):
+            yield out
+    out = resampler.flush()
+    if len(out):
+        yield out

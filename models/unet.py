@@ -26,11 +26,13 @@ SHIFTS = (1, -1, 2, -2)  # frame offsets of the first four of eight channel grou
 
 
 def shift_tokens(h: torch.Tensor) -> torch.Tensor:
-    """Move four channel groups by +-1 and +-2 frames (zero-padded); the rest stay."""
+    """Move four channel groups by +-1 and +-2 frames (zero-padded); the rest stay. Padding first and
+    cutting after keeps sequences shorter than the shift (a clip of a few frames) the right length."""
     groups = h.chunk(8, dim=-1)
+    frames = h.shape[1]
     moved = []
     for g, s in zip(groups, SHIFTS):
-        moved.append(F.pad(g[:, :-s], (0, 0, s, 0)) if s > 0 else F.pad(g[:, -s:], (0, 0, 0, -s)))
+        moved.append(F.pad(g, (0, 0, s, 0))[:, :frames] if s > 0 else F.pad(g, (0, 0, 0, -s))[:, -s:])
     return torch.cat(moved + list(groups[len(SHIFTS):]), dim=-1)
 
 
@@ -94,6 +96,14 @@ class MelUNet1D(ModelMixin, ConfigMixin):
         styles: tuple[str, ...] = ("sleep", "calm", "happy", "sad", "tense"),
     ):
         super().__init__()
+        # One entry per level from the finest down; the last level (the middle, the lowest resolution)
+        # attends unless a last entry says otherwise. Older configs, the shipped one among them, give only
+        # the down/up levels' entries: their middle attends, as it always has.
+        levels = len(channels)
+        if len(attention_levels) not in (levels - 1, levels):
+            raise ValueError(f"attention_levels needs {levels - 1} or {levels} entries (one per level, the middle's "
+                             f"optional), got {len(attention_levels)}")
+        middle_attends = bool(attention_levels[levels - 1]) if len(attention_levels) == levels else True
         c0 = channels[0]
         self.time_proj = Timesteps(128, flip_sin_to_cos=True, downscale_freq_shift=0)
         self.time_embed = TimestepEmbedding(128, time_embed_dim)
@@ -107,7 +117,7 @@ class MelUNet1D(ModelMixin, ConfigMixin):
             for ch, attn in zip(channels[:-1], attention_levels)
         )
         self.merge = nn.ModuleList(nn.Linear(2 * a, b) for a, b in zip(channels[:-1], channels[1:]))
-        self.mid = Level(channels[-1], depth, time_embed_dim, mlp_factor, True, attention_heads)
+        self.mid = Level(channels[-1], depth, time_embed_dim, mlp_factor, middle_attends, attention_heads)
         self.split = nn.ModuleList(nn.Linear(b, 2 * a) for a, b in zip(channels[:-1], channels[1:]))
         self.up = nn.ModuleList(
             Level(ch, depth, time_embed_dim, mlp_factor, attn, attention_heads)

@@ -1,4 +1,5 @@
 """The pipeline's operations on real audio: formats, lengths, bit-exactness, determinism, cancel, errors."""
+import json
 import threading
 
 import numpy as np
@@ -161,7 +162,8 @@ def test_concurrent_calls_match_sequential_calls(pipe):
     (lambda p, a: p.generate(0), "seconds", "above 0"),
     (lambda p, a: p.generate(2, steps=0), "steps", "between 1 and 1000"),
     (lambda p, a: p.generate(2, guidance=float("nan")), "guidance", "finite"),
-    (lambda p, a: p.generate(2, scheduler="euler"), "scheduler", "allowed: ddim, dpm, ddpm, repaint"),
+    (lambda p, a: p.generate(2, scheduler="euler"), "scheduler", "allowed: ddim, dpm, ddpm"),
+    (lambda p, a: p.inpaint(a, 1, 2, scheduler="repaint"), "scheduler", "goes with inpaint's method 'repaint'"),
     (lambda p, a: p.run("remix"), "op", "allowed: generate, transform, inpaint, interpolate, continue"),
     (lambda p, a: p.transform(Audio(np.full((2, 100), np.nan, np.float32), 44100)), "audio", "NaN"),
     (lambda p, a: p.transform(Audio(np.zeros((2, 0), np.float32), 44100)), "audio", "empty"),
@@ -198,19 +200,70 @@ def test_targets_and_noise_estimates_agree_for_both_predictions(prediction):
     assert torch.allclose(to_epsilon(training_target(x0, noise, a, prediction), xt, a, prediction), noise, atol=1e-5)
 
 
-def test_an_x0_model_runs_every_operation(pipe, stereo48k):
-    """A model that predicts the clean mel: every sampler, RePaint and DDIM inversion convert its output."""
+def test_the_default_prediction_is_x0_like_the_shipped_model(pipe):
+    from reverie.models.pipeline import DEFAULT_MODEL_DIR, PipelineConfig
+    from reverie.models.schedulers import training_scheduler_config
+
+    shipped = json.loads((DEFAULT_MODEL_DIR / "reverie.json").read_text())["scheduler"]["prediction_type"]
+    assert shipped == "sample"
+    for config in (training_scheduler_config(), PipelineConfig().scheduler, pipe.config.scheduler):
+        assert config["prediction_type"] == "sample"
+
+
+def test_a_v_model_runs_every_operation(pipe, stereo48k):
+    """A model that predicts v: every sampler, RePaint and DDIM inversion convert its output."""
     import dataclasses
 
     from reverie.models.schedulers import training_scheduler_config
 
-    x0_pipe = ReveriePipeline(pipe.unet, dataclasses.replace(pipe.config, scheduler=training_scheduler_config("sample")))
+    v_pipe = ReveriePipeline(pipe.unet, dataclasses.replace(pipe.config,
+                                                            scheduler=training_scheduler_config("v_prediction")))
     for scheduler in ("ddim", "dpm", "ddpm"):
-        out = x0_pipe.generate(1.0, sample_rate=22050, channels=1, style="calm", scheduler=scheduler)
+        out = v_pipe.generate(1.0, sample_rate=22050, channels=1, style="calm", scheduler=scheduler)
         assert out.samples.shape == (1, 22050) and np.isfinite(out.samples).all()
     for method in ("trained", "repaint"):
-        out = x0_pipe.inpaint(stereo48k, 1.0, 2.0, method=method)
+        out = v_pipe.inpaint(stereo48k, 1.0, 2.0, method=method)
         assert np.array_equal(out.samples[:, :48000], stereo48k.samples[:, :48000])
-    out = x0_pipe.transform(stereo48k, strength=0.5, inversion=True)
+    out = v_pipe.transform(stereo48k, strength=0.5, inversion=True)
     assert out.samples.shape == stereo48k.samples.shape and np.isfinite(out.samples).all()
     assert not np.allclose(out.samples, pipe.transform(stereo48k, strength=0.5, inversion=True).samples)
+
+
+def test_tiny_leaves_the_global_generator_as_it_was():
+    import torch
+
+    torch.manual_seed(1234)
+    expected = torch.rand(8)
+    torch.manual_seed(1234)
+    a = ReveriePipeline.tiny()
+    assert torch.equal(torch.rand(8), expected)
+    assert ReveriePipeline.tiny().model_hash == a.model_hash  # and it is still the same model every time
+
+
+def test_a_prepared_call_checks_now_counts_its_steps_and_runs_like_run(pipe, stereo48k):
+    kwargs = dict(audio=stereo48k, start=1.0, end=2.0, seed=3)
+    call = pipe.prepare("inpaint", **kwargs)
+    assert call.op == "inpaint" and call.total_steps == pipe.total_steps("inpaint", callback=print, **kwargs)
+    seen = []
+    out = call.run(lambda step, total: seen.append(step))
+    assert seen == list(range(1, call.total_steps + 1))
+    assert np.array_equal(out.samples, pipe.run("inpaint", **kwargs).samples)
+    assert np.array_equal(pipe.execute(call).samples, out.samples)  # nothing random is kept between runs
+    with pytest.raises(ReverieError, match="at most 4.300 s"):
+        pipe.prepare("inpaint", audio=stereo48k, start=1.0, end=5.0)
+
+
+def test_a_prepared_generate_call_streams_what_it_makes_whole(pipe):
+    call = pipe.prepare("generate", seconds=2.0, sample_rate=22050, channels=1, seed=2)
+    assert len(call.windows) > 1 and call.total_steps == len(call.windows) * pipe.config.steps
+    chunks = list(pipe.stream(call))
+    assert np.array_equal(np.concatenate([c.samples for c in chunks], axis=1), call.run().samples)
+    with pytest.raises(ValueError):
+        pipe.stream(pipe.prepare("continue", audio=tone(1.0, 22050), seconds=1.0))
+
+
+def test_unknown_and_missing_arguments_are_type_errors_as_in_a_call(pipe, stereo48k):
+    with pytest.raises(TypeError, match="unexpected 'strenght'"):
+        pipe.run("transform", audio=stereo48k, strenght=0.3)
+    with pytest.raises(TypeError, match="missing 'end'"):
+        pipe.total_steps("inpaint", audio=stereo48k, start=1.0)
