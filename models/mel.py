@@ -71,6 +71,12 @@ class MelFrontend:
     # --- analysis -----------------------------------------------------------
     def stft(self, audio: torch.Tensor) -> torch.Tensor:
         c = self.config
+        samples = audio.shape[-1]
+        if samples <= c.n_fft // 2:
+            # Centred frames reflect-pad by n_fft // 2, which needs more samples than that: a clip this
+            # short is zero-padded instead, keeping its frame count (frames_for).
+            audio = torch.nn.functional.pad(audio, (0, c.n_fft // 2 + 1 - samples))
+            return self.stft(audio)[..., : self.frames_for(samples)]
         return torch.stft(
             audio, c.n_fft, c.hop_length, window=self.window, center=True, return_complex=True
         )
