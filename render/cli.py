@@ -60,7 +60,8 @@ def main(presets, output, only, dry_run, force, jobs, model, quiet):
 def _main(presets, output, only, dry_run, force, jobs, model, quiet):
     from reverie.models.errors import ReverieError
 
-    from .preset import PresetErrors, load_presets
+    from .errors import PresetErrors
+    from .preset import load_presets
 
     try:
         loaded = load_presets(presets)

@@ -186,8 +186,8 @@ def _check_builtin(entry: dict, key: str, sample_rate: int, base_dir: Path):
         where = f"{key}.{pname}"
         if pname not in params:
             allowed = ", ".join(params) or "none (this plugin takes no parameters)"
-            issues.append(EffectIssue("unknown", where, value, f"{name} has no parameter {pname!r}{_close(pname, params)}",
-                                      allowed))
+            problem = f"{name} has no parameter {pname!r}{_close(pname, params)}"
+            issues.append(EffectIssue("unknown", where, value, problem, allowed))
             continue
         issue, converted = _check_value(params[pname], value, where, sample_rate, base_dir)
         if issue:
@@ -201,8 +201,8 @@ def _check_builtin(entry: dict, key: str, sample_rate: int, base_dir: Path):
         make_plugin(spec, sample_rate)
     except (ValueError, TypeError, RuntimeError) as exc:
         pname = _param_named_in(str(exc), values) or next(iter(values), "plugin")
-        return None, [EffectIssue("range", f"{key}.{pname}", entry.get(pname, name),
-                                  _first_line(str(exc)), params[pname].allowed(sample_rate) if pname in params else None)]
+        allowed = params[pname].allowed(sample_rate) if pname in params else None
+        return None, [EffectIssue("range", f"{key}.{pname}", entry.get(pname, name), _first_line(str(exc)), allowed)]
     return spec, []
 
 

@@ -20,7 +20,8 @@ from reverie.models.errors import ReverieError
 from .manifest import RENDER_VERSION, Manifest, cache_key, sha256_file, still_valid
 from .mixdown import NAME as MIXDOWN
 from .mixdown import render_mixdown
-from .preset import Preset, StemSpec, check_with_pipeline
+from .model_check import check_with_pipeline
+from .preset import Preset, StemSpec
 from .stems import render_stem, resolved_params, set_frames
 
 LOCK = ".render.lock"
@@ -306,7 +307,7 @@ _WORKER: dict = {}
 
 
 def _worker_init(model_spec, threads: int, queue) -> None:
-    import signal
+    import signal  # noqa: I001 (reverie before torch, below)
 
     from reverie.models.pipeline import load_pipeline  # models first: it sets torch's thread wait policy
 
@@ -321,7 +322,8 @@ def _worker_init(model_spec, threads: int, queue) -> None:
 
 def _worker_render(preset_path: str, stem_name: str, params: dict, key: str, frames: int, folder: str,
                    model_hash: str) -> dict:
-    from .preset import load_inputs, load_preset
+    from .inputs import load_inputs
+    from .preset import load_preset
 
     pipe, queue = _WORKER["pipe"], _WORKER["queue"]
     if pipe.model_hash != model_hash:
@@ -398,8 +400,10 @@ def describe_plan(plan: SetPlan) -> list[str]:
              f"{s.format} {s.bit_depth}-bit -> {plan.folder}/"]
     for p in plan.stems:
         seconds = p.params.get("seconds")
-        what = f"{p.stem.op}" + (f" {seconds:g} s" if seconds else "") + (f", style {p.params['style']}" if p.params.get("style") else "")
-        lines.append(f"  {p.action:<6} {p.stem.name}.{s.format}  ({what}, seed {p.params.get('seed')}, {p.steps} steps)")
+        style = p.params.get("style")
+        what = p.stem.op + (f" {seconds:g} s" if seconds else "") + (f", style {style}" if style else "")
+        seed = p.params.get("seed")
+        lines.append(f"  {p.action:<6} {p.stem.name}.{s.format}  ({what}, seed {seed}, {p.steps} steps)")
     lines.append(f"  {plan.mix_action:<6} {MIXDOWN}.{s.format}")
     return lines
 

@@ -3,40 +3,26 @@
 The audio never exists whole. A generate stem comes from `pipe.stream_generate`
 (window by window, crossfaded continuation: the pipeline's own stream); every
 block goes through the effect chain (state kept across blocks), pan and fades,
-into a float32 temp file while loudness and true peak are measured. A second
-pass applies the normalising gain and the true-peak limiter into the final
-format under a temp name, which is renamed to `<stem>.<format>` only when
-complete.
+and on to `write.write_mastered`, which measures, masters and names the file.
 """
 from __future__ import annotations
 
 import math
-import os
 import time
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-import soundfile as sf
+from reverie.models.stream import fade_curve
 
-from reverie.models.audio import SUBTYPES
-
+from .call import generate_seconds, stem_call
 from .effects import EffectChain
-from .loudness import StreamMeasure, Target, normalise_file
-from .manifest import sha256_file
-from .preset import CHANNELS, Preset, SetSpec, StemSpec, generate_seconds, pipeline_kwargs
+from .preset import Preset, SetSpec, StemSpec
+from .schema import CHANNELS
+from .write import BLOCK, duration, file_entry, lufs_text, mastering, write_mastered
 
-BLOCK = 1 << 16  # frames per block through effects and files
 SILENCE = 1e-7  # below this (-140 dBFS) an effect tail counts as ended...
 TAIL_QUIET_SECONDS = 32.0  # ...once it has stayed there this long (longer than pedalboard's longest delay, 30 s)
-
-
-def subtype_for(set_spec: SetSpec) -> str:
-    return SUBTYPES[set_spec.bit_depth]
-
-
-def sound_format(set_spec: SetSpec) -> str:
-    return {"wav": "WAV", "flac": "FLAC"}[set_spec.format]
 
 
 # --- lengths on the timeline ---------------------------------------------------------
@@ -80,20 +66,8 @@ def set_frames(preset: Preset) -> int:
 def resolved_params(stem: StemSpec, set_spec: SetSpec, pipe_defaults: dict, inputs_sha: dict) -> dict:
     """Everything the stem's audio depends on, with defaults filled in: recorded and hashed."""
     v = stem.values
-    melody, audio = stem.inputs
-    kwargs = pipeline_kwargs(stem, set_spec, melody, audio)
-    for name in ("steps", "guidance", "scheduler"):
-        if kwargs.get(name) is None:
-            kwargs[name] = pipe_defaults[name]
-    if stem.op in ("transform", "interpolate") and kwargs.get("strength") is None and kwargs.get("timestep") is None:
-        kwargs["strength"] = pipe_defaults["strength"]
-    if stem.op == "interpolate" and "ratio" not in kwargs:
-        kwargs["ratio"] = pipe_defaults["ratio"]
-    if v.get("loop") and stem.op == "generate":
-        kwargs["seconds"] = float(v["seconds"]) + float(v["crossfade"])
-    for name in ("melody", "audio", "a", "b"):
-        kwargs.pop(name, None)
-    out = {"op": stem.op, **{k: val for k, val in kwargs.items() if val is not None}}
+    call = stem_call(stem, set_spec, pipe_defaults)
+    out = {"op": call.op, **call.settings}
     for name in ("midi", "track", "channel", "hum", "hum_key", "source", "sources"):
         if v.get(name) is not None:
             out[name] = v[name]
@@ -107,29 +81,19 @@ def resolved_params(stem: StemSpec, set_spec: SetSpec, pipe_defaults: dict, inpu
     return out
 
 
-def run_kwargs(stem: StemSpec, set_spec: SetSpec, params: dict, callback) -> dict:
-    """Pipeline arguments as recorded (explicit defaults), plus the melody and audio objects."""
-    melody, audio = stem.inputs
-    kwargs = pipeline_kwargs(stem, set_spec, melody, audio)
-    for name in ("steps", "guidance", "scheduler", "strength", "ratio", "seconds"):
-        if name in params and (name != "strength" or params.get("timestep") is None):
-            kwargs[name] = params[name]
-    kwargs["callback"] = callback
-    return kwargs
-
-
 def content(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, callback) -> Iterator[np.ndarray]:
     """The stem's own audio, (2, n) float32 blocks at the set's rate, in order."""
-    kwargs = run_kwargs(stem, set_spec, params, callback)
+    call = stem_call(stem, set_spec, pipe.defaults)
+    kwargs = call.kwargs | {"callback": callback}
     total = content_frames(stem, set_spec)
     if stem.values.get("loop"):
-        clip = pipe.run(stem.op, **kwargs).samples
+        clip = pipe.run(call.op, **kwargs).samples
         yield from looped(clip, round(params["crossfade"] * set_spec.sample_rate), total)
-    elif stem.op == "generate":
+    elif call.op == "generate":
         for chunk in pipe.stream_generate(**kwargs):
             yield chunk.samples
     else:
-        out = pipe.run(stem.op, **kwargs).samples
+        out = pipe.run(call.op, **kwargs).samples
         for i in range(0, out.shape[1], BLOCK):
             yield out[:, i: i + BLOCK]
 
@@ -165,23 +129,18 @@ def looped(clip: np.ndarray, crossfade: int, total: int) -> Iterator[np.ndarray]
             yield part
 
 
-def fade_shape(n: int) -> np.ndarray:
-    """A raised-cosine rise over n frames (0 -> 1)."""
-    return (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
-
-
 def apply_fades(block: np.ndarray, pos: int, length: int, fade_in: int, fade_out: int) -> np.ndarray:
     """Fade in over [0, fade_in) and out over [length - fade_out, length) of a span; block starts at pos."""
     n = block.shape[1]
     if fade_in and pos < fade_in:
         a, b = pos, min(pos + n, fade_in)
         block = block.copy()
-        block[:, : b - a] *= fade_shape(fade_in)[a:b]
+        block[:, : b - a] *= fade_curve(fade_in)[a:b]
     if fade_out and pos + n > length - fade_out:
         a, b = max(pos, length - fade_out), min(pos + n, length)
         if b > a:
             block = block.copy()
-            shape = fade_shape(fade_out)[::-1]
+            shape = fade_curve(fade_out)[::-1]
             block[:, a - pos: b - pos] *= shape[a - (length - fade_out): b - (length - fade_out)]
         if pos + n > length:
             block = block.copy()
@@ -272,85 +231,29 @@ def timeline(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, total: int, 
         pos += n
 
 
-def temp_names(folder: Path, name: str, fmt: str) -> tuple[Path, Path]:
-    return folder / f".{name}.raw.partial.wav", folder / f".{name}.partial.{fmt}"
-
-
 def render_stem(pipe, preset: Preset, stem: StemSpec, params: dict, key: str, total: int, folder: Path,
                 callback: Callable | None = None, phase: Callable[[str], None] | None = None) -> dict:
     """Render one stem to folder/<name>.<format> (+ .png); returns its manifest entry."""
-    from .spectrogram import SpectrogramCollector, write_png
-
     set_spec = preset.set
-    final = folder / f"{stem.name}.{set_spec.format}"
-    raw, partial = temp_names(folder, stem.name, set_spec.format)
-    times = {}
     t0 = time.perf_counter()
-    try:
-        measure = StreamMeasure(set_spec.sample_rate, CHANNELS)
-        clock = [0.0]
-        with sf.SoundFile(str(raw), "w", set_spec.sample_rate, CHANNELS, subtype="FLOAT", format="WAV") as f:
-            written = 0
-            for block in timeline(pipe, stem, set_spec, params, total, callback, clock):
-                f.write(block.T)
-                measure.push(block)
-                written += block.shape[1]
-        first = measure.result()
-        times["render_s"] = time.perf_counter() - t0
-        times["model_s"] = clock[0]  # of render_s, the time inside the pipeline
-        if phase:
-            phase("mastering")
-        t1 = time.perf_counter()
-        columns = SpectrogramCollector(written, set_spec.sample_rate)
-        result = normalise_file(raw, partial, stem.target, measure, subtype=subtype_for(set_spec),
-                                fmt=sound_format(set_spec), on_block=columns)
-        times["master_s"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        png = folder / f"{stem.name}.png"
-        write_png(columns.result(), png, f"{preset.set.name} / {stem.name}  ({stem.op}, "
-                                         f"{duration(written / set_spec.sample_rate)}, "
-                                         f"{_fmt(result.measured.loudness_lufs)} LUFS)")
-        times["spectrogram_s"] = time.perf_counter() - t2
-        os.replace(partial, final)  # last: a file under its final name is always complete
-    finally:
-        for tmp in (raw, partial):
-            if tmp.exists():
-                tmp.unlink()
-    times["total_s"] = time.perf_counter() - t0
-    return file_entry(final, set_spec, written) | {
+    clock = [0.0]
+
+    def title(frames: int, result) -> str:
+        return (f"{set_spec.name} / {stem.name}  ({stem.op}, {duration(frames / set_spec.sample_rate)}, "
+                f"{lufs_text(result.measured.loudness_lufs)} LUFS)")
+
+    written = write_mastered(timeline(pipe, stem, set_spec, params, total, callback, clock), folder, stem.name,
+                             set_spec, stem.target, title, on_mastering=(lambda: phase("mastering")) if phase else None)
+    # of render_s, model_s is the time inside the pipeline
+    times = {"render_s": written.times["render_s"], "model_s": clock[0], "master_s": written.times["master_s"],
+             "spectrogram_s": written.times["spectrogram_s"], "total_s": time.perf_counter() - t0}
+    return file_entry(written.path, set_spec, written.frames) | {
         "key": key,
         "op": stem.op,
         "content_seconds": round(content_frames(stem, set_spec) / set_spec.sample_rate, 6),
         "model_seconds": round(model_seconds(stem, params), 6),
         "seed": params.get("seed"),
         "params": params,
-        "spectrogram": png.name,
-        "measured_raw": first.as_dict(),
-        "target": stem.target.as_dict(),
-        "gain_db": round(result.gain_db, 3),
-        "limiter_db": round(result.limiter_db, 3),
-        "measured": result.measured.as_dict(),
+        **mastering(written, stem.target),
         "timings": {k: round(v, 3) for k, v in times.items()},
     }
-
-
-def file_entry(path: Path, set_spec: SetSpec, frames: int) -> dict:
-    return {
-        "file": path.name,
-        "sha256": sha256_file(path),
-        "bytes": path.stat().st_size,
-        "frames": frames,
-        "seconds": round(frames / set_spec.sample_rate, 6),
-        "sample_rate": set_spec.sample_rate,
-        "channels": CHANNELS,
-        "format": set_spec.format,
-        "bit_depth": set_spec.bit_depth,
-    }
-
-
-def duration(seconds: float) -> str:
-    return f"{seconds / 60:.1f} min" if seconds >= 180 else f"{seconds:.1f} s"
-
-
-def _fmt(value: float) -> str:
-    return f"{value:.1f}" if math.isfinite(value) else "-inf"
