@@ -28,6 +28,7 @@ import numpy as np
 import zmq
 
 from reverie.models.errors import ReverieError
+from reverie.models.operations import OPERATIONS
 
 from . import protocol as P
 from .keys import load_public, load_secret
@@ -53,7 +54,8 @@ class Interrupted(KeyboardInterrupt):
 class RemoteError(ReverieError):
     """An error reply from the server (or the client's own timeout): `code`, `message`, `field`."""
 
-    def __init__(self, message: str, *, field: str | None = None, code: str = P.INTERNAL, request_id: str | None = None):
+    def __init__(self, message: str, *, field: str | None = None, code: str = P.INTERNAL,
+                 request_id: str | None = None):
         super().__init__(message, field=field, code=code)
         self.request_id = request_id
 
@@ -149,6 +151,8 @@ class Client:
         # send to a missing server fails after `timeout` instead of waiting forever.
         self._sock.setsockopt(zmq.IMMEDIATE, 1)
         self._sock.setsockopt(zmq.SNDTIMEO, max(1, int(self.timeout * 1000)))
+        # IPv6 endpoints (tcp://[::1]:5555) need it; IPv4 ones still connect with it on.
+        self._sock.setsockopt(zmq.IPV6, 1)
         if client_key is not None and server_key is None:
             raise InvalidRequest("client_key goes with server_key (CURVE)", field="client_key", code=P.MISSING_FIELD)
         if server_key is not None:
@@ -221,10 +225,9 @@ class Client:
 
     def run(self, op: str, progress: Progress | None = None, **kwargs: Any) -> Result:
         """Dispatch by op name, with the method's own keyword arguments (for CLI and pedal code)."""
-        method = {"continue": self.continue_}.get(op) or getattr(self, op, None)
-        if op not in P.JOB_OPS or method is None:
+        if op not in P.JOB_OPS:
             raise InvalidRequest(f"unknown op {op!r}; allowed: {', '.join(P.JOB_OPS)}", field="op", code=P.UNKNOWN_OP)
-        return method(progress=progress, **kwargs)
+        return getattr(self, OPERATIONS[op].method)(progress=progress, **kwargs)
 
     def _job(self, op: str, params: dict, audio: dict, midi: bytes | None, hum: np.ndarray | None,
              hum_rate: int | None, progress: Progress | None, job_id: str | None) -> Result:
@@ -239,7 +242,8 @@ class Client:
             frames.append(frame)
         if hum is not None:
             if hum_rate is None:
-                raise InvalidRequest("hum needs hum_rate, its sample rate in Hz", field="hum_rate", code=P.MISSING_FIELD)
+                raise InvalidRequest("hum needs hum_rate, its sample rate in Hz", field="hum_rate",
+                                     code=P.MISSING_FIELD)
             entry, frame = P.audio_entry("hum", hum, hum_rate, P.PLANAR)
             entries.append(entry)
             frames.append(frame)

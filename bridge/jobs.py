@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reverie.models.errors import ReverieError
+from reverie.models.operations import generate_seconds
 
 from . import protocol as P
 from .validate import Request
@@ -114,8 +115,7 @@ def pipeline_kwargs(req: Request, max_seconds: float) -> dict[str, Any]:
     if melody is not None:
         kwargs["melody"] = melody
     if req.op == "generate" and "seconds" not in kwargs:
-        # As the CLI: the MIDI melody's length, else 10 s.
-        seconds = melody.seconds if req.midi is not None and melody.seconds > 0 else P.DEFAULT_GENERATE_SECONDS
+        seconds = generate_seconds(None, melody.seconds if req.midi is not None else None)  # as the CLI
         if seconds > max_seconds:
             raise ReverieError(
                 f"the midi melody lasts {seconds:.2f} s; this server allows at most {max_seconds:g} s per request",

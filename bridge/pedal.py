@@ -24,12 +24,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from reverie.models.errors import ReverieError
+from reverie.models.operations import operation
 
 from . import protocol as P
 from .client import Client, Progress
-
-# How each op uses the incoming audio.
-PEDAL_OPS = ("transform", "inpaint", "continue", "interpolate", "generate")
 
 
 class Remote:
@@ -47,8 +45,7 @@ class Remote:
     def __init__(self, op: str, *, server: str = P.DEFAULT_ENDPOINT, server_key: str | bytes | None = None,
                  timeout: float = 60.0, progress: Progress | None = None, other: np.ndarray | None = None,
                  other_rate: int | None = None, client: Client | None = None, **params: Any):
-        if op not in PEDAL_OPS:
-            raise ReverieError(f"unknown op {op!r}; allowed: {', '.join(PEDAL_OPS)}", field="op")
+        operation(op)  # an unknown name is a ReverieError listing the five
         if op == "interpolate" and other is None:
             raise ReverieError("interpolate needs other= (the B clip) and other_rate=", field="other")
         self.op, self.params, self.progress = op, params, progress

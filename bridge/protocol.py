@@ -1,8 +1,13 @@
 """Wire protocol of the bridge, version 1: constants, header shapes, encode and decode.
 
 docs/protocol.md is the normative description; this module is its code. It
-imports only the standard library and NumPy, so clients (DAW scripts, the
-pedalboard Remote) load it without torch.
+imports only the standard library, NumPy and the torch-free operation spec
+(reverie.models.operations), so clients (DAW scripts, the pedalboard Remote)
+load it without torch.
+
+The job ops and their parameters are the spec's, derived here, never restated:
+this module adds only what belongs to the wire (the immediate ops, `job`,
+payloads, reply types and error codes).
 
 A message is a ZeroMQ multipart message. Frame 0 is a UTF-8 JSON header; each
 following frame is the raw data of one entry of the header's "payload" list,
@@ -12,16 +17,18 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
+
+from reverie.models import operations as spec
 
 VERSION = 1
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 
-# Operations. JOB_OPS run on a worker and get accepted/progress/result replies;
-# the others are answered at once with one result.
-JOB_OPS = ("generate", "transform", "inpaint", "interpolate", "continue")
+# Operations. JOB_OPS (the pipeline's operations) run on a worker and get
+# accepted/progress/result replies; the others are answered at once with one result.
+JOB_OPS = spec.NAMES
 IMMEDIATE_OPS = ("info", "status", "cancel")
 OPS = IMMEDIATE_OPS + JOB_OPS
 
@@ -66,67 +73,36 @@ MAX_ID_CHARS = 128
 MAX_HEADER_BYTES = 64 * 1024
 MAX_PAYLOAD_ENTRIES = 4
 
-# Parameter types per name: the same names as the CLI and ReveriePipeline.
-NUMBER, INTEGER, STRING, BOOLEAN = "number", "integer", "string", "boolean"
-PARAM_TYPES: dict[str, str] = {
-    "seconds": NUMBER,
-    "sample_rate": INTEGER,
-    "channels": INTEGER,
-    "style": STRING,
-    "seed": INTEGER,
-    "steps": INTEGER,
-    "guidance": NUMBER,
-    "scheduler": STRING,
-    "strength": NUMBER,
-    "timestep": INTEGER,
-    "inversion": BOOLEAN,
-    "start": NUMBER,
-    "end": NUMBER,
-    "method": STRING,
-    "ratio": NUMBER,
-    "mix": STRING,
-    "track": INTEGER,  # 0-based index of a track of the midi payload
-    "job": STRING,  # cancel/status: the id of the job meant
+# Parameters: a job op takes the spec's parameters plus `track` (with a midi payload);
+# status and cancel take `job`, the id of the job meant.
+NUMBER, INTEGER, STRING, BOOLEAN = spec.NUMBER, spec.INTEGER, spec.STRING, spec.BOOLEAN
+JOB_PARAMS: dict[str, tuple[spec.Param, ...]] = {
+    name: (*op.params, spec.TRACK) for name, op in spec.OPERATIONS.items()
 }
-COMMON_PARAMS = ("style", "seed", "steps", "guidance", "scheduler", "track")
 OP_PARAMS: dict[str, tuple[str, ...]] = {
     "info": (),
     "status": ("job",),
     "cancel": ("job",),
-    "generate": ("seconds", "sample_rate", "channels") + COMMON_PARAMS,
-    "transform": ("strength", "timestep", "inversion") + COMMON_PARAMS,
-    "inpaint": ("start", "end", "method") + COMMON_PARAMS,
-    "interpolate": ("ratio", "strength", "timestep", "mix") + COMMON_PARAMS,
-    "continue": ("seconds",) + COMMON_PARAMS,
+    **{name: tuple(p.name for p in params) for name, params in JOB_PARAMS.items()},
 }
-# generate's seconds default like the CLI's: the MIDI melody's length, else 10.
-DEFAULT_GENERATE_SECONDS = 10.0
+# One wire type per name (tests/test_operations.py checks no two ops disagree).
+PARAM_TYPES: dict[str, str] = {"job": STRING, **{p.name: p.type for ps in JOB_PARAMS.values() for p in ps}}
 REQUIRED_PARAMS: dict[str, tuple[str, ...]] = {
     "cancel": ("job",),
-    "inpaint": ("start", "end"),
-    "continue": ("seconds",),
+    **{name: op.required for name, op in spec.OPERATIONS.items() if op.required},
 }
 # Payload entries per op: name -> kind. Melody entries (midi or hum) are optional
-# on every job op and exclusive of each other.
+# on every job op and exclusive of each other; the spec's inputs are audio.
 MELODY_PAYLOAD = {"midi": BYTES, "hum": AUDIO}
 OP_PAYLOAD: dict[str, dict[str, str]] = {
     "info": {},
     "status": {},
     "cancel": {},
-    "generate": dict(MELODY_PAYLOAD),
-    "transform": {"audio": AUDIO, **MELODY_PAYLOAD},
-    "inpaint": {"audio": AUDIO, **MELODY_PAYLOAD},
-    "interpolate": {"a": AUDIO, "b": AUDIO, **MELODY_PAYLOAD},
-    "continue": {"audio": AUDIO, **MELODY_PAYLOAD},
+    **{name: {**dict.fromkeys(op.inputs, AUDIO), **MELODY_PAYLOAD} for name, op in spec.OPERATIONS.items()},
 }
-REQUIRED_PAYLOAD: dict[str, tuple[str, ...]] = {
-    "transform": ("audio",),
-    "inpaint": ("audio",),
-    "interpolate": ("a", "b"),
-    "continue": ("audio",),
-}
-# The payload entry whose rate, channels and layout the result follows.
-PRIMARY_AUDIO = {"transform": "audio", "inpaint": "audio", "interpolate": "a", "continue": "audio"}
+REQUIRED_PAYLOAD: dict[str, tuple[str, ...]] = {name: op.inputs for name, op in spec.OPERATIONS.items() if op.inputs}
+# The payload entry whose rate, channels and layout the result follows: the op's first input.
+PRIMARY_AUDIO = {name: op.inputs[0] for name, op in spec.OPERATIONS.items() if op.inputs}
 
 
 class ProtocolError(Exception):
@@ -230,7 +206,3 @@ def reply(kind: str, request_id: Any, **fields: Any) -> dict:
 
 def error_reply(request_id: Any, code: str, message: str, field: str | None = None) -> dict:
     return reply(ERROR, request_id, code=code, message=message, field=field)
-
-
-def describe_types(names: Iterable[str]) -> str:
-    return ", ".join(sorted(names))

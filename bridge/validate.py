@@ -1,9 +1,11 @@
 """Wire validation: turn a multipart message into a checked Request, or raise ProtocolError.
 
-The bridge checks only what belongs to the wire: JSON shape, types, frames
-against the header, finite samples and the server's limits. Ranges and
-choices (steps, strength, style names, region bounds, ...) are the pipeline's
-to check; its ReverieError is forwarded as the error reply.
+The bridge checks only what belongs to the wire: JSON shape, which parameters
+an op takes and their JSON types (both from reverie.models.operations, by way
+of the protocol's tables), frames against the header, finite samples and the
+server's limits. Ranges and choices (steps, strength, style names, region
+bounds, ...) are the pipeline's to check, with the same spec; its ReverieError
+is forwarded as the error reply.
 """
 from __future__ import annotations
 
@@ -15,11 +17,13 @@ import numpy as np
 
 from reverie.models.audio import MAX_CHANNELS, Audio, check_sample_rate
 from reverie.models.errors import ReverieError
+from reverie.models.operations import INT64 as INT64_MAX
+from reverie.models.operations import operation
 
 from . import protocol as P
 from .protocol import ProtocolError
 
-INT64_MAX = 2**63 - 1
+_SAMPLE_RATE = operation("generate").param("sample_rate")
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class Limits:
             "max_queue": self.max_queue,
             "max_channels": MAX_CHANNELS,
             "max_header_bytes": P.MAX_HEADER_BYTES,
-            "sample_rates": [1000, 384000],
+            "sample_rates": [_SAMPLE_RATE.low, _SAMPLE_RATE.high],
         }
 
 
@@ -193,7 +197,6 @@ def _check_value(name: str, kind: str, value: Any) -> Any:
             raise ProtocolError(P.INVALID_TYPE, f"{name} must be true or false, got {_type(value)}", name)
         return value
     raise AssertionError(f"no wire type {kind!r}")  # PARAM_TYPES names only the types above
-
 
 
 def _check_payload(req: Request, entries: Any, frames: list[memoryview], limits: Limits) -> None:

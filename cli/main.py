@@ -9,18 +9,17 @@ import importlib
 
 import click
 
-# name -> ("module:attribute", one-line help shown by `reverie --help`)
+from reverie.models.operations import OPERATIONS
+
+# name -> ("module:attribute", one-line help shown by `reverie --help`). The operations' entries come
+# from the spec: cli/ops.py names each command after its pipeline method (`continue_`).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": ("reverie.cli.ops:generate", "Make new audio in a style, optionally following a melody."),
-    "transform": ("reverie.cli.ops:transform", "Restyle an audio file (style transfer)."),
-    "inpaint": ("reverie.cli.ops:inpaint", "Regenerate a region of an audio file, keeping the rest bit-exact."),
-    "interpolate": ("reverie.cli.ops:interpolate", "Blend two audio files at a chosen noise level."),
-    "continue": ("reverie.cli.ops:continue_", "Extend an audio file by N seconds."),
+    **{name: (f"reverie.cli.ops:{op.method}", op.help) for name, op in OPERATIONS.items()},
     "corpus": ("reverie.models.corpus.cli:corpus", "Build the training corpus from packaged scores and soundfont."),
     "train": ("reverie.models.training.cli:train", "Train a model on a folder of audio."),
-    "serve": ("reverie.bridge.cli:serve", "Run the ZeroMQ bridge server that DAWs and scripts talk to."),
-    "send": ("reverie.bridge.cli:send", "Send an operation to a running bridge server."),
-    "keys": ("reverie.bridge.cli:keys", "Make a CURVE key pair for a non-loopback bridge."),
+    "serve": ("reverie.cli.serve:serve", "Run the ZeroMQ bridge server that DAWs and scripts talk to."),
+    "send": ("reverie.cli.send:send", "Send an operation to a running bridge server."),
+    "keys": ("reverie.cli.serve:keys", "Make a CURVE key pair for a non-loopback bridge."),
 }
 
 
@@ -33,27 +32,13 @@ class LazyGroup(click.Group):
             return None
         target, _ = COMMANDS[name]
         module_name, attribute = target.split(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not module_name.startswith(exc.name):
-                raise
-            return _not_built(name)
-        return getattr(module, attribute)
+        return getattr(importlib.import_module(module_name), attribute)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Listing help must not import every subcommand (and torch with them).
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _not_built(name: str) -> click.Command:
-    @click.command(name, help=COMMANDS[name][1])
-    def placeholder() -> None:
-        raise click.ClickException(f"`reverie {name}` is not built yet in this version.")
-
-    return placeholder
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

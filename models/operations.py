@@ -31,7 +31,8 @@ INT64 = 2**63 - 1
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of an operation. `default` None means "the model's setting" or "absent"."""
+    """One parameter of an operation. `default` None means "the model's setting" unless `default_text`
+    says what leaving it out means instead (the docs and `--help` show that text)."""
 
     name: str
     type: str
@@ -43,6 +44,7 @@ class Param:
     required: bool = False
     # Only these values may stand for "open" ends: low is exclusive (seconds must be above 0).
     low_exclusive: bool = False
+    default_text: str | None = None
 
     def check(self, value: Any) -> Any:
         """The value as the pipeline uses it, or a ReverieError naming what is allowed."""
@@ -119,7 +121,8 @@ SAMPLERS = ("ddim", "dpm", "ddpm")
 INPAINT_METHODS = ("trained", "repaint")
 MIX_MODES = ("slerp", "lerp")
 
-STYLE = Param("style", STRING, "Steer toward a style of the model (default model: sleep, calm, happy, sad, tense).")
+STYLE = Param("style", STRING, "Steer toward a style of the model (default model: sleep, calm, happy, sad, tense).",
+              default_text="none (unconditioned)")
 SEED = Param("seed", INTEGER, "Same seed and options give the same file, bit for bit.", default=0, low=0, high=INT64)
 STEPS = Param("steps", INTEGER, "Denoising steps (more is slower, sometimes cleaner). Default: the model's.",
               low=1, high=1000)
@@ -127,22 +130,28 @@ GUIDANCE = Param("guidance", NUMBER, "How strongly to follow style and melody (1
                  low=0, high=30)
 SCHEDULER = Param("scheduler", STRING, "Sampler. Default: the model's (ddim).", choices=SAMPLERS)
 TRACK = Param("track", INTEGER, "With a MIDI melody: the track to take it from, from 0 (default: the top voice of "
-              "all tracks).", low=0, high=65535)
+              "all tracks).", low=0, high=65535, default_text="the top voice of all tracks")
 SAMPLING = (STYLE, SEED, STEPS, GUIDANCE, SCHEDULER)
 
-STRENGTH = Param("strength", NUMBER, "Noise level, 0-1: 0 keeps the input, 1 ignores it. Default 0.5.", low=0, high=1)
-TIMESTEP = Param("timestep", INTEGER, "Noise timestep 0-999 instead of strength.", low=0, high=999)
+# strength's default is applied by the pipeline, not here: a given timestep replaces it.
+STRENGTH = Param("strength", NUMBER, "Noise level, 0-1: 0 keeps the input, 1 ignores it. Default 0.5.", low=0, high=1,
+                 default_text="`0.5`")
+TIMESTEP = Param("timestep", INTEGER, "Noise timestep 0-999 instead of strength.", low=0, high=999,
+                 default_text="none (strength decides)")
 
 
-def _seconds(help: str, required: bool = False) -> Param:
-    return Param("seconds", NUMBER, help, low=0, high=MAX_SECONDS, low_exclusive=True, required=required)
+def _seconds(help: str, required: bool = False, default_text: str | None = None) -> Param:
+    return Param("seconds", NUMBER, help, low=0, high=MAX_SECONDS, low_exclusive=True, required=required,
+                 default_text=default_text)
 
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in (
     Operation("generate", "Make new audio in a style, optionally following a melody.", (), (
-        _seconds(f"Length of the result. Default: the MIDI melody's length, else {DEFAULT_GENERATE_SECONDS:g}."),
+        _seconds(f"Length of the result. Default: the MIDI melody's length, else {DEFAULT_GENERATE_SECONDS:g}.",
+                 default_text=f"the MIDI melody's length, else `{DEFAULT_GENERATE_SECONDS:g}`"),
         Param("sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=1000, high=384000),
-        Param("channels", INTEGER, "Channels of the result.", default=2, low=1, high=MAX_CHANNELS),
+        Param("channels", INTEGER, "Channels of the result (the sound is centred).", default=2, low=1,
+              high=MAX_CHANNELS),
         *SAMPLING,
     )),
     Operation("transform", "Restyle an audio file (style transfer).", ("audio",), (
@@ -179,6 +188,15 @@ def operation(name: Any) -> Operation:
     return OPERATIONS[name]
 
 
+def generate_seconds(seconds: float | None, midi_seconds: float | None) -> float:
+    """generate's length, the one rule for every face: the seconds asked for, else the MIDI melody's
+    length, else DEFAULT_GENERATE_SECONDS. A MIDI file without notes lasts 0 s and so gets the default;
+    a hummed melody never sets the length (pass None)."""
+    if seconds is not None:
+        return seconds
+    return midi_seconds if midi_seconds else DEFAULT_GENERATE_SECONDS
+
+
 def check_strength(strength: Any, timestep: Any) -> tuple[float | None, int | None]:
     """strength and timestep say the same thing two ways: at most one may be given."""
     if strength is not None and timestep is not None:
@@ -198,19 +216,36 @@ def check_region(start: Any, end: Any, seconds: float, sample_rate: int) -> tupl
             f"end must be after start ({start:g} s) and at most {seconds:.3f} s (the clip's length), got {end:g}",
             field="end",
         )
-    first, last = round(start * sample_rate), round(end * sample_rate)
+    # The region holds the samples whose time t = index / rate has start <= t < end: never one before start.
+    first, last = _sample_at_or_after(start, sample_rate), _sample_at_or_after(end, sample_rate)
     if last <= first:
-        raise ReverieError(f"region {start:g}-{end:g} s is shorter than one sample", field="end")
+        raise ReverieError(f"region {start:g}-{end:g} s holds no sample at {sample_rate} Hz", field="end")
     return first, last
 
 
-def markdown_table(op: Operation) -> str:
-    """The parameter table docs/protocol.md shows for `op` (a test keeps the document equal to it)."""
+def _sample_at_or_after(seconds: float, sample_rate: int) -> int:
+    """The first sample index whose time is at or after `seconds`. A time within a millionth of a
+    sample of a sample's own time is that sample (1.0 s at 48 kHz is 48000, despite float rounding)."""
+    position = seconds * sample_rate
+    nearest = round(position)
+    return nearest if abs(position - nearest) < 1e-6 else math.ceil(position)
+
+
+def markdown_table(op: Operation | tuple[Param, ...]) -> str:
+    """The parameter table docs/protocol.md shows for `op`, or for loose params such as (TRACK,)
+    (a test keeps the document equal to it)."""
     rows = ["| parameter | type | allowed | default | meaning |", "|---|---|---|---|---|"]
-    for p in op.params:
-        default = "required" if p.required else ("the model's" if p.default is None else _json(p.default))
-        rows.append(f"| `{p.name}` | {p.type} | {p.allowed} | {default} | {p.help} |")
+    for p in op.params if isinstance(op, Operation) else op:
+        rows.append(f"| `{p.name}` | {p.type} | {p.allowed} | {_default_words(p)} | {p.help} |")
     return "\n".join(rows)
+
+
+def _default_words(p: Param) -> str:
+    if p.required:
+        return "required"
+    if p.default is not None:
+        return _json(p.default)
+    return p.default_text or "the model's"
 
 
 def _json(value: Any) -> str:

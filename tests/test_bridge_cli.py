@@ -14,9 +14,9 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from reverie.bridge.cli import keys
 from reverie.bridge.client import CancelledError, Client
 from reverie.bridge.testing import REPO, ServeProcess, reverie_command
+from reverie.cli.serve import keys
 from reverie.models.errors import ReverieError
 
 

@@ -3,12 +3,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import numpy as np
 import pytest
 import soundfile as sf
-
+from click.testing import CliRunner
 from conftest import tone
+
 from reverie.models.audio import load_audio, save_audio
+from reverie.models.operations import NAMES, OPERATIONS
 
 REVERIE = [sys.executable, "-c", "from reverie.cli.main import cli; cli()"]
 
@@ -21,9 +24,84 @@ def test_help_lists_every_command_without_importing_torch():
     code = "import sys; from click.testing import CliRunner; from reverie.cli.main import cli; " \
            "r = CliRunner().invoke(cli, ['--help']); print(r.output); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
-    for name in ("generate", "transform", "inpaint", "interpolate", "continue", "serve", "train", "corpus"):
+    for name in ("generate", "transform", "inpaint", "interpolate", "continue", "serve", "send", "keys", "train",
+                 "corpus"):
         assert name in out
     assert out.strip().endswith("False")
+
+
+def every_subcommand() -> list[list[str]]:
+    from reverie.cli.main import COMMANDS
+    from reverie.cli.send import send
+
+    return [[name] for name in COMMANDS] + [["send", name] for name in send.commands]
+
+
+@pytest.mark.parametrize("path", every_subcommand(), ids=" ".join)
+def test_every_subcommand_help_shows_its_description_and_options(path):
+    from reverie.cli.main import cli
+
+    result = CliRunner().invoke(cli, [*path, "--help"], prog_name="reverie")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"Usage: reverie {' '.join(path)} "), result.output
+    with click.Context(cli) as ctx:
+        command = cli.get_command(ctx, path[0])
+        if len(path) > 1:
+            command = command.get_command(ctx, path[1])
+    shown = " ".join(result.output.split())  # as wrapped to the terminal's width
+    description = " ".join((command.help or "").strip().splitlines()[0].split())
+    assert description and description in shown
+    for param in command.params:
+        if isinstance(param, click.Option) and not param.hidden:
+            assert max(param.opts, key=len) in result.output, (param.name, result.output)
+            if param.help:
+                assert " ".join(param.help.split()[:3]) in shown, param.name
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_both_faces_take_every_parameter_of_the_spec_and_their_own_options(name):
+    from reverie.cli.main import cli
+
+    def options(*path):
+        with click.Context(cli) as ctx:
+            command = cli.get_command(ctx, path[0])
+            command = command.get_command(ctx, path[1]) if len(path) > 1 else command
+        return {p.name: p for p in command.params if isinstance(p, click.Option)}
+
+    here, there = options(name), options("send", name)
+    for param in OPERATIONS[name].params:
+        for face in (here, there):
+            option = face[param.name]
+            assert option.help == param.help and option.required == param.required
+            assert option.default == (param.default or False if param.type == "boolean" else param.default)
+    shared = {"output", "midi", "track", "hum", "write_midi", "bit_depth", "quiet"}
+    assert shared <= set(here) and shared <= set(there)
+    assert not here["model"].hidden and there["model"].hidden  # send only explains that the server's model runs
+    assert {"server", "server_key", "client_key", "timeout"} <= set(there) - set(here)
+
+
+def test_errors_and_ctrl_c_end_every_command_the_same_way():
+    from reverie.cli.errors import EXIT_INTERRUPTED, reports_errors
+    from reverie.models.errors import ReverieError
+
+    class Interrupted(KeyboardInterrupt):  # as reverie.bridge.client.Interrupted
+        outcome, detail = "cancelled", "cancelled by the client at step 2 of 9"
+
+    def command(exc):
+        @click.command()
+        @reports_errors
+        def fails():
+            raise exc
+        return CliRunner().invoke(fails, [])
+
+    bad = command(ReverieError("strength must be between 0 and 1, got 2", field="strength"))
+    assert bad.exit_code == 1 and bad.output.strip() == "Error: strength must be between 0 and 1, got 2"
+    here = command(KeyboardInterrupt())
+    assert here.exit_code == EXIT_INTERRUPTED == 130
+    assert here.output.strip() == "interrupted; no output was written"
+    there = command(Interrupted())
+    assert there.exit_code == 130
+    assert "the job was cancelled on the server (cancelled by the client at step 2 of 9)" in there.output
 
 
 def test_generate_writes_the_requested_file(tmp_path):
@@ -61,7 +139,8 @@ def test_inpaint_cli_keeps_outside_samples(tmp_path):
     (["transform", "{missing}", "-o", "{out}"], "input file not found"),
     (["transform", "{text}", "-o", "{out}"], "is not readable audio"),
     (["transform", "{nan}", "-o", "{out}"], "NaN or infinite samples"),
-    (["inpaint", "{wav}", "-o", "{out}", "--start", "1", "--end", "9"], "end must be after start (1 s) and at most 2.000 s"),
+    (["inpaint", "{wav}", "-o", "{out}", "--start", "1", "--end", "9"],
+     "end must be after start (1 s) and at most 2.000 s"),
     (["transform", "{wav}", "-o", "{out}", "--strength", "1.5"], "strength must be between 0 and 1, got 1.5"),
     (["generate", "-o", "{out}", "--style", "jazz"], "unknown style 'jazz'; allowed: sleep, calm, happy, sad, tense"),
     (["generate", "-o", "{tmp}/x.mp3"], "must end in .wav, .flac, .ogg"),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from reverie.cli.ops import reports_errors
+from reverie.cli.errors import reports_errors
 from reverie.models.errors import ReverieError
 
 

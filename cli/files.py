@@ -1,0 +1,107 @@
+"""The files a command reads and writes: inputs, melodies, the result and the line that describes it.
+
+Each check runs before torch is imported, so a wrong path or option answers at once.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from reverie.models.errors import ReverieError
+
+
+def check_output(output: str) -> None:
+    from reverie.models.audio import WRITABLE
+
+    if Path(output).suffix.lower() not in WRITABLE:
+        raise ReverieError(f"cannot write {output}: the output must end in {', '.join(WRITABLE)}", field="output")
+
+
+def read_audio(path: str, field: str):
+    from reverie.models.audio import load_audio
+
+    return load_audio(path, field=field)
+
+
+def check_style(style: str | None, model: str | None) -> None:
+    """Reject an unknown style from the model's config file, before torch is imported."""
+    if style is None or model == "tiny":
+        return
+    from reverie.models.pipeline import DEFAULT_MODEL_DIR
+
+    config = Path(model or DEFAULT_MODEL_DIR) / "unet" / "config.json"
+    if config.is_file():
+        styles = json.loads(config.read_text()).get("styles", [])
+        if style not in styles:
+            raise ReverieError(f"unknown style {style!r}; allowed: {', '.join(styles)}", field="style")
+
+
+@dataclass(frozen=True)
+class MelodyFiles:
+    """--midi/--track/--hum/--write-midi as given."""
+
+    midi: str | None = None
+    track: int | None = None
+    hum: str | None = None
+    write_midi: str | None = None
+
+    def read(self):
+        """The Melody to follow, or None; checks the combination of options first."""
+        if self.midi and self.hum:
+            raise ReverieError("give --midi or --hum, not both", field="hum")
+        if self.track is not None and not self.midi:
+            raise ReverieError("--track needs --midi", field="track")
+        if self.write_midi and not self.hum:
+            raise ReverieError("--write-midi needs --hum", field="write_midi")
+        if self.midi:
+            from reverie.models.melody import Melody
+
+            return Melody.from_midi(self.midi_path(), track=self.track)
+        if self.hum:
+            from reverie.models.melody import Melody
+
+            melody = Melody.from_hum(read_audio(self.hum, "hum"))
+            if self.write_midi:
+                melody.to_midi(self.write_midi)
+            return melody
+        return None
+
+    def midi_path(self) -> Path:
+        path = Path(self.midi)
+        if not path.is_file():
+            raise ReverieError(f"MIDI file not found: {self.midi}", field="midi")
+        return path
+
+
+def write_output(audio, output: str, bit_depth: str, quiet: bool, note: str = "") -> None:
+    """Write the file and say what was written: length, format, level, and any clipping."""
+    import numpy as np
+
+    from reverie.models.audio import save_audio
+
+    save_audio(audio, output, int(bit_depth))
+    if quiet:
+        return
+    samples = audio.samples.astype(np.float64)
+    peak = float(np.abs(samples).max()) if samples.size else 0.0
+    rms = float(np.sqrt(np.mean(np.square(samples)))) if samples.size else 0.0
+    click.echo(
+        f"wrote {output}: {audio.seconds:.2f} s, {audio.sample_rate} Hz, {audio.channels} ch, "
+        f"RMS {_dbfs(rms)}, peak {_dbfs(peak)}{note}",
+        err=True,
+    )
+    if peak > 1.0 and bit_depth != "32" and not output.lower().endswith(".ogg"):
+        over = int(np.count_nonzero(np.abs(samples) > 1.0))
+        click.echo(
+            f"warning: {over} samples above full scale were clipped in the {bit_depth}-bit file "
+            "(--bit-depth 32 keeps them as float)",
+            err=True,
+        )
+
+
+def _dbfs(value: float) -> str:
+    return f"{20 * math.log10(value):.1f} dBFS" if value > 0 else "-inf dBFS"

@@ -1,0 +1,43 @@
+"""The one operation spec, and the faces that derive from it: bridge tables, pedal Remote, Client, generate's length."""
+import pytest
+
+from reverie.bridge import protocol as P
+from reverie.models.errors import ReverieError
+from reverie.models.operations import DEFAULT_GENERATE_SECONDS, NAMES, OPERATIONS, TRACK, generate_seconds, operation
+
+
+def test_generate_length_is_one_rule():
+    assert generate_seconds(3.5, 7.0) == 3.5  # asked for wins
+    assert generate_seconds(None, 7.0) == 7.0  # else the MIDI melody's length
+    assert generate_seconds(None, None) == DEFAULT_GENERATE_SECONDS  # no melody, or a hummed one
+    assert generate_seconds(None, 0.0) == DEFAULT_GENERATE_SECONDS  # a MIDI file without notes
+
+
+def test_the_wire_tables_are_the_spec_plus_wire_only_things():
+    assert P.JOB_OPS == NAMES and P.OPS == ("info", "status", "cancel", *NAMES)
+    for name, op in OPERATIONS.items():
+        assert P.OP_PARAMS[name] == (*op.names, TRACK.name)
+        assert P.REQUIRED_PARAMS.get(name, ()) == op.required
+        assert tuple(P.OP_PAYLOAD[name]) == (*op.inputs, "midi", "hum")
+        for p in (*op.params, TRACK):
+            assert P.PARAM_TYPES[p.name] == p.type, f"{p.name} has two wire types"
+    assert P.OP_PARAMS["cancel"] == ("job",) and P.REQUIRED_PARAMS["cancel"] == ("job",)
+
+
+def test_unknown_operation_names_the_five():
+    with pytest.raises(ReverieError, match="allowed: generate, transform, inpaint, interpolate, continue"):
+        operation("explode")
+
+
+def test_remote_and_client_take_their_names_from_the_spec():
+    from reverie.bridge.client import Client, InvalidRequest
+    from reverie.bridge.pedal import Remote
+
+    with pytest.raises(ReverieError) as caught:
+        Remote("explode")
+    assert caught.value.field == "op" and "interpolate" in caught.value.message
+    for name in NAMES:  # every op has its Client method, found through the spec
+        assert callable(getattr(Client, OPERATIONS[name].method))
+    with Client("tcp://127.0.0.1:9", timeout=0.1) as client, pytest.raises(InvalidRequest) as caught:
+        client.run("explode")
+    assert caught.value.code == P.UNKNOWN_OP
