@@ -19,6 +19,7 @@ Cases, both on a 10 s stereo 48 kHz clip (3.84 MB each way):
   denoising), so the bridge's own cost is not buried in compute noise.
 Target: <= 5 ms median overhead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -193,10 +194,17 @@ def main() -> None:
     try:
         report["server_rss_after_start_mb"] = round(server.peak_rss_bytes() / 2**20, 1)
         with Client(server.endpoint, timeout=600) as client:
-            report["copy_transform"] = overhead_case(client, direct, echo, "transform",
-                                                     {"audio": audio, "strength": 0.0}, args.runs)
+            report["copy_transform"] = overhead_case(
+                client, direct, echo, "transform", {"audio": audio, "strength": 0.0}, args.runs
+            )
             report["inpaint_2s_region"] = overhead_case(
-                client, direct, echo, "inpaint", {"audio": audio, "start": 4.0, "end": 6.0, "seed": 1}, args.inpaint_runs)
+                client,
+                direct,
+                echo,
+                "inpaint",
+                {"audio": audio, "start": 4.0, "end": 6.0, "seed": 1},
+                args.inpaint_runs,
+            )
             report["status_msgs_per_s_sequential"] = round(sequential_rate(client, args.rate_seconds), 1)
             report["status_msgs_per_s_pipelined_32"] = round(pipelined_rate(server.endpoint, 5000, 32), 1)
             report["generate_50ms_1step_jobs_per_s"] = round(tiny_job_rate(client, args.rate_seconds), 1)
@@ -205,8 +213,10 @@ def main() -> None:
         server.kill()
     median = report["copy_transform"]["overhead"]["median_ms"]
     bare = report["copy_transform"]["bare_zmq_round_trip"]["median_ms"]
-    report["target"] = (f"overhead median {median} ms {'<=' if median <= 5 else '>'} 5 ms "
-                        f"(a bare ZeroMQ echo of the same audio: {bare} ms)")
+    report["target"] = (
+        f"overhead median {median} ms {'<=' if median <= 5 else '>'} 5 ms "
+        f"(a bare ZeroMQ echo of the same audio: {bare} ms)"
+    )
     report["load_average"] = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else None
     text = json.dumps(report, indent=2)
     print(text)

@@ -58,6 +58,7 @@ on 2 busy cores (load average 9), the first run 1 minute more to train the class
     .venv/bin/python bench/quality.py --model DIR --clips 9 --hum-clips 5 --inpaint-clips 5 --seconds 10 --threads 2
 Deterministic for a seed (every number but the timings).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,11 +76,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from reverie.models.audio import load_audio, resample, to_mid  # noqa: E402  first: sets torch's thread wait policy
-
 import torch  # noqa: E402
 
 from bench import style_classifier as sc  # noqa: E402
+from reverie.models.audio import load_audio, resample, to_mid  # noqa: E402  first: sets torch's thread wait policy
 from reverie.models.errors import ReverieError  # noqa: E402
 from reverie.models.melody import Melody, Note, audio_chroma, pitch_class_accuracy, synthesize_hum  # noqa: E402
 
@@ -113,9 +113,14 @@ def log(msg: str) -> None:
 def read_manifest(corpus: Path) -> list[Clip]:
     path = corpus / "manifest.csv"
     if not path.is_file():
-        raise ReverieError(f"no manifest.csv in {corpus}; build the corpus with `reverie corpus {corpus}`", field="corpus")
+        raise ReverieError(
+            f"no manifest.csv in {corpus}; build the corpus with `reverie corpus {corpus}`", field="corpus"
+        )
     with open(path, newline="") as f:
-        return [Clip(r["clip_id"], r["split"], r["style"], corpus / r["audio"], corpus / r["midi"]) for r in csv.DictReader(f)]
+        return [
+            Clip(r["clip_id"], r["split"], r["style"], corpus / r["audio"], corpus / r["midi"])
+            for r in csv.DictReader(f)
+        ]
 
 
 def select(clips: list[Clip], split: str, styles: tuple[str, ...], per_style: int, seed: int) -> list[Clip]:
@@ -140,8 +145,9 @@ def crop_melody(melody: Melody, seconds: float) -> Melody:
     return Melody(tuple(notes))
 
 
-def splice(original: np.ndarray, fill: np.ndarray, sample_rate: int, start: float, end: float,
-           fade_seconds: float = 0.05) -> np.ndarray:
+def splice(
+    original: np.ndarray, fill: np.ndarray, sample_rate: int, start: float, end: float, fade_seconds: float = 0.05
+) -> np.ndarray:
     """`original` with [start, end) crossfaded to `fill` (raised-cosine fades inside the region, as inpaint does)."""
     from reverie.models.stream import fade_curve
 
@@ -149,7 +155,7 @@ def splice(original: np.ndarray, fill: np.ndarray, sample_rate: int, start: floa
     seam = min(round(fade_seconds * sample_rate), (b - a) // 2)
     weight = np.ones(b - a, dtype=np.float32)
     weight[:seam] = fade_curve(seam)
-    weight[len(weight) - seam:] = fade_curve(seam)[::-1]
+    weight[len(weight) - seam :] = fade_curve(seam)[::-1]
     out = np.array(original, dtype=np.float32, copy=True)
     out[a:b] = out[a:b] * (1 - weight) + fill[a:b] * weight
     return out
@@ -158,8 +164,9 @@ def splice(original: np.ndarray, fill: np.ndarray, sample_rate: int, start: floa
 # --- the classifier --------------------------------------------------------------------
 
 
-def classifier_for(clips: list[Clip], corpus: Path, styles: tuple[str, ...], seconds: float, seed: int,
-                   cache_dir: Path):
+def classifier_for(
+    clips: list[Clip], corpus: Path, styles: tuple[str, ...], seconds: float, seed: int, cache_dir: Path
+):
     """Train (or load from the cache) the style classifier on train-split crops of `seconds`."""
     key = sc.cache_key(corpus / "manifest.csv", seconds, seed)
     path = cache_dir / f"style_classifier-{key}.npz"
@@ -189,8 +196,15 @@ def classifier_for(clips: list[Clip], corpus: Path, styles: tuple[str, ...], sec
             log(f"  {i + 1}/{len(clips)}")
     log("style classifier: training ...")
     clf = sc.train_classifier(np.array(x), np.array(y), styles, seed=seed)
-    data = dict(train_x=np.array(x), train_y=np.array(y), train_ids=np.array(ids), train_first=np.array(first),
-                heldout_x=np.array(hx), heldout_y=np.array(hy), heldout_ids=np.array(hids))
+    data = dict(
+        train_x=np.array(x),
+        train_y=np.array(y),
+        train_ids=np.array(ids),
+        train_first=np.array(first),
+        heldout_x=np.array(hx),
+        heldout_y=np.array(hy),
+        heldout_ids=np.array(hids),
+    )
     clf.save(path, **data)
     log(f"style classifier: saved {path}")
     return clf, data
@@ -204,15 +218,24 @@ class Report:
         self.rows: list[tuple[str, str, str, str]] = []
         self.results: dict = {}
 
-    def metric(self, key: str, label: str, value: float, target: float | None, higher: bool = True,
-               fmt: str = "{:.3f}", unit: str = "") -> None:
+    def metric(
+        self,
+        key: str,
+        label: str,
+        value: float,
+        target: float | None,
+        higher: bool = True,
+        fmt: str = "{:.3f}",
+        unit: str = "",
+    ) -> None:
         ok = None if target is None or not np.isfinite(value) else (value >= target if higher else value <= target)
         self.results[key] = {"value": _num(value), "target": target, "pass": ok}
         t = "" if target is None else (">= " if higher else "<= ") + fmt.format(target) + unit
         self.rows.append((label, fmt.format(value) + unit, t, "" if ok is None else ("PASS" if ok else "FAIL")))
 
-    def check(self, key: str, label: str, value: float, relation: str, bound: float, fmt: str = "{:.3f}",
-              unit: str = "") -> None:
+    def check(
+        self, key: str, label: str, value: float, relation: str, bound: float, fmt: str = "{:.3f}", unit: str = ""
+    ) -> None:
         """A comparison against another measured number: relation "<" (value below bound) or ">=" ."""
         ok = bool(value < bound) if relation == "<" else bool(value >= bound)
         self.results[key] = {"value": _num(value), "target": f"{relation} {_num(bound)}", "pass": ok}
@@ -235,8 +258,10 @@ class Report:
             else:
                 print(f"{label:<{width}}{value:>10}  {target:<10}  {result}")
         failed = [k for k, v in self.results.items() if v.get("pass") is False]
-        print(f"\n{sum(v.get('pass') is True for v in self.results.values())} passed, {len(failed)} failed"
-              + (f": {', '.join(failed)}" if failed else ""))
+        print(
+            f"\n{sum(v.get('pass') is True for v in self.results.values())} passed, {len(failed)} failed"
+            + (f": {', '.join(failed)}" if failed else "")
+        )
 
 
 def rms_db(x: np.ndarray) -> float:
@@ -268,9 +293,12 @@ def save_spectrograms(pairs: dict[str, tuple[np.ndarray, np.ndarray]], sample_ra
             mel = sc.log_mel_db(x, sample_rate)
             top = float(np.percentile(mel, 99.9))  # each panel its own 80 dB: levels are in the title
             t = mel.shape[1] * sc.HOP / sc.FEATURE_RATE
-            im = ax.imshow(mel, origin="lower", aspect="auto", extent=(0, t, 0, sc.N_MELS), vmin=top - 80, vmax=top,
-                           cmap="magma")
-            ax.set_title(f"{style}: {name}   RMS {rms_db(x):.1f} dBFS, peak {20 * np.log10(np.abs(x).max() + 1e-12):.1f} dBFS")
+            im = ax.imshow(
+                mel, origin="lower", aspect="auto", extent=(0, t, 0, sc.N_MELS), vmin=top - 80, vmax=top, cmap="magma"
+            )
+            ax.set_title(
+                f"{style}: {name}   RMS {rms_db(x):.1f} dBFS, peak {20 * np.log10(np.abs(x).max() + 1e-12):.1f} dBFS"
+            )
             ax.set_ylabel("mel bin")
             fig.colorbar(im, ax=ax, label="dB")
         axes[-1].set_xlabel("seconds")
@@ -298,8 +326,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: the model's)")
     parser.add_argument("--skip", default="", help=f"comma-separated parts to leave out: {','.join(PARTS)}")
     parser.add_argument("--json", type=Path, default=None, help="also write every number (and per-clip detail) here")
-    parser.add_argument("--png-dir", default="/tmp/reverie_quality",
-                        help="spectrograms of generated clips, one per style ('' for none)")
+    parser.add_argument(
+        "--png-dir", default="/tmp/reverie_quality", help="spectrograms of generated clips, one per style ('' for none)"
+    )
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "quality", help="classifier cache folder")
     args = parser.parse_args(argv)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -321,7 +350,9 @@ def main(argv: list[str] | None = None) -> dict:
     clips = read_manifest(args.corpus)
     corpus_styles = {c.style for c in clips}
     if not set(styles) <= corpus_styles:
-        raise ReverieError(f"the model's styles {styles} are not all in the corpus ({sorted(corpus_styles)})", field="corpus")
+        raise ReverieError(
+            f"the model's styles {styles} are not all in the corpus ({sorted(corpus_styles)})", field="corpus"
+        )
 
     report = Report()
     detail: dict = {"clips": {}}
@@ -335,8 +366,15 @@ def main(argv: list[str] | None = None) -> dict:
         rows = []
         for i, clip in enumerate(chosen):
             t0 = time.perf_counter()
-            out = pipe.generate(S, sample_rate=sr, channels=1, style=clip.style, melody=melodies[clip.clip_id],
-                                seed=args.seed + i, **sampling)
+            out = pipe.generate(
+                S,
+                sample_rate=sr,
+                channels=1,
+                style=clip.style,
+                melody=melodies[clip.clip_id],
+                seed=args.seed + i,
+                **sampling,
+            )
             mono = out.samples[0]
             generated.append((clip, mono))
             ref = melodies[clip.clip_id].chroma(fr, n_frames)
@@ -345,28 +383,46 @@ def main(argv: list[str] | None = None) -> dict:
             same = [c for c in chosen if c.style == clip.style]
             other = same[(same.index(clip) + 1) % len(same)] if len(same) > 1 else chosen[(i + 1) % len(chosen)]
             original, osr = load_mono(clip.audio)
-            rows.append({
-                "clip": clip.clip_id, "style": clip.style, "seed": args.seed + i,
-                "accuracy": pitch_class_accuracy(ref, gen),
-                "mismatched": pitch_class_accuracy(melodies[other.clip_id].chroma(fr, n_frames), gen)
-                if other is not clip else float("nan"),
-                "corpus": pitch_class_accuracy(ref, audio_chroma(sc.crop(original, osr, 0, S), osr, fr, n_frames)),
-            })
-            log(f"melody {i + 1}/{len(chosen)} {clip.clip_id}: {rows[-1]['accuracy']:.3f} "
-                f"({time.perf_counter() - t0:.1f} s)")
+            rows.append(
+                {
+                    "clip": clip.clip_id,
+                    "style": clip.style,
+                    "seed": args.seed + i,
+                    "accuracy": pitch_class_accuracy(ref, gen),
+                    "mismatched": pitch_class_accuracy(melodies[other.clip_id].chroma(fr, n_frames), gen)
+                    if other is not clip
+                    else float("nan"),
+                    "corpus": pitch_class_accuracy(ref, audio_chroma(sc.crop(original, osr, 0, S), osr, fr, n_frames)),
+                }
+            )
+            log(
+                f"melody {i + 1}/{len(chosen)} {clip.clip_id}: {rows[-1]['accuracy']:.3f} "
+                f"({time.perf_counter() - t0:.1f} s)"
+            )
         detail["melody_midi"] = rows
         if "melody" not in skip:
             report.section(f"Melody adherence (frame-wise dominant pitch class at {fr:.2f} frames/s; chance 0.08)")
-            report.metric("melody_midi", f"from MIDI ({len(rows)} clips)", _mean(r["accuracy"] for r in rows),
-                          TARGETS["melody_midi"])
+            report.metric(
+                "melody_midi",
+                f"from MIDI ({len(rows)} clips)",
+                _mean(r["accuracy"] for r in rows),
+                TARGETS["melody_midi"],
+            )
             for style in styles:
                 corpus = _mean(r["corpus"] for r in rows if r["style"] == style)
-                report.ref(f"melody_midi_{style}", f"from MIDI, {style} (its held-out audio: {corpus:.3f})",
-                           _mean(r["accuracy"] for r in rows if r["style"] == style))
-            report.ref("melody_midi_mismatched", "generated vs another clip's melody",
-                       _mean(r["mismatched"] for r in rows))
-            report.ref("melody_corpus", "held-out audio vs its own MIDI (a faithful model's level)",
-                       _mean(r["corpus"] for r in rows))
+                report.ref(
+                    f"melody_midi_{style}",
+                    f"from MIDI, {style} (its held-out audio: {corpus:.3f})",
+                    _mean(r["accuracy"] for r in rows if r["style"] == style),
+                )
+            report.ref(
+                "melody_midi_mismatched", "generated vs another clip's melody", _mean(r["mismatched"] for r in rows)
+            )
+            report.ref(
+                "melody_corpus",
+                "held-out audio vs its own MIDI (a faithful model's level)",
+                _mean(r["corpus"] for r in rows),
+            )
 
     # --- melody from a hum ---
     if "hum" not in skip:
@@ -383,23 +439,32 @@ def main(argv: list[str] | None = None) -> dict:
             except ReverieError as exc:  # nothing transcribed: the generation cannot follow, a miss
                 row.update(notes=0, transcription=0.0, accuracy=0.0, error=str(exc))
             else:
-                out = pipe.generate(S, sample_rate=sr, channels=1, style=clip.style, melody=heard,
-                                    seed=args.seed + 1000 + i, **sampling)
+                out = pipe.generate(
+                    S, sample_rate=sr, channels=1, style=clip.style, melody=heard, seed=args.seed + 1000 + i, **sampling
+                )
                 row.update(
-                    notes=len(heard), original_notes=len(original),
+                    notes=len(heard),
+                    original_notes=len(original),
                     transcription=pitch_class_accuracy(ref, heard.chroma(fr, n_frames)),
                     accuracy=pitch_class_accuracy(ref, audio_chroma(out.samples[0], sr, fr, n_frames)),
                 )
             rows.append(row)
-            log(f"hum {i + 1}/{len(hum_clips)} {clip.clip_id}: transcription {row['transcription']:.3f}, "
-                f"generated {row['accuracy']:.3f} ({time.perf_counter() - t0:.1f} s)")
+            log(
+                f"hum {i + 1}/{len(hum_clips)} {clip.clip_id}: transcription {row['transcription']:.3f}, "
+                f"generated {row['accuracy']:.3f} ({time.perf_counter() - t0:.1f} s)"
+            )
         detail["melody_hum"] = rows
         if "melody" in skip:
             report.section("Melody adherence (chance 0.08)")
-        report.metric("melody_hum", f"from a synthetic hum ({len(rows)} clips)", _mean(r["accuracy"] for r in rows),
-                      TARGETS["melody_hum"])
-        report.ref("hum_transcription", "hum transcription vs the original melody",
-                   _mean(r["transcription"] for r in rows))
+        report.metric(
+            "melody_hum",
+            f"from a synthetic hum ({len(rows)} clips)",
+            _mean(r["accuracy"] for r in rows),
+            TARGETS["melody_hum"],
+        )
+        report.ref(
+            "hum_transcription", "hum transcription vs the original melody", _mean(r["transcription"] for r in rows)
+        )
 
     # --- style ---
     clf = data = None
@@ -413,16 +478,32 @@ def main(argv: list[str] | None = None) -> dict:
         per_style = {s: _mean(float(p == s) for (c, _), p in zip(generated, predicted) if c.style == s) for s in styles}
         report.section("Style (classifier trained on the train split only)")
         worst = min(per_style, key=lambda s: per_style[s])
-        report.check("style", f"generated, the worst style ({worst}; {len(generated)} clips)", per_style[worst],
-                     ">=", TARGETS["style_per_style"])
+        report.check(
+            "style",
+            f"generated, the worst style ({worst}; {len(generated)} clips)",
+            per_style[worst],
+            ">=",
+            TARGETS["style_per_style"],
+        )
         for s in styles:
             confused = [p for (c, _), p in zip(generated, predicted) if c.style == s]
             report.ref(f"style_{s}", f"{s}: classified as {', '.join(confused)}", per_style[s])
-        report.ref("style_overall", "generated, all styles", _mean(float(p == c.style) for (c, _), p in zip(generated, predicted)))
-        report.metric("classifier_heldout", f"classifier on held-out corpus clips ({len(heldout_pred)}; sanity)",
-                      heldout_acc, TARGETS["classifier_heldout"])
-        detail["style"] = {"predicted": {c.clip_id: p for (c, _), p in zip(generated, predicted)},
-                           "per_style": per_style, "heldout_accuracy": heldout_acc}
+        report.ref(
+            "style_overall",
+            "generated, all styles",
+            _mean(float(p == c.style) for (c, _), p in zip(generated, predicted)),
+        )
+        report.metric(
+            "classifier_heldout",
+            f"classifier on held-out corpus clips ({len(heldout_pred)}; sanity)",
+            heldout_acc,
+            TARGETS["classifier_heldout"],
+        )
+        detail["style"] = {
+            "predicted": {c.clip_id: p for (c, _), p in zip(generated, predicted)},
+            "per_style": per_style,
+            "heldout_accuracy": heldout_acc,
+        }
 
     # --- inpainting ---
     if "inpaint" not in skip:
@@ -434,11 +515,20 @@ def main(argv: list[str] | None = None) -> dict:
             mid = audio.seconds / 2
             start, end = mid - args.region / 2, mid + args.region / 2
             mel_orig = sc.log_mel_db(original, audio.sample_rate)
-            row = {"clip": clip.clip_id, "style": clip.style, "start": start, "end": end, "seed": args.seed + 2000 + i,
-                   "original_seam": sc.seam_score(mel_orig, [start, end])}
+            row = {
+                "clip": clip.clip_id,
+                "style": clip.style,
+                "start": start,
+                "end": end,
+                "seed": args.seed + 2000 + i,
+                "original_seam": sc.seam_score(mel_orig, [start, end]),
+            }
             same = [c for c in in_clips if c.style == clip.style]
-            other = same[(same.index(clip) + 1) % len(same)] if len(same) > 1 else \
-                next(c for c in clips if c.split == "heldout" and c.style == clip.style and c is not clip)
+            other = (
+                same[(same.index(clip) + 1) % len(same)]
+                if len(same) > 1
+                else next(c for c in clips if c.split == "heldout" and c.style == clip.style and c is not clip)
+            )
             donor, dsr = load_mono(other.audio)
             donor = resample(donor[None, :], dsr, audio.sample_rate)[0]
             novel = splice(original, np.resize(donor, len(original)), audio.sample_rate, start, end)
@@ -447,28 +537,38 @@ def main(argv: list[str] | None = None) -> dict:
             row["novel_seam"] = sc.seam_score(mel_novel, [start, end])
             for method in ("trained", "repaint"):
                 t0 = time.perf_counter()
-                out = pipe.inpaint(audio, start, end, method=method, style=clip.style, seed=args.seed + 2000 + i, **sampling)
+                out = pipe.inpaint(
+                    audio, start, end, method=method, style=clip.style, seed=args.seed + 2000 + i, **sampling
+                )
                 mel = sc.log_mel_db(to_mid(out), out.sample_rate)
                 row[f"{method}_l1"] = sc.region_l1(mel, mel_orig, start, end)
                 row[f"{method}_seam"] = sc.seam_score(mel, [start, end])
                 row[f"{method}_seconds"] = time.perf_counter() - t0
             rows.append(row)
-            log(f"inpaint {i + 1}/{len(in_clips)} {clip.clip_id}: L1 trained {row['trained_l1']:.2f} repaint "
-                f"{row['repaint_l1']:.2f} dB; seam trained {row['trained_seam']:.2f} repaint {row['repaint_seam']:.2f}")
+            log(
+                f"inpaint {i + 1}/{len(in_clips)} {clip.clip_id}: L1 trained {row['trained_l1']:.2f} repaint "
+                f"{row['repaint_l1']:.2f} dB; seam trained {row['trained_seam']:.2f} repaint {row['repaint_seam']:.2f}"
+            )
         detail["inpaint"] = rows
         l1 = {m: _mean(r[f"{m}_l1"] for r in rows) for m in ("trained", "repaint", "novel")}
         seam = {m: _mean(r[f"{m}_seam"] for r in rows) for m in ("trained", "repaint", "novel", "original")}
-        report.section(f"Inpainting ({len(rows)} clips, {args.region:g} s in the middle; own log-mel in dB; lower is better)")
-        report.check("inpaint_l1", "mel L1 in the region: trained beats repaint", l1["trained"], "<", l1["repaint"],
-                     unit=" dB")
+        report.section(
+            f"Inpainting ({len(rows)} clips, {args.region:g} s in the middle; own log-mel in dB; lower is better)"
+        )
+        report.check(
+            "inpaint_l1", "mel L1 in the region: trained beats repaint", l1["trained"], "<", l1["repaint"], unit=" dB"
+        )
         report.ref("inpaint_l1_repaint", "mel L1, repaint", l1["repaint"], "{:.3f}", " dB")
         report.ref("inpaint_l1_novel", "mel L1, a novel sample (another clip)", l1["novel"], "{:.2f}", " dB")
         report.check("inpaint_seam", "seam flux / median: trained beats repaint", seam["trained"], "<", seam["repaint"])
         report.ref("inpaint_seam_repaint", "seam score, repaint", seam["repaint"], "{:.3f}")
         report.ref("inpaint_seam_original", "seam score, the untouched original", seam["original"], "{:.2f}")
         report.ref("inpaint_seam_novel", "seam score, a novel sample spliced in", seam["novel"], "{:.2f}")
-        report.ref("inpaint_trained_wins_clips", "clips where trained wins both",
-                   _mean(float(r["trained_l1"] < r["repaint_l1"] and r["trained_seam"] < r["repaint_seam"]) for r in rows))
+        report.ref(
+            "inpaint_trained_wins_clips",
+            "clips where trained wins both",
+            _mean(float(r["trained_l1"] < r["repaint_l1"] and r["trained_seam"] < r["repaint_seam"]) for r in rows),
+        )
 
     # --- realism proxy ---
     if "fd" not in skip and generated:
@@ -477,26 +577,43 @@ def main(argv: list[str] | None = None) -> dict:
         floor_clips = select(clips, "train", styles, args.clips, args.seed)
         index = {cid: k for k, (cid, first) in enumerate(zip(data["train_ids"], data["train_first"])) if first}
         floor_x = data["train_x"][[index[c.clip_id] for c in floor_clips]]
-        noise_x = np.array([sc.features(sc.noise_clip(S, sr, args.seed + k, ("white", "pink")[k % 2],
-                                                      rms_db=-30 + 15 * (k % 3) / 2), sr) for k in range(n)])
+        noise_x = np.array(
+            [
+                sc.features(
+                    sc.noise_clip(S, sr, args.seed + k, ("white", "pink")[k % 2], rms_db=-30 + 15 * (k % 3) / 2), sr
+                )
+                for k in range(n)
+            ]
+        )
         fd = {
             "generated": sc.frechet_distance(clf.embed(gen_x), held),
             "floor": sc.frechet_distance(clf.embed(floor_x), held),
             "ceiling": sc.frechet_distance(clf.embed(noise_x), held),
         }
-        report.section(f"Realism proxy: Fréchet distance on the classifier's {clf.w1.shape[1]}-d embedding, "
-                       f"{n} clips vs {len(held)} held-out")
+        report.section(
+            f"Realism proxy: Fréchet distance on the classifier's {clf.w1.shape[1]}-d embedding, "
+            f"{n} clips vs {len(held)} held-out"
+        )
         report.check("fd", "generated vs held-out: below the noise ceiling", fd["generated"], "<", fd["ceiling"])
         report.ref("fd_floor", "floor: train clips vs held-out", fd["floor"])
         report.ref("fd_ceiling", "ceiling: white/pink noise vs held-out", fd["ceiling"])
         span = fd["ceiling"] - fd["floor"]
-        report.ref("fd_position", "position between floor (0) and ceiling (1)",
-                   (fd["generated"] - fd["floor"]) / span if span > 0 else float("nan"))
+        report.ref(
+            "fd_position",
+            "position between floor (0) and ceiling (1)",
+            (fd["generated"] - fd["floor"]) / span if span > 0 else float("nan"),
+        )
         # Level is one of the classifier's cues; say it outright (RMS over each clip, median over clips).
-        levels = {"generated": float(np.median([rms_db(m) for _, m in generated])),
-                  "heldout": float(np.median([rms_db(sc.crop(*load_mono(c.audio), 0, S)) for c, _ in generated]))}
-        report.ref("level_generated", "level of the generated clips (median RMS)", levels["generated"], "{:.1f}", " dBFS")
-        report.ref("level_heldout", "level of their held-out sources (median RMS)", levels["heldout"], "{:.1f}", " dBFS")
+        levels = {
+            "generated": float(np.median([rms_db(m) for _, m in generated])),
+            "heldout": float(np.median([rms_db(sc.crop(*load_mono(c.audio), 0, S)) for c, _ in generated])),
+        }
+        report.ref(
+            "level_generated", "level of the generated clips (median RMS)", levels["generated"], "{:.1f}", " dBFS"
+        )
+        report.ref(
+            "level_heldout", "level of their held-out sources (median RMS)", levels["heldout"], "{:.1f}", " dBFS"
+        )
         detail["fd"] = {**fd, "levels": levels}
 
     # --- speed ---
@@ -506,14 +623,26 @@ def main(argv: list[str] | None = None) -> dict:
         kwargs = dict(seconds=args.speed_seconds, style=styles[0])
         best = min(_timed(pipe, "generate", kwargs) for _ in range(max(1, args.speed_repeat)))
         load = os.getloadavg()[0]
-        report.section(f"Speed (generate {args.speed_seconds:g} s, {styles[0]}, defaults: {pipe.config.steps} steps, "
-                       f"guidance {pipe.config.guidance}, {pipe.config.sampler}; {torch.get_num_threads()} torch "
-                       f"thread(s), load average {load:.1f} on {os.cpu_count()} cores)")
-        report.metric("speed_rtf", "real-time factor of generate", args.speed_seconds / best, TARGETS["speed_rtf"],
-                      fmt="{:.1f}", unit="x")
+        report.section(
+            f"Speed (generate {args.speed_seconds:g} s, {styles[0]}, defaults: {pipe.config.steps} steps, "
+            f"guidance {pipe.config.guidance}, {pipe.config.sampler}; {torch.get_num_threads()} torch "
+            f"thread(s), load average {load:.1f} on {os.cpu_count()} cores)"
+        )
+        report.metric(
+            "speed_rtf",
+            "real-time factor of generate",
+            args.speed_seconds / best,
+            TARGETS["speed_rtf"],
+            fmt="{:.1f}",
+            unit="x",
+        )
         report.ref("speed_wall", "wall seconds", best, "{:.1f}", " s")
-        detail["speed"] = {"seconds": args.speed_seconds, "wall": best, "threads": torch.get_num_threads(),
-                           "load_average": load}
+        detail["speed"] = {
+            "seconds": args.speed_seconds,
+            "wall": best,
+            "threads": torch.get_num_threads(),
+            "load_average": load,
+        }
 
     # --- pictures ---
     pngs = []
@@ -527,17 +656,27 @@ def main(argv: list[str] | None = None) -> dict:
         pngs = [str(p) for p in save_spectrograms(pairs, sr, Path(args.png_dir))]
 
     elapsed = time.perf_counter() - started
-    header = (f"Reverie quality report: model {pipe.model_hash} ({args.model or 'embedded default'}), corpus "
-              f"{args.corpus}, seed {args.seed}, {args.clips} clips/style ({args.hum_clips} hum, "
-              f"{args.inpaint_clips} inpaint), {S:g} s clips, {elapsed / 60:.1f} min")
+    header = (
+        f"Reverie quality report: model {pipe.model_hash} ({args.model or 'embedded default'}), corpus "
+        f"{args.corpus}, seed {args.seed}, {args.clips} clips/style ({args.hum_clips} hum, "
+        f"{args.inpaint_clips} inpaint), {S:g} s clips, {elapsed / 60:.1f} min"
+    )
     report.print(header)
     if pngs:
         print(f"spectrograms: {', '.join(pngs)}")
     result = {
-        "model": str(args.model), "model_hash": pipe.model_hash, "seed": args.seed, "seconds": S,
-        "clips_per_style": args.clips, "hum_clips_per_style": args.hum_clips,
-        "inpaint_clips_per_style": args.inpaint_clips, "frame_rate": fr, "minutes": elapsed / 60,
-        "metrics": report.results, "detail": detail, "spectrograms": pngs,
+        "model": str(args.model),
+        "model_hash": pipe.model_hash,
+        "seed": args.seed,
+        "seconds": S,
+        "clips_per_style": args.clips,
+        "hum_clips_per_style": args.hum_clips,
+        "inpaint_clips_per_style": args.inpaint_clips,
+        "frame_rate": fr,
+        "minutes": elapsed / 60,
+        "metrics": report.results,
+        "detail": detail,
+        "spectrograms": pngs,
     }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ the long run short; memory does not depend on the step count.
 
 Results are printed and written as JSON (--json).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -103,8 +104,12 @@ def throughput(preset: Path, model: str | None, jobs: int, out: Path) -> dict:
         model_seconds += made
         files += entry["seconds"]
         in_model += entry["timings"]["model_s"]
-        per_stem[name] = {"content_s": round(own, 1), "model_s": round(made, 1),
-                          "in_pipeline_s": entry["timings"]["model_s"], "total_s": entry["timings"]["total_s"]}
+        per_stem[name] = {
+            "content_s": round(own, 1),
+            "model_s": round(made, 1),
+            "in_pipeline_s": entry["timings"]["model_s"],
+            "total_s": entry["timings"]["total_s"],
+        }
     return {
         "preset": str(preset.relative_to(ROOT) if preset.is_relative_to(ROOT) else preset),
         "model": manifest["model"],
@@ -133,11 +138,16 @@ def memory(minutes: list[float], model: str | None, steps: int | None, style: st
         folder = out / f"memory_{m:g}min"
         folder.mkdir(parents=True, exist_ok=True)
         preset = folder / "memory.toml"
-        preset.write_text(MEMORY_PRESET.format(seconds=m * 60, style=json.dumps(style),
-                                               steps=f"steps = {steps}" if steps else ""))
+        preset.write_text(
+            MEMORY_PRESET.format(seconds=m * 60, style=json.dumps(style), steps=f"steps = {steps}" if steps else "")
+        )
         wall, report = run_render([str(preset), "-o", str(folder / "out"), "--force", "-q", *model_args(model)])
-        results[f"{m:g} min"] = {"peak_rss_mb": report["peak_rss_mb"], "wall_s": round(wall, 1),
-                                 "x_realtime": round(m * 60 / wall, 2), "load_average": os.getloadavg()}
+        results[f"{m:g} min"] = {
+            "peak_rss_mb": report["peak_rss_mb"],
+            "wall_s": round(wall, 1),
+            "x_realtime": round(m * 60 / wall, 2),
+            "load_average": os.getloadavg(),
+        }
         print(f"  {m:g}-minute stem: peak RSS {report['peak_rss_mb']} MB, {wall:.0f} s wall", flush=True)
     values = [r["peak_rss_mb"] for r in results.values()]
     results["growth_pct"] = round(100 * (max(values) - values[0]) / values[0], 1) if values else None
@@ -168,20 +178,31 @@ def main() -> None:
             print(f"throughput: render {args.preset} --force (jobs {args.jobs})", flush=True)
             t = throughput(args.preset.resolve(), args.model, args.jobs, out / "throughput")
             results["throughput"] = t
-            print(f"  wall {t['wall_s']} s (stems {t['stems_wall_s']} s); stem audio: content {t['content_audio_s']} s "
-                  f"-> {t['x_realtime_content']}x real time; model-generated {t['model_audio_s']} s -> "
-                  f"{t['x_realtime_model']}x; files {t['file_audio_s']} s -> {t['x_realtime_files']}x; "
-                  f"peak RSS {t['peak_rss_mb']} MB", flush=True)
-            print(f"  of which inside the pipeline {t['in_pipeline_s']} s (model {t['pipeline_x_realtime']}x real time); "
-                  f"the renderer's own work {t['renderer_own_s']} s ({t['renderer_x_realtime_content']}x real time "
-                  f"of content); load average {t['load_average']}", flush=True)
+            print(
+                f"  wall {t['wall_s']} s (stems {t['stems_wall_s']} s); stem audio: content {t['content_audio_s']} s "
+                f"-> {t['x_realtime_content']}x real time; model-generated {t['model_audio_s']} s -> "
+                f"{t['x_realtime_model']}x; files {t['file_audio_s']} s -> {t['x_realtime_files']}x; "
+                f"peak RSS {t['peak_rss_mb']} MB",
+                flush=True,
+            )
+            print(
+                f"  of which inside the pipeline {t['in_pipeline_s']} s (model {t['pipeline_x_realtime']}x real time); "
+                f"the renderer's own work {t['renderer_own_s']} s ({t['renderer_x_realtime_content']}x real time "
+                f"of content); load average {t['load_average']}",
+                flush=True,
+            )
             for name, s in t["stems"].items():
-                print(f"    {name}: content {s['content_s']} s, model-made {s['model_s']} s, "
-                      f"in pipeline {s['in_pipeline_s']} s, total {s['total_s']} s")
+                print(
+                    f"    {name}: content {s['content_s']} s, model-made {s['model_s']} s, "
+                    f"in pipeline {s['in_pipeline_s']} s, total {s['total_s']} s"
+                )
         if not args.skip_memory:
-            print(f"memory: one generate stem of {', '.join(f'{m:g}' for m in args.memory_minutes)} minutes", flush=True)
-            results["memory"] = memory(args.memory_minutes, args.model, args.memory_steps, args.memory_style,
-                                       out / "memory")
+            print(
+                f"memory: one generate stem of {', '.join(f'{m:g}' for m in args.memory_minutes)} minutes", flush=True
+            )
+            results["memory"] = memory(
+                args.memory_minutes, args.model, args.memory_steps, args.memory_style, out / "memory"
+            )
             print(f"  growth from the first to the largest: {results['memory']['growth_pct']}%")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

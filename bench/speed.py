@@ -5,6 +5,7 @@
 Prints, per operation, seconds of audio made per wall-clock second (goal: >= 10
 on 2 CPU cores for 30 s of audio), then the torch thread count and peak memory.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,11 +13,10 @@ import resource
 import time
 
 import numpy as np
+import torch  # noqa: E402
 
 from reverie.models.audio import Audio  # first: the models package sets torch's thread wait policy
 from reverie.models.pipeline import load_pipeline
-
-import torch  # noqa: E402
 
 
 def clip(seconds: float, sample_rate: int = 44100, seed: int = 0) -> Audio:
@@ -50,8 +50,10 @@ def main() -> None:
         "interpolate": (dict(a=a, b=b, ratio=0.5, strength=0.5), s),
         "continue": (dict(audio=clip(10.0), seconds=s, style="calm"), s),
     }
-    print(f"model {pipe.model_hash}  precision {pipe.config.precision}  steps {pipe.config.steps}  "
-          f"guidance {pipe.config.guidance}  sampler {pipe.config.sampler}")
+    print(
+        f"model {pipe.model_hash}  precision {pipe.config.precision}  steps {pipe.config.steps}  "
+        f"guidance {pipe.config.guidance}  sampler {pipe.config.sampler}"
+    )
     print(f"{'operation':<12} {'audio s':>8} {'wall s':>8} {'x real time':>12}")
     for op, (kwargs, made) in cases.items():
         best = min(_timed(pipe, op, kwargs) for _ in range(args.repeat))

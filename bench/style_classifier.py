@@ -11,6 +11,7 @@ in dB), never a model's mel frontend, so numbers compare across checkpoints
 whose mel normalisation differs. numpy plus torch (STFT and the optimiser);
 deterministic: no global RNG is touched.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -31,9 +32,20 @@ FLOOR_DB = -80.0  # power floor of the log-mel: quieter bins all read -80 dB, so
 HIDDEN = 8  # embedding width: small so a covariance from ~20 clips is still estimable
 FEATURE_VERSION = 2  # bump when features() changes: the cached classifier is keyed by it
 FEATURE_NAMES = (
-    [f"mel_mean_{i}" for i in range(N_MELS)] + [f"mel_std_{i}" for i in range(N_MELS)]
-    + ["flux_mean", "flux_std", "flux_p90", "onset_rate", "level_mean", "level_std", "level_p95",
-       "level_p10", "centroid_mean", "centroid_std"]
+    [f"mel_mean_{i}" for i in range(N_MELS)]
+    + [f"mel_std_{i}" for i in range(N_MELS)]
+    + [
+        "flux_mean",
+        "flux_std",
+        "flux_p90",
+        "onset_rate",
+        "level_mean",
+        "level_std",
+        "level_p95",
+        "level_p10",
+        "centroid_mean",
+        "centroid_std",
+    ]
 )
 N_FEATURES = len(FEATURE_NAMES)
 
@@ -109,7 +121,7 @@ def seam_score(mel_db: np.ndarray, seams: list[float], fade_seconds: float = 0.0
     for i, s in enumerate(seams):
         middle = s + fade_seconds / 2 if i % 2 == 0 else s - fade_seconds / 2
         j = int(np.argmin(np.abs(centres - middle)))
-        values.append(float(flux[max(0, j - spread): j + spread + 1].mean()))
+        values.append(float(flux[max(0, j - spread) : j + spread + 1].mean()))
     return float(np.mean(values)) / (float(np.median(flux)) + 1e-9)
 
 
@@ -127,11 +139,13 @@ def features(mono: np.ndarray, sample_rate: int) -> np.ndarray:
     if mel.shape[1] < 3:
         mel = np.pad(mel, ((0, 0), (0, 3 - mel.shape[1])), mode="edge")
     flux = spectral_flux(mel)
-    return np.concatenate([
-        mel.mean(axis=1), mel.std(axis=1),
-        [flux.mean(), flux.std(), np.percentile(flux, 90), onset_rate(mel),
-         *_level_and_brightness(mel)],
-    ]).astype(np.float64)
+    return np.concatenate(
+        [
+            mel.mean(axis=1),
+            mel.std(axis=1),
+            [flux.mean(), flux.std(), np.percentile(flux, 90), onset_rate(mel), *_level_and_brightness(mel)],
+        ]
+    ).astype(np.float64)
 
 
 def onset_rate(mel_db: np.ndarray, threshold_db: float = 0.5, spacing: int = 2, window: int = 43) -> float:
@@ -152,8 +166,14 @@ def _level_and_brightness(mel: np.ndarray) -> list[float]:
     level = 10 * np.log10(power.sum(axis=0) + 1e-10)
     centres = np.arange(N_MELS, dtype=np.float64)
     centroid = (power * centres[:, None]).sum(axis=0) / (power.sum(axis=0) + 1e-12)
-    return [level.mean(), level.std(), np.percentile(level, 95), np.percentile(level, 10),
-            centroid.mean(), centroid.std()]
+    return [
+        level.mean(),
+        level.std(),
+        np.percentile(level, 95),
+        np.percentile(level, 10),
+        centroid.mean(),
+        centroid.std(),
+    ]
 
 
 # --- the classifier -------------------------------------------------------------
@@ -183,20 +203,38 @@ class StyleClassifier:
     def save(self, path: Path, **extra: np.ndarray) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".partial.npz")
-        np.savez(tmp, styles=np.array(self.styles), mean=self.mean, scale=self.scale, w1=self.w1, b1=self.b1,
-                 w2=self.w2, b2=self.b2, **extra)
+        np.savez(
+            tmp,
+            styles=np.array(self.styles),
+            mean=self.mean,
+            scale=self.scale,
+            w1=self.w1,
+            b1=self.b1,
+            w2=self.w2,
+            b2=self.b2,
+            **extra,
+        )
         tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> tuple["StyleClassifier", dict[str, np.ndarray]]:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
-        clf = cls(tuple(str(s) for s in data.pop("styles")), *(data.pop(k) for k in ("mean", "scale", "w1", "b1", "w2", "b2")))
+        clf = cls(
+            tuple(str(s) for s in data.pop("styles")), *(data.pop(k) for k in ("mean", "scale", "w1", "b1", "w2", "b2"))
+        )
         return clf, data
 
 
-def train_classifier(x: np.ndarray, y: np.ndarray, styles: tuple[str, ...], seed: int = 0,
-                     hidden: int = HIDDEN, iters: int = 1500, weight_decay: float = 3e-3) -> StyleClassifier:
+def train_classifier(
+    x: np.ndarray,
+    y: np.ndarray,
+    styles: tuple[str, ...],
+    seed: int = 0,
+    hidden: int = HIDDEN,
+    iters: int = 1500,
+    weight_decay: float = 3e-3,
+) -> StyleClassifier:
     """Full-batch Adam on cross-entropy; a tanh hidden layer of `hidden` units. Deterministic for a seed."""
     x = np.asarray(x, dtype=np.float64)
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
@@ -235,7 +273,7 @@ def train_classifier(x: np.ndarray, y: np.ndarray, styles: tuple[str, ...], seed
 
 def crop(mono: np.ndarray, sample_rate: int, offset: float, seconds: float) -> np.ndarray:
     a = int(round(offset * sample_rate))
-    out = np.asarray(mono[a: a + int(round(seconds * sample_rate))], dtype=np.float32)
+    out = np.asarray(mono[a : a + int(round(seconds * sample_rate))], dtype=np.float32)
     return np.pad(out, (0, int(round(seconds * sample_rate)) - len(out)))
 
 

@@ -15,6 +15,7 @@ whether the server cancelled the job or had already finished it.
 
 This module needs only pyzmq and NumPy, not torch.
 """
+
 from __future__ import annotations
 
 import collections
@@ -54,8 +55,9 @@ class Interrupted(KeyboardInterrupt):
 class RemoteError(ReverieError):
     """An error reply from the server (or the client's own timeout): `code`, `message`, `field`."""
 
-    def __init__(self, message: str, *, field: str | None = None, code: str = P.INTERNAL,
-                 request_id: str | None = None):
+    def __init__(
+        self, message: str, *, field: str | None = None, code: str = P.INTERNAL, request_id: str | None = None
+    ):
         super().__init__(message, field=field, code=code)
         self.request_id = request_id
 
@@ -194,32 +196,83 @@ class Client:
         """Cancel one of this client's jobs by its id; the job's own call then raises CancelledError."""
         return self.request("cancel", {"job": job}).header
 
-    def generate(self, seconds: float, sample_rate: int = 44100, channels: int = 2, *, midi: bytes | None = None,
-                 hum: np.ndarray | None = None, hum_rate: int | None = None, progress: Progress | None = None,
-                 job_id: str | None = None, **params: Any) -> Result:
+    def generate(
+        self,
+        seconds: float,
+        sample_rate: int = 44100,
+        channels: int = 2,
+        *,
+        midi: bytes | None = None,
+        hum: np.ndarray | None = None,
+        hum_rate: int | None = None,
+        progress: Progress | None = None,
+        job_id: str | None = None,
+        **params: Any,
+    ) -> Result:
         params.update(seconds=seconds, sample_rate=sample_rate, channels=channels)
         return self._job("generate", params, {}, midi, hum, hum_rate, progress, job_id)
 
-    def transform(self, audio: np.ndarray, sample_rate: int, *, midi: bytes | None = None,
-                  hum: np.ndarray | None = None, hum_rate: int | None = None, progress: Progress | None = None,
-                  job_id: str | None = None, **params: Any) -> Result:
+    def transform(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        *,
+        midi: bytes | None = None,
+        hum: np.ndarray | None = None,
+        hum_rate: int | None = None,
+        progress: Progress | None = None,
+        job_id: str | None = None,
+        **params: Any,
+    ) -> Result:
         return self._job("transform", params, {"audio": (audio, sample_rate)}, midi, hum, hum_rate, progress, job_id)
 
-    def inpaint(self, audio: np.ndarray, sample_rate: int, start: float, end: float, *, midi: bytes | None = None,
-                hum: np.ndarray | None = None, hum_rate: int | None = None, progress: Progress | None = None,
-                job_id: str | None = None, **params: Any) -> Result:
+    def inpaint(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        start: float,
+        end: float,
+        *,
+        midi: bytes | None = None,
+        hum: np.ndarray | None = None,
+        hum_rate: int | None = None,
+        progress: Progress | None = None,
+        job_id: str | None = None,
+        **params: Any,
+    ) -> Result:
         params.update(start=start, end=end)
         return self._job("inpaint", params, {"audio": (audio, sample_rate)}, midi, hum, hum_rate, progress, job_id)
 
-    def interpolate(self, a: np.ndarray, b: np.ndarray, sample_rate: int, *, b_rate: int | None = None,
-                    midi: bytes | None = None, hum: np.ndarray | None = None, hum_rate: int | None = None,
-                    progress: Progress | None = None, job_id: str | None = None, **params: Any) -> Result:
+    def interpolate(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        sample_rate: int,
+        *,
+        b_rate: int | None = None,
+        midi: bytes | None = None,
+        hum: np.ndarray | None = None,
+        hum_rate: int | None = None,
+        progress: Progress | None = None,
+        job_id: str | None = None,
+        **params: Any,
+    ) -> Result:
         audio = {"a": (a, sample_rate), "b": (b, b_rate or sample_rate)}
         return self._job("interpolate", params, audio, midi, hum, hum_rate, progress, job_id)
 
-    def continue_(self, audio: np.ndarray, sample_rate: int, seconds: float, *, midi: bytes | None = None,
-                  hum: np.ndarray | None = None, hum_rate: int | None = None, progress: Progress | None = None,
-                  job_id: str | None = None, **params: Any) -> Result:
+    def continue_(
+        self,
+        audio: np.ndarray,
+        sample_rate: int,
+        seconds: float,
+        *,
+        midi: bytes | None = None,
+        hum: np.ndarray | None = None,
+        hum_rate: int | None = None,
+        progress: Progress | None = None,
+        job_id: str | None = None,
+        **params: Any,
+    ) -> Result:
         params.update(seconds=seconds)
         return self._job("continue", params, {"audio": (audio, sample_rate)}, midi, hum, hum_rate, progress, job_id)
 
@@ -229,8 +282,17 @@ class Client:
             raise InvalidRequest(f"unknown op {op!r}; allowed: {', '.join(P.JOB_OPS)}", field="op", code=P.UNKNOWN_OP)
         return getattr(self, OPERATIONS[op].method)(progress=progress, **kwargs)
 
-    def _job(self, op: str, params: dict, audio: dict, midi: bytes | None, hum: np.ndarray | None,
-             hum_rate: int | None, progress: Progress | None, job_id: str | None) -> Result:
+    def _job(
+        self,
+        op: str,
+        params: dict,
+        audio: dict,
+        midi: bytes | None,
+        hum: np.ndarray | None,
+        hum_rate: int | None,
+        progress: Progress | None,
+        job_id: str | None,
+    ) -> Result:
         entries, frames = [], []
         for name, (samples, rate) in audio.items():
             entry, frame = P.audio_entry(name, samples, rate, P.PLANAR)
@@ -242,8 +304,9 @@ class Client:
             frames.append(frame)
         if hum is not None:
             if hum_rate is None:
-                raise InvalidRequest("hum needs hum_rate, its sample rate in Hz", field="hum_rate",
-                                     code=P.MISSING_FIELD)
+                raise InvalidRequest(
+                    "hum needs hum_rate, its sample rate in Hz", field="hum_rate", code=P.MISSING_FIELD
+                )
             entry, frame = P.audio_entry("hum", hum, hum_rate, P.PLANAR)
             entries.append(entry)
             frames.append(frame)
@@ -252,9 +315,17 @@ class Client:
 
     # --- the exchange ------------------------------------------------------------
 
-    def request(self, op: str, params: dict | None = None, payload: list | None = None, frames: list | None = None,
-                *, progress: Progress | None = None, request_id: str | None = None,
-                reply_layout: str = P.PLANAR) -> Result:
+    def request(
+        self,
+        op: str,
+        params: dict | None = None,
+        payload: list | None = None,
+        frames: list | None = None,
+        *,
+        progress: Progress | None = None,
+        request_id: str | None = None,
+        reply_layout: str = P.PLANAR,
+    ) -> Result:
         """Send one request and wait for its final reply; raises RemoteError subclasses on error replies."""
         rid = request_id or uuid.uuid4().hex
         header = {"v": P.VERSION, "id": rid, "op": op, "params": params or {}}
@@ -284,7 +355,8 @@ class Client:
             # libzmq would drop an oversized frame and the connection; say why here instead.
             raise InvalidRequest(
                 f"the request is {size} bytes; the server accepts at most {limit} per message",
-                field="payload", code=P.TOO_LARGE,
+                field="payload",
+                code=P.TOO_LARGE,
             )
 
     def _send(self, message: list) -> None:
@@ -319,7 +391,8 @@ class Client:
                     continue
                 raise BridgeTimeout(
                     f"no reply from {self.endpoint} for {self.timeout:g} s (request {rid})",
-                    code=P.TIMEOUT, request_id=rid,
+                    code=P.TIMEOUT,
+                    request_id=rid,
                 )
             deadline = time.monotonic() + self.timeout
             header, frames = got

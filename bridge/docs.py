@@ -14,6 +14,7 @@ reverie.models.operations with
     python -m reverie.bridge.docs          # rewrite docs/protocol.md
     python -m reverie.bridge.docs --check  # exit 1 if it is out of date
 """
+
 from __future__ import annotations
 
 import re

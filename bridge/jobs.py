@@ -1,4 +1,5 @@
 """Jobs and the bounded job queue, plus the one place wire requests become pipeline kwargs."""
+
 from __future__ import annotations
 
 import collections
@@ -119,7 +120,8 @@ def pipeline_kwargs(req: Request, max_seconds: float) -> dict[str, Any]:
         if seconds > max_seconds:
             raise ReverieError(
                 f"the midi melody lasts {seconds:.2f} s; this server allows at most {max_seconds:g} s per request",
-                field="seconds", code=P.TOO_LARGE,
+                field="seconds",
+                code=P.TOO_LARGE,
             )
         kwargs["seconds"] = req.seconds = seconds
     return kwargs

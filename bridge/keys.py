@@ -3,6 +3,7 @@
 Key files are the ZeroMQ certificate files that zmq.auth writes and reads:
 NAME.key holds the public key, NAME.key_secret the public and secret keys.
 """
+
 from __future__ import annotations
 
 import ipaddress

@@ -16,6 +16,7 @@ signature instead, and a script chains it by hand:
 
 Audio is (channels, frames) float32, or 1-D for mono, as pedalboard uses it.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,9 +43,19 @@ class Remote:
     The connection opens on the first call; `close()` or `with` ends it.
     """
 
-    def __init__(self, op: str, *, server: str = P.DEFAULT_ENDPOINT, server_key: str | bytes | None = None,
-                 timeout: float = 60.0, progress: Progress | None = None, other: np.ndarray | None = None,
-                 other_rate: int | None = None, client: Client | None = None, **params: Any):
+    def __init__(
+        self,
+        op: str,
+        *,
+        server: str = P.DEFAULT_ENDPOINT,
+        server_key: str | bytes | None = None,
+        timeout: float = 60.0,
+        progress: Progress | None = None,
+        other: np.ndarray | None = None,
+        other_rate: int | None = None,
+        client: Client | None = None,
+        **params: Any,
+    ):
         operation(op)  # an unknown name is a ReverieError listing the five
         if op == "interpolate" and other is None:
             raise ReverieError("interpolate needs other= (the B clip) and other_rate=", field="other")
@@ -92,9 +103,16 @@ class Remote:
         self.close()
 
 
-def process_file(input_path: str | os.PathLike, output_path: str | os.PathLike, chain: Sequence[Callable],
-                 *, chunk_seconds: float = 10.0, overlap_seconds: float = 0.25, bit_depth: int | None = None,
-                 on_chunk: Callable[[float, float], Any] | None = None) -> int:
+def process_file(
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    chain: Sequence[Callable],
+    *,
+    chunk_seconds: float = 10.0,
+    overlap_seconds: float = 0.25,
+    bit_depth: int | None = None,
+    on_chunk: Callable[[float, float], Any] | None = None,
+) -> int:
     """Stream a file through `chain` chunk by chunk with pedalboard.io.AudioFile; returns frames written.
 
     Pedalboard plugins run with reset=False, so their state (reverb tails,
@@ -118,8 +136,10 @@ def process_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
             bit_depth = _BIT_DEPTHS.get(str(source.file_dtype), 32)
         chunk = max(1, int(round(chunk_seconds * rate)))
         overlap = min(int(round(overlap_seconds * rate)), chunk)
-        stages = [_PluginStage(step, rate) if isinstance(step, Plugin) else _OverlapStage(step, rate, overlap)
-                  for step in chain]
+        stages = [
+            _PluginStage(step, rate) if isinstance(step, Plugin) else _OverlapStage(step, rate, overlap)
+            for step in chain
+        ]
         sink = None
         total = source.frames
         try:
@@ -133,7 +153,7 @@ def process_file(input_path: str | os.PathLike, output_path: str | os.PathLike, 
             # Flush what stages held back (the overlap tails), through the stages after them.
             for index, stage in enumerate(stages):
                 block = stage.flush()
-                for later in stages[index + 1:]:
+                for later in stages[index + 1 :]:
                     block = later.push(block)
                 sink, written = _write(sink, output_path, rate, bit_depth, block, written)
         finally:

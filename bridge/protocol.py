@@ -13,6 +13,7 @@ A message is a ZeroMQ multipart message. Frame 0 is a UTF-8 JSON header; each
 following frame is the raw data of one entry of the header's "payload" list,
 in order: little-endian float32 samples for audio, raw bytes for a MIDI file.
 """
+
 from __future__ import annotations
 
 import json
@@ -64,9 +65,22 @@ TIMEOUT = "timeout"
 UNREACHABLE = "unreachable"
 
 ERROR_CODES = (
-    BAD_HEADER, UNSUPPORTED_VERSION, UNKNOWN_OP, MISSING_FIELD, INVALID_TYPE, INVALID_VALUE,
-    UNKNOWN_FIELD, FRAME_MISMATCH, BAD_AUDIO, TOO_LARGE, BUSY, DUPLICATE_ID, NOT_FOUND,
-    CANCELLED, SHUTTING_DOWN, INTERNAL,
+    BAD_HEADER,
+    UNSUPPORTED_VERSION,
+    UNKNOWN_OP,
+    MISSING_FIELD,
+    INVALID_TYPE,
+    INVALID_VALUE,
+    UNKNOWN_FIELD,
+    FRAME_MISMATCH,
+    BAD_AUDIO,
+    TOO_LARGE,
+    BUSY,
+    DUPLICATE_ID,
+    NOT_FOUND,
+    CANCELLED,
+    SHUTTING_DOWN,
+    INTERNAL,
 )
 
 MAX_ID_CHARS = 128
@@ -76,9 +90,7 @@ MAX_PAYLOAD_ENTRIES = 4
 # Parameters: a job op takes the spec's parameters plus `track` (with a midi payload);
 # status and cancel take `job`, the id of the job meant.
 NUMBER, INTEGER, STRING, BOOLEAN = spec.NUMBER, spec.INTEGER, spec.STRING, spec.BOOLEAN
-JOB_PARAMS: dict[str, tuple[spec.Param, ...]] = {
-    name: (*op.params, spec.TRACK) for name, op in spec.OPERATIONS.items()
-}
+JOB_PARAMS: dict[str, tuple[spec.Param, ...]] = {name: (*op.params, spec.TRACK) for name, op in spec.OPERATIONS.items()}
 OP_PARAMS: dict[str, tuple[str, ...]] = {
     "info": (),
     "status": ("job",),
@@ -128,9 +140,7 @@ def loads_header(frame: bytes | memoryview) -> dict:
     """Parse frame 0. Python's json accepts NaN and Infinity; the protocol does not."""
     raw = bytes(frame)
     if len(raw) > MAX_HEADER_BYTES:
-        raise ProtocolError(
-            BAD_HEADER, f"header is {len(raw)} bytes; at most {MAX_HEADER_BYTES} allowed", "header"
-        )
+        raise ProtocolError(BAD_HEADER, f"header is {len(raw)} bytes; at most {MAX_HEADER_BYTES} allowed", "header")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -140,9 +150,7 @@ def loads_header(frame: bytes | memoryview) -> dict:
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(BAD_HEADER, f"header is not valid JSON: {exc}", "header") from None
     if not isinstance(header, dict):
-        raise ProtocolError(
-            BAD_HEADER, f"header must be a JSON object, got {type(header).__name__}", "header"
-        )
+        raise ProtocolError(BAD_HEADER, f"header must be a JSON object, got {type(header).__name__}", "header")
     return header
 
 

@@ -20,6 +20,7 @@ step, and then that peer's running and queued jobs are all cancelled. ZMTP
 heartbeats turn a silent peer (a host that died without closing TCP) into a
 disconnect after HEARTBEAT_TIMEOUT_MS.
 """
+
 from __future__ import annotations
 
 import errno
@@ -70,7 +71,7 @@ class Server:
         bind: str = P.DEFAULT_ENDPOINT,
         *,
         workers: int = 1,
-        limits: Limits = Limits(),
+        limits: Limits | None = None,
         curve_keys: tuple[bytes, bytes] | None = None,
         client_keys_dir: str | None = None,
         on_shutdown: str = "cancel",
@@ -88,7 +89,7 @@ class Server:
                 field="bind",
             )
         self.pipe = pipe
-        self.limits = limits
+        self.limits = limits or Limits()
         self.workers = workers
         self.on_shutdown = on_shutdown
         self.grace = grace
@@ -102,7 +103,7 @@ class Server:
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._live: dict[tuple[bytes, str], Job] = {}
-        self._queue = JobQueue(limits.max_queue)
+        self._queue = JobQueue(self.limits.max_queue)
         self._threads: list[threading.Thread] = []
         self._auth: ThreadAuthenticator | None = None
         self._started = time.monotonic()
@@ -161,8 +162,13 @@ class Server:
         secure = "CURVE" if self._curve_keys else "plain (loopback only)"
         log.info(
             "listening on %s (%s), model %s, %d worker(s), queue %d, max %g s and %d bytes per request",
-            self.endpoint, secure, getattr(self.pipe, "model_hash", "?"), self.workers,
-            self.limits.max_queue, self.limits.max_seconds, self.limits.max_message_bytes,
+            self.endpoint,
+            secure,
+            getattr(self.pipe, "model_hash", "?"),
+            self.workers,
+            self.limits.max_queue,
+            self.limits.max_seconds,
+            self.limits.max_message_bytes,
         )
         poller = zmq.Poller()
         poller.register(self._router, zmq.POLLIN)
@@ -201,7 +207,9 @@ class Server:
     def _shutdown(self, poller: zmq.Poller) -> None:
         drained = self._queue.close()
         for job in drained:
-            reply = P.error_reply(job.request.id, P.SHUTTING_DOWN, "the server is shutting down; the job was not started")
+            reply = P.error_reply(
+                job.request.id, P.SHUTTING_DOWN, "the server is shutting down; the job was not started"
+            )
             self._finish(job, reply, P.SHUTTING_DOWN, send=self._send)
         with self._lock:
             running = [job for job in self._live.values() if job.state == RUNNING]
@@ -210,7 +218,8 @@ class Server:
                 job.request_cancel(P.SHUTTING_DOWN)
         log.info(
             "shutting down: %d queued job(s) refused, %d running job(s) %s",
-            len(drained), len(running),
+            len(drained),
+            len(running),
             "cancelled at their next step" if self.on_shutdown == "cancel" else f"given {self.grace:g} s to finish",
         )
         deadline = time.monotonic() + (self.grace if self.on_shutdown == "finish" else 0.0)
@@ -293,8 +302,16 @@ class Server:
         except (ProtocolError, ReverieError) as exc:
             rid = rid if rid is not None else getattr(exc, "request_id", None)
             self._send(identity, P.error_reply(rid, exc.code, exc.message, exc.field))
-            _log_line(rid, op or getattr(exc, "op", None), 0.0, 0.0, time.monotonic() - received,
-                      f"error:{exc.code}", identity, exc.field)
+            _log_line(
+                rid,
+                op or getattr(exc, "op", None),
+                0.0,
+                0.0,
+                time.monotonic() - received,
+                f"error:{exc.code}",
+                identity,
+                exc.field,
+            )
         except Exception as exc:  # never let one message take the server down
             log.error("internal error handling a message: %s", traceback.format_exc())
             self._send(identity, P.error_reply(rid, P.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"))
@@ -322,8 +339,10 @@ class Server:
             in_use = (identity, req.id) in self._live
         if in_use:  # its result would read as that job's answer
             raise ProtocolError(
-                P.DUPLICATE_ID, f"id {req.id!r} belongs to your queued or running job; give each request its own id",
-                "id")
+                P.DUPLICATE_ID,
+                f"id {req.id!r} belongs to your queued or running job; give each request its own id",
+                "id",
+            )
         if req.op == "info":
             data = self.info()
         elif req.op == "status":
@@ -368,7 +387,12 @@ class Server:
         job = self._find(identity, job_id)
         if self._queue.remove(job):
             job.state = DONE
-            self._finish(job, P.error_reply(job_id, P.CANCELLED, "cancelled by the client before it started"), P.CANCELLED, send=self._send)
+            self._finish(
+                job,
+                P.error_reply(job_id, P.CANCELLED, "cancelled by the client before it started"),
+                P.CANCELLED,
+                send=self._send,
+            )
             return {"job": job_id, "was": QUEUED}
         job.request_cancel(P.CANCELLED)
         # The job stops when its current step ends: at step `step + 1` at the latest.
@@ -425,7 +449,9 @@ class Server:
             compute = time.monotonic() - started
             entry, frame = P.audio_entry("audio", out.samples, out.sample_rate, req.reply_layout)
             header = P.reply(
-                P.RESULT, req.id, op=req.op,
+                P.RESULT,
+                req.id,
+                op=req.op,
                 seed=req.params.get("seed", self._default_seed()),
                 model_hash=self.pipe.model_hash,
                 timings={"queue_s": _round(started - job.accepted_at), "compute_s": _round(compute)},
@@ -462,8 +488,13 @@ class Server:
         now = time.monotonic()
         start = job.started_at or now
         _log_line(
-            job.request.id, job.request.op, job.request.seconds, start - job.accepted_at, now - start,
-            "ok" if outcome == "ok" else f"error:{outcome}", job.identity,
+            job.request.id,
+            job.request.op,
+            job.request.seconds,
+            start - job.accepted_at,
+            now - start,
+            "ok" if outcome == "ok" else f"error:{outcome}",
+            job.identity,
         )
         # Send last: the I/O thread forwards the reply as soon as this thread blocks again.
         send(job.identity, header, frames)
@@ -473,13 +504,27 @@ def _peer(frame: Any) -> bytes:
     return frame.bytes if isinstance(frame, zmq.Frame) else bytes(frame)
 
 
-def _log_line(rid: Any, op: Any, seconds: float, wait: float, compute: float, outcome: str,
-              identity: bytes, field: str | None = None) -> None:
+def _log_line(
+    rid: Any,
+    op: Any,
+    seconds: float,
+    wait: float,
+    compute: float,
+    outcome: str,
+    identity: bytes,
+    field: str | None = None,
+) -> None:
     extra = f" field={field}" if field else ""
     log.info(
         "id=%s op=%s audio_s=%.3f wait_s=%.3f compute_s=%.3f %s client=%s%s",
-        rid, op if isinstance(op, str) and len(op) < 40 else "?", seconds, wait, compute, outcome,
-        identity.hex()[:10], extra,
+        rid,
+        op if isinstance(op, str) and len(op) < 40 else "?",
+        seconds,
+        wait,
+        compute,
+        outcome,
+        identity.hex()[:10],
+        extra,
     )
 
 

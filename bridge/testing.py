@@ -1,4 +1,5 @@
 """Helpers for tests and the benchmark: a server in a thread, a server process, raw exchanges."""
+
 from __future__ import annotations
 
 import contextlib
@@ -49,8 +50,13 @@ class ServeProcess:
     def __init__(self, *args: str, startup_timeout: float = 120.0):
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=str(REPO))
         self.proc = subprocess.Popen(
-            reverie_command("serve", *args), cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            reverie_command("serve", *args),
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)

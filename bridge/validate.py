@@ -7,6 +7,7 @@ server's limits. Ranges and choices (steps, strength, style names, region
 bounds, ...) are the pipeline's to check, with the same spec; its ReverieError
 is forwarded as the error reply.
 """
+
 from __future__ import annotations
 
 import math
@@ -89,9 +90,7 @@ def _parse_header(header: dict, frames: list[memoryview], limits: Limits) -> Req
     if "op" not in header:
         raise ProtocolError(P.MISSING_FIELD, "header has no op", "op")
     if not isinstance(op, str) or op not in P.OPS:
-        raise ProtocolError(
-            P.UNKNOWN_OP, f"unknown op {op!r}; allowed: {', '.join(P.OPS)}", "op"
-        )
+        raise ProtocolError(P.UNKNOWN_OP, f"unknown op {op!r}; allowed: {', '.join(P.OPS)}", "op")
     unknown = set(header) - {"v", "id", "op", "params", "payload", "reply_layout"}
     if unknown:
         name = sorted(unknown)[0]
@@ -128,9 +127,7 @@ def _check_id(header: dict) -> str:
     if not isinstance(rid, str):
         raise ProtocolError(P.INVALID_TYPE, f"id must be a string, got {_type(rid)}", "id")
     if not 0 < len(rid) <= P.MAX_ID_CHARS:
-        raise ProtocolError(
-            P.INVALID_VALUE, f"id must be 1 to {P.MAX_ID_CHARS} characters, got {len(rid)}", "id"
-        )
+        raise ProtocolError(P.INVALID_VALUE, f"id must be 1 to {P.MAX_ID_CHARS} characters, got {len(rid)}", "id")
     return rid
 
 
@@ -264,9 +261,7 @@ def _dimension(name: str, entry: dict, key: str, low: int, high: int) -> int:
 def _check_bytes(name: str, entry: dict, frame: memoryview) -> None:
     size = _dimension(name, entry, "bytes", 1, INT64_MAX)
     if size != frame.nbytes:
-        raise ProtocolError(
-            P.FRAME_MISMATCH, f"{name} frame has {frame.nbytes} bytes but the header says {size}", name
-        )
+        raise ProtocolError(P.FRAME_MISMATCH, f"{name} frame has {frame.nbytes} bytes but the header says {size}", name)
 
 
 def _check_audio(name: str, entry: dict, frame: memoryview) -> Audio:
@@ -324,7 +319,6 @@ def _check_seconds(req: Request, limits: Limits) -> None:
         if seconds > limits.max_seconds:
             raise ProtocolError(
                 P.TOO_LARGE,
-                f"{name} is {seconds:.2f} s of audio; this server allows at most {limits.max_seconds:g} s "
-                "per request",
+                f"{name} is {seconds:.2f} s of audio; this server allows at most {limits.max_seconds:g} s per request",
                 name,
             )

@@ -1,4 +1,5 @@
 """How every `reverie` command ends on bad input or Ctrl-C: one line for the user, never a traceback."""
+
 from __future__ import annotations
 
 import functools
@@ -13,6 +14,7 @@ EXIT_INTERRUPTED = 130
 
 def reports_errors(fn):
     """Bad input: its one-line message, exit status 1. Ctrl-C: what became of the work, exit status 130."""
+
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
@@ -23,6 +25,7 @@ def reports_errors(fn):
         except KeyboardInterrupt as exc:
             click.echo(f"interrupted{_what_the_server_did(exc)}; no output was written", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
     return wrapper
 
 

@@ -2,6 +2,7 @@
 
 Each check runs before torch is imported, so a wrong path or option answers at once.
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 Subcommands are imported only when they run, so `reverie --help` and option
 errors answer without importing torch or diffusers (about 3.5 s here).
 """
+
 from __future__ import annotations
 
 import importlib

@@ -8,6 +8,7 @@ the work: RUN_HERE loads the model in this process (`--model`); cli/send.py's
 runner sends the job to a bridge server (`--server` and friends). Both check
 files and options first, before torch loads.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -43,9 +44,11 @@ class Usage:
 USAGE: dict[str, Usage] = {
     "generate": Usage(
         "Make new audio in a style, optionally following a MIDI or hummed melody.",
-        ("-o bed.wav --style sleep --seconds 120",
-         "-o tune.wav --style calm --midi melody.mid",
-         "-o hum.wav --style sad --hum take.wav --write-midi take.mid"),
+        (
+            "-o bed.wav --style sleep --seconds 120",
+            "-o tune.wav --style calm --midi melody.mid",
+            "-o hum.wav --style sad --hum take.wav --write-midi take.mid",
+        ),
     ),
     "transform": Usage(
         "Restyle an audio file: noise it to a level, then denoise toward a style (Msanii §5.2).",
@@ -116,37 +119,59 @@ def param_option(p: Param) -> click.Option:
     if p.type == BOOLEAN:
         return click.Option([option_flag(p.name)], is_flag=True, default=bool(p.default), help=p.help)
     kind = click.Choice(p.choices) if p.choices else _CLICK_TYPES.get(p.type, str)
-    return click.Option([option_flag(p.name)], type=kind, default=p.default, required=p.required,
-                        show_default=p.default is not None, help=p.help)
+    return click.Option(
+        [option_flag(p.name)],
+        type=kind,
+        default=p.default,
+        required=p.required,
+        show_default=p.default is not None,
+        help=p.help,
+    )
 
 
 def output_option() -> click.Option:
-    return click.Option(["-o", "--output"], required=True, type=click.Path(dir_okay=False),
-                        help="Where to write the result (.wav, .flac or .ogg).")
+    return click.Option(
+        ["-o", "--output"],
+        required=True,
+        type=click.Path(dir_okay=False),
+        help="Where to write the result (.wav, .flac or .ogg).",
+    )
 
 
 def melody_options() -> list[click.Option]:
     return [
         click.Option(["--midi"], type=click.Path(dir_okay=False), help="Follow the melody of this MIDI file."),
-        click.Option(["--track"], type=_CLICK_TYPES[TRACK.type],
-                     help="With --midi: the track to take the melody from, from 0 (default: the top voice of all "
-                          "tracks)."),
-        click.Option(["--hum"], type=click.Path(dir_okay=False),
-                     help="Follow a hummed, whistled or sung take (audio file)."),
-        click.Option(["--write-midi"], type=click.Path(dir_okay=False),
-                     help="With --hum: also write the transcribed melody as MIDI, to fix and reuse with --midi."),
+        click.Option(
+            ["--track"],
+            type=_CLICK_TYPES[TRACK.type],
+            help="With --midi: the track to take the melody from, from 0 (default: the top voice of all tracks).",
+        ),
+        click.Option(
+            ["--hum"], type=click.Path(dir_okay=False), help="Follow a hummed, whistled or sung take (audio file)."
+        ),
+        click.Option(
+            ["--write-midi"],
+            type=click.Path(dir_okay=False),
+            help="With --hum: also write the transcribed melody as MIDI, to fix and reuse with --midi.",
+        ),
     ]
 
 
 def format_options() -> list[click.Option]:
     return [
-        click.Option(["--bit-depth"], type=click.Choice(["16", "24", "32"]), default="24", show_default=True,
-                     help="Sample format of the output (32 = float; FLAC stops at 24)."),
+        click.Option(
+            ["--bit-depth"],
+            type=click.Choice(["16", "24", "32"]),
+            default="24",
+            show_default=True,
+            help="Sample format of the output (32 = float; FLAC stops at 24).",
+        ),
         click.Option(["-q", "--quiet"], is_flag=True, help="No progress bar."),
     ]
 
 
 # --- the one declaration -------------------------------------------------------
+
 
 def operation_command(name: str, runner: Runner) -> click.Command:
     """The click command for operation `name`, run by `runner`."""
@@ -165,8 +190,14 @@ def operation_command(name: str, runner: Runner) -> click.Command:
     return click.Command(
         name,
         callback=reports_errors(callback),
-        params=[*arguments, output_option(), *map(param_option, op.params), *melody_options(), *runner.options(),
-                *format_options()],
+        params=[
+            *arguments,
+            output_option(),
+            *map(param_option, op.params),
+            *melody_options(),
+            *runner.options(),
+            *format_options(),
+        ],
         help=_help(op, usage, runner),
         short_help=op.help,
     )
@@ -179,6 +210,7 @@ def _help(op: Operation, usage: Usage, runner: Runner) -> str:
 
 
 # --- running here --------------------------------------------------------------
+
 
 def run_here(job: Job, model: str | None) -> None:
     """Load the model, run the operation with a progress bar, write the file."""
@@ -198,6 +230,7 @@ def run_here(job: Job, model: str | None) -> None:
     from tqdm import tqdm
 
     with tqdm(total=total, desc=job.op.name, unit="step", disable=job.quiet or total == 0, leave=False) as bar:
+
         def progress(step: int, total: int) -> None:
             bar.update(step - bar.n)
 
@@ -206,8 +239,11 @@ def run_here(job: Job, model: str | None) -> None:
 
 
 def _model_option() -> list[click.Option]:
-    return [click.Option(["--model"], metavar="DIR",
-                         help="A model folder from `reverie train`. Default: the embedded model.")]
+    return [
+        click.Option(
+            ["--model"], metavar="DIR", help="A model folder from `reverie train`. Default: the embedded model."
+        )
+    ]
 
 
 RUN_HERE = Runner(run_here, _model_option, prog="reverie")

@@ -5,6 +5,7 @@ the local one, so they take the same arguments and options plus --server and
 its friends. That also makes them a DAW's external-editor command:
 `reverie send inpaint IN --start S --end E -o IN` edits a file in place.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,19 +43,38 @@ def send():
 
 # --- the connection --------------------------------------------------------------
 
+
 def server_options() -> list[click.Option]:
     """--server, --server-key, --client-key, --timeout: the arguments of `connect`."""
     return [
-        click.Option(["--server"], default=DEFAULT_ENDPOINT, show_default=True, envvar="REVERIE_SERVER",
-                     help="Bridge server endpoint. [env REVERIE_SERVER]"),
-        click.Option(["--server-key"], envvar="REVERIE_SERVER_KEY", metavar="KEY|FILE",
-                     help="The server's CURVE public key (text or .key file), for a server started with "
-                          "--secret-key."),
-        click.Option(["--client-key"], envvar="REVERIE_CLIENT_KEY", metavar="FILE", type=click.Path(dir_okay=False),
-                     help="This client's CURVE key pair (.key_secret from `reverie keys --name NAME`), "
-                          "for a server started with --client-keys."),
-        click.Option(["--timeout"], type=click.FloatRange(0.1, 3600), default=30.0, show_default=True,
-                     help="Give up when the server is silent this many seconds."),
+        click.Option(
+            ["--server"],
+            default=DEFAULT_ENDPOINT,
+            show_default=True,
+            envvar="REVERIE_SERVER",
+            help="Bridge server endpoint. [env REVERIE_SERVER]",
+        ),
+        click.Option(
+            ["--server-key"],
+            envvar="REVERIE_SERVER_KEY",
+            metavar="KEY|FILE",
+            help="The server's CURVE public key (text or .key file), for a server started with --secret-key.",
+        ),
+        click.Option(
+            ["--client-key"],
+            envvar="REVERIE_CLIENT_KEY",
+            metavar="FILE",
+            type=click.Path(dir_okay=False),
+            help="This client's CURVE key pair (.key_secret from `reverie keys --name NAME`), "
+            "for a server started with --client-keys.",
+        ),
+        click.Option(
+            ["--timeout"],
+            type=click.FloatRange(0.1, 3600),
+            default=30.0,
+            show_default=True,
+            help="Give up when the server is silent this many seconds.",
+        ),
     ]
 
 
@@ -70,6 +90,7 @@ def _show(header: dict) -> None:
 
 def _query(name: str, help: str, ask, arguments: tuple[click.Argument, ...] = ()) -> click.Command:
     """A command that asks the server something and prints the answer as JSON."""
+
     def callback(server, server_key, client_key, timeout, **values):
         with connect(server, server_key, client_key, timeout) as client:
             _show(ask(client, **values))
@@ -77,14 +98,25 @@ def _query(name: str, help: str, ask, arguments: tuple[click.Argument, ...] = ()
     return click.Command(name, callback=reports_errors(callback), params=[*arguments, *server_options()], help=help)
 
 
-send.add_command(_query("info", "Show the server's protocol version, model, styles, limits and defaults (JSON).",
-                        lambda client: client.info()))
-send.add_command(_query("status", "Show the server's queue and workers, or one job's state (JSON).",
-                        lambda client, job: client.status(job),
-                        (click.Argument(["job"], required=False),)))
+send.add_command(
+    _query(
+        "info",
+        "Show the server's protocol version, model, styles, limits and defaults (JSON).",
+        lambda client: client.info(),
+    )
+)
+send.add_command(
+    _query(
+        "status",
+        "Show the server's queue and workers, or one job's state (JSON).",
+        lambda client, job: client.status(job),
+        (click.Argument(["job"], required=False),),
+    )
+)
 
 
 # --- running on the server ----------------------------------------------------------
+
 
 def run_on_server(job: Job, model: str | None, **server: Any) -> None:
     """Send the job, show a progress bar, write the result atomically."""
@@ -118,16 +150,22 @@ def run_on_server(job: Job, model: str | None, **server: Any) -> None:
         if bar is not None:
             bar.close()
     t = result.timings
-    write_output(Audio(result.audio, result.sample_rate), job.output, job.bit_depth, job.quiet,
-                 note=f" (seed {result.seed}, model {result.model_hash}, queue {t.get('queue_s')} s, "
-                      f"compute {t.get('compute_s')} s)")
+    write_output(
+        Audio(result.audio, result.sample_rate),
+        job.output,
+        job.bit_depth,
+        job.quiet,
+        note=f" (seed {result.seed}, model {result.model_hash}, queue {t.get('queue_s')} s, "
+        f"compute {t.get('compute_s')} s)",
+    )
 
 
 def _melody_payload(melody: MelodyFiles) -> dict:
     """--midi / --hum as payload for the server, which checks the combination, reads and transcribes them."""
     if melody.write_midi:
-        raise ReverieError("--write-midi is not available with send (the hum is transcribed on the server)",
-                           field="write_midi")
+        raise ReverieError(
+            "--write-midi is not available with send (the hum is transcribed on the server)", field="write_midi"
+        )
     out: dict[str, Any] = {"track": melody.track}
     if melody.midi:
         out["midi"] = melody.midi_path().read_bytes()
@@ -143,9 +181,11 @@ def _face_options() -> list[click.Parameter]:
 
 
 RUN_ON_SERVER = Runner(
-    run_on_server, _face_options, prog="reverie send",
+    run_on_server,
+    _face_options,
+    prog="reverie send",
     note="Runs on the bridge server at --server (`reverie serve`), which has the model loaded; "
-         "Ctrl-C cancels the job there.",
+    "Ctrl-C cancels the job there.",
 )
 
 for _name in NAMES:

@@ -2,6 +2,7 @@
 
 The server itself is reverie.bridge (a library with no click code); this is its command line.
 """
+
 from __future__ import annotations
 
 import logging
@@ -20,27 +21,74 @@ from .errors import EXIT_INTERRUPTED, reports_errors
 
 # --- serve ---------------------------------------------------------------------
 
+
 @click.command()
-@click.option("--bind", default=DEFAULT_ENDPOINT, show_default=True,
-              help="ZeroMQ endpoint to listen on. Anything but loopback (or ipc://) needs --secret-key.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Jobs run at once (threads sharing the one model in memory).")
-@click.option("--model", "model", metavar="DIR",
-              help="A model folder from `reverie train`, or `tiny` (random test model). Default: the embedded model.")
-@click.option("--max-seconds", type=click.FloatRange(0.1, MAX_SECONDS), default=600.0, show_default=True,
-              help="Longest audio one request may send or ask for, in seconds.")
-@click.option("--max-bytes", type=click.IntRange(1024, 2**31 - 1), default=256 * 1024 * 1024, show_default=True,
-              help="Largest message in bytes (also ZMQ_MAXMSGSIZE: bigger frames drop the connection).")
-@click.option("--max-queue", type=click.IntRange(0, 10000), default=8, show_default=True,
-              help="Jobs that may wait for a worker; when full, new jobs are answered `busy`.")
-@click.option("--secret-key", type=click.Path(dir_okay=False), metavar="FILE",
-              help="CURVE server key (the .key_secret file from `reverie keys`): encrypts and authenticates.")
-@click.option("--client-keys", type=click.Path(file_okay=False), metavar="DIR",
-              help="With --secret-key: accept only clients whose public .key files are in DIR (default: any client).")
-@click.option("--on-shutdown", type=click.Choice(["cancel", "finish"]), default="cancel", show_default=True,
-              help="On SIGINT/SIGTERM: cancel running jobs at their next step, or let them finish (up to --grace).")
-@click.option("--grace", type=click.FloatRange(0, 600), default=10.0, show_default=True,
-              help="With --on-shutdown finish: seconds running jobs get before they are cancelled.")
+@click.option(
+    "--bind",
+    default=DEFAULT_ENDPOINT,
+    show_default=True,
+    help="ZeroMQ endpoint to listen on. Anything but loopback (or ipc://) needs --secret-key.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Jobs run at once (threads sharing the one model in memory).",
+)
+@click.option(
+    "--model",
+    "model",
+    metavar="DIR",
+    help="A model folder from `reverie train`, or `tiny` (random test model). Default: the embedded model.",
+)
+@click.option(
+    "--max-seconds",
+    type=click.FloatRange(0.1, MAX_SECONDS),
+    default=600.0,
+    show_default=True,
+    help="Longest audio one request may send or ask for, in seconds.",
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(1024, 2**31 - 1),
+    default=256 * 1024 * 1024,
+    show_default=True,
+    help="Largest message in bytes (also ZMQ_MAXMSGSIZE: bigger frames drop the connection).",
+)
+@click.option(
+    "--max-queue",
+    type=click.IntRange(0, 10000),
+    default=8,
+    show_default=True,
+    help="Jobs that may wait for a worker; when full, new jobs are answered `busy`.",
+)
+@click.option(
+    "--secret-key",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="CURVE server key (the .key_secret file from `reverie keys`): encrypts and authenticates.",
+)
+@click.option(
+    "--client-keys",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="With --secret-key: accept only clients whose public .key files are in DIR (default: any client).",
+)
+@click.option(
+    "--on-shutdown",
+    type=click.Choice(["cancel", "finish"]),
+    default="cancel",
+    show_default=True,
+    help="On SIGINT/SIGTERM: cancel running jobs at their next step, or let them finish (up to --grace).",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(0, 600),
+    default=10.0,
+    show_default=True,
+    help="With --on-shutdown finish: seconds running jobs get before they are cancelled.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Log warnings only, not one line per request.")
 @reports_errors
 def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, client_keys, on_shutdown, grace, quiet):
@@ -56,8 +104,11 @@ def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, c
       reverie serve
       reverie keys ~/.reverie && reverie serve --bind tcp://0.0.0.0:5555 --secret-key ~/.reverie/server.key_secret
     """
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
     from reverie.bridge.keys import is_local_endpoint, load_secret
     from reverie.bridge.server import Server
     from reverie.bridge.validate import Limits
@@ -76,8 +127,16 @@ def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, c
     from reverie.models.pipeline import load_pipeline
 
     pipe = load_pipeline(model)
-    server = Server(pipe, bind, workers=workers, limits=Limits(max_seconds, max_bytes, max_queue),
-                    curve_keys=curve, client_keys_dir=client_keys, on_shutdown=on_shutdown, grace=grace)
+    server = Server(
+        pipe,
+        bind,
+        workers=workers,
+        limits=Limits(max_seconds, max_bytes, max_queue),
+        curve_keys=curve,
+        client_keys_dir=client_keys,
+        on_shutdown=on_shutdown,
+        grace=grace,
+    )
     server.bind()
     stops = []
 
@@ -100,6 +159,7 @@ def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, c
 
 
 # --- keys ----------------------------------------------------------------------
+
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False), default=".")

@@ -8,6 +8,7 @@ The file is streamed in chunks (pedalboard.io.AudioFile), so any length
 works in constant memory; the model's chunks are crossfaded where they meet.
 Without IN, a short test tone is made and processed in memory instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,11 +44,16 @@ def main() -> None:
             tone = (0.3 * np.sin(2 * np.pi * 220 * t) * np.exp(-t)).astype(np.float32)
             audio = np.stack([tone, tone])
             out = board_b(remote(board_a(audio, rate), rate), rate)
-            print(f"in memory: {audio.shape} -> {out.shape} at {rate} Hz "
-                  f"(server compute {remote.last_result.timings['compute_s']} s)")
+            print(
+                f"in memory: {audio.shape} -> {out.shape} at {rate} Hz "
+                f"(server compute {remote.last_result.timings['compute_s']} s)"
+            )
             return
         frames = process_file(
-            args.input, args.output, [board_a, remote, board_b], chunk_seconds=args.chunk_seconds,
+            args.input,
+            args.output,
+            [board_a, remote, board_b],
+            chunk_seconds=args.chunk_seconds,
             on_chunk=lambda done, total: print(f"\r{done:7.1f} / {total:.1f} s", end="", file=sys.stderr),
         )
         print(f"\nwrote {args.output}: {frames} frames", file=sys.stderr)

@@ -3,6 +3,7 @@
 Import submodules directly (`from reverie.models.pipeline import ReveriePipeline`);
 this package imports nothing heavy so the CLI stays fast.
 """
+
 import os
 
 # torch's OpenMP threads spin while they wait by default. When anything else

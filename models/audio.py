@@ -4,6 +4,7 @@ Samples are float32 with shape (channels, frames), the layout pedalboard and
 torchaudio use. The model is mono; stereo is handled as mid/side (see
 `to_mid` and docs/architecture.md).
 """
+
 from __future__ import annotations
 
 import os
@@ -34,9 +35,7 @@ class Audio:
         if samples.ndim == 1:
             samples = samples[None, :]
         if samples.ndim != 2:
-            raise ReverieError(
-                f"audio must have shape (channels, frames), got {samples.shape}", field="audio"
-            )
+            raise ReverieError(f"audio must have shape (channels, frames), got {samples.shape}", field="audio")
         object.__setattr__(self, "samples", samples)
         check_sample_rate(self.sample_rate)
 
@@ -57,9 +56,7 @@ class Audio:
         if self.frames == 0:
             raise ReverieError(f"{field} is empty (0 frames); give at least one sample", field=field)
         if not 1 <= self.channels <= MAX_CHANNELS:
-            raise ReverieError(
-                f"{field} has {self.channels} channels; allowed 1 to {MAX_CHANNELS}", field=field
-            )
+            raise ReverieError(f"{field} has {self.channels} channels; allowed 1 to {MAX_CHANNELS}", field=field)
         if not np.isfinite(self.samples).all():
             bad = int((~np.isfinite(self.samples)).sum())
             raise ReverieError(
@@ -71,7 +68,8 @@ class Audio:
             raise ReverieError(
                 f"{field} has a sample of magnitude {peak:.3g}; allowed at most {MAX_SAMPLE:g} "
                 f"(+{20 * np.log10(MAX_SAMPLE):.0f} dBFS). Is it integer PCM read as float?",
-                field=field, code="bad_audio",
+                field=field,
+                code="bad_audio",
             )
         return self
 
@@ -105,9 +103,7 @@ def save_audio(audio: Audio, path: str | os.PathLike, bit_depth: int = 24) -> Pa
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in WRITABLE:
-        raise ReverieError(
-            f"cannot write {path.name}: the output must end in {', '.join(WRITABLE)}", field="output"
-        )
+        raise ReverieError(f"cannot write {path.name}: the output must end in {', '.join(WRITABLE)}", field="output")
     if bit_depth not in SUBTYPES:
         raise ReverieError(f"bit depth must be 16, 24 or 32, got {bit_depth}", field="bit_depth")
     subtype = "VORBIS" if suffix == ".ogg" else SUBTYPES[bit_depth]

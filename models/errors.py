@@ -3,6 +3,7 @@
 Every face (CLI, bridge, renderer) shows `message` to the user as is and the
 bridge forwards `code` and `field`, so messages are written for people.
 """
+
 from __future__ import annotations
 
 

@@ -7,6 +7,7 @@ rank-deficient banks) and recovers phase with fast Griffin-Lim (momentum,
 Perraudin et al. 2013). Griffin-Lim can start from known phases, which is how
 inpainting and continuation keep seams smooth.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -77,9 +78,7 @@ class MelFrontend:
             # short is zero-padded instead, keeping its frame count (frames_for).
             audio = torch.nn.functional.pad(audio, (0, c.n_fft // 2 + 1 - samples))
             return self.stft(audio)[..., : self.frames_for(samples)]
-        return torch.stft(
-            audio, c.n_fft, c.hop_length, window=self.window, center=True, return_complex=True
-        )
+        return torch.stft(audio, c.n_fft, c.hop_length, window=self.window, center=True, return_complex=True)
 
     def encode(self, audio: torch.Tensor) -> torch.Tensor:
         """(..., samples) float -> normalised log-mel (..., n_mels, frames)."""
@@ -171,15 +170,14 @@ class MelFrontend:
         blocks = (torch.fft.irfft(spec.T.contiguous(), n=n_fft, dim=-1) * self.window).reshape(frames, r, hop)
         out = torch.zeros(frames + r - 1, hop)
         envelope = torch.zeros(frames + r - 1, hop)
-        square = (self.window ** 2).reshape(r, hop)
+        square = (self.window**2).reshape(r, hop)
         for k in range(r):
-            out[k:k + frames] += blocks[:, k]
-            envelope[k:k + frames] += square[k]
-        audio = (out / envelope.clamp(min=1e-11)).reshape(-1)[n_fft // 2:]
+            out[k : k + frames] += blocks[:, k]
+            envelope[k : k + frames] += square[k]
+        audio = (out / envelope.clamp(min=1e-11)).reshape(-1)[n_fft // 2 :]
         return fit_length(audio, length)
 
 
 def _per_bin(value: list[float] | float, n_mels: int) -> torch.Tensor:
     t = torch.as_tensor(value, dtype=torch.float32)
     return t.expand(n_mels).clone() if t.ndim == 0 else t
-

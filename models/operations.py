@@ -7,6 +7,7 @@ preset schema take their operation names from it, and docs/protocol.md's
 parameter tables are generated from it (`markdown_table`). It imports only the
 standard library, so a face that only validates never loads torch.
 """
+
 from __future__ import annotations
 
 import math
@@ -121,63 +122,146 @@ SAMPLERS = ("ddim", "dpm", "ddpm")
 INPAINT_METHODS = ("trained", "repaint")
 MIX_MODES = ("slerp", "lerp")
 
-STYLE = Param("style", STRING, "Steer toward a style of the model (default model: sleep, calm, happy, sad, tense).",
-              default_text="none (unconditioned)")
+STYLE = Param(
+    "style",
+    STRING,
+    "Steer toward a style of the model (default model: sleep, calm, happy, sad, tense).",
+    default_text="none (unconditioned)",
+)
 SEED = Param("seed", INTEGER, "Same seed and options give the same file, bit for bit.", default=0, low=0, high=INT64)
-STEPS = Param("steps", INTEGER, "Denoising steps (more is slower, sometimes cleaner). Default: the model's.",
-              low=1, high=1000)
-GUIDANCE = Param("guidance", NUMBER, "How strongly to follow style and melody (1 = no guidance). Default: the model's.",
-                 low=0, high=30)
+STEPS = Param(
+    "steps", INTEGER, "Denoising steps (more is slower, sometimes cleaner). Default: the model's.", low=1, high=1000
+)
+GUIDANCE = Param(
+    "guidance",
+    NUMBER,
+    "How strongly to follow style and melody (1 = no guidance). Default: the model's.",
+    low=0,
+    high=30,
+)
 SCHEDULER = Param("scheduler", STRING, "Sampler. Default: the model's (ddim).", choices=SAMPLERS)
-TRACK = Param("track", INTEGER, "With a MIDI melody: the track to take it from, from 0 (default: the top voice of "
-              "all tracks).", low=0, high=65535, default_text="the top voice of all tracks")
+TRACK = Param(
+    "track",
+    INTEGER,
+    "With a MIDI melody: the track to take it from, from 0 (default: the top voice of all tracks).",
+    low=0,
+    high=65535,
+    default_text="the top voice of all tracks",
+)
 SAMPLING = (STYLE, SEED, STEPS, GUIDANCE, SCHEDULER)
 
 # strength's default is applied by the pipeline, not here: a given timestep replaces it.
-STRENGTH = Param("strength", NUMBER, "Noise level, 0-1: 0 keeps the input, 1 ignores it. Default 0.5.", low=0, high=1,
-                 default_text="`0.5`")
-TIMESTEP = Param("timestep", INTEGER, "Noise timestep 0-999 instead of strength.", low=0, high=999,
-                 default_text="none (strength decides)")
+STRENGTH = Param(
+    "strength",
+    NUMBER,
+    "Noise level, 0-1: 0 keeps the input, 1 ignores it. Default 0.5.",
+    low=0,
+    high=1,
+    default_text="`0.5`",
+)
+TIMESTEP = Param(
+    "timestep",
+    INTEGER,
+    "Noise timestep 0-999 instead of strength.",
+    low=0,
+    high=999,
+    default_text="none (strength decides)",
+)
 
 
 def _seconds(help: str, required: bool = False, default_text: str | None = None) -> Param:
-    return Param("seconds", NUMBER, help, low=0, high=MAX_SECONDS, low_exclusive=True, required=required,
-                 default_text=default_text)
+    return Param(
+        "seconds",
+        NUMBER,
+        help,
+        low=0,
+        high=MAX_SECONDS,
+        low_exclusive=True,
+        required=required,
+        default_text=default_text,
+    )
 
 
-OPERATIONS: dict[str, Operation] = {op.name: op for op in (
-    Operation("generate", "Make new audio in a style, optionally following a melody.", (), (
-        _seconds(f"Length of the result. Default: the MIDI melody's length, else {DEFAULT_GENERATE_SECONDS:g}.",
-                 default_text=f"the MIDI melody's length, else `{DEFAULT_GENERATE_SECONDS:g}`"),
-        Param("sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=1000, high=384000),
-        Param("channels", INTEGER, "Channels of the result (the sound is centred).", default=2, low=1,
-              high=MAX_CHANNELS),
-        *SAMPLING,
-    )),
-    Operation("transform", "Restyle an audio file (style transfer).", ("audio",), (
-        STRENGTH, TIMESTEP,
-        Param("inversion", BOOLEAN, "Find the noise by DDIM inversion instead of drawing it: more faithful edits.",
-              default=False),
-        *SAMPLING,
-    )),
-    Operation("inpaint", "Regenerate a region of an audio file, keeping the rest bit-exact.", ("audio",), (
-        Param("start", NUMBER, "Start of the region to regenerate, in seconds.", low=0, required=True),
-        Param("end", NUMBER, "End of the region, in seconds.", low=0, required=True),
-        Param("method", STRING, "trained: the model hears both sides; repaint: the training-free baseline.",
-              default="trained", choices=INPAINT_METHODS),
-        *SAMPLING,
-    )),
-    Operation("interpolate", "Blend two audio files at a chosen noise level.", ("a", "b"), (
-        Param("ratio", NUMBER, "B's share of the blend: 0 = all A, 1 = all B.", default=0.5, low=0, high=1),
-        STRENGTH, TIMESTEP,
-        Param("mix", STRING, "How the noised clips are blended.", default="slerp", choices=MIX_MODES),
-        *SAMPLING,
-    )),
-    Operation("continue", "Extend an audio file by N seconds.", ("audio",), (
-        _seconds("How many seconds to add after the end.", required=True),
-        *SAMPLING,
-    )),
-)}
+OPERATIONS: dict[str, Operation] = {
+    op.name: op
+    for op in (
+        Operation(
+            "generate",
+            "Make new audio in a style, optionally following a melody.",
+            (),
+            (
+                _seconds(
+                    f"Length of the result. Default: the MIDI melody's length, else {DEFAULT_GENERATE_SECONDS:g}.",
+                    default_text=f"the MIDI melody's length, else `{DEFAULT_GENERATE_SECONDS:g}`",
+                ),
+                Param("sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=1000, high=384000),
+                Param(
+                    "channels",
+                    INTEGER,
+                    "Channels of the result (the sound is centred).",
+                    default=2,
+                    low=1,
+                    high=MAX_CHANNELS,
+                ),
+                *SAMPLING,
+            ),
+        ),
+        Operation(
+            "transform",
+            "Restyle an audio file (style transfer).",
+            ("audio",),
+            (
+                STRENGTH,
+                TIMESTEP,
+                Param(
+                    "inversion",
+                    BOOLEAN,
+                    "Find the noise by DDIM inversion instead of drawing it: more faithful edits.",
+                    default=False,
+                ),
+                *SAMPLING,
+            ),
+        ),
+        Operation(
+            "inpaint",
+            "Regenerate a region of an audio file, keeping the rest bit-exact.",
+            ("audio",),
+            (
+                Param("start", NUMBER, "Start of the region to regenerate, in seconds.", low=0, required=True),
+                Param("end", NUMBER, "End of the region, in seconds.", low=0, required=True),
+                Param(
+                    "method",
+                    STRING,
+                    "trained: the model hears both sides; repaint: the training-free baseline.",
+                    default="trained",
+                    choices=INPAINT_METHODS,
+                ),
+                *SAMPLING,
+            ),
+        ),
+        Operation(
+            "interpolate",
+            "Blend two audio files at a chosen noise level.",
+            ("a", "b"),
+            (
+                Param("ratio", NUMBER, "B's share of the blend: 0 = all A, 1 = all B.", default=0.5, low=0, high=1),
+                STRENGTH,
+                TIMESTEP,
+                Param("mix", STRING, "How the noised clips are blended.", default="slerp", choices=MIX_MODES),
+                *SAMPLING,
+            ),
+        ),
+        Operation(
+            "continue",
+            "Extend an audio file by N seconds.",
+            ("audio",),
+            (
+                _seconds("How many seconds to add after the end.", required=True),
+                *SAMPLING,
+            ),
+        ),
+    )
+}
 NAMES = tuple(OPERATIONS)
 
 
@@ -201,8 +285,10 @@ def check_strength(strength: Any, timestep: Any) -> tuple[float | None, int | No
     """strength and timestep say the same thing two ways: at most one may be given."""
     if strength is not None and timestep is not None:
         raise ReverieError("give strength or timestep, not both", field="timestep")
-    return (None if strength is None else STRENGTH.check(strength),
-            None if timestep is None else TIMESTEP.check(timestep))
+    return (
+        None if strength is None else STRENGTH.check(strength),
+        None if timestep is None else TIMESTEP.check(timestep),
+    )
 
 
 def check_region(start: Any, end: Any, seconds: float, sample_rate: int) -> tuple[int, int]:
@@ -210,7 +296,8 @@ def check_region(start: Any, end: Any, seconds: float, sample_rate: int) -> tupl
     start, end = _number(start, "start"), _number(end, "end")
     if not 0 <= start < seconds:
         raise ReverieError(
-            f"start must be between 0 and {seconds:.3f} s (the clip's length), got {start:g}", field="start")
+            f"start must be between 0 and {seconds:.3f} s (the clip's length), got {start:g}", field="start"
+        )
     if not start < end <= seconds:
         raise ReverieError(
             f"end must be after start ({start:g} s) and at most {seconds:.3f} s (the clip's length), got {end:g}",

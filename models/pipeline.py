@@ -17,6 +17,7 @@ sampling loops in sampling.py and one vocoder path (`MelFrontend.decode`); long 
 window through stream.py. They differ only in where they start (noise, or an input mel noised to a
 timestep) and what the model is told is known (the context mel and its mask). See docs/architecture.md.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -144,16 +145,18 @@ class ReveriePipeline:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             unet = MelUNet1D(
-                n_mels=32, channels=(32, 48), layers_per_level=1, attention_levels=(False,),
-                attention_heads=2, time_embed_dim=64,
+                n_mels=32,
+                channels=(32, 48),
+                layers_per_level=1,
+                attention_levels=(False,),
+                attention_heads=2,
+                time_embed_dim=64,
             )
             # A trained model's output layer is not zero: without this, style and melody could not
             # change a sample and tests could not tell a face that drops them.
             torch.nn.init.normal_(unet.embed_out.weight, std=0.02)
         mel = MelConfig(n_fft=512, hop_length=256, n_mels=32, griffin_lim_iters=8)
-        config = PipelineConfig(
-            mel=mel, window_frames=64, context_frames=16, crossfade_frames=8, steps=4, guidance=2.0
-        )
+        config = PipelineConfig(mel=mel, window_frames=64, context_frames=16, crossfade_frames=8, steps=4, guidance=2.0)
         return cls(unet, config)
 
     # --- facts for callers --------------------------------------------------
@@ -173,9 +176,16 @@ class ReveriePipeline:
     def defaults(self) -> dict:
         c = self.config
         return {
-            "steps": c.steps, "guidance": c.guidance, "scheduler": c.sampler, "strength": 0.5,
-            "ratio": 0.5, "mix": "slerp", "method": "trained", "seed": 0,
-            "inpaint_seam_seconds": INPAINT_SEAM_SECONDS, "max_seconds": MAX_SECONDS,
+            "steps": c.steps,
+            "guidance": c.guidance,
+            "scheduler": c.sampler,
+            "strength": 0.5,
+            "ratio": 0.5,
+            "mix": "slerp",
+            "method": "trained",
+            "seed": 0,
+            "inpaint_seam_seconds": INPAINT_SEAM_SECONDS,
+            "max_seconds": MAX_SECONDS,
         }
 
     # --- preparing and running calls ----------------------------------------
@@ -213,48 +223,163 @@ class ReveriePipeline:
         return self.execute(call, callback=callback)
 
     def stream_generate(
-        self, seconds: float, *, sample_rate: int = 44100, channels: int = 2, style=None, melody=None,
-        seed: int = 0, steps=None, guidance=None, scheduler=None, callback: Callback | None = None,
+        self,
+        seconds: float,
+        *,
+        sample_rate: int = 44100,
+        channels: int = 2,
+        style=None,
+        melody=None,
+        seed: int = 0,
+        steps=None,
+        guidance=None,
+        scheduler=None,
+        callback: Callback | None = None,
     ) -> Iterator[Audio]:
         """Validate now, then yield consecutive chunks; memory stays constant in `seconds`."""
-        call = self.prepare("generate", seconds=seconds, sample_rate=sample_rate, channels=channels, style=style,
-                            melody=melody, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler)
+        call = self.prepare(
+            "generate",
+            seconds=seconds,
+            sample_rate=sample_rate,
+            channels=channels,
+            style=style,
+            melody=melody,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            scheduler=scheduler,
+        )
         return self.stream(call, callback=callback)
 
-    def transform(self, audio: Audio, *, strength=None, timestep=None, inversion: bool = False,
-                  style=None, melody=None, seed: int = 0, steps=None, guidance=None, scheduler=None,
-                  callback: Callback | None = None) -> Audio:
-        return self.run("transform", audio=audio, strength=strength, timestep=timestep, inversion=inversion,
-                        style=style, melody=melody, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler,
-                        callback=callback)
+    def transform(
+        self,
+        audio: Audio,
+        *,
+        strength=None,
+        timestep=None,
+        inversion: bool = False,
+        style=None,
+        melody=None,
+        seed: int = 0,
+        steps=None,
+        guidance=None,
+        scheduler=None,
+        callback: Callback | None = None,
+    ) -> Audio:
+        return self.run(
+            "transform",
+            audio=audio,
+            strength=strength,
+            timestep=timestep,
+            inversion=inversion,
+            style=style,
+            melody=melody,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            scheduler=scheduler,
+            callback=callback,
+        )
 
-    def interpolate(self, a: Audio, b: Audio, *, ratio: float = 0.5, strength=None, timestep=None,
-                    mix: str = "slerp", style=None, melody=None, seed: int = 0, steps=None, guidance=None,
-                    scheduler=None, callback: Callback | None = None) -> Audio:
+    def interpolate(
+        self,
+        a: Audio,
+        b: Audio,
+        *,
+        ratio: float = 0.5,
+        strength=None,
+        timestep=None,
+        mix: str = "slerp",
+        style=None,
+        melody=None,
+        seed: int = 0,
+        steps=None,
+        guidance=None,
+        scheduler=None,
+        callback: Callback | None = None,
+    ) -> Audio:
         """Mix two clips at noise level t, then denoise (Msanii §5.3). `ratio` is B's share: 0 = A, 1 = B.
 
         The result has A's rate, channels and length: B is resampled to A's rate, folded
         to mono, and tiled (looped) or trimmed to A's length.
         """
-        return self.run("interpolate", a=a, b=b, ratio=ratio, strength=strength, timestep=timestep, mix=mix,
-                        style=style, melody=melody, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler,
-                        callback=callback)
+        return self.run(
+            "interpolate",
+            a=a,
+            b=b,
+            ratio=ratio,
+            strength=strength,
+            timestep=timestep,
+            mix=mix,
+            style=style,
+            melody=melody,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            scheduler=scheduler,
+            callback=callback,
+        )
 
-    def inpaint(self, audio: Audio, start: float, end: float, *, method: str = "trained", style=None,
-                melody=None, seed: int = 0, steps=None, guidance=None, scheduler=None,
-                callback: Callback | None = None) -> Audio:
+    def inpaint(
+        self,
+        audio: Audio,
+        start: float,
+        end: float,
+        *,
+        method: str = "trained",
+        style=None,
+        melody=None,
+        seed: int = 0,
+        steps=None,
+        guidance=None,
+        scheduler=None,
+        callback: Callback | None = None,
+    ) -> Audio:
         """Regenerate [start, end) seconds. Outside it every sample is the input's own, bit for bit.
 
         method "trained": the model sees the known mel on both sides as context.
         method "repaint": the training-free RePaint baseline (Msanii §5.4).
         """
-        return self.run("inpaint", audio=audio, start=start, end=end, method=method, style=style, melody=melody,
-                        seed=seed, steps=steps, guidance=guidance, scheduler=scheduler, callback=callback)
+        return self.run(
+            "inpaint",
+            audio=audio,
+            start=start,
+            end=end,
+            method=method,
+            style=style,
+            melody=melody,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            scheduler=scheduler,
+            callback=callback,
+        )
 
-    def continue_(self, audio: Audio, seconds: float, *, style=None, melody=None, seed: int = 0,
-                  steps=None, guidance=None, scheduler=None, callback: Callback | None = None) -> Audio:
-        return self.run("continue", audio=audio, seconds=seconds, style=style, melody=melody, seed=seed,
-                        steps=steps, guidance=guidance, scheduler=scheduler, callback=callback)
+    def continue_(
+        self,
+        audio: Audio,
+        seconds: float,
+        *,
+        style=None,
+        melody=None,
+        seed: int = 0,
+        steps=None,
+        guidance=None,
+        scheduler=None,
+        callback: Callback | None = None,
+    ) -> Audio:
+        return self.run(
+            "continue",
+            audio=audio,
+            seconds=seconds,
+            style=style,
+            melody=melody,
+            seed=seed,
+            steps=steps,
+            guidance=guidance,
+            scheduler=scheduler,
+            callback=callback,
+        )
 
     # --- generate -----------------------------------------------------------
     def _plan_generate(self, args: dict, sampling: Sampling):
@@ -296,11 +421,12 @@ class ReveriePipeline:
         resampler = StreamResampler(self.sample_rate, audio.sample_rate)
         # Begin resampling on a sample where both rate grids meet, so output samples line up exactly.
         aligned = frame0 * hop // resampler.block_in * resampler.block_in
-        pieces = [resampler.push(mono[aligned: frame0 * hop])]
+        pieces = [resampler.push(mono[aligned : frame0 * hop])]
         with torch.inference_mode():
             mel = self.frontend.encode(torch.from_numpy(mono))[None]
-            model_audio = self._decode_windows(run, call.windows, frame0, mel[..., frame0:last_frame],
-                                               mono[frame0 * hop:])
+            model_audio = self._decode_windows(
+                run, call.windows, frame0, mel[..., frame0:last_frame], mono[frame0 * hop :]
+            )
             pieces += list(resampled(model_audio, resampler))
         seam = audio.frames - aligned // resampler.block_in * resampler.block_out
         new = fit_length(np.concatenate(pieces)[seam:][None, :], round(call.args["seconds"] * audio.sample_rate))
@@ -378,8 +504,9 @@ class ReveriePipeline:
             known_level = self.frontend.level_db(x0, ~unknown) if not unknown.all() else self._style_level(run.style)
             x[..., unknown] = self._leveled(x[..., unknown], known_level)
             known = self.frontend.stft(torch.from_numpy(crop)) * _erode(mask[0, 0], 2)[None, :]
-            filled = self.frontend.decode(x[0], len(crop), run.generator, init_phase=unit_phase(known),
-                                          known_stft=known)
+            filled = self.frontend.decode(
+                x[0], len(crop), run.generator, init_phase=unit_phase(known), known_stft=known
+            )
         return self._splice(audio, filled.numpy(), lo, first, last)
 
     def _inpaint_crop(self, audio: Audio, first: int, last: int):
@@ -396,7 +523,7 @@ class ReveriePipeline:
         margin = max(c.context_frames, (c.window_frames - (b - a) // hop) // 2) * hop
         grid = self.sample_rate // math.gcd(self.sample_rate, audio.sample_rate)
         lo = max(0, a - margin) // grid * grid
-        crop = mono[lo: min(len(mono), b + margin)]
+        crop = mono[lo : min(len(mono), b + margin)]
         centres = torch.arange(self.frontend.frames_for(len(crop))) * hop + lo
         # A frame is known only if its analysis window stays clear of the region.
         unknown = (centres > a - n_fft // 2) & (centres < b + n_fft // 2)
@@ -405,11 +532,11 @@ class ReveriePipeline:
     def _splice(self, audio: Audio, filled: np.ndarray, lo: int, first: int, last: int) -> Audio:
         offset = lo * audio.sample_rate // self.sample_rate
         region = resample(filled[None, :], self.sample_rate, audio.sample_rate)[0]
-        region = fit_length(region[first - offset:][None, :], last - first)
+        region = fit_length(region[first - offset :][None, :], last - first)
         seam = min(round(INPAINT_SEAM_SECONDS * audio.sample_rate), (last - first) // 2)
         weight = np.ones(last - first, dtype=np.float32)
         weight[:seam] = fade_curve(seam)
-        weight[len(weight) - seam:] = fade_curve(seam)[::-1]
+        weight[len(weight) - seam :] = fade_curve(seam)[::-1]
         out = audio.samples.copy()
         out[:, first:last] = out[:, first:last] * (1 - weight) + region * weight
         return Audio(out, audio.sample_rate)
@@ -424,8 +551,10 @@ class ReveriePipeline:
             wrong = [f"unexpected {name!r}" for name in sorted(unknown)] + [f"missing {name!r}" for name in missing]
             raise TypeError(f"{spec.method}(): {', '.join(wrong)}")
         if kwargs.get("scheduler") == "repaint":  # the pipeline's own sampler for method "repaint"
-            raise ReverieError(f"scheduler 'repaint' goes with inpaint's method 'repaint'; allowed: "
-                               f"{', '.join(SCHEDULER.choices)}", field="scheduler")
+            raise ReverieError(
+                f"scheduler 'repaint' goes with inpaint's method 'repaint'; allowed: {', '.join(SCHEDULER.choices)}",
+                field="scheduler",
+            )
         args: dict[str, Any] = {name: kwargs[name].validate(name) for name in spec.inputs}
         for param in spec.params:
             value = kwargs.get(param.name, param.default)
@@ -470,8 +599,16 @@ class ReveriePipeline:
         # One level for the whole call: the input's (continuation) or the style's. Re-measuring
         # each window's context instead lets the level wander from window to window.
         reference = self.frontend.level_db(context_mel) if windows[0][0] else self._style_level(run.style)
-        return decode_windows(run, self.frontend, self.config, windows, frame0, context_mel, known_audio,
-                              level=lambda x: self._leveled(x, reference))
+        return decode_windows(
+            run,
+            self.frontend,
+            self.config,
+            windows,
+            frame0,
+            context_mel,
+            known_audio,
+            level=lambda x: self._leveled(x, reference),
+        )
 
     def _leveled(self, x: torch.Tensor, reference) -> torch.Tensor:
         """`x` at the reference level (dB, see PipelineConfig.match_level); as it is if there is none."""

@@ -5,6 +5,7 @@ RePaint and invert a mel, in the terms of the one training noise schedule.
 its own generator, progress and melody position, so nothing random is shared between calls.
 `Denoiser` is the network as the loops see it, and knows nothing of audio or windows.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -90,8 +91,12 @@ class Denoiser:
         chroma = torch.cat([cond.chroma, torch.zeros_like(cond.chroma)][:batch])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
             out = self.unet(
-                x.expand(batch, -1, -1), timestep, cond.context.expand(batch, -1, -1),
-                cond.mask.expand(batch, -1, -1), chroma, styles,
+                x.expand(batch, -1, -1),
+                timestep,
+                cond.context.expand(batch, -1, -1),
+                cond.mask.expand(batch, -1, -1),
+                chroma,
+                styles,
             ).float()
         if not guided:
             return out

@@ -4,6 +4,7 @@ Long audio is made window by window (`plan_windows`); each window after the firs
 previous one's last frames as known context, and `decode_windows` turns the denoised windows into
 one seamless stream of model-rate samples, which `resampled` carries to the caller's rate.
 """
+
 from __future__ import annotations
 
 import math
@@ -106,8 +107,16 @@ def unit_phase(spec: torch.Tensor) -> torch.Tensor:
     return spec / (spec.abs() + 1e-16)
 
 
-def decode_windows(run, frontend, config, windows: tuple[Window, ...], frame0: int, context_mel, known_audio,
-                   level: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[np.ndarray]:
+def decode_windows(
+    run,
+    frontend,
+    config,
+    windows: tuple[Window, ...],
+    frame0: int,
+    context_mel,
+    known_audio,
+    level: Callable[[torch.Tensor], torch.Tensor],
+) -> Iterator[np.ndarray]:
     """Denoise and decode `windows`; yield final model-rate audio from sample frame0 * hop on.
 
     `run` is a sampling.Run, `frontend` the MelFrontend, `config` the PipelineConfig; `context_mel` and
@@ -129,26 +138,32 @@ def decode_windows(run, frontend, config, windows: tuple[Window, ...], frame0: i
             mask[..., :context] = 1
         run.chroma_offset = frame0 / mel.frame_rate
         scheduler, timesteps = run.schedule()
-        x = run.denoise(run.noise((1, mel.n_mels, length)), scheduler, timesteps,
-                        run.conditions(length, context=ctx, mask=mask))
+        x = run.denoise(
+            run.noise((1, mel.n_mels, length)), scheduler, timesteps, run.conditions(length, context=ctx, mask=mask)
+        )
         x[..., context:] = level(x[..., context:])
         x[..., :context] = ctx[..., :context]
         audio = _decode_window(frontend, x, length, context, previous, run.generator)
         if context:
             fade_len, fade_at = fade_span(context, config.crossfade_frames, hop)
             old = fit_length(previous, fade_at + fade_len)
-            audio = np.concatenate([old[:fade_at], crossfade(old[fade_at:], audio[fade_at:fade_at + fade_len]),
-                                    audio[fade_at + fade_len:]])
+            audio = np.concatenate(
+                [
+                    old[:fade_at],
+                    crossfade(old[fade_at:], audio[fade_at : fade_at + fade_len]),
+                    audio[fade_at + fade_len :],
+                ]
+            )
         if index == len(windows) - 1:
-            yield audio[emitted - start:]
+            yield audio[emitted - start :]
             return
         next_context = windows[index + 1][0]
         frame0 += length - next_context
         cut = frame0 * hop + fade_span(next_context, config.crossfade_frames, hop)[1]
-        yield audio[emitted - start: cut - start]
+        yield audio[emitted - start : cut - start]
         emitted = cut
-        previous = audio[frame0 * hop - start:]
-        context_mel = x[..., length - next_context:]
+        previous = audio[frame0 * hop - start :]
+        context_mel = x[..., length - next_context :]
 
 
 def _decode_window(frontend, x, length: int, context: int, previous, generator) -> np.ndarray:

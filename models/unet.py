@@ -12,6 +12,7 @@ time before each MLP (a free, conv-like receptive field), the first layer
 folds `patch` frames into one token, levels halve the time axis by merging
 token pairs, and attention runs only at the low resolutions.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,7 +34,7 @@ def shift_tokens(h: torch.Tensor) -> torch.Tensor:
     moved = []
     for g, s in zip(groups, SHIFTS):
         moved.append(F.pad(g, (0, 0, s, 0))[:, :frames] if s > 0 else F.pad(g, (0, 0, 0, -s))[:, -s:])
-    return torch.cat(moved + list(groups[len(SHIFTS):]), dim=-1)
+    return torch.cat(moved + list(groups[len(SHIFTS) :]), dim=-1)
 
 
 class Block(nn.Module):
@@ -101,8 +102,10 @@ class MelUNet1D(ModelMixin, ConfigMixin):
         # the down/up levels' entries: their middle attends, as it always has.
         levels = len(channels)
         if len(attention_levels) not in (levels - 1, levels):
-            raise ValueError(f"attention_levels needs {levels - 1} or {levels} entries (one per level, the middle's "
-                             f"optional), got {len(attention_levels)}")
+            raise ValueError(
+                f"attention_levels needs {levels - 1} or {levels} entries (one per level, the middle's "
+                f"optional), got {len(attention_levels)}"
+            )
         middle_attends = bool(attention_levels[levels - 1]) if len(attention_levels) == levels else True
         c0 = channels[0]
         self.time_proj = Timesteps(128, flip_sin_to_cos=True, downscale_freq_shift=0)

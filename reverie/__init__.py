@@ -12,6 +12,7 @@ ZeroMQ server, client and DAW scripts), `reverie.render` (the preset renderer)
 and `reverie.cli`. Names below load on first use, so `import reverie` imports
 neither torch nor zmq.
 """
+
 from __future__ import annotations
 
 import importlib

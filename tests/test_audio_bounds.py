@@ -1,4 +1,5 @@
 """Samples far beyond full scale are refused by name, never turned into NaN or infinity."""
+
 import numpy as np
 import pytest
 

@@ -1,11 +1,12 @@
 """Audio I/O, resampling and the mel frontend on real signals."""
+
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
-
 from conftest import tone
-from reverie.models.audio import Audio, load_audio, resample, save_audio
+
+from reverie.models.audio import load_audio, resample, save_audio
 from reverie.models.errors import AudioFileError, ReverieError
 from reverie.models.mel import MelConfig, MelFrontend
 from reverie.models.stream import StreamResampler
@@ -48,7 +49,7 @@ def test_stream_resampler_matches_offline_resampling(orig, new):
     pieces, at = [], 0
     while at < len(x):
         step = int(rng.integers(1, 5000))
-        pieces.append(r.push(x[at: at + step]))
+        pieces.append(r.push(x[at : at + step]))
         at += step
     pieces.append(r.flush())
     streamed = np.concatenate(pieces)

@@ -1,4 +1,5 @@
 """`reverie serve` as a real process, `reverie send` against it, Ctrl-C, SIGTERM, and `reverie keys`."""
+
 from __future__ import annotations
 
 import json
@@ -29,15 +30,18 @@ def serve():
 
 def send(*args, timeout=120, **popen):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run(reverie_command("send", *args), cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout, **popen)
+    return subprocess.run(
+        reverie_command("send", *args), cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, **popen
+    )
 
 
 def write(path, seconds, rate, channels, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(round(seconds * rate)) / rate
-    data = np.stack([0.3 * np.sin(2 * np.pi * (200 + 50 * c) * t) + 0.01 * rng.standard_normal(len(t))
-                     for c in range(channels)], axis=1).astype(np.float32)
+    data = np.stack(
+        [0.3 * np.sin(2 * np.pi * (200 + 50 * c) * t) + 0.01 * rng.standard_normal(len(t)) for c in range(channels)],
+        axis=1,
+    ).astype(np.float32)
     sf.write(str(path), data, rate, subtype="PCM_24" if str(path).endswith(".flac") else "FLOAT")
     return data
 
@@ -54,8 +58,22 @@ def test_send_info_and_status(serve):
 def test_send_inpaint_in_place_as_an_external_editor(serve, tmp_path):
     path = tmp_path / "take.wav"
     original = write(path, 1.5, 48000, 2)
-    done = send("inpaint", str(path), "--start", "0.5", "--end", "0.9", "--seed", "3", "--bit-depth", "32",
-                "-o", str(path), "--server", serve.endpoint)
+    done = send(
+        "inpaint",
+        str(path),
+        "--start",
+        "0.5",
+        "--end",
+        "0.9",
+        "--seed",
+        "3",
+        "--bit-depth",
+        "32",
+        "-o",
+        str(path),
+        "--server",
+        serve.endpoint,
+    )
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stderr and "seed 3" in done.stderr
     data, rate = sf.read(str(path), dtype="float32", always_2d=True)
@@ -96,8 +114,18 @@ def test_send_generate_with_a_midi_melody(serve, tmp_path):
 
     Melody((Note(0.0, 0.5, 67), Note(0.5, 0.9, 69))).to_midi(tmp_path / "tune.mid")
     out = tmp_path / "tune.wav"
-    done = send("generate", "--midi", str(tmp_path / "tune.mid"), "--sample-rate", "22050", "-q", "-o", str(out),
-                "--server", serve.endpoint)
+    done = send(
+        "generate",
+        "--midi",
+        str(tmp_path / "tune.mid"),
+        "--sample-rate",
+        "22050",
+        "-q",
+        "-o",
+        str(out),
+        "--server",
+        serve.endpoint,
+    )
     assert done.returncode == 0, done.stderr
     assert sf.info(str(out)).frames == round(0.9 * 22050)  # the melody's length, as `reverie generate`
     done = send("generate", "--track", "0", "-o", str(out), "--server", serve.endpoint)
@@ -114,9 +142,24 @@ def test_ctrl_c_on_send_cancels_the_job_on_the_server(serve, tmp_path):
     write(path, 20.0, 44100, 1)  # minutes of work at 1000 steps: it cannot finish before the signal
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        reverie_command("send", "transform", str(path), "--strength", "1.0", "--steps", "1000", "-o",
-                        str(tmp_path / "out.wav"), "--server", serve.endpoint),
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        reverie_command(
+            "send",
+            "transform",
+            str(path),
+            "--strength",
+            "1.0",
+            "--steps",
+            "1000",
+            "-o",
+            str(tmp_path / "out.wav"),
+            "--server",
+            serve.endpoint,
+        ),
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         with Client(serve.endpoint, timeout=10) as watcher:
@@ -152,8 +195,14 @@ def test_keys_command(tmp_path):
 
 def test_serve_refuses_a_network_bind_without_keys():
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    done = subprocess.run(reverie_command("serve", "--model", "tiny", "--bind", "tcp://0.0.0.0:5599"), cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        reverie_command("serve", "--model", "tiny", "--bind", "tcp://0.0.0.0:5599"),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1 and "needs CURVE keys" in done.stderr and "reverie keys" in done.stderr
 
 

@@ -1,4 +1,5 @@
 """Malformed messages over a real socket: every one gets an error reply and the server stays up."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,7 @@ def tiny_pipe():
 def valid_audio(rng: random.Random, name="audio"):
     channels, frames = rng.randint(1, 3), rng.randint(1, 400)
     samples = np.random.default_rng(rng.randint(0, 10**6)).standard_normal((channels, frames)).astype(np.float32)
-    entry, frame = P.audio_entry(name, samples * 0.1, rng.choice([8000, 44100, 48000]),
-                                 rng.choice(P.LAYOUTS))
+    entry, frame = P.audio_entry(name, samples * 0.1, rng.choice([8000, 44100, 48000]), rng.choice(P.LAYOUTS))
     return entry, bytes(frame)
 
 
@@ -37,8 +37,7 @@ BAD_STRINGS = [1, 2.5, [], {}, True]
 
 
 def bad_value(rng, kind):
-    pool = {P.NUMBER: BAD_NUMBERS, P.INTEGER: BAD_INTEGERS, P.STRING: BAD_STRINGS,
-            P.BOOLEAN: [0, 1, "true", []]}[kind]
+    pool = {P.NUMBER: BAD_NUMBERS, P.INTEGER: BAD_INTEGERS, P.STRING: BAD_STRINGS, P.BOOLEAN: [0, 1, "true", []]}[kind]
     return rng.choice(pool)
 
 
@@ -46,8 +45,9 @@ def malformed(rng: random.Random, index: int) -> tuple[str, list, str | None]:
     """(category, frames, the id a reply must carry or None)."""
     rid = f"m{index}"
     base_op = rng.choice(["transform", "inpaint", "continue"])
-    params = {"transform": {"strength": 0.3}, "inpaint": {"start": 0.0, "end": 0.001},
-              "continue": {"seconds": 0.1}}[base_op]
+    params = {"transform": {"strength": 0.3}, "inpaint": {"start": 0.0, "end": 0.001}, "continue": {"seconds": 0.1}}[
+        base_op
+    ]
     entry, frame = valid_audio(rng)
     head = {"v": 1, "id": rid, "op": base_op, "params": dict(params), "payload": [entry]}
     kind = rng.randrange(14)
@@ -77,7 +77,7 @@ def malformed(rng: random.Random, index: int) -> tuple[str, list, str | None]:
         return f"bad param {name}", [json.dumps(head).encode(), frame], rid
     if kind == 6:
         text = json.dumps(head)
-        for literal in ("NaN", "Infinity", "-Infinity", "1e400", "-1e999"):
+        for literal in ("NaN", "Infinity", "-Infinity", "1e400", "-1e999"):  # noqa: B007 (the one it stops at)
             if rng.random() < 0.5:
                 break
         first = next(iter(params))
@@ -159,8 +159,18 @@ def test_hundreds_of_malformed_messages_are_each_answered_with_an_error(tiny_pip
             sock.close()
     assert sum(categories.values()) == N_MESSAGES >= 500
     assert len(categories) >= 25, categories
-    assert {"bad_header", "unsupported_version", "unknown_op", "invalid_type", "invalid_value", "frame_mismatch",
-            "bad_audio", "unknown_field", "missing_field", "not_found"} <= codes
+    assert {
+        "bad_header",
+        "unsupported_version",
+        "unknown_op",
+        "invalid_type",
+        "invalid_value",
+        "frame_mismatch",
+        "bad_audio",
+        "unknown_field",
+        "missing_field",
+        "not_found",
+    } <= codes
 
 
 def test_specific_malformed_messages_get_specific_errors(tiny_pipe):
@@ -172,7 +182,7 @@ def test_specific_malformed_messages_get_specific_errors(tiny_pipe):
             head = {"v": 1, "id": "t", "op": "inpaint", "params": {"start": 0.001, "end": 0.002}, "payload": [entry]}
 
             def answer(frames):
-                (final, _), = [r for r in exchange(sock, frames) if r[0]["type"] == "error"]
+                ((final, _),) = [r for r in exchange(sock, frames) if r[0]["type"] == "error"]
                 return final["code"], final["field"], final["id"]
 
             assert answer([P.dumps_header(head), bytes(frame)[:-8]]) == ("frame_mismatch", "audio", "t")
@@ -202,7 +212,7 @@ def test_message_size_limits(tiny_pipe):
         head = {"v": 1, "id": "two", "op": "interpolate", "params": {}, "payload": [a, b]}
         sock = raw_socket(srv.endpoint)
         try:
-            (final, _), = exchange(sock, [P.dumps_header(head), bytes(fa), bytes(fb)])
+            ((final, _),) = exchange(sock, [P.dumps_header(head), bytes(fa), bytes(fb)])
             assert (final["code"], final["field"], final["id"]) == ("too_large", "payload", "two")
             # One frame over ZMQ_MAXMSGSIZE: libzmq drops it and that connection (documented);
             # the server carries on.

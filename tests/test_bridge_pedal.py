@@ -1,4 +1,5 @@
 """reverie.bridge.pedal.Remote between real pedalboard chains, and streaming a file through them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -86,8 +87,13 @@ def test_process_file_streams_with_seamless_chunks(endpoint, tmp_path):
     board_b = Pedalboard([Reverb(room_size=0.3)])
     seen = []
     with Remote("transform", server=endpoint, strength=0.3, seed=2) as remote:
-        frames = process_file(source, tmp_path / "out.wav", [board_a, remote, board_b], chunk_seconds=0.7,
-                              on_chunk=lambda done, total: seen.append(round(done, 2)))
+        frames = process_file(
+            source,
+            tmp_path / "out.wav",
+            [board_a, remote, board_b],
+            chunk_seconds=0.7,
+            on_chunk=lambda done, total: seen.append(round(done, 2)),
+        )
     assert frames == audio.shape[1] and seen[-1] == pytest.approx(2.3, abs=0.01) and len(seen) == 4
     with AudioFile(str(tmp_path / "out.wav")) as f:
         assert f.samplerate == rate and f.num_channels == 2 and f.frames == audio.shape[1]

@@ -1,4 +1,5 @@
 """Wire validation without sockets: each malformed request gives its stable code, field and message."""
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,14 @@ def test_interleaved_frame_is_frames_by_channels_little_endian():
     samples = np.array([[1, 2, 3], [-1, -2, -3]], np.float32)
     entry, frame = P.audio_entry("audio", samples, 8000, P.INTERLEAVED)
     assert np.frombuffer(bytes(frame), "<f4").tolist() == [1, -1, 2, -2, 3, -3]
-    assert entry == {"name": "audio", "kind": "audio", "sample_rate": 8000, "channels": 2, "frames": 3,
-                     "layout": "interleaved"}
+    assert entry == {
+        "name": "audio",
+        "kind": "audio",
+        "sample_rate": 8000,
+        "channels": 2,
+        "frames": 3,
+        "layout": "interleaved",
+    }
 
 
 def test_header_errors():
@@ -88,8 +95,10 @@ def test_header_errors():
 
 def test_param_errors():
     _, entry, frame = stereo()
+
     def p(params):
         return message(header(params=params, payload=[entry]), frame)
+
     rejects(message(header(params=[1])), P.INVALID_TYPE, "params")
     rejects(p({"start": "0.1", "end": 0.2}), P.INVALID_TYPE, "start", ["number", "string"])
     rejects(p({"start": True, "end": 0.2}), P.INVALID_TYPE, "start", ["boolean"])
@@ -102,8 +111,9 @@ def test_param_errors():
     rejects(p({"start": 0.1, "end": 0.2, "strength": 0.5}), P.UNKNOWN_FIELD, "strength", ["inpaint", "start"])
     rejects(p({"end": 0.2}), P.MISSING_FIELD, "start")
     rejects(message({"v": 1, "id": "x", "op": "cancel"}), P.MISSING_FIELD, "job")
-    rejects(message(header(op="transform", params={"inversion": 1}, payload=[entry]), frame), P.INVALID_TYPE,
-            "inversion")
+    rejects(
+        message(header(op="transform", params={"inversion": 1}, payload=[entry]), frame), P.INVALID_TYPE, "inversion"
+    )
     # Whole floats are integers; null means "the default".
     req = parse(p({"start": 0.1, "end": 0.2, "seed": 7.0, "style": None}), LIMITS)
     assert req.params == {"start": 0.1, "end": 0.2, "seed": 7}
@@ -111,8 +121,10 @@ def test_param_errors():
 
 def test_payload_errors():
     samples, entry, frame = stereo()
+
     def m(payload, *frames):
         return message(header(payload=payload), *frames)
+
     rejects(m([entry]), P.FRAME_MISMATCH, "payload", ["1 payload frames", "has 0"])
     rejects(m([entry], frame, frame), P.FRAME_MISMATCH, "payload")
     rejects(m([entry], frame[:-4]), P.FRAME_MISMATCH, "audio", ["38396 bytes", "need 38400"])
@@ -131,8 +143,7 @@ def test_payload_errors():
     rejects(m([dict(entry, frames=-1)], frame), P.INVALID_VALUE, "audio.frames")
     rejects(m([dict(entry, sample_rate=10)], frame), P.INVALID_VALUE, "audio.sample_rate", ["1000"])
     rejects(m([dict(entry, sample_rate=44100.5)], frame), P.INVALID_TYPE, "audio.sample_rate")
-    rejects(m([{k: v for k, v in entry.items() if k != "sample_rate"}], frame), P.MISSING_FIELD,
-            "audio.sample_rate")
+    rejects(m([{k: v for k, v in entry.items() if k != "sample_rate"}], frame), P.MISSING_FIELD, "audio.sample_rate")
     rejects(m([dict(entry, gain=2)], frame), P.UNKNOWN_FIELD, "audio")
     rejects(m([dict(entry, frames=0)], b""), P.BAD_AUDIO, "audio", ["empty"])
     rejects(m([entry, entry], frame, frame), P.INVALID_VALUE, "audio", ["twice"])
@@ -155,32 +166,51 @@ def test_melody_payload():
     midi_entry, midi = P.bytes_entry("midi", b"MThd" + b"\0" * 10)
     req = parse(message(header(op="generate", params={"seconds": 1}, payload=[midi_entry]), midi), LIMITS)
     assert req.midi == midi and req.audio == {}
-    rejects(message(header(op="generate", params={}, payload=[dict(midi_entry, bytes=3)]), midi),
-            P.FRAME_MISMATCH, "midi")
+    rejects(
+        message(header(op="generate", params={}, payload=[dict(midi_entry, bytes=3)]), midi), P.FRAME_MISMATCH, "midi"
+    )
     hum_entry, hum = P.audio_entry("hum", np.zeros(800, np.float32), 8000)
-    rejects(message(header(op="generate", params={}, payload=[midi_entry, hum_entry]), midi, bytes(hum)),
-            P.INVALID_VALUE, "hum", ["not both"])
+    rejects(
+        message(header(op="generate", params={}, payload=[midi_entry, hum_entry]), midi, bytes(hum)),
+        P.INVALID_VALUE,
+        "hum",
+        ["not both"],
+    )
 
 
 def test_limits():
     rejects(message(header(op="generate", params={"seconds": 61})), P.TOO_LARGE, "seconds", ["60"])
     long = np.zeros((1, 8000 * 61), np.float32)
     entry, frame = P.audio_entry("audio", long, 8000)
-    rejects(message(header(op="continue", params={"seconds": 1}, payload=[entry]), bytes(frame)), P.TOO_LARGE,
-            "audio")
+    rejects(message(header(op="continue", params={"seconds": 1}, payload=[entry]), bytes(frame)), P.TOO_LARGE, "audio")
     short = np.zeros((1, 8000 * 59), np.float32)
     entry, frame = P.audio_entry("audio", short, 8000)
-    rejects(message(header(op="continue", params={"seconds": 2}, payload=[entry]), bytes(frame)), P.TOO_LARGE,
-            "seconds", ["61.00 s", "at most 60 s"])
+    rejects(
+        message(header(op="continue", params={"seconds": 2}, payload=[entry]), bytes(frame)),
+        P.TOO_LARGE,
+        "seconds",
+        ["61.00 s", "at most 60 s"],
+    )
     err = rejects([b'{"id": "big"}', b"\0" * LIMITS.max_message_bytes], P.TOO_LARGE, "payload", ["bytes"])
     assert err.request_id == "big"
 
 
-@pytest.mark.parametrize("endpoint,local", [
-    ("tcp://127.0.0.1:5555", True), ("tcp://127.3.2.1:*", True), ("tcp://localhost:1", True),
-    ("tcp://[::1]:5555", True), ("ipc:///tmp/reverie.sock", True), ("inproc://x", True),
-    ("tcp://0.0.0.0:5555", False), ("tcp://*:5555", False), ("tcp://eth0:5555", False),
-    ("tcp://192.168.1.4:5555", False), ("tcp://127.0.0.1;192.168.1.4:5555", False), ("udp://127.0.0.1:1", False),
-])
+@pytest.mark.parametrize(
+    "endpoint,local",
+    [
+        ("tcp://127.0.0.1:5555", True),
+        ("tcp://127.3.2.1:*", True),
+        ("tcp://localhost:1", True),
+        ("tcp://[::1]:5555", True),
+        ("ipc:///tmp/reverie.sock", True),
+        ("inproc://x", True),
+        ("tcp://0.0.0.0:5555", False),
+        ("tcp://*:5555", False),
+        ("tcp://eth0:5555", False),
+        ("tcp://192.168.1.4:5555", False),
+        ("tcp://127.0.0.1;192.168.1.4:5555", False),
+        ("udp://127.0.0.1:1", False),
+    ],
+)
 def test_loopback_detection(endpoint, local):
     assert is_local_endpoint(endpoint) is local

@@ -1,4 +1,5 @@
 """The REAPER ReaScript's logic against a stand-in for REAPER's API, and a real bridge server."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,16 @@ class FakeReaper:
     """The part of REAPER's Python API (reaper_python) the script uses, with REAPER's return conventions:
     functions with output arguments return a tuple of (return value if any, every argument)."""
 
-    def __init__(self, project: Path, source: Path, position: float, length: float, offset: float,
-                 selection: tuple[float, float], playrate: float = 1.0):
+    def __init__(
+        self,
+        project: Path,
+        source: Path,
+        position: float,
+        length: float,
+        offset: float,
+        selection: tuple[float, float],
+        playrate: float = 1.0,
+    ):
         self.project = project
         self.item = {"D_POSITION": position, "D_LENGTH": length, "takes": [], "active": None}
         take = {"D_STARTOFFS": offset, "D_PLAYRATE": playrate, "source": {"file": str(source)}, "P_NAME": "take 1"}
@@ -134,7 +143,7 @@ def test_inpaints_the_time_selection_into_a_new_aligned_take(tmp_path, endpoint)
     assert new["D_STARTOFFS"] == 0.0 and new["P_NAME"].startswith("inpaint 0.70-1.20s seed 4")
     assert reaper.undo == ["begin", "Reverie inpaint"] and reaper.arranged == 1
     out, rate = sf.read(str(written), dtype="float32", always_2d=True)
-    item_audio = data[24000:24000 + 96000]  # what the item plays
+    item_audio = data[24000 : 24000 + 96000]  # what the item plays
     assert rate == 48000 and out.shape == item_audio.shape
     first, last = round(0.7 * 48000), round(1.2 * 48000)
     assert np.array_equal(out[:first], item_audio[:first]) and np.array_equal(out[last:], item_audio[last:])
@@ -146,16 +155,19 @@ def test_selection_overhanging_the_item_is_clipped_to_it(tmp_path, endpoint):
     reaper = FakeReaper(tmp_path, path, position=1.0, length=1.5, offset=0.0, selection=(0.2, 1.4))
     written = inpaint_selection(reaper, lambda: Client(endpoint, timeout=60))
     out, _ = sf.read(str(written), dtype="float32", always_2d=True)
-    assert out.shape == (72000, 2) and np.array_equal(out[round(0.4 * 48000):], data[round(0.4 * 48000):72000])
+    assert out.shape == (72000, 2) and np.array_equal(out[round(0.4 * 48000) :], data[round(0.4 * 48000) : 72000])
     assert reaper.item["active"]["P_NAME"].startswith("inpaint 0.00-0.40s")
 
 
-@pytest.mark.parametrize("change,message", [
-    (dict(selection=(0.0, 0.0)), "Make a time selection"),
-    (dict(selection=(5.0, 6.0)), "does not overlap"),
-    (dict(playrate=2.0), "plays at rate 2"),
-    (dict(length=5.0), "outside its source"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (dict(selection=(0.0, 0.0)), "Make a time selection"),
+        (dict(selection=(5.0, 6.0)), "does not overlap"),
+        (dict(playrate=2.0), "plays at rate 2"),
+        (dict(length=5.0), "outside its source"),
+    ],
+)
 def test_tells_the_user_what_to_fix(tmp_path, change, message):
     path, _ = source_file(tmp_path)
     args = dict(position=1.0, length=1.0, offset=0.0, selection=(1.2, 1.5)) | change

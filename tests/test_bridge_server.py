@@ -1,4 +1,5 @@
 """End to end over real sockets on 127.0.0.1: the real tiny pipeline behind a real server."""
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,7 @@ def client(server):
 def signal(seconds, rate, channels=2, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(round(seconds * rate)) / rate
-    rows = [0.3 * np.sin(2 * np.pi * (220 + 110 * c) * t) + 0.01 * rng.standard_normal(len(t))
-            for c in range(channels)]
+    rows = [0.3 * np.sin(2 * np.pi * (220 + 110 * c) * t) + 0.01 * rng.standard_normal(len(t)) for c in range(channels)]
     return np.stack(rows).astype(np.float32)
 
 
@@ -71,8 +71,9 @@ def test_info(client, tiny_pipe):
 def test_stereo_48k_inpaint_keeps_outside_bit_exact(client, tiny_pipe):
     audio = signal(2.0, 48000, seed=3)
     steps = []
-    result = client.inpaint(audio, 48000, start=0.6, end=1.1, seed=5,
-                            progress=lambda step, total, eta: steps.append((step, total)))
+    result = client.inpaint(
+        audio, 48000, start=0.6, end=1.1, seed=5, progress=lambda step, total, eta: steps.append((step, total))
+    )
     out = result.audio
     assert out.shape == (2, 96000) and out.dtype == np.float32 and result.sample_rate == 48000
     first, last = round(0.6 * 48000), round(1.1 * 48000)
@@ -151,8 +152,9 @@ def test_generate_follows_a_midi_melody(client, tiny_pipe):
     result = client.generate(None, 22050, 1, midi=data, seed=1)
     # seconds defaults to the melody's length, as in the CLI
     assert result.audio.shape == (1, round(1.2 * 22050))
-    direct = tiny_pipe.run("generate", seconds=1.2, sample_rate=22050, channels=1, seed=1,
-                           melody=melody.Melody.from_midi(data))
+    direct = tiny_pipe.run(
+        "generate", seconds=1.2, sample_rate=22050, channels=1, seed=1, melody=melody.Melody.from_midi(data)
+    )
     assert np.array_equal(result.audio, direct.samples)
     plain = client.generate(1.2, 22050, 1, seed=1).audio
     assert not np.array_equal(result.audio, plain)  # the melody conditions the model
@@ -179,7 +181,7 @@ def test_eight_concurrent_clients_all_get_their_own_correct_answers(server, tiny
         rate, audio, kw = jobs[i]
         try:
             with Client(server.endpoint, timeout=120) as c:
-                for attempt in range(50):  # 8 clients, 2 workers, queue 8: busy is possible, so retry
+                for _attempt in range(50):  # 8 clients, 2 workers, queue 8: busy is possible, so retry
                     try:
                         results[i] = c.transform(audio, rate, **kw)
                         return
@@ -194,7 +196,7 @@ def test_eight_concurrent_clients_all_get_their_own_correct_answers(server, tiny
     for t in threads:
         t.join(180)
     assert not errors
-    for i, (rate, audio, _) in enumerate(jobs):
+    for i, (rate, _, _) in enumerate(jobs):
         assert results[i].sample_rate == rate
         assert np.array_equal(results[i].audio, expected[i]), f"client {i} got another answer"
 
@@ -255,6 +257,7 @@ def test_cancel_from_another_thread_and_of_a_queued_job(tiny_pipe):
         audio = signal(1.0, 44100)
         outcome = {}
         with Client(srv.endpoint, timeout=60) as c:
+
             def long_job(name):
                 try:
                     c.transform(audio, 44100, strength=1.0, steps=1000, job_id=name)
@@ -295,8 +298,13 @@ def test_duplicate_id_is_refused(tiny_pipe):
         try:
             audio = signal(1.0, 44100)
             entry, frame = P.audio_entry("audio", audio, 44100)
-            head = {"v": 1, "id": "same", "op": "transform", "params": {"strength": 1.0, "steps": 1000},
-                    "payload": [entry]}
+            head = {
+                "v": 1,
+                "id": "same",
+                "op": "transform",
+                "params": {"strength": 1.0, "steps": 1000},
+                "payload": [entry],
+            }
             sock.send_multipart([P.dumps_header(head), bytes(frame)])
             sock.send_multipart([P.dumps_header(head), bytes(frame)])
             sock.send_multipart([P.dumps_header({"v": 1, "id": "c", "op": "cancel", "params": {"job": "same"}})])
@@ -313,8 +321,13 @@ def test_info_or_status_may_not_reuse_a_live_jobs_id(tiny_pipe):
         sock = raw_socket(srv.endpoint)
         try:
             entry, frame = P.audio_entry("audio", signal(1.0, 44100), 44100)
-            head = {"v": 1, "id": "job", "op": "transform", "params": {"strength": 1.0, "steps": 1000},
-                    "payload": [entry]}
+            head = {
+                "v": 1,
+                "id": "job",
+                "op": "transform",
+                "params": {"strength": 1.0, "steps": 1000},
+                "payload": [entry],
+            }
             sock.send_multipart([P.dumps_header(head), bytes(frame)])
             for op in ("info", "status"):
                 sock.send_multipart([P.dumps_header({"v": 1, "id": "job", "op": op})])
@@ -378,7 +391,9 @@ def test_curve_with_known_clients_only(tiny_pipe, tmp_path):
     known_public, known_secret = make_keypair(tmp_path / "clients", "studio")
     _, stranger_secret = make_keypair(tmp_path / "elsewhere", "stranger")
     server_public = tmp_path / "server" / "server.key"
-    with running_server(tiny_pipe, curve_keys=load_secret(secret_file), client_keys_dir=str(tmp_path / "clients")) as srv:
+    with running_server(
+        tiny_pipe, curve_keys=load_secret(secret_file), client_keys_dir=str(tmp_path / "clients")
+    ) as srv:
         with Client(srv.endpoint, server_key=str(server_public), client_key=str(known_secret), timeout=10) as c:
             assert c.info()["version"] == 1
         with Client(srv.endpoint, server_key=str(server_public), client_key=str(stranger_secret), timeout=1.5) as c:
@@ -428,8 +443,9 @@ def test_generate_follows_a_hummed_melody(client, tiny_pipe):
     tune = melody.Melody((melody.Note(0.0, 0.4, 60), melody.Note(0.45, 0.9, 64)))
     hum = melody.synthesize_hum(tune, 16000, seed=0)
     result = client.generate(0.5, 22050, 1, hum=hum.samples, hum_rate=16000, seed=2)
-    direct = tiny_pipe.run("generate", seconds=0.5, sample_rate=22050, channels=1, seed=2,
-                           melody=melody.Melody.from_hum(hum))
+    direct = tiny_pipe.run(
+        "generate", seconds=0.5, sample_rate=22050, channels=1, seed=2, melody=melody.Melody.from_hum(hum)
+    )
     assert np.array_equal(result.audio, direct.samples)
     plain = client.generate(0.5, 22050, 1, seed=2).audio
     assert not np.array_equal(result.audio, plain)  # the melody conditions the model
@@ -493,8 +509,13 @@ def test_a_client_that_disconnects_loses_its_running_and_queued_jobs(tiny_pipe, 
         leaver = raw_socket(srv.endpoint, zmq.Context())
         entry, frame = P.audio_entry("audio", signal(3.0, 44100, 1), 44100)
         for job_id in ("long", "queued"):
-            header = {"v": P.VERSION, "id": job_id, "op": "transform", "payload": [entry],
-                      "params": {"strength": 1.0, "steps": 1000}}
+            header = {
+                "v": P.VERSION,
+                "id": job_id,
+                "op": "transform",
+                "payload": [entry],
+                "params": {"strength": 1.0, "steps": 1000},
+            }
             leaver.send_multipart(P.encode(header, [frame]))
         types = []
         while P.PROGRESS not in types:

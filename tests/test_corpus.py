@@ -3,6 +3,7 @@
 Three small builds are shared by the module: A (2 workers, fresh score cache),
 B (same seed, 1 worker, reading the cache A wrote) and a smaller C (another seed).
 """
+
 from __future__ import annotations
 
 import csv
@@ -104,9 +105,9 @@ def test_midi_is_the_melody_inside_the_clip(corpora):
         notes, tempos = melody_notes(corpora / "a" / r["midi"])
         assert len(tempos) == 1 and abs(60_000_000 / tempos[0] - float(r["tempo_bpm"])) < 1e-3
         assert len(notes) >= CLIP / 2.5, r["clip_id"]
-        for start, end, key in notes:
+        for start, end, _key in notes:
             assert 0 <= start < end <= CLIP + 1e-6
-        for (s1, e1, _), (s2, _, _) in zip(notes, notes[1:]):
+        for (_s1, e1, _), (s2, _, _) in zip(notes, notes[1:]):
             assert e1 <= s2 + 1e-6, f"{r['clip_id']}: melody notes overlap"
         lo, hi = RECIPES[r["style"]].register
         assert lo - 12 <= np.median([k for _, _, k in notes]) <= hi + 12
@@ -132,7 +133,7 @@ def test_audio_pitch_agrees_with_midi_melody(corpora):
                 i = int(centre * SR) - n // 2
                 if i < 0 or i + n > len(x):
                     continue
-                chroma = np.bincount(pitch_class, np.abs(np.fft.rfft(x[i:i + n] * window))[band], 12)
+                chroma = np.bincount(pitch_class, np.abs(np.fft.rfft(x[i : i + n] * window))[band], 12)
                 hits += chroma.argmax() == key % 12
                 tritone += chroma.argmax() == (key + 6) % 12  # a wrong melody should score near zero
                 total += 1
@@ -194,14 +195,17 @@ def test_heldout_scores_never_in_train(corpora):
 
 def test_styles_differ_in_brightness_and_pace(corpora):
     """Spectral centroid: sleep (low-passed pads) sits well below happy (bright, high register)."""
+
     def centroid(path):
         x, _ = sf.read(path)
         mag = np.abs(np.fft.rfft(x))
         return float((np.fft.rfftfreq(len(x), 1 / SR) * mag).sum() / mag.sum())
 
     rows = manifest(corpora / "a") + manifest(corpora / "c")
-    by_style = {s: [centroid(corpora / d / r["audio"]) for d in "ac" for r in manifest(corpora / d)
-                    if r["style"] == s] for s in ("sleep", "happy")}
+    by_style = {
+        s: [centroid(corpora / d / r["audio"]) for d in "ac" for r in manifest(corpora / d) if r["style"] == s]
+        for s in ("sleep", "happy")
+    }
     assert max(by_style["sleep"]) < min(by_style["happy"])
     tempos = {s: [float(r["tempo_bpm"]) for r in rows if r["style"] == s] for s in STYLES}
     assert max(tempos["sleep"]) < min(tempos["happy"])

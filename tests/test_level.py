@@ -1,4 +1,5 @@
 """Level matching: generated mels are set to the source's, the context's or the style's level before inversion."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -6,12 +7,11 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from conftest import tone
 
 from reverie.models.audio import Audio
 from reverie.models.mel import MelConfig, MelFrontend
 from reverie.models.pipeline import ReveriePipeline
-
-from conftest import tone
 
 
 def rms_db(x: np.ndarray) -> float:
@@ -60,7 +60,7 @@ def test_generate_starts_at_the_style_level_and_keeps_it_over_windows(pipe):
     plain = leveled.generate(8.0, sample_rate=22050, channels=1, seed=2).samples[0]
     assert rms_db(plain) - rms_db(styled) == pytest.approx(20.0, abs=3.0)
     # the tiny model's window is 64 frames (0.74 s): 8 s is many windows, each at its context's level
-    seconds = [rms_db(styled[i:i + 22050]) for i in range(0, len(styled) - 22050 + 1, 22050)]
+    seconds = [rms_db(styled[i : i + 22050]) for i in range(0, len(styled) - 22050 + 1, 22050)]
     assert max(seconds) - min(seconds) < 6.0, seconds
 
 
@@ -68,11 +68,11 @@ def test_inpainted_region_has_the_level_of_its_surroundings(pipe):
     quiet = Audio(tone(4.0, 44100).samples * 10 ** (-30 / 20), 44100)
     for method in ("trained", "repaint"):
         out = pipe.inpaint(quiet, 1.5, 2.5, method=method, seed=1)
-        region = out.samples[:, int(1.6 * 44100):int(2.4 * 44100)]
+        region = out.samples[:, int(1.6 * 44100) : int(2.4 * 44100)]
         assert abs(rms_db(region) - rms_db(quiet.samples)) < 4.0, method
 
 
 def test_continuation_has_the_level_of_the_input(pipe):
     quiet = Audio(tone(3.0, 44100).samples * 10 ** (-24 / 20), 44100)
     out = pipe.continue_(quiet, 3.0, seed=5)
-    assert abs(rms_db(out.samples[:, quiet.frames:]) - rms_db(quiet.samples)) < 4.0
+    assert abs(rms_db(out.samples[:, quiet.frames :]) - rms_db(quiet.samples)) < 4.0

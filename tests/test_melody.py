@@ -1,4 +1,5 @@
 """Melody front ends: MIDI (tempo map, track/channel/top voice), chroma, hum transcription."""
+
 from __future__ import annotations
 
 import io
@@ -78,16 +79,17 @@ def band(tmp_path_factory):
     conductor = track([(0, mido.MetaMessage("set_tempo", tempo=500_000))], "conductor")
     melody = track(
         [
-            (0, on(72)), (TPB, off(72, zero_velocity_on=True)),
-            (TPB, on(74)), (2 * TPB, off(74, zero_velocity_on=True)),
+            (0, on(72)),
+            (TPB, off(72, zero_velocity_on=True)),
+            (TPB, on(74)),
+            (2 * TPB, off(74, zero_velocity_on=True)),
             # beat 2-3: rest in the melody, the bass shows through
-            (3 * TPB, on(76)), (4 * TPB, off(76)),
+            (3 * TPB, on(76)),
+            (4 * TPB, off(76)),
         ],
         "lead",
     )
-    bass = track(
-        [(0, on(48, 1)), (4 * TPB, off(48, 1)), (4 * TPB, on(43, 1)), (5 * TPB, off(43, 1))], "bass"
-    )
+    bass = track([(0, on(48, 1)), (4 * TPB, off(48, 1)), (4 * TPB, on(43, 1)), (5 * TPB, off(43, 1))], "bass")
     drums = track([(b * TPB, on(81, 9)) for b in range(5)] + [(b * TPB + 60, off(81, 9)) for b in range(5)], "drums")
     path = tmp_path_factory.mktemp("midi") / "band.mid"
     path.write_bytes(midi_bytes(conductor, melody, bass, drums))
@@ -115,16 +117,22 @@ def test_top_voice_skips_drums_and_lets_held_notes_resurface(band):
 def test_overlapping_notes_in_one_track_become_monophonic():
     # legato overlap (64 held past 67's start), a chord, and a re-triggered key
     events = [
-        (0, on(64)), (TPB + 120, off(64)),
-        (TPB, on(67)), (2 * TPB, off(67)),
-        (2 * TPB, on(60)), (2 * TPB, on(64)), (2 * TPB, on(67)),
-        (3 * TPB, off(60)), (3 * TPB, off(64)), (3 * TPB, off(67)),
-        (3 * TPB, on(62)), (3 * TPB + 240, on(62)), (4 * TPB, off(62)),
+        (0, on(64)),
+        (TPB + 120, off(64)),
+        (TPB, on(67)),
+        (2 * TPB, off(67)),
+        (2 * TPB, on(60)),
+        (2 * TPB, on(64)),
+        (2 * TPB, on(67)),
+        (3 * TPB, off(60)),
+        (3 * TPB, off(64)),
+        (3 * TPB, off(67)),
+        (3 * TPB, on(62)),
+        (3 * TPB + 240, on(62)),
+        (4 * TPB, off(62)),
     ]
     melody = Melody.from_midi(midi_bytes(track(events)))
-    assert spans(melody) == [
-        (0.0, 0.5, 64), (0.5, 1.0, 67), (1.0, 1.5, 67), (1.5, 1.75, 62), (1.75, 2.0, 62)
-    ]
+    assert spans(melody) == [(0.0, 0.5, 64), (0.5, 1.0, 67), (1.0, 1.5, 67), (1.5, 1.75, 62), (1.75, 2.0, 62)]
 
 
 def raised(call, *args, **kwargs) -> ReverieError:
@@ -140,7 +148,11 @@ def test_midi_errors_name_the_problem(band, tmp_path):
         (dict(track=7), "track", "track 7 is out of range; this MIDI file has 4 track(s), numbered 0 to 3"),
         (dict(channel=5), "channel", "channels with notes: 0, 1, 9"),
         (dict(channel=16), "channel", "0 to 15"),
-        (dict(track=1, channel=1), "channel", "MIDI channel 1 has no notes in track 1; channels with notes in track 1: 0"),
+        (
+            dict(track=1, channel=1),
+            "channel",
+            "MIDI channel 1 has no notes in track 1; channels with notes in track 1: 0",
+        ),
     ]
     for kwargs, field, message in cases:
         error = raised(Melody.from_midi, band, **kwargs)
@@ -200,8 +212,10 @@ def tone(pitch, seconds, rate, harmonics=1, start=0.0):
     return (0.3 * x).astype(np.float32)
 
 
-@pytest.mark.parametrize("pitch,harmonics,rate", [(48, 1, 22050), (57, 1, 44100), (64, 1, 16000), (79, 1, 22050),
-                                                  (45, 12, 22050), (62, 8, 32000), (70, 12, 44100)])
+@pytest.mark.parametrize(
+    "pitch,harmonics,rate",
+    [(48, 1, 22050), (57, 1, 44100), (64, 1, 16000), (79, 1, 22050), (45, 12, 22050), (62, 8, 32000), (70, 12, 44100)],
+)
 def test_audio_chroma_finds_the_pitch_class(pitch, harmonics, rate):
     x = tone(pitch, 2.0, rate, harmonics, start=1.0)  # first second silent
     fr = 50.0
@@ -244,8 +258,16 @@ TUNE = Melody(
     tuple(
         Note(s, s + d, p)
         for s, d, p in [
-            (0.30, 0.35, 60), (0.65, 0.35, 62), (1.00, 0.50, 64), (1.60, 0.25, 67), (1.85, 0.25, 67),
-            (2.10, 0.60, 65), (2.90, 0.30, 64), (3.20, 0.30, 62), (3.50, 0.15, 59), (3.65, 0.70, 60),
+            (0.30, 0.35, 60),
+            (0.65, 0.35, 62),
+            (1.00, 0.50, 64),
+            (1.60, 0.25, 67),
+            (1.85, 0.25, 67),
+            (2.10, 0.60, 65),
+            (2.90, 0.30, 64),
+            (3.20, 0.30, 62),
+            (3.50, 0.15, 59),
+            (3.65, 0.70, 60),
         ]
     )
 )

@@ -1,4 +1,5 @@
 """One import package: `reverie` works from any directory, fast, and puts no generic names on the path."""
+
 import subprocess
 import sys
 
@@ -16,10 +17,16 @@ def test_import_reverie_is_light_and_exports_resolve(tmp_path):
     )
     done = run_elsewhere(tmp_path, code)
     assert done.returncode == 0, done.stderr
-    for name, module in [("ReveriePipeline", "reverie.models.pipeline"), ("Audio", "reverie.models.audio"),
-                         ("load_audio", "reverie.models.audio"), ("save_audio", "reverie.models.audio"),
-                         ("Melody", "reverie.models.melody.notes"), ("Client", "reverie.bridge.client"),
-                         ("Remote", "reverie.bridge.pedal"), ("ReverieError", "reverie.models.errors")]:
+    for name, module in [
+        ("ReveriePipeline", "reverie.models.pipeline"),
+        ("Audio", "reverie.models.audio"),
+        ("load_audio", "reverie.models.audio"),
+        ("save_audio", "reverie.models.audio"),
+        ("Melody", "reverie.models.melody.notes"),
+        ("Client", "reverie.bridge.client"),
+        ("Remote", "reverie.bridge.pedal"),
+        ("ReverieError", "reverie.models.errors"),
+    ]:
         assert f"('{name}', '{module}')" in done.stdout
 
 

@@ -1,4 +1,5 @@
 """The one operation spec, and the faces that derive from it: bridge tables, pedal Remote, Client, generate's length."""
+
 import pytest
 
 from reverie.bridge import protocol as P

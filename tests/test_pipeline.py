@@ -1,11 +1,12 @@
 """The pipeline's operations on real audio: formats, lengths, bit-exactness, determinism, cancel, errors."""
+
 import json
 import threading
 
 import numpy as np
 import pytest
-
 from conftest import tone
+
 from reverie.models.audio import Audio
 from reverie.models.errors import Cancelled, ReverieError
 from reverie.models.pipeline import ReveriePipeline
@@ -102,7 +103,7 @@ def test_inpaint_keeps_outside_samples_bit_exact_stereo_48k(pipe, stereo48k):
 
 def test_inpaint_region_at_the_clip_edges(pipe, stereo48k):
     out = pipe.inpaint(stereo48k, start=0.0, end=0.4)
-    assert np.array_equal(out.samples[:, round(0.4 * 48000):], stereo48k.samples[:, round(0.4 * 48000):])
+    assert np.array_equal(out.samples[:, round(0.4 * 48000) :], stereo48k.samples[:, round(0.4 * 48000) :])
     end = stereo48k.seconds
     out = pipe.inpaint(stereo48k, start=end - 0.3, end=end)
     first = round((end - 0.3) * 48000)
@@ -114,7 +115,7 @@ def test_continue_appends_exactly_and_keeps_the_input(pipe):
     out = pipe.continue_(clip, seconds=3.3, seed=4)
     assert out.samples.shape == (2, clip.frames + round(3.3 * 44100))
     assert np.array_equal(out.samples[:, : clip.frames], clip.samples)
-    assert np.abs(out.samples[:, clip.frames:]).max() > 0
+    assert np.abs(out.samples[:, clip.frames :]).max() > 0
 
 
 def test_interpolate_follows_a_and_mixes_b(pipe):
@@ -141,8 +142,9 @@ def test_save_and_load_round_trip_gives_identical_audio(pipe, tmp_path):
 def test_concurrent_calls_match_sequential_calls(pipe):
     expected = {seed: pipe.generate(1.2, seed=seed).samples for seed in (1, 2)}
     results = {}
-    threads = [threading.Thread(target=lambda s=s: results.__setitem__(s, pipe.generate(1.2, seed=s).samples))
-               for s in (1, 2)]
+    threads = [
+        threading.Thread(target=lambda s=s: results.__setitem__(s, pipe.generate(1.2, seed=s).samples)) for s in (1, 2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -150,25 +152,32 @@ def test_concurrent_calls_match_sequential_calls(pipe):
     assert all(np.array_equal(results[s], expected[s]) for s in (1, 2))
 
 
-@pytest.mark.parametrize("call,field,message", [
-    (lambda p, a: p.generate(2, style="jazz"), "style", "unknown style 'jazz'; allowed: sleep, calm, happy, sad, tense"),
-    (lambda p, a: p.transform(a, strength=1.5), "strength", "strength must be between 0 and 1, got 1.5"),
-    (lambda p, a: p.transform(a, strength=0.2, timestep=10), "timestep", "not both"),
-    (lambda p, a: p.transform(a, timestep=1000), "timestep", "between 0 and 999"),
-    (lambda p, a: p.inpaint(a, start=3.0, end=9.0), "end", "at most 4.300 s"),
-    (lambda p, a: p.inpaint(a, start=-1, end=1), "start", "between 0 and 4.300"),
-    (lambda p, a: p.inpaint(a, start=2, end=1), "end", "after start"),
-    (lambda p, a: p.inpaint(a, start=1, end=2, method="magic"), "method", "allowed: trained, repaint"),
-    (lambda p, a: p.generate(0), "seconds", "above 0"),
-    (lambda p, a: p.generate(2, steps=0), "steps", "between 1 and 1000"),
-    (lambda p, a: p.generate(2, guidance=float("nan")), "guidance", "finite"),
-    (lambda p, a: p.generate(2, scheduler="euler"), "scheduler", "allowed: ddim, dpm, ddpm"),
-    (lambda p, a: p.inpaint(a, 1, 2, scheduler="repaint"), "scheduler", "goes with inpaint's method 'repaint'"),
-    (lambda p, a: p.run("remix"), "op", "allowed: generate, transform, inpaint, interpolate, continue"),
-    (lambda p, a: p.transform(Audio(np.full((2, 100), np.nan, np.float32), 44100)), "audio", "NaN"),
-    (lambda p, a: p.transform(Audio(np.zeros((2, 0), np.float32), 44100)), "audio", "empty"),
-    (lambda p, a: p.interpolate(a, a, ratio=2), "ratio", "between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    "call,field,message",
+    [
+        (
+            lambda p, a: p.generate(2, style="jazz"),
+            "style",
+            "unknown style 'jazz'; allowed: sleep, calm, happy, sad, tense",
+        ),
+        (lambda p, a: p.transform(a, strength=1.5), "strength", "strength must be between 0 and 1, got 1.5"),
+        (lambda p, a: p.transform(a, strength=0.2, timestep=10), "timestep", "not both"),
+        (lambda p, a: p.transform(a, timestep=1000), "timestep", "between 0 and 999"),
+        (lambda p, a: p.inpaint(a, start=3.0, end=9.0), "end", "at most 4.300 s"),
+        (lambda p, a: p.inpaint(a, start=-1, end=1), "start", "between 0 and 4.300"),
+        (lambda p, a: p.inpaint(a, start=2, end=1), "end", "after start"),
+        (lambda p, a: p.inpaint(a, start=1, end=2, method="magic"), "method", "allowed: trained, repaint"),
+        (lambda p, a: p.generate(0), "seconds", "above 0"),
+        (lambda p, a: p.generate(2, steps=0), "steps", "between 1 and 1000"),
+        (lambda p, a: p.generate(2, guidance=float("nan")), "guidance", "finite"),
+        (lambda p, a: p.generate(2, scheduler="euler"), "scheduler", "allowed: ddim, dpm, ddpm"),
+        (lambda p, a: p.inpaint(a, 1, 2, scheduler="repaint"), "scheduler", "goes with inpaint's method 'repaint'"),
+        (lambda p, a: p.run("remix"), "op", "allowed: generate, transform, inpaint, interpolate, continue"),
+        (lambda p, a: p.transform(Audio(np.full((2, 100), np.nan, np.float32), 44100)), "audio", "NaN"),
+        (lambda p, a: p.transform(Audio(np.zeros((2, 0), np.float32), 44100)), "audio", "empty"),
+        (lambda p, a: p.interpolate(a, a, ratio=2), "ratio", "between 0 and 1"),
+    ],
+)
 def test_bad_arguments_name_the_field_and_what_is_allowed(pipe, stereo48k, call, field, message):
     with pytest.raises(ReverieError) as info:
         call(pipe, stereo48k)
@@ -216,8 +225,9 @@ def test_a_v_model_runs_every_operation(pipe, stereo48k):
 
     from reverie.models.schedulers import training_scheduler_config
 
-    v_pipe = ReveriePipeline(pipe.unet, dataclasses.replace(pipe.config,
-                                                            scheduler=training_scheduler_config("v_prediction")))
+    v_pipe = ReveriePipeline(
+        pipe.unet, dataclasses.replace(pipe.config, scheduler=training_scheduler_config("v_prediction"))
+    )
     for scheduler in ("ddim", "dpm", "ddpm"):
         out = v_pipe.generate(1.0, sample_rate=22050, channels=1, style="calm", scheduler=scheduler)
         assert out.samples.shape == (1, 22050) and np.isfinite(out.samples).all()

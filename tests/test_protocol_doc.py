@@ -1,4 +1,5 @@
 """docs/protocol.md's parameter tables are the spec's (`python -m reverie.bridge.docs` rewrites them)."""
+
 import subprocess
 import sys
 

@@ -1,4 +1,5 @@
 """The quality report's own measures, on constructed inputs: each can fail, and fails when it should."""
+
 from __future__ import annotations
 
 import sys
@@ -42,7 +43,7 @@ def test_crossfaded_splice_of_the_same_tone_is_seamless_and_of_a_different_one_i
     same = quality.splice(a, tone(220, 4.0, seed=3), SR, 1.5, 2.5)
     other = quality.splice(a, b, SR, 1.5, 2.5)
     assert np.array_equal(other[: int(1.5 * SR)], a[: int(1.5 * SR)])  # outside the region untouched
-    assert np.array_equal(other[int(2.5 * SR):], a[int(2.5 * SR):])
+    assert np.array_equal(other[int(2.5 * SR) :], a[int(2.5 * SR) :])
     same_score = sc.seam_score(sc.log_mel_db(same, SR), [1.5, 2.5])
     other_score = sc.seam_score(sc.log_mel_db(other, SR), [1.5, 2.5])
     assert same_score < 2.0
@@ -54,7 +55,7 @@ def test_region_l1_is_zero_for_identical_audio_and_reads_a_level_change_in_db():
     mel = sc.log_mel_db(a, SR)
     assert sc.region_l1(mel, mel, 0.5, 1.5) == 0.0
     louder = a.copy()
-    louder[int(0.5 * SR): int(1.5 * SR)] *= 2.0  # +6.02 dB
+    louder[int(0.5 * SR) : int(1.5 * SR)] *= 2.0  # +6.02 dB
     l1 = sc.region_l1(sc.log_mel_db(louder, SR), mel, 0.6, 1.4)
     assert l1 == pytest.approx(20 * np.log10(2.0), abs=0.3)
     # Outside the changed part the region L1 stays near zero.
@@ -112,8 +113,9 @@ def test_features_tell_a_low_tone_from_noise():
 
 def test_onset_rate_counts_notes():
     rng = np.random.default_rng(0)
-    notes = np.concatenate([tone(220 * 2 ** (k / 12), 0.25, noise=0) * np.hanning(int(0.25 * SR))
-                            for k in rng.integers(0, 12, 16)])  # 4 notes per second
+    notes = np.concatenate(
+        [tone(220 * 2 ** (k / 12), 0.25, noise=0) * np.hanning(int(0.25 * SR)) for k in rng.integers(0, 12, 16)]
+    )  # 4 notes per second
     name = {n: i for i, n in enumerate(sc.FEATURE_NAMES)}
     rate = sc.features(notes, SR)[name["onset_rate"]]
     steady = sc.features(tone(220, 4.0), SR)[name["onset_rate"]]
@@ -164,8 +166,11 @@ def test_report_marks_pass_and_fail_by_the_target():
 
 
 def test_select_is_seeded_and_balanced(tmp_path):
-    clips = [quality.Clip(f"{s}_{i}", "heldout", s, tmp_path / "a.wav", tmp_path / "a.mid")
-             for s in ("x", "y") for i in range(6)]
+    clips = [
+        quality.Clip(f"{s}_{i}", "heldout", s, tmp_path / "a.wav", tmp_path / "a.mid")
+        for s in ("x", "y")
+        for i in range(6)
+    ]
     a = quality.select(clips, "heldout", ("x", "y"), 3, seed=0)
     assert [c.clip_id for c in a] == [c.clip_id for c in quality.select(clips, "heldout", ("x", "y"), 3, seed=0)]
     assert [c.style for c in a] == ["x"] * 3 + ["y"] * 3

@@ -1,4 +1,5 @@
 """How an inpaint region in seconds maps to samples: start <= t < end, never a sample before start."""
+
 import numpy as np
 import pytest
 
@@ -7,13 +8,16 @@ from reverie.models.errors import ReverieError
 from reverie.models.operations import check_region
 
 
-@pytest.mark.parametrize("start,end,rate,expected", [
-    (1.0, 2.0, 48000, (48000, 96000)),
-    (1.00001, 2.0, 48000, (48001, 96000)),  # 48000.48: the first sample at or after start
-    (1.0, 1.00001, 48000, (48000, 48001)),  # holds sample 48000 (t = 1.0 s)
-    (0.1, 0.3, 44100, (4410, 13230)),  # 0.1 * 44100 is 4410.000000000001 in floats
-    (0.0, 0.5, 22050, (0, 11025)),
-])
+@pytest.mark.parametrize(
+    "start,end,rate,expected",
+    [
+        (1.0, 2.0, 48000, (48000, 96000)),
+        (1.00001, 2.0, 48000, (48001, 96000)),  # 48000.48: the first sample at or after start
+        (1.0, 1.00001, 48000, (48000, 48001)),  # holds sample 48000 (t = 1.0 s)
+        (0.1, 0.3, 44100, (4410, 13230)),  # 0.1 * 44100 is 4410.000000000001 in floats
+        (0.0, 0.5, 22050, (0, 11025)),
+    ],
+)
 def test_region_maps_to_the_samples_inside_it(start, end, rate, expected):
     assert check_region(start, end, 3.0, rate) == expected
 

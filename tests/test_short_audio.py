@@ -1,4 +1,5 @@
 """Any length of at least one sample works in every operation, at the caller's exact length."""
+
 import numpy as np
 import pytest
 

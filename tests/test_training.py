@@ -1,18 +1,19 @@
 """`reverie train` on a real (small) folder of audio: labels, melody, checkpoints, resume."""
+
 import json
 import subprocess
 import sys
 
 import mido
 import numpy as np
-import torch
 import pytest
-
+import torch
 from conftest import tone
+
 from reverie.models.audio import save_audio
 from reverie.models.pipeline import ReveriePipeline
-from reverie.models.unet import MelUNet1D
 from reverie.models.training.data import scan
+from reverie.models.unet import MelUNet1D
 
 TINY = ["--channels", "32,48", "--layers", "1", "--crop-frames", "64", "--batch-size", "2", "--threads", "1"]
 
@@ -74,12 +75,20 @@ def test_train_writes_a_loadable_model_and_resumes(data, tmp_path):
 
 
 def test_init_from_starts_from_another_models_weights(data, tmp_path):
-    unet = MelUNet1D(n_mels=32, channels=(32, 48), layers_per_level=1, attention_levels=(False,), attention_heads=2,
-                     time_embed_dim=64, styles=("tense", "calm"))
+    unet = MelUNet1D(
+        n_mels=32,
+        channels=(32, 48),
+        layers_per_level=1,
+        attention_levels=(False,),
+        attention_heads=2,
+        time_embed_dim=64,
+        styles=("tense", "calm"),
+    )
     source = ReveriePipeline(unet, ReveriePipeline.tiny().config)
     source.save_pretrained(tmp_path / "source")
-    done = train(data, "-o", tmp_path / "tuned", "--steps", "1", "--styles", "tense,calm",
-                 "--init-from", tmp_path / "source")
+    done = train(
+        data, "-o", tmp_path / "tuned", "--steps", "1", "--styles", "tense,calm", "--init-from", tmp_path / "source"
+    )
     assert done.returncode == 0, done.stderr
     assert "starting from a model trained elsewhere (32 -> 256 mel bins)" in done.stderr
     tuned = ReveriePipeline.from_pretrained(tmp_path / "tuned").unet

@@ -1,4 +1,5 @@
 """Warm starts: a model for a finer mel starts out computing what the coarser model did."""
+
 from __future__ import annotations
 
 import pytest

@@ -16,6 +16,7 @@ takes compares before and after, and Undo removes the new take.
 Settings: REVERIE_SERVER (default tcp://127.0.0.1:5555), REVERIE_SERVER_KEY,
 and REVERIE_STYLE / REVERIE_SEED / REVERIE_STEPS in the environment.
 """
+
 from __future__ import annotations
 
 import os
@@ -131,8 +132,9 @@ def inpaint_selection(api: Any, client_factory: Callable[[], Any] | None = None,
         with client_factory() as client:
             result = client.inpaint(audio, rate, start=sel.start, end=sel.end, **params)
         if result.audio.shape != audio.shape or result.sample_rate != rate:
-            raise ScriptError(f"The server answered {result.audio.shape} at {result.sample_rate} Hz, "
-                              f"not {audio.shape} at {rate} Hz.")
+            raise ScriptError(
+                f"The server answered {result.audio.shape} at {result.sample_rate} Hz, not {audio.shape} at {rate} Hz."
+            )
         path = output_path(api, sel)
         sf.write(str(path), result.audio.T, rate, subtype="FLOAT")
         add_take(api, sel, path, f"inpaint {sel.start:.2f}-{sel.end:.2f}s seed {result.seed}")

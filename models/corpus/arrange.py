@@ -5,6 +5,7 @@ mode is re-spelled and everything transposed; both maps keep pitch order, so
 the melody stays the top voice of what is heard. The melody written to MIDI
 is exactly the channel-0 notes given to the synthesiser.
 """
+
 from __future__ import annotations
 
 import math

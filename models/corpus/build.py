@@ -18,6 +18,7 @@ Everything random comes from generators seeded by (seed, split, clip number)
 or (seed, score), never from the order in which workers finish, so a seed
 gives bit-identical files whatever --jobs is.
 """
+
 from __future__ import annotations
 
 import csv
@@ -36,8 +37,19 @@ from .styles import RECIPES, STYLES
 
 SAMPLE_RATE = 22050
 SPLITS = ("train", "heldout")
-COLUMNS = ("clip_id", "split", "style", "audio", "midi", "source_score", "transposition",
-           "tempo_bpm", "mode", "programs", "seconds")
+COLUMNS = (
+    "clip_id",
+    "split",
+    "style",
+    "audio",
+    "midi",
+    "source_score",
+    "transposition",
+    "tempo_bpm",
+    "mode",
+    "programs",
+    "seconds",
+)
 CANDIDATES = 8  # scores a clip may try before giving up (some files fail to parse or are too short)
 
 
@@ -83,8 +95,16 @@ def plan(names: list[str], hours: float, clip_seconds: float, heldout: float, se
     return clips
 
 
-def build(out_dir: Path, hours: float = 2.0, seed: int = 0, jobs: int = 2, clip_seconds: float = 15.0,
-          heldout: float = 0.1, cache_dir: Path | None = None, progress: bool = True) -> list[dict]:
+def build(
+    out_dir: Path,
+    hours: float = 2.0,
+    seed: int = 0,
+    jobs: int = 2,
+    clip_seconds: float = 15.0,
+    heldout: float = 0.1,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> list[dict]:
     _check(hours, jobs, clip_seconds, heldout)
     out_dir = Path(out_dir)
     _prepare(out_dir)
@@ -93,8 +113,13 @@ def build(out_dir: Path, hours: float = 2.0, seed: int = 0, jobs: int = 2, clip_
     for split in SPLITS:
         for style in STYLES:
             (out_dir / split / style).mkdir(parents=True, exist_ok=True)
-    task = dict(out_dir=str(out_dir), seed=seed, clip_seconds=clip_seconds, names=names,
-                cache_dir=str(cache_dir) if cache_dir else None)
+    task = dict(
+        out_dir=str(out_dir),
+        seed=seed,
+        clip_seconds=clip_seconds,
+        names=names,
+        cache_dir=str(cache_dir) if cache_dir else None,
+    )
     rows: list[dict] = []
     bar = _progress(len(clips), progress)
     if jobs == 1:
@@ -186,9 +211,16 @@ def _write_clip(clip: Clip, task: dict, score_id: str, perf: arrange.Performance
     sf.write(out_dir / rel_wav, audio, SAMPLE_RATE, subtype="PCM_16")
     midi.write_melody(perf, task["clip_seconds"], out_dir / rel_mid)
     return {
-        "clip_id": clip.clip_id, "split": clip.split, "style": clip.style, "audio": rel_wav, "midi": rel_mid,
-        "source_score": score_id, "transposition": perf.transposition, "tempo_bpm": f"{perf.bpm:.4f}",
-        "mode": perf.mode, "programs": ";".join(str(p) for p in perf.programs),
+        "clip_id": clip.clip_id,
+        "split": clip.split,
+        "style": clip.style,
+        "audio": rel_wav,
+        "midi": rel_mid,
+        "source_score": score_id,
+        "transposition": perf.transposition,
+        "tempo_bpm": f"{perf.bpm:.4f}",
+        "mode": perf.mode,
+        "programs": ";".join(str(p) for p in perf.programs),
         "seconds": f"{task['clip_seconds']:g}",
     }
 

@@ -1,4 +1,5 @@
 """`reverie corpus OUT_DIR`: the click command over models.corpus.build."""
+
 from __future__ import annotations
 
 import time
@@ -15,12 +16,22 @@ from ..errors import ReverieError
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same files, bit for bit.")
 @click.option("--jobs", type=int, default=2, show_default=True, help="Worker processes.")
 @click.option("--clip-seconds", type=float, default=15.0, show_default=True, help="Length of every clip.")
-@click.option("--heldout", type=float, default=0.1, show_default=True,
-              help="Fraction of scores (and of clips) kept apart for evaluation.")
-@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where parsed scores are cached (default ~/.cache/reverie/corpus-scores).")
-def corpus(out_dir: Path, hours: float, seed: int, jobs: int, clip_seconds: float, heldout: float,
-           cache_dir: Path | None) -> None:
+@click.option(
+    "--heldout",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Fraction of scores (and of clips) kept apart for evaluation.",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where parsed scores are cached (default ~/.cache/reverie/corpus-scores).",
+)
+def corpus(
+    out_dir: Path, hours: float, seed: int, jobs: int, clip_seconds: float, heldout: float, cache_dir: Path | None
+) -> None:
     """Build the training corpus from music21's bundled scores, rendered with the GM soundfont.
 
     \b
@@ -36,8 +47,15 @@ def corpus(out_dir: Path, hours: float, seed: int, jobs: int, clip_seconds: floa
 
     started = time.monotonic()
     try:
-        rows = build(out_dir, hours=hours, seed=seed, jobs=jobs, clip_seconds=clip_seconds, heldout=heldout,
-                     cache_dir=cache_dir or default_cache_dir())
+        rows = build(
+            out_dir,
+            hours=hours,
+            seed=seed,
+            jobs=jobs,
+            clip_seconds=clip_seconds,
+            heldout=heldout,
+            cache_dir=cache_dir or default_cache_dir(),
+        )
     except ReverieError as exc:
         raise click.ClickException(exc.message) from None
     held = sum(r["split"] == "heldout" for r in rows)

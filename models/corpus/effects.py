@@ -3,6 +3,7 @@
 Every plugin is built fresh for each clip (pedalboard resets plugin state on
 each call as well), so a clip's sound never depends on the previous clip.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -40,13 +41,19 @@ def process(audio: np.ndarray, style: Style, sample_rate: int, rng: np.random.Ge
         x = (1 - DISTORTION_MIX) * x + DISTORTION_MIX * driven / max(_peak(driven), 1e-9) * _peak(x)
     chain = []
     if style.compress:
-        chain.append(pb.Compressor(threshold_db=-20.0 + 20 * np.log10(max(_peak(x), 1e-9)), ratio=4.0,
-                                   attack_ms=5.0, release_ms=120.0))
+        chain.append(
+            pb.Compressor(
+                threshold_db=-20.0 + 20 * np.log10(max(_peak(x), 1e-9)), ratio=4.0, attack_ms=5.0, release_ms=120.0
+            )
+        )
     if style.bright_db:
         chain.append(pb.HighShelfFilter(cutoff_frequency_hz=3000.0, gain_db=style.bright_db))
     wet = float(rng.uniform(*style.reverb_wet))
-    chain.append(pb.Reverb(room_size=float(rng.uniform(*style.reverb_room)), damping=0.5,
-                           wet_level=wet, dry_level=1.0 - wet, width=1.0))
+    chain.append(
+        pb.Reverb(
+            room_size=float(rng.uniform(*style.reverb_room)), damping=0.5, wet_level=wet, dry_level=1.0 - wet, width=1.0
+        )
+    )
     if style.lowpass_hz:
         cutoff = float(rng.uniform(*style.lowpass_hz))
         # Two one-pole stages (12 dB/octave): one alone leaves pads bright.

@@ -1,4 +1,5 @@
 """The melody of a clip as a one-track MIDI file in the clip's timeline (time 0 = sample 0)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -6,6 +6,7 @@ times in quarter notes. Parsing is the slow step of the corpus build (0.1 to
 and the music21 version; JSON keeps floats exact, so a cached score renders
 bit-identically to a freshly parsed one.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -81,7 +82,7 @@ def load_score(rel_path: str, number: int | None, cache_dir: Path | None) -> Sco
 
 
 def _parse(rel_path: str, number: int | None, score_id: str) -> ScoreNotes:
-    from music21 import corpus, harmony, meter, note, chord, stream
+    from music21 import chord, corpus, harmony, meter, note, stream
 
     try:
         # forceSource: music21 would otherwise pickle every score into a shared scratch folder.

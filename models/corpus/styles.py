@@ -10,6 +10,7 @@ the styles stay apart even when two clips come from the same score.
 
 Program numbers are General MIDI, 0-based (0 = Acoustic Grand Piano).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,57 +49,112 @@ class Style:
 
 RECIPES: dict[str, Style] = {
     "sleep": Style(
-        name="sleep", tempo=(40, 60), mode="major", chromatic=False, register=(57, 67),
-        velocity=(32, 50), articulation=1.15, figure="pad", tremolo=False,
+        name="sleep",
+        tempo=(40, 60),
+        mode="major",
+        chromatic=False,
+        register=(57, 67),
+        velocity=(32, 50),
+        articulation=1.15,
+        figure="pad",
+        tremolo=False,
         # halo pad, soft piano, new-age pad, harp. The warm pad and slow strings
         # swell in too slowly to carry a tune: their clips scored 0.61 and 0.67
         # on the melody-chroma metric against 0.80-0.93 for these.
         melody_programs=(94, 0, 88, 46),
         chord_programs=(89, 91, 49, 94, 52),  # pads, slow strings, choir
         bass_programs=(89, 49, 48),
-        peak_db=(-12.0, -9.0), highpass_hz=None, lowpass_hz=(1600, 2400),
-        reverb_room=(0.88, 0.95), reverb_wet=(0.3, 0.45), noise_bed=0.5,
+        peak_db=(-12.0, -9.0),
+        highpass_hz=None,
+        lowpass_hz=(1600, 2400),
+        reverb_room=(0.88, 0.95),
+        reverb_wet=(0.3, 0.45),
+        noise_bed=0.5,
     ),
     "calm": Style(
-        name="calm", tempo=(60, 80), mode="major", chromatic=False, register=(64, 72),
-        velocity=(55, 72), articulation=0.95, figure="arpeggio", tremolo=False,
+        name="calm",
+        tempo=(60, 80),
+        mode="major",
+        chromatic=False,
+        register=(64, 72),
+        velocity=(55, 72),
+        articulation=0.95,
+        figure="arpeggio",
+        tremolo=False,
         # piano, nylon guitar, flute, harp, electric piano
         melody_programs=(0, 24, 73, 46, 4),
         chord_programs=(0, 24, 46, 4),
         bass_programs=(32, 0, 24),
-        peak_db=(-5.0, -3.5), highpass_hz=None, lowpass_hz=(6000, 8000),
-        reverb_room=(0.55, 0.7), reverb_wet=(0.2, 0.3),
+        peak_db=(-5.0, -3.5),
+        highpass_hz=None,
+        lowpass_hz=(6000, 8000),
+        reverb_room=(0.55, 0.7),
+        reverb_wet=(0.2, 0.3),
     ),
     "happy": Style(
-        name="happy", tempo=(110, 140), mode="major", chromatic=False, register=(74, 84),
-        velocity=(88, 110), articulation=0.4, figure="oompah", tremolo=False,
+        name="happy",
+        tempo=(110, 140),
+        mode="major",
+        chromatic=False,
+        register=(74, 84),
+        velocity=(88, 110),
+        articulation=0.4,
+        figure="oompah",
+        tremolo=False,
         # marimba, bright piano, xylophone, pizzicato, celesta (the soundfont's
         # glockenspiel reads as the wrong pitch class: 0.28 on the melody metric)
         melody_programs=(12, 1, 13, 45, 8),
         chord_programs=(45, 1, 12, 25),  # pizzicato, bright piano, marimba, steel guitar
         bass_programs=(32, 45, 35),
-        peak_db=(-1.5, -1.0), highpass_hz=(80, 120), lowpass_hz=None,
-        reverb_room=(0.2, 0.35), reverb_wet=(0.06, 0.12), compress=True, bright_db=4.0,
+        peak_db=(-1.5, -1.0),
+        highpass_hz=(80, 120),
+        lowpass_hz=None,
+        reverb_room=(0.2, 0.35),
+        reverb_wet=(0.06, 0.12),
+        compress=True,
+        bright_db=4.0,
     ),
     "sad": Style(
-        name="sad", tempo=(55, 75), mode="minor", chromatic=False, register=(55, 64),
-        velocity=(55, 75), articulation=1.05, figure="pad", tremolo=False,
+        name="sad",
+        tempo=(55, 75),
+        mode="minor",
+        chromatic=False,
+        register=(55, 64),
+        velocity=(55, 75),
+        articulation=1.05,
+        figure="pad",
+        tremolo=False,
         # cello, oboe, violin, clarinet (not the soundfont's english horn: 0.24 on the melody metric)
         melody_programs=(42, 68, 40, 71),
         chord_programs=(48, 49, 41, 0),  # strings, viola, soft piano
         bass_programs=(43, 42),
-        peak_db=(-5.0, -3.5), highpass_hz=None, lowpass_hz=(3500, 5000),
-        reverb_room=(0.75, 0.85), reverb_wet=(0.25, 0.35),
+        peak_db=(-5.0, -3.5),
+        highpass_hz=None,
+        lowpass_hz=(3500, 5000),
+        reverb_room=(0.75, 0.85),
+        reverb_wet=(0.25, 0.35),
     ),
     "tense": Style(
-        name="tense", tempo=(90, 130), mode="minor", chromatic=True, register=(46, 55),
-        velocity=(92, 118), articulation=0.8, figure="tremolo", tremolo=True,
+        name="tense",
+        tempo=(90, 130),
+        mode="minor",
+        chromatic=True,
+        register=(46, 55),
+        velocity=(92, 118),
+        articulation=0.8,
+        figure="tremolo",
+        tremolo=True,
         # brass section, synth brass, saw lead (not the soundfont's trombone,
         # bassoon or french horn: 0.04, 0.01 and 0.67 on the melody metric)
         melody_programs=(61, 62, 81),
         chord_programs=(44, 62, 50, 90),  # tremolo strings, synth brass, synth strings, polysynth
         bass_programs=(38, 58, 43),
-        peak_db=(-1.5, -1.0), highpass_hz=(110, 180), lowpass_hz=None,
-        reverb_room=(0.35, 0.5), reverb_wet=(0.08, 0.15), drive_db=(10, 18), compress=True,
+        peak_db=(-1.5, -1.0),
+        highpass_hz=(110, 180),
+        lowpass_hz=None,
+        reverb_room=(0.35, 0.5),
+        reverb_wet=(0.08, 0.15),
+        drive_db=(10, 18),
+        compress=True,
     ),
 }

@@ -5,6 +5,7 @@ performance is rendered by advancing from one note event to the next. A
 fresh Synth per clip keeps clips independent of each other (no voices left
 over), which is what makes a clip bit-identical whatever else a worker did.
 """
+
 from __future__ import annotations
 
 import os
@@ -34,8 +35,9 @@ def _soundfont_bytes() -> bytes:
         return f.read()
 
 
-def render(performance: Performance, seconds: float, sample_rate: int,
-           channels: tuple[int, ...] = (MELODY, CHORDS, BASS)) -> np.ndarray:
+def render(
+    performance: Performance, seconds: float, sample_rate: int, channels: tuple[int, ...] = (MELODY, CHORDS, BASS)
+) -> np.ndarray:
     """Mono float32, exactly round(seconds * sample_rate) frames, of the notes on `channels`."""
     import tinysoundfont
 

@@ -5,6 +5,7 @@
 Importing this package needs numpy only; mido is imported when MIDI is read
 or written, torch and torchcrepe when a hum is transcribed.
 """
+
 from .chroma import audio_chroma, pitch_class_accuracy
 from .notes import Melody, Note
 from .synth import synthesize_hum

@@ -7,6 +7,7 @@ MusicGen-melody does. Frames that are silent (an energy gate) stay all zero.
 Frame i is centred on time i / frame_rate, the same convention as
 `Melody.chroma`, so the two line up frame for frame. numpy only.
 """
+
 from __future__ import annotations
 
 import math
@@ -27,7 +28,9 @@ BLOCK = 256  # frames per vectorised block (bounds memory for long audio)
 def check_frames(frame_rate: float, n_frames: int) -> tuple[float, int]:
     frame_rate = float(frame_rate)
     if not math.isfinite(frame_rate) or frame_rate <= 0:
-        raise ReverieError(f"frame_rate must be a positive number of frames per second, got {frame_rate}", field="frame_rate")
+        raise ReverieError(
+            f"frame_rate must be a positive number of frames per second, got {frame_rate}", field="frame_rate"
+        )
     if isinstance(n_frames, bool) or int(n_frames) != n_frames or n_frames < 0:
         raise ReverieError(f"n_frames must be a whole number >= 0, got {n_frames!r}", field="n_frames")
     return frame_rate, int(n_frames)

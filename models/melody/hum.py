@@ -13,6 +13,7 @@
    after removing the singer's overall tuning offset, then snapped to the key
    (given, or estimated with Krumhansl-Schmuckler).
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -148,7 +149,7 @@ def merge_short(track: PitchTrack, pieces: list[tuple[int, int]], min_frames: in
         options = [j for j in (i - 1, i + 1) if 0 <= j < len(pieces)]
         j = min(options, key=lambda j: abs(core_pitch(track, *pieces[j]) - here))
         lo, hi = min(i, j), max(i, j)
-        pieces[lo:hi + 1] = [[pieces[lo][0], pieces[hi][1]]]
+        pieces[lo : hi + 1] = [[pieces[lo][0], pieces[hi][1]]]
     return [tuple(p) for p in pieces if p[1] - p[0] >= min_frames]
 
 

@@ -1,4 +1,5 @@
 """Keys: parse a key name, estimate the key of notes (Krumhansl-Schmuckler), snap pitches to its scale."""
+
 from __future__ import annotations
 
 import re

@@ -3,6 +3,7 @@
 Tracks and channels are numbered from 0, as mido numbers them; the General
 MIDI drum channel that DAWs call "10" is channel 9 here.
 """
+
 from __future__ import annotations
 
 import io
@@ -117,7 +118,9 @@ def track_notes(track, index: int, to_seconds: TempoMap) -> list[RawNote]:
 
 def all_notes(midi) -> list[RawNote]:
     if midi.ticks_per_beat <= 0:
-        raise ReverieError("MIDI files timed in SMPTE frames are not supported; save it with ticks per beat", field="midi")
+        raise ReverieError(
+            "MIDI files timed in SMPTE frames are not supported; save it with ticks per beat", field="midi"
+        )
     shared = TempoMap(tempo_changes(midi.tracks), midi.ticks_per_beat)
     notes: list[RawNote] = []
     for index, track in enumerate(midi.tracks):

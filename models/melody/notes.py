@@ -5,6 +5,7 @@ Reading and writing MIDI lives in `midi.py`, hum transcription in `hum.py`;
 the methods here only delegate to them (imported lazily, so importing this
 module costs nothing but numpy).
 """
+
 from __future__ import annotations
 
 import math

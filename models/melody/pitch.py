@@ -8,6 +8,7 @@ would make two runs on the same take differ and touch the global RNG.
 
 Frame i is centred on sample i * HOP at 16 kHz, i.e. time i * 10 ms.
 """
+
 from __future__ import annotations
 
 import functools

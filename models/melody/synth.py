@@ -3,10 +3,12 @@
 Not a vocoder, but it has what makes real hums hard to transcribe: a harmonic
 source with a spectral tilt and formant-like resonances, per-note detune,
 vibrato (5-6 Hz, fading in after the onset), pitch drift across a note,
-glides (with overshoot) between legato notes and scoops into notes after a rest, timing jitter on onsets, amplitude dips where
-notes re-articulate, and breath noise (an aspiration floor, noise riding on
-the voice and breaths taken in the rests). Deterministic for a seed. numpy only.
+glides (with overshoot) between legato notes and scoops into notes after a rest,
+timing jitter on onsets, amplitude dips where notes re-articulate, and breath
+noise (an aspiration floor, noise riding on the voice and breaths taken in the
+rests). Deterministic for a seed. numpy only.
 """
+
 from __future__ import annotations
 
 import math
@@ -88,7 +90,9 @@ def synthesize_hum(melody: Melody, sample_rate: int = 22050, seed: int = 0) -> A
             jump = target[i] - target[i - 1]
             settle = smoothstep((span - glide[i]) / 0.08)  # overshoot, then settle in 80 ms
             over = min(overshoot[i], 0.3 * abs(jump)) * np.sign(jump)
-            pitch[g0:b] = target[i - 1] + jump * smoothstep(span / glide[i]) + over * smoothstep(span / glide[i]) * (1 - settle)
+            pitch[g0:b] = (
+                target[i - 1] + jump * smoothstep(span / glide[i]) + over * smoothstep(span / glide[i]) * (1 - settle)
+            )
         else:  # scoop up into the note
             pitch[seg] -= scoop[i] * (1 - smoothstep(local / 0.06))
         pitch[seg] += drift[i] * np.clip(local / max(note.end - note.start, 1e-3), 0, 1)

@@ -1,4 +1,5 @@
 """`reverie train DATA_DIR -o MODEL_DIR`: train a model on any folder of audio."""
+
 from __future__ import annotations
 
 import hashlib
@@ -15,37 +16,87 @@ def _csv_ints(value: str) -> tuple[int, ...]:
     try:
         return tuple(int(v) for v in value.split(","))
     except ValueError:
-        raise ReverieError(f"--channels must be whole numbers separated by commas, got {value!r}", field="channels") from None
+        raise ReverieError(
+            f"--channels must be whole numbers separated by commas, got {value!r}", field="channels"
+        ) from None
 
 
 @click.command()
 @click.argument("data_dir", type=click.Path(file_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Model folder to write (and resume from).")
-@click.option("--labels", type=click.Path(dir_okay=False), help="CSV with path,style rows (paths relative to DATA_DIR). Default: subfolder names.")
-@click.option("--styles", help="Style names in the order the model should know them, comma-separated. Default: sorted labels.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(file_okay=False), help="Model folder to write (and resume from)."
+)
+@click.option(
+    "--labels",
+    type=click.Path(dir_okay=False),
+    help="CSV with path,style rows (paths relative to DATA_DIR). Default: subfolder names.",
+)
+@click.option(
+    "--styles", help="Style names in the order the model should know them, comma-separated. Default: sorted labels."
+)
 @click.option("--steps", type=int, default=20000, show_default=True, help="Optimiser steps in total.")
 @click.option("--minutes", type=float, help="Stop (and save) after this many minutes, whatever the step.")
 @click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--crop-frames", type=int, default=512, show_default=True, help="Training window in mel frames (also the generation window).")
+@click.option(
+    "--crop-frames",
+    type=int,
+    default=512,
+    show_default=True,
+    help="Training window in mel frames (also the generation window).",
+)
 @click.option("--lr", type=float, default=3e-4, show_default=True, help="Peak learning rate (AdamW, linear warm-up).")
 @click.option("--channels", default="128,192,256", show_default=True, help="U-Net widths per level.")
 @click.option("--layers", type=int, default=2, show_default=True, help="Blocks per U-Net level.")
-@click.option("--patch", type=int, default=4, show_default=True, help="Mel frames folded into one token (more is faster, coarser in time).")
+@click.option(
+    "--patch",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Mel frames folded into one token (more is faster, coarser in time).",
+)
 @click.option("--save-every", type=int, default=500, show_default=True, help="Checkpoint every N steps.")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in the output folder.")
-@click.option("--init-from", metavar="MODEL",
-              help="Start from this model's weights instead of noise: a model folder, or 'default' for the "
-                   "embedded model (fine-tune it on your own music). Its mel resolution may differ.")
-@click.option("--prediction", type=click.Choice(["x0", "v"]), default="x0", show_default=True,
-              help="What the network predicts: the clean mel (x0) or v. With v, per-frame noise must pass the "
-                   "token bottleneck to be cancelled, and samples stayed grainy.")
+@click.option(
+    "--init-from",
+    metavar="MODEL",
+    help="Start from this model's weights instead of noise: a model folder, or 'default' for the "
+    "embedded model (fine-tune it on your own music). Its mel resolution may differ.",
+)
+@click.option(
+    "--prediction",
+    type=click.Choice(["x0", "v"]),
+    default="x0",
+    show_default=True,
+    help="What the network predicts: the clean mel (x0) or v. With v, per-frame noise must pass the "
+    "token bottleneck to be cancelled, and samples stayed grainy.",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--bf16", is_flag=True, help="bf16 autocast for the forward pass.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, help="CPU threads for torch (1 is faster when other jobs share the cores).")
 @reports_errors
-def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_frames, lr, channels, layers, patch,
-          save_every, resume, init_from, prediction, device, bf16, seed, threads):
+def train(
+    data_dir,
+    output,
+    labels,
+    styles,
+    steps,
+    minutes,
+    batch_size,
+    crop_frames,
+    lr,
+    channels,
+    layers,
+    patch,
+    save_every,
+    resume,
+    init_from,
+    prediction,
+    device,
+    bf16,
+    seed,
+    threads,
+):
     """Train a model on a folder of audio: one subfolder per style, MIDI beside audio for melody.
 
     \b
@@ -57,7 +108,8 @@ def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_fra
 
     from reverie.models.mel import MelConfig
     from reverie.models.training.data import Features, bin_statistics, featurise, scan
-    from reverie.models.training.loop import TrainConfig, train as run_training
+    from reverie.models.training.loop import TrainConfig
+    from reverie.models.training.loop import train as run_training
 
     if threads:
         torch.set_num_threads(threads)
@@ -71,7 +123,9 @@ def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_fra
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     mel = MelConfig()
-    key = hashlib.sha256(json.dumps([[str(i.audio), i.style, str(i.midi)] for i in items] + [mel.to_dict(), names]).encode()).hexdigest()[:16]
+    key = hashlib.sha256(
+        json.dumps([[str(i.audio), i.style, str(i.midi)] for i in items] + [mel.to_dict(), names]).encode()
+    ).hexdigest()[:16]
     cache = output / f"features-{key}.pt"
     if cache.is_file():
         features = Features.load(cache)
@@ -85,11 +139,21 @@ def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_fra
     mel = MelConfig(mean=mean, std=std)
     click.echo(f"{len(items)} clips, styles: {', '.join(names) or '(none: unconditional)'}", err=True)
     prediction_type = {"x0": "sample", "v": "v_prediction"}[prediction]
-    config = TrainConfig(steps=steps, batch_size=batch_size, crop_frames=crop_frames, lr=lr, seed=seed,
-                         save_every=save_every, minutes=minutes, device=device, bf16=bf16,
-                         prediction_type=prediction_type)
-    unet_kwargs = dict(channels=widths, layers_per_level=layers, patch=patch,
-                       attention_levels=(False,) + (True,) * (len(widths) - 2))
+    config = TrainConfig(
+        steps=steps,
+        batch_size=batch_size,
+        crop_frames=crop_frames,
+        lr=lr,
+        seed=seed,
+        save_every=save_every,
+        minutes=minutes,
+        device=device,
+        bf16=bf16,
+        prediction_type=prediction_type,
+    )
+    unet_kwargs = dict(
+        channels=widths, layers_per_level=layers, patch=patch, attention_levels=(False,) + (True,) * (len(widths) - 2)
+    )
     start = None
     if init_from and not (resume and (output / "training_state.pt").is_file()):
         from reverie.models.pipeline import load_pipeline
@@ -100,6 +164,14 @@ def train(data_dir, output, labels, styles, steps, minutes, batch_size, crop_fra
             # From v to x0 or back: at high noise v is about -x0, so a negated output layer starts close.
             start.embed_out.weight.data.neg_()
             start.embed_out.bias.data.neg_()
-    run_training(features, output, mel, unet_kwargs, config, resume=resume, log=lambda m: click.echo(m, err=True),
-                 init_from=start)
+    run_training(
+        features,
+        output,
+        mel,
+        unet_kwargs,
+        config,
+        resume=resume,
+        log=lambda m: click.echo(m, err=True),
+        init_from=start,
+    )
     click.echo(f"model written to {output}", err=True)

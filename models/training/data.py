@@ -6,6 +6,7 @@ or rows without a style, are unlabelled and train the unconditional branch.
 A MIDI file beside an audio file (same stem) gives its melody; otherwise the
 melody is read from the audio itself (dominant chroma bin per frame).
 """
+
 from __future__ import annotations
 
 import csv

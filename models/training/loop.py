@@ -5,6 +5,7 @@ known prefix (continuation, and the windows of long generation) and known
 audio on both sides of a gap (inpainting). Style and melody are dropped at
 random so classifier-free guidance has an unconditional branch to push from.
 """
+
 from __future__ import annotations
 
 import copy
@@ -64,8 +65,8 @@ class Batches:
             length = int(self.lengths[k])
             crop = min(c.crop_frames, length)
             start = int(torch.randint(length - crop + 1, (1,), generator=g))
-            mel = (self.features.log_mels[k][:, start:start + crop].float() - self.mean) / self.std
-            ch = self.features.chromas[k][:, start:start + crop].float()
+            mel = (self.features.log_mels[k][:, start : start + crop].float() - self.mean) / self.std
+            ch = self.features.chromas[k][:, start : start + crop].float()
             if crop < c.crop_frames:  # short clips: pad with the quietest value the data has
                 mel = torch.nn.functional.pad(mel, (0, c.crop_frames - crop), value=float(mel.min()))
                 ch = torch.nn.functional.pad(ch, (0, c.crop_frames - crop))
@@ -91,12 +92,20 @@ class Batches:
             gap = int(torch.randint(frames // 16, frames // 2, (1,), generator=g))
             at = int(torch.randint(1, frames - gap, (1,), generator=g))
             mask[:] = 1
-            mask[:, at:at + gap] = 0
+            mask[:, at : at + gap] = 0
         return mask
 
 
-def train(features: Features, output: Path, mel: MelConfig, unet_kwargs: dict, config: TrainConfig,
-          resume: bool = False, log=print, init_from: MelUNet1D | None = None) -> ReveriePipeline:
+def train(
+    features: Features,
+    output: Path,
+    mel: MelConfig,
+    unet_kwargs: dict,
+    config: TrainConfig,
+    resume: bool = False,
+    log=print,
+    init_from: MelUNet1D | None = None,
+) -> ReveriePipeline:
     """Train (or resume) into `output`. `init_from`: weights to start from instead of noise
     (its architecture wins over `unet_kwargs`; see warm_start)."""
     device = torch.device(config.device)
@@ -127,8 +136,9 @@ def train(features: Features, output: Path, mel: MelConfig, unet_kwargs: dict, c
     schedule = make_scheduler("ddpm", scheduler_config)
     alphas = schedule.alphas_cumprod.to(device)
     batches = Batches(features, mel, config, unet.null_style)
-    pipeline_config = PipelineConfig(mel=mel, scheduler=scheduler_config, window_frames=config.crop_frames,
-                                     levels_db=style_levels(features, mel))
+    pipeline_config = PipelineConfig(
+        mel=mel, scheduler=scheduler_config, window_frames=config.crop_frames, levels_db=style_levels(features, mel)
+    )
 
     from tqdm import tqdm
 
@@ -177,12 +187,18 @@ def _save(output: Path, unet, ema, optimiser, step: int, mel: MelConfig, pipelin
     pipe = ReveriePipeline(copy.deepcopy(ema).cpu().float(), pipeline_config)
     pipe.save_pretrained(output)
     tmp = output / f".{STATE_FILE}.partial"
-    torch.save({
-        "model": unet.state_dict(), "ema": ema.state_dict(), "optimiser": optimiser.state_dict(),
-        "step": step, "mel": mel.to_dict(), "unet_config": dict(unet.config),
-    }, tmp)
+    torch.save(
+        {
+            "model": unet.state_dict(),
+            "ema": ema.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "step": step,
+            "mel": mel.to_dict(),
+            "unet_config": dict(unet.config),
+        },
+        tmp,
+    )
     tmp.replace(output / STATE_FILE)
     with open(output / "training_log.jsonl", "a") as f:
         recent = losses[-200:]
         f.write(json.dumps({"step": step, "loss": sum(recent) / max(len(recent), 1), "time": time.time()}) + "\n")
-

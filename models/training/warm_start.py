@@ -7,6 +7,7 @@ old one, so a mel whose neighbouring bins repeat the old values gives the old
 model's output. Everything else is copied, so fine-tuning starts from what
 the old model knew instead of from noise.
 """
+
 from __future__ import annotations
 
 import torch
