@@ -21,6 +21,7 @@ timestep) and what the model is told is known (the context mel and its mask). Se
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 from dataclasses import asdict, dataclass, field, replace
@@ -217,169 +218,39 @@ class ReveriePipeline:
         return self.prepare(op, **kwargs).total_steps
 
     # --- the operations, by name --------------------------------------------
-    def generate(self, seconds: float, *, sample_rate: int = 44100, channels: int = 2, **common) -> Audio:
-        callback = common.pop("callback", None)
-        call = self.prepare("generate", seconds=seconds, sample_rate=sample_rate, channels=channels, **common)
-        return self.execute(call, callback=callback)
+    # Shorthands for prepare + execute. Their parameters are the spec's (operations.py); each method's
+    # signature is built from it below, so help() and editors show them without a second list here.
+    def generate(self, seconds: float, **params) -> Audio:
+        """New audio in a style, optionally following a melody."""
+        return self.run("generate", seconds=seconds, **params)
 
-    def stream_generate(
-        self,
-        seconds: float,
-        *,
-        sample_rate: int = 44100,
-        channels: int = 2,
-        style=None,
-        melody=None,
-        seed: int = 0,
-        steps=None,
-        guidance=None,
-        scheduler=None,
-        callback: Callback | None = None,
-    ) -> Iterator[Audio]:
-        """Validate now, then yield consecutive chunks; memory stays constant in `seconds`."""
-        call = self.prepare(
-            "generate",
-            seconds=seconds,
-            sample_rate=sample_rate,
-            channels=channels,
-            style=style,
-            melody=melody,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            scheduler=scheduler,
-        )
-        return self.stream(call, callback=callback)
+    def stream_generate(self, seconds: float, *, callback: Callback | None = None, **params) -> Iterator[Audio]:
+        """generate as consecutive chunks: arguments are checked now, memory stays constant in `seconds`."""
+        return self.stream(self.prepare("generate", seconds=seconds, **params), callback=callback)
 
-    def transform(
-        self,
-        audio: Audio,
-        *,
-        strength=None,
-        timestep=None,
-        inversion: bool = False,
-        style=None,
-        melody=None,
-        seed: int = 0,
-        steps=None,
-        guidance=None,
-        scheduler=None,
-        callback: Callback | None = None,
-    ) -> Audio:
-        return self.run(
-            "transform",
-            audio=audio,
-            strength=strength,
-            timestep=timestep,
-            inversion=inversion,
-            style=style,
-            melody=melody,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            scheduler=scheduler,
-            callback=callback,
-        )
+    def transform(self, audio: Audio, **params) -> Audio:
+        """Restyle `audio`: noise it to a level, then denoise toward a style (Msanii §5.2)."""
+        return self.run("transform", audio=audio, **params)
 
-    def interpolate(
-        self,
-        a: Audio,
-        b: Audio,
-        *,
-        ratio: float = 0.5,
-        strength=None,
-        timestep=None,
-        mix: str = "slerp",
-        style=None,
-        melody=None,
-        seed: int = 0,
-        steps=None,
-        guidance=None,
-        scheduler=None,
-        callback: Callback | None = None,
-    ) -> Audio:
+    def interpolate(self, a: Audio, b: Audio, **params) -> Audio:
         """Mix two clips at noise level t, then denoise (Msanii §5.3). `ratio` is B's share: 0 = A, 1 = B.
 
         The result has A's rate, channels and length: B is resampled to A's rate, folded
         to mono, and tiled (looped) or trimmed to A's length.
         """
-        return self.run(
-            "interpolate",
-            a=a,
-            b=b,
-            ratio=ratio,
-            strength=strength,
-            timestep=timestep,
-            mix=mix,
-            style=style,
-            melody=melody,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            scheduler=scheduler,
-            callback=callback,
-        )
+        return self.run("interpolate", a=a, b=b, **params)
 
-    def inpaint(
-        self,
-        audio: Audio,
-        start: float,
-        end: float,
-        *,
-        method: str = "trained",
-        style=None,
-        melody=None,
-        seed: int = 0,
-        steps=None,
-        guidance=None,
-        scheduler=None,
-        callback: Callback | None = None,
-    ) -> Audio:
+    def inpaint(self, audio: Audio, start: float, end: float, **params) -> Audio:
         """Regenerate [start, end) seconds. Outside it every sample is the input's own, bit for bit.
 
         method "trained": the model sees the known mel on both sides as context.
         method "repaint": the training-free RePaint baseline (Msanii §5.4).
         """
-        return self.run(
-            "inpaint",
-            audio=audio,
-            start=start,
-            end=end,
-            method=method,
-            style=style,
-            melody=melody,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            scheduler=scheduler,
-            callback=callback,
-        )
+        return self.run("inpaint", audio=audio, start=start, end=end, **params)
 
-    def continue_(
-        self,
-        audio: Audio,
-        seconds: float,
-        *,
-        style=None,
-        melody=None,
-        seed: int = 0,
-        steps=None,
-        guidance=None,
-        scheduler=None,
-        callback: Callback | None = None,
-    ) -> Audio:
-        return self.run(
-            "continue",
-            audio=audio,
-            seconds=seconds,
-            style=style,
-            melody=melody,
-            seed=seed,
-            steps=steps,
-            guidance=guidance,
-            scheduler=scheduler,
-            callback=callback,
-        )
+    def continue_(self, audio: Audio, seconds: float, **params) -> Audio:
+        """`audio` and `seconds` more of it; the input itself is kept bit-exact."""
+        return self.run("continue", audio=audio, seconds=seconds, **params)
 
     # --- generate -----------------------------------------------------------
     def _plan_generate(self, args: dict, sampling: Sampling):
@@ -620,6 +491,29 @@ class ReveriePipeline:
         name = "any" if style == self.unet.null_style else self.styles[style]
         levels = self.config.levels_db
         return levels.get(name, levels.get("any"))
+
+
+def _signed(method, op: str, positional: tuple[str, ...]) -> None:
+    """Give a named method the signature its operation declares: help() and editors list the parameters."""
+    kind = inspect.Parameter
+    params = [kind("self", kind.POSITIONAL_OR_KEYWORD)]
+    params += [kind(name, kind.POSITIONAL_OR_KEYWORD) for name in positional]
+    params += [
+        kind(p.name, kind.KEYWORD_ONLY, default=p.default) for p in operation(op).params if p.name not in positional
+    ]
+    params += [kind(name, kind.KEYWORD_ONLY, default=None) for name in ("melody", "callback")]
+    method.__signature__ = inspect.signature(method).replace(parameters=params)
+
+
+for _method, _op, _positional in (
+    (ReveriePipeline.generate, "generate", ("seconds",)),
+    (ReveriePipeline.stream_generate, "generate", ("seconds",)),
+    (ReveriePipeline.transform, "transform", ("audio",)),
+    (ReveriePipeline.interpolate, "interpolate", ("a", "b")),
+    (ReveriePipeline.inpaint, "inpaint", ("audio", "start", "end")),
+    (ReveriePipeline.continue_, "continue", ("audio", "seconds")),
+):
+    _signed(_method, _op, _positional)
 
 
 def load_pipeline(spec: str | Path | None = None) -> ReveriePipeline:
