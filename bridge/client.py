@@ -196,85 +196,26 @@ class Client:
         """Cancel one of this client's jobs by its id; the job's own call then raises CancelledError."""
         return self.request("cancel", {"job": job}).header
 
-    def generate(
-        self,
-        seconds: float,
-        sample_rate: int = 44100,
-        channels: int = 2,
-        *,
-        midi: bytes | None = None,
-        hum: np.ndarray | None = None,
-        hum_rate: int | None = None,
-        progress: Progress | None = None,
-        job_id: str | None = None,
-        **params: Any,
-    ) -> Result:
-        params.update(seconds=seconds, sample_rate=sample_rate, channels=channels)
-        return self._job("generate", params, {}, midi, hum, hum_rate, progress, job_id)
+    # Every job method also takes, as keywords: midi= (a MIDI file's bytes) or hum= with hum_rate= (a
+    # hummed take) for the melody, progress=(step, total, eta) callback, and job_id= (default: a new id).
+    # Everything else is a parameter of the operation (reverie.models.operations), sent as is.
 
-    def transform(
-        self,
-        audio: np.ndarray,
-        sample_rate: int,
-        *,
-        midi: bytes | None = None,
-        hum: np.ndarray | None = None,
-        hum_rate: int | None = None,
-        progress: Progress | None = None,
-        job_id: str | None = None,
-        **params: Any,
-    ) -> Result:
-        return self._job("transform", params, {"audio": (audio, sample_rate)}, midi, hum, hum_rate, progress, job_id)
+    def generate(self, seconds: float, sample_rate: int = 44100, channels: int = 2, **params: Any) -> Result:
+        return self._job("generate", {}, dict(params, seconds=seconds, sample_rate=sample_rate, channels=channels))
 
-    def inpaint(
-        self,
-        audio: np.ndarray,
-        sample_rate: int,
-        start: float,
-        end: float,
-        *,
-        midi: bytes | None = None,
-        hum: np.ndarray | None = None,
-        hum_rate: int | None = None,
-        progress: Progress | None = None,
-        job_id: str | None = None,
-        **params: Any,
-    ) -> Result:
-        params.update(start=start, end=end)
-        return self._job("inpaint", params, {"audio": (audio, sample_rate)}, midi, hum, hum_rate, progress, job_id)
+    def transform(self, audio: np.ndarray, sample_rate: int, **params: Any) -> Result:
+        return self._job("transform", {"audio": (audio, sample_rate)}, params)
+
+    def inpaint(self, audio: np.ndarray, sample_rate: int, start: float, end: float, **params: Any) -> Result:
+        return self._job("inpaint", {"audio": (audio, sample_rate)}, dict(params, start=start, end=end))
 
     def interpolate(
-        self,
-        a: np.ndarray,
-        b: np.ndarray,
-        sample_rate: int,
-        *,
-        b_rate: int | None = None,
-        midi: bytes | None = None,
-        hum: np.ndarray | None = None,
-        hum_rate: int | None = None,
-        progress: Progress | None = None,
-        job_id: str | None = None,
-        **params: Any,
+        self, a: np.ndarray, b: np.ndarray, sample_rate: int, *, b_rate: int | None = None, **params: Any
     ) -> Result:
-        audio = {"a": (a, sample_rate), "b": (b, b_rate or sample_rate)}
-        return self._job("interpolate", params, audio, midi, hum, hum_rate, progress, job_id)
+        return self._job("interpolate", {"a": (a, sample_rate), "b": (b, b_rate or sample_rate)}, params)
 
-    def continue_(
-        self,
-        audio: np.ndarray,
-        sample_rate: int,
-        seconds: float,
-        *,
-        midi: bytes | None = None,
-        hum: np.ndarray | None = None,
-        hum_rate: int | None = None,
-        progress: Progress | None = None,
-        job_id: str | None = None,
-        **params: Any,
-    ) -> Result:
-        params.update(seconds=seconds)
-        return self._job("continue", params, {"audio": (audio, sample_rate)}, midi, hum, hum_rate, progress, job_id)
+    def continue_(self, audio: np.ndarray, sample_rate: int, seconds: float, **params: Any) -> Result:
+        return self._job("continue", {"audio": (audio, sample_rate)}, dict(params, seconds=seconds))
 
     def run(self, op: str, progress: Progress | None = None, **kwargs: Any) -> Result:
         """Dispatch by op name, with the method's own keyword arguments (for CLI and pedal code)."""
@@ -282,17 +223,9 @@ class Client:
             raise InvalidRequest(f"unknown op {op!r}; allowed: {', '.join(P.JOB_OPS)}", field="op", code=P.UNKNOWN_OP)
         return getattr(self, OPERATIONS[op].method)(progress=progress, **kwargs)
 
-    def _job(
-        self,
-        op: str,
-        params: dict,
-        audio: dict,
-        midi: bytes | None,
-        hum: np.ndarray | None,
-        hum_rate: int | None,
-        progress: Progress | None,
-        job_id: str | None,
-    ) -> Result:
+    def _job(self, op: str, audio: dict, params: dict) -> Result:
+        midi, hum, hum_rate = params.pop("midi", None), params.pop("hum", None), params.pop("hum_rate", None)
+        progress, job_id = params.pop("progress", None), params.pop("job_id", None)
         entries, frames = [], []
         for name, (samples, rate) in audio.items():
             entry, frame = P.audio_entry(name, samples, rate, P.PLANAR)

@@ -44,18 +44,23 @@ class Busy(Exception):
 
 
 class JobQueue:
-    """FIFO of waiting jobs with a hard bound; workers block on get() until a job or close()."""
+    """FIFO of waiting jobs with a hard bound; workers block on get() until a job or close().
+
+    `max_queue` counts jobs that wait for a worker: a job an idle worker is about to take does not
+    wait, so max_queue 0 means "no queue: run if a worker is free, else busy".
+    """
 
     def __init__(self, max_queue: int):
         self.max_queue = max_queue
         self._jobs: collections.deque[Job] = collections.deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._idle = 0  # workers blocked in get()
 
     def put(self, job: Job) -> int:
         """Queue a job and return how many jobs wait ahead of it; Busy when full or closed."""
         with self._cond:
-            if self._closed or len(self._jobs) >= self.max_queue:
+            if self._closed or len(self._jobs) >= self.max_queue + self._idle:
                 raise Busy()
             self._jobs.append(job)
             self._cond.notify()
@@ -65,13 +70,17 @@ class JobQueue:
         """The next job (marked running), or None once the queue is closed and empty or on timeout."""
         with self._cond:
             deadline = None if timeout is None else time.monotonic() + timeout
-            while not self._jobs:
-                if self._closed:
-                    return None
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return None
-                self._cond.wait(left)
+            self._idle += 1
+            try:
+                while not self._jobs:
+                    if self._closed:
+                        return None
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return None
+                    self._cond.wait(left)
+            finally:
+                self._idle -= 1
             job = self._jobs.popleft()
             job.state = RUNNING
             job.started_at = time.monotonic()

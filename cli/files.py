@@ -22,6 +22,27 @@ def check_output(output: str) -> None:
         raise ReverieError(f"cannot write {output}: the output must end in {', '.join(WRITABLE)}", field="output")
 
 
+def source_bit_depth(path: str | None) -> str | None:
+    """The --bit-depth that keeps an input file's own sample format (float in, float out), if it has one."""
+    if path is None:
+        return None
+    import soundfile as sf
+
+    try:
+        subtype = sf.info(path).subtype
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None  # read_audio names the problem
+    return {
+        "PCM_S8": "16",
+        "PCM_U8": "16",
+        "PCM_16": "16",
+        "PCM_24": "24",
+        "PCM_32": "32",
+        "FLOAT": "32",
+        "DOUBLE": "32",
+    }.get(subtype)
+
+
 def read_audio(path: str, field: str):
     from reverie.models.audio import load_audio
 

@@ -30,7 +30,7 @@ from reverie.models.operations import (
 )
 
 from .errors import reports_errors
-from .files import MelodyFiles, check_output, check_style, read_audio, write_output
+from .files import MelodyFiles, check_output, check_style, read_audio, source_bit_depth, write_output
 
 
 @dataclass(frozen=True)
@@ -162,9 +162,8 @@ def format_options() -> list[click.Option]:
         click.Option(
             ["--bit-depth"],
             type=click.Choice(["16", "24", "32"]),
-            default="24",
-            show_default=True,
-            help="Sample format of the output (32 = float; FLAC stops at 24).",
+            help="Sample format of the output: 16 or 24-bit PCM, or 32 = float (FLAC stops at 24). Default: the "
+            "input file's own format (float in, float out: untouched samples stay bit-exact), else 24.",
         ),
         click.Option(["-q", "--quiet"], is_flag=True, help="No progress bar."),
     ]
@@ -183,6 +182,8 @@ def operation_command(name: str, runner: Runner) -> click.Command:
         params = {p.name: values.pop(p.name) for p in op.params}
         if params.get("strength") is not None and params.get("timestep") is not None:
             raise ReverieError("give --strength or --timestep, not both", field="timestep")
+        first = next(iter(inputs.values()), None)
+        bit_depth = bit_depth or source_bit_depth(first) or "24"
         job = Job(op, inputs, params, MelodyFiles(midi, track, hum, write_midi), output, bit_depth, quiet)
         runner.run(job, **values)  # what is left: the runner's own options
 

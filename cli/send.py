@@ -39,6 +39,21 @@ def send():
     As a DAW's external-editor command (edits the file in place):
       reverie send inpaint "$FILE" --start 1.0 --end 2.5 -o "$FILE"
     """
+    _hear_ctrl_c()
+
+
+def _hear_ctrl_c() -> None:
+    """Make SIGINT cancel the job even when the parent started us with it blocked or ignored.
+
+    Ardour starts child processes with every signal blocked, and a shell's background job starts
+    with SIGINT ignored; Python keeps both, so a DAW could never cancel. Ctrl-C is how the user and
+    the DAW scripts cancel a job on the server.
+    """
+    import signal
+
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 # --- the connection --------------------------------------------------------------

@@ -22,74 +22,31 @@ from .errors import EXIT_INTERRUPTED, reports_errors
 # --- serve ---------------------------------------------------------------------
 
 
+# One option per line pair, aligned: a table of the server's settings.
+# fmt: off
 @click.command()
-@click.option(
-    "--bind",
-    default=DEFAULT_ENDPOINT,
-    show_default=True,
-    help="ZeroMQ endpoint to listen on. Anything but loopback (or ipc://) needs --secret-key.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Jobs run at once (threads sharing the one model in memory).",
-)
-@click.option(
-    "--model",
-    "model",
-    metavar="DIR",
-    help="A model folder from `reverie train`, or `tiny` (random test model). Default: the embedded model.",
-)
-@click.option(
-    "--max-seconds",
-    type=click.FloatRange(0.1, MAX_SECONDS),
-    default=600.0,
-    show_default=True,
-    help="Longest audio one request may send or ask for, in seconds.",
-)
-@click.option(
-    "--max-bytes",
-    type=click.IntRange(1024, 2**31 - 1),
-    default=256 * 1024 * 1024,
-    show_default=True,
-    help="Largest message in bytes (also ZMQ_MAXMSGSIZE: bigger frames drop the connection).",
-)
-@click.option(
-    "--max-queue",
-    type=click.IntRange(0, 10000),
-    default=8,
-    show_default=True,
-    help="Jobs that may wait for a worker; when full, new jobs are answered `busy`.",
-)
-@click.option(
-    "--secret-key",
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="CURVE server key (the .key_secret file from `reverie keys`): encrypts and authenticates.",
-)
-@click.option(
-    "--client-keys",
-    type=click.Path(file_okay=False),
-    metavar="DIR",
-    help="With --secret-key: accept only clients whose public .key files are in DIR (default: any client).",
-)
-@click.option(
-    "--on-shutdown",
-    type=click.Choice(["cancel", "finish"]),
-    default="cancel",
-    show_default=True,
-    help="On SIGINT/SIGTERM: cancel running jobs at their next step, or let them finish (up to --grace).",
-)
-@click.option(
-    "--grace",
-    type=click.FloatRange(0, 600),
-    default=10.0,
-    show_default=True,
-    help="With --on-shutdown finish: seconds running jobs get before they are cancelled.",
-)
+@click.option("--bind", default=DEFAULT_ENDPOINT, show_default=True,
+              help="ZeroMQ endpoint to listen on. Anything but loopback (or ipc://) needs --secret-key.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Jobs run at once (threads sharing the one model in memory).")
+@click.option("--model", "model", metavar="DIR",
+              help="A model folder from `reverie train`, or `tiny` (random test model). Default: the embedded model.")
+@click.option("--max-seconds", type=click.FloatRange(0.1, MAX_SECONDS), default=600.0, show_default=True,
+              help="Longest audio one request may send or ask for, in seconds.")
+@click.option("--max-bytes", type=click.IntRange(1024, 2**31 - 1), default=256 * 1024 * 1024, show_default=True,
+              help="Largest message in bytes (also ZMQ_MAXMSGSIZE: bigger frames drop the connection).")
+@click.option("--max-queue", type=click.IntRange(0, 10000), default=8, show_default=True,
+              help="Jobs that may wait for a worker; when full, new jobs are answered `busy`.")
+@click.option("--secret-key", type=click.Path(dir_okay=False), metavar="FILE",
+              help="CURVE server key (the .key_secret file from `reverie keys`): encrypts and authenticates.")
+@click.option("--client-keys", type=click.Path(file_okay=False), metavar="DIR",
+              help="With --secret-key: accept only clients whose public .key files are in DIR (default: any client).")
+@click.option("--on-shutdown", type=click.Choice(["cancel", "finish"]), default="cancel", show_default=True,
+              help="On SIGINT/SIGTERM: cancel running jobs at their next step, or let them finish (up to --grace).")
+@click.option("--grace", type=click.FloatRange(0, 600), default=10.0, show_default=True,
+              help="With --on-shutdown finish: seconds running jobs get before they are cancelled.")
 @click.option("-q", "--quiet", is_flag=True, help="Log warnings only, not one line per request.")
+# fmt: on
 @reports_errors
 def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, client_keys, on_shutdown, grace, quiet):
     """Run the bridge server: load the model once and answer DAWs and scripts over ZeroMQ.
@@ -126,9 +83,8 @@ def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, c
         )
     from reverie.models.pipeline import load_pipeline
 
-    pipe = load_pipeline(model)
     server = Server(
-        pipe,
+        None,  # the model loads after the bind: a bad --bind fails in a second, not after the load
         bind,
         workers=workers,
         limits=Limits(max_seconds, max_bytes, max_queue),
@@ -138,6 +94,7 @@ def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, c
         grace=grace,
     )
     server.bind()
+    server.pipe = load_pipeline(model)
     stops = []
 
     def on_signal(signum, frame):

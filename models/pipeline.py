@@ -404,6 +404,10 @@ class ReveriePipeline:
         offset = lo * audio.sample_rate // self.sample_rate
         region = resample(filled[None, :], self.sample_rate, audio.sample_rate)[0]
         region = fit_length(region[first - offset :][None, :], last - first)
+        # A fill never peaks above the input's own peak: a region must not clip where the session does not.
+        ceiling, peak = float(np.abs(audio.samples).max()), float(np.abs(region).max())
+        if peak > ceiling > 0:
+            region = region * np.float32(ceiling / peak)
         seam = min(round(INPAINT_SEAM_SECONDS * audio.sample_rate), (last - first) // 2)
         weight = np.ones(last - first, dtype=np.float32)
         weight[:seam] = fade_curve(seam)

@@ -67,8 +67,6 @@ def test_send_inpaint_in_place_as_an_external_editor(serve, tmp_path):
         "0.9",
         "--seed",
         "3",
-        "--bit-depth",
-        "32",
         "-o",
         str(path),
         "--server",
@@ -76,13 +74,28 @@ def test_send_inpaint_in_place_as_an_external_editor(serve, tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stderr and "seed 3" in done.stderr
+    assert sf.info(str(path)).subtype == "FLOAT"  # float in, float out, with no options
     data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     assert rate == 48000 and data.shape == original.shape
+    # 0.3-amplitude sines around it: the fill may not go over their peak, let alone full scale.
+    assert np.abs(data).max() <= np.abs(original).max()
     first, last = round(0.5 * 48000), round(0.9 * 48000)
     assert np.array_equal(data[:first], original[:first]) and np.array_equal(data[last:], original[last:])
     assert not np.array_equal(data[first:last], original[first:last])
     # The server wrote one log line for it.
     assert serve.wait_for_line(r"op=inpaint audio_s=1\.500 wait_s=\S+ compute_s=\S+ ok")
+
+
+@pytest.mark.parametrize("subtype,bit_depth", [("PCM_16", None), ("PCM_24", None), ("FLOAT", None), ("FLOAT", "24")])
+def test_the_result_keeps_the_inputs_sample_format_unless_told(serve, tmp_path, subtype, bit_depth):
+    path = tmp_path / "in.wav"
+    sf.write(str(path), write(tmp_path / "src.wav", 0.5, 44100, 2), 44100, subtype=subtype)
+    out = tmp_path / "out.wav"
+    extra = ["--bit-depth", bit_depth] if bit_depth else []
+    done = send("transform", str(path), "--strength", "0.2", "-o", str(out), "--server", serve.endpoint, *extra)
+    assert done.returncode == 0, done.stderr
+    expected = {"16": "PCM_16", "24": "PCM_24", "32": "FLOAT"}[bit_depth] if bit_depth else subtype
+    assert sf.info(str(out)).subtype == expected
 
 
 def test_send_transform_generate_interpolate_continue(serve, tmp_path):
@@ -137,7 +150,14 @@ def test_send_without_a_server_fails_fast(tmp_path):
     assert done.returncode == 1 and "no bridge server answered" in done.stderr
 
 
-def test_ctrl_c_on_send_cancels_the_job_on_the_server(serve, tmp_path):
+def _as_a_daw_starts_it() -> None:
+    # Ardour starts its children with every signal blocked; a shell's background job ignores SIGINT.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("started", [None, _as_a_daw_starts_it], ids=["from a terminal", "blocked and ignored"])
+def test_ctrl_c_on_send_cancels_the_job_on_the_server(serve, tmp_path, started):
     path = tmp_path / "long.wav"
     write(path, 20.0, 44100, 1)  # minutes of work at 1000 steps: it cannot finish before the signal
     env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -160,6 +180,7 @@ def test_ctrl_c_on_send_cancels_the_job_on_the_server(serve, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=started,
     )
     try:
         with Client(serve.endpoint, timeout=10) as watcher:
@@ -204,6 +225,27 @@ def test_serve_refuses_a_network_bind_without_keys():
         timeout=120,
     )
     assert done.returncode == 1 and "needs CURVE keys" in done.stderr and "reverie keys" in done.stderr
+
+
+def test_serve_checks_the_bind_before_it_loads_the_model(tmp_path):
+    """A busy port is named at once: the missing model folder is never reached."""
+    import zmq
+
+    taken = zmq.Context.instance().socket(zmq.ROUTER)
+    port = taken.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        done = subprocess.run(
+            reverie_command("serve", "--model", str(tmp_path / "no_model"), "--bind", f"tcp://127.0.0.1:{port}"),
+            cwd=REPO,
+            env=dict(os.environ, PYTHONPATH=str(REPO)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        taken.close(0)
+    assert done.returncode == 1 and f"cannot bind tcp://127.0.0.1:{port}" in done.stderr, done.stderr
+    assert "no_model" not in done.stderr
 
 
 def test_sigterm_answers_everyone_and_exits_within_seconds(tmp_path):

@@ -534,3 +534,30 @@ def test_a_client_that_disconnects_loses_its_running_and_queued_jobs(tiny_pipe, 
     assert "disconnected: cancelled its 2 job(s)" in log, log
     assert re.search(r"id=long op=transform .* error:disconnected", log), log
     assert re.search(r"id=queued op=transform .* error:disconnected", log), log
+
+
+def test_max_queue_zero_runs_a_job_when_a_worker_is_free_and_refuses_the_rest(tiny_pipe):
+    with running_server(tiny_pipe, workers=1, limits=Limits(max_queue=0)) as srv:
+        with Client(srv.endpoint, timeout=60) as c:
+            assert c.transform(signal(0.3, 44100), 44100, strength=0.2).audio.shape == (2, 13230)
+            sock = raw_socket(srv.endpoint)
+            try:
+                entry, frame = P.audio_entry("audio", signal(1.0, 44100), 44100)
+                for job_id in ("long", "second"):
+                    head = {
+                        "v": 1,
+                        "id": job_id,
+                        "op": "transform",
+                        "payload": [entry],
+                        "params": {"strength": 1.0, "steps": 1000},
+                    }
+                    sock.send_multipart([P.dumps_header(head), bytes(frame)])
+                deadline = time.monotonic() + 30
+                while c.status()["running"] < 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                sock.send_multipart([P.dumps_header({"v": 1, "id": "c", "op": "cancel", "params": {"job": "long"}})])
+                replies = collect_all(sock, {"long", "second"}, timeout=30)
+            finally:
+                sock.close()
+    finals = {h["id"]: h.get("code") for h in replies if h["type"] in ("result", "error")}
+    assert finals["second"] == "busy" and finals["long"] == "cancelled", replies

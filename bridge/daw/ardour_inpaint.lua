@@ -117,14 +117,10 @@ function factory (params) return function ()
 	local function run_job (args, job)
 		local pidf, rcf, errf = job .. ".pid", job .. ".rc", job .. ".err"
 		os.remove (rcf)
-		-- The cancel is a SIGINT (what `reverie send` turns into a cancel on the server).
-		-- Ardour's children start with every signal blocked, and a background job of a
-		-- non-interactive shell with SIGINT ignored; Python fixes neither, so perl (or, without
-		-- it, env, which can only un-ignore) restores SIGINT before running the client.
-		local unblock = q ('sigprocmask (SIG_UNBLOCK, POSIX::SigSet->new (SIGINT, SIGTERM)); $SIG{INT} = "DEFAULT"; '
-			.. 'exec { $ARGV[0] } @ARGV or die "cannot run $ARGV[0]: $!\n"')
-		local client = string.format ("( command -v perl >/dev/null && exec perl -MPOSIX -e %s %s; exec env --default-signal=INT %s )",
-			unblock, args, args)
+		-- The cancel is a SIGINT, which `reverie send` turns into a cancel on the server. Ardour's
+		-- children start with every signal blocked and a shell's background job with SIGINT
+		-- ignored: `reverie send` unblocks and un-ignores SIGINT itself.
+		local client = args
 		local cmd = string.format (
 			"( %s >/dev/null 2>%s </dev/null & echo $! >%s; wait $!; echo $? >%s.tmp; mv %s.tmp %s ) >/dev/null 2>&1 </dev/null &",
 			client, q (errf), q (pidf), q (rcf), q (rcf), q (rcf))
@@ -241,7 +237,7 @@ function factory (params) return function ()
 	if not ok then report ("Could not write " .. input .. ": " .. tostring (err)) return end
 
 	-- Seconds with 17 digits: the server maps them back to the very same samples.
-	local args = string.format ("%s send %s %s -o %s --seed %d --bit-depth 32 --server %s%s",
+	local args = string.format ("%s send %s %s -o %s --seed %d --server %s%s",
 		q (p["reverie"] or "reverie"), op, q (input), q (answer), seed, q (p["server"] or "tcp://127.0.0.1:5555"), extra)
 	if op == "inpaint" then
 		args = args .. string.format (" --start %.17g --end %.17g", (S - W0) / sr, (E - W0) / sr)
