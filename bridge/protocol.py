@@ -136,6 +136,16 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON; numbers must be finite")
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict:
+    """An object from its pairs; a key given twice is an error (JSON would let the last one win silently)."""
+    header = dict(pairs)
+    if len(header) != len(pairs):
+        seen: set[str] = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key {twice!r} is given twice in one object")
+    return header
+
+
 def loads_header(frame: bytes | memoryview) -> dict:
     """Parse frame 0. Python's json accepts NaN and Infinity; the protocol does not."""
     raw = bytes(frame)
@@ -146,7 +156,7 @@ def loads_header(frame: bytes | memoryview) -> dict:
     except UnicodeDecodeError as exc:
         raise ProtocolError(BAD_HEADER, f"header is not UTF-8: {exc}", "header") from None
     try:
-        header = json.loads(text, parse_constant=_reject_constant)
+        header = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError) as exc:
         raise ProtocolError(BAD_HEADER, f"header is not valid JSON: {exc}", "header") from None
     if not isinstance(header, dict):

@@ -76,6 +76,9 @@ def test_header_errors():
     rejects([b"[1, 2]"], P.BAD_HEADER, "header", ["object", "list"])
     rejects([b'{"v": 1, "id": "x", "op": "info", "params": {"a": NaN}}'], P.BAD_HEADER, "header", ["finite"])
     rejects([b"[" * 5000 + b"]" * 5000], P.BAD_HEADER, "header")
+    # With the last key winning, {"op": "info", "op": "generate"} would run generate.
+    rejects([b'{"v": 1, "id": "x", "op": "info", "op": "generate"}'], P.BAD_HEADER, "header", ["'op' is given twice"])
+    rejects([b'{"v": 1, "id": "x", "op": "status", "params": {"job": "a", "job": "b"}}'], P.BAD_HEADER, "header")
     rejects([b" " * (P.MAX_HEADER_BYTES + 1)], P.BAD_HEADER, "header", ["65536"])
     rejects([], P.BAD_HEADER, "header")
     rejects(message({"id": "x", "op": "info"}), P.MISSING_FIELD, "v")

@@ -561,3 +561,10 @@ def test_max_queue_zero_runs_a_job_when_a_worker_is_free_and_refuses_the_rest(ti
                 sock.close()
     finals = {h["id"]: h.get("code") for h in replies if h["type"] in ("result", "error")}
     assert finals["second"] == "busy" and finals["long"] == "cancelled", replies
+
+
+def test_samples_far_over_full_scale_are_answered_bad_audio(client):
+    loud = np.full((2, 4410), 3e38, np.float32)
+    with pytest.raises(ReverieError) as caught:
+        client.transform(loud, 44100, strength=0.3)
+    assert caught.value.code == "bad_audio" and "allowed at most 1000" in caught.value.message
