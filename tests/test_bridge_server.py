@@ -292,21 +292,19 @@ def test_cancel_from_another_thread_and_of_a_queued_job(tiny_pipe):
             assert c.status()["jobs"] == [] and c.status()["running"] == 0
 
 
+def long_job(job_id: str, seconds: float = 1.0) -> list:
+    """The frames of a transform that runs for minutes (1000 steps): it is running or queued when the test acts."""
+    entry, frame = P.audio_entry("audio", signal(seconds, 44100, 1), 44100)
+    head = {"v": 1, "id": job_id, "op": "transform", "params": {"strength": 1.0, "steps": 1000}, "payload": [entry]}
+    return [P.dumps_header(head), bytes(frame)]
+
+
 def test_duplicate_id_is_refused(tiny_pipe):
     with running_server(tiny_pipe, workers=1) as srv:
         sock = raw_socket(srv.endpoint)
         try:
-            audio = signal(1.0, 44100)
-            entry, frame = P.audio_entry("audio", audio, 44100)
-            head = {
-                "v": 1,
-                "id": "same",
-                "op": "transform",
-                "params": {"strength": 1.0, "steps": 1000},
-                "payload": [entry],
-            }
-            sock.send_multipart([P.dumps_header(head), bytes(frame)])
-            sock.send_multipart([P.dumps_header(head), bytes(frame)])
+            sock.send_multipart(long_job("same"))
+            sock.send_multipart(long_job("same"))
             sock.send_multipart([P.dumps_header({"v": 1, "id": "c", "op": "cancel", "params": {"job": "same"}})])
             replies = collect_all(sock, {"same"}, timeout=30)
             codes = [h.get("code") for h in replies if h["type"] == "error"]
@@ -320,15 +318,7 @@ def test_info_or_status_may_not_reuse_a_live_jobs_id(tiny_pipe):
     with running_server(tiny_pipe, workers=1) as srv:
         sock = raw_socket(srv.endpoint)
         try:
-            entry, frame = P.audio_entry("audio", signal(1.0, 44100), 44100)
-            head = {
-                "v": 1,
-                "id": "job",
-                "op": "transform",
-                "params": {"strength": 1.0, "steps": 1000},
-                "payload": [entry],
-            }
-            sock.send_multipart([P.dumps_header(head), bytes(frame)])
+            sock.send_multipart(long_job("job"))
             for op in ("info", "status"):
                 sock.send_multipart([P.dumps_header({"v": 1, "id": "job", "op": op})])
             sock.send_multipart([P.dumps_header({"v": 1, "id": "c", "op": "cancel", "params": {"job": "job"}})])
@@ -507,16 +497,8 @@ def test_a_client_that_disconnects_loses_its_running_and_queued_jobs(tiny_pipe, 
     caplog.set_level("INFO", logger="reverie.bridge")
     with running_server(tiny_pipe, workers=1) as srv:
         leaver = raw_socket(srv.endpoint, zmq.Context())
-        entry, frame = P.audio_entry("audio", signal(3.0, 44100, 1), 44100)
         for job_id in ("long", "queued"):
-            header = {
-                "v": P.VERSION,
-                "id": job_id,
-                "op": "transform",
-                "payload": [entry],
-                "params": {"strength": 1.0, "steps": 1000},
-            }
-            leaver.send_multipart(P.encode(header, [frame]))
+            leaver.send_multipart(long_job(job_id, seconds=3.0))
         types = []
         while P.PROGRESS not in types:
             assert leaver.poll(30_000), f"no progress from the long job: {types}"
@@ -542,16 +524,8 @@ def test_max_queue_zero_runs_a_job_when_a_worker_is_free_and_refuses_the_rest(ti
             assert c.transform(signal(0.3, 44100), 44100, strength=0.2).audio.shape == (2, 13230)
             sock = raw_socket(srv.endpoint)
             try:
-                entry, frame = P.audio_entry("audio", signal(1.0, 44100), 44100)
                 for job_id in ("long", "second"):
-                    head = {
-                        "v": 1,
-                        "id": job_id,
-                        "op": "transform",
-                        "payload": [entry],
-                        "params": {"strength": 1.0, "steps": 1000},
-                    }
-                    sock.send_multipart([P.dumps_header(head), bytes(frame)])
+                    sock.send_multipart(long_job(job_id))
                 deadline = time.monotonic() + 30
                 while c.status()["running"] < 1 and time.monotonic() < deadline:
                     time.sleep(0.01)

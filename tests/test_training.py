@@ -75,15 +75,7 @@ def test_train_writes_a_loadable_model_and_resumes(data, tmp_path):
 
 
 def test_init_from_starts_from_another_models_weights(data, tmp_path):
-    unet = MelUNet1D(
-        n_mels=32,
-        channels=(32, 48),
-        layers_per_level=1,
-        attention_levels=(False,),
-        attention_heads=2,
-        time_embed_dim=64,
-        styles=("tense", "calm"),
-    )
+    unet = MelUNet1D.from_config(ReveriePipeline.tiny().unet.config, styles=("tense", "calm"))
     source = ReveriePipeline(unet, ReveriePipeline.tiny().config)
     source.save_pretrained(tmp_path / "source")
     done = train(

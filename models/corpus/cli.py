@@ -16,13 +16,7 @@ from ..errors import ReverieError
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same files, bit for bit.")
 @click.option("--jobs", type=int, default=2, show_default=True, help="Worker processes.")
 @click.option("--clip-seconds", type=float, default=15.0, show_default=True, help="Length of every clip.")
-@click.option(
-    "--heldout",
-    type=float,
-    default=0.1,
-    show_default=True,
-    help="Fraction of scores (and of clips) kept apart for evaluation.",
-)
+@click.option("--heldout", type=float, default=0.1, show_default=True, help="Fraction of scores and clips kept out.")
 @click.option(
     "--cache-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -47,13 +47,7 @@ def _csv_ints(value: str) -> tuple[int, ...]:
 @click.option("--lr", type=float, default=3e-4, show_default=True, help="Peak learning rate (AdamW, linear warm-up).")
 @click.option("--channels", default="128,192,256", show_default=True, help="U-Net widths per level.")
 @click.option("--layers", type=int, default=2, show_default=True, help="Blocks per U-Net level.")
-@click.option(
-    "--patch",
-    type=int,
-    default=4,
-    show_default=True,
-    help="Mel frames folded into one token (more is faster, coarser in time).",
-)
+@click.option("--patch", type=int, default=4, show_default=True, help="Mel frames per token (more: faster, coarser).")
 @click.option("--save-every", type=int, default=500, show_default=True, help="Checkpoint every N steps.")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in the output folder.")
 @click.option(
