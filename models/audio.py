@@ -127,6 +127,24 @@ def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
     return out.numpy()
 
 
+def limit_peaks(samples: np.ndarray, ceiling: float, sample_rate: int, hold_seconds: float = 0.005) -> np.ndarray:
+    """(channels, frames) with every |sample| <= ceiling, by a smooth gain that dips only around peaks.
+
+    The gain is the ceiling over a peak hold 2W wide, averaged over W (W = hold_seconds): every gain in
+    the average already sees the sample at its centre, so the average cannot let it through.
+    """
+    level = np.abs(samples).max(axis=0)
+    if level.size == 0 or level.max() <= ceiling:
+        return samples
+    w = max(1, round(hold_seconds * sample_rate))
+    padded = np.pad(level, w, mode="edge")
+    hold = np.lib.stride_tricks.sliding_window_view(padded, 2 * w + 1).max(axis=-1)
+    gain = np.minimum(1.0, ceiling / np.maximum(hold, 1e-30))
+    kernel = np.ones(w | 1) / (w | 1)  # odd length: centred
+    smooth = np.convolve(np.pad(gain, (w | 1) // 2, mode="edge"), kernel, mode="valid")
+    return (samples * np.minimum(smooth, 1.0)).astype(np.float32)
+
+
 def fit_length(samples: np.ndarray, frames: int) -> np.ndarray:
     """Trim or zero-pad the last axis to exactly `frames` (numpy arrays and torch tensors)."""
     have = samples.shape[-1]

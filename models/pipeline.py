@@ -31,7 +31,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .audio import Audio, fit_length, from_model_rate, resample, to_model_rate
+from .audio import Audio, fit_length, from_model_rate, limit_peaks, resample, to_model_rate
 from .errors import ReverieError
 from .mel import MelConfig, MelFrontend
 from .operations import (
@@ -404,10 +404,9 @@ class ReveriePipeline:
         offset = lo * audio.sample_rate // self.sample_rate
         region = resample(filled[None, :], self.sample_rate, audio.sample_rate)[0]
         region = fit_length(region[first - offset :][None, :], last - first)
-        # A fill never peaks above the input's own peak: a region must not clip where the session does not.
-        ceiling, peak = float(np.abs(audio.samples).max()), float(np.abs(region).max())
-        if peak > ceiling > 0:
-            region = region * np.float32(ceiling / peak)
+        # A region must not clip where the session does not: its peaks stay under full scale (or under
+        # the input's own peak, for float audio already over it). Only the peaks are touched.
+        region = limit_peaks(region, max(1.0, float(np.abs(audio.samples).max())), audio.sample_rate)
         seam = min(round(INPAINT_SEAM_SECONDS * audio.sample_rate), (last - first) // 2)
         weight = np.ones(last - first, dtype=np.float32)
         weight[:seam] = fade_curve(seam)
