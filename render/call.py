@@ -1,6 +1,7 @@
 """A stem's pipeline call, built in one place: validation counts its steps, the renderer runs it and the
 manifest records it, so what is checked, what is run and what is recorded cannot drift apart.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -34,8 +35,14 @@ def stem_call(stem: StemSpec, set_spec: SetSpec, defaults: dict) -> StemCall:
     def given(name: str):
         return v[name] if v.get(name) is not None else defaults[name]
 
-    kwargs = dict(style=v.get("style"), melody=melody, seed=stem_seed(stem, set_spec), steps=given("steps"),
-                  guidance=given("guidance"), scheduler=given("scheduler"))
+    kwargs = dict(
+        style=v.get("style"),
+        melody=melody,
+        seed=stem_seed(stem, set_spec),
+        steps=given("steps"),
+        guidance=given("guidance"),
+        scheduler=given("scheduler"),
+    )
     if stem.op == "generate":
         kwargs.update(seconds=requested_seconds(stem, set_spec), sample_rate=set_spec.sample_rate, channels=CHANNELS)
     elif stem.op == "continue":

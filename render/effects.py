@@ -11,6 +11,7 @@ that make no sound sense (a negative cutoff, a mix above 1).
 Chains run block by block with `reset=False`, so reverb and delay tails
 carry across blocks exactly as in one long pass.
 """
+
 from __future__ import annotations
 
 import functools
@@ -25,9 +26,18 @@ ENTRY_KEYS = ("plugin", "path", "plugin_name")
 EXTERNAL_SUFFIXES = (".vst3", ".component")
 # pedalboard classes that are containers, abstract bases or loaders, not effects to name in a preset.
 NOT_EFFECTS = {
-    "Plugin", "PluginContainer", "Pedalboard", "Chain", "Mix", "ExternalPlugin", "VST3Plugin",
-    "AudioUnitPlugin", "IIRFilter",
+    "Plugin",
+    "PluginContainer",
+    "Pedalboard",
+    "Chain",
+    "Mix",
+    "ExternalPlugin",
+    "VST3Plugin",
+    "AudioUnitPlugin",
+    "IIRFilter",
 }
+AUDIO_PARAMS = ("impulse_response_filename",)  # file parameters that must hold audio
+AUDIO_FILES = "an audio file pedalboard reads (wav, flac, ogg, mp3, aiff)"
 FREQUENCY_PARAMS = ("cutoff_frequency_hz", "cutoff_hz", "centre_frequency_hz")
 # name -> (lowest, highest, lowest excluded); None = unbounded. Applies to every built-in with that parameter.
 LIMITS: dict[str, tuple[float | None, float | None, bool]] = {
@@ -86,12 +96,25 @@ class EffectSpec:
     plugin_name: str | None = None
     params: dict = field(default_factory=dict)
 
-    def describe(self) -> dict:
-        out = {"plugin": self.plugin} if self.plugin else {"path": self.path}
+    def describe(self, base: Path | None = None) -> dict:
+        """The entry as recorded (manifest, cache keys): files under `base`, the preset's folder, relative to it,
+        so a project folder can move without its records changing (file contents are hashed separately)."""
+        out = {"plugin": self.plugin} if self.plugin else {"path": _relative(self.path, base)}
         if self.plugin_name:
             out["plugin_name"] = self.plugin_name
-        out.update(self.params)
+        for name, value in self.params.items():
+            file = self.plugin and plugin_params(self.plugin)[name].type == "path"
+            out[name] = _relative(value, base) if file else value
         return out
+
+
+def _relative(path: str, base: Path | None) -> str:
+    if base is None:
+        return path
+    try:
+        return Path(path).relative_to(Path(base).resolve()).as_posix()
+    except ValueError:  # outside the preset's folder: absolute
+        return path
 
 
 def limits(name: str, sample_rate: int) -> tuple[float | None, float | None, bool]:
@@ -107,8 +130,12 @@ def builtin_plugins() -> dict[str, type]:
     out = {}
     for name in dir(pedalboard):
         cls = getattr(pedalboard, name)
-        if (isinstance(cls, type) and issubclass(cls, pedalboard.Plugin) and not name.startswith("_")
-                and name not in NOT_EFFECTS):
+        if (
+            isinstance(cls, type)
+            and issubclass(cls, pedalboard.Plugin)
+            and not name.startswith("_")
+            and name not in NOT_EFFECTS
+        ):
             out[name] = cls
     return dict(sorted(out.items()))
 
@@ -121,7 +148,7 @@ def plugin_params(name: str) -> dict[str, Param]:
     """Parameters of a built-in plugin, read from the signature pybind11 prints for its constructor."""
     cls = builtin_plugins()[name]
     doc = (cls.__init__.__doc__ or "").strip().splitlines()[0]
-    inside = doc[doc.index("(") + 1: doc.rindex(")")]
+    inside = doc[doc.index("(") + 1 : doc.rindex(")")]
     params = {}
     for pname, ptype, default in _SIGNATURE_PARAM.findall(inside):
         if pname == "self":
@@ -131,8 +158,12 @@ def plugin_params(name: str) -> dict[str, Param]:
         elif "." in ptype and "numpy" not in ptype:
             kind, enum = "enum", _enum_type(cls, ptype)
         else:
-            kind, enum = {"float": "float", "int": "int", "bool": "bool", "str": "str"}.get(
-                ptype.replace("Optional[", "").rstrip("]"), "float"), None
+            kind, enum = (
+                {"float": "float", "int": "int", "bool": "bool", "str": "str"}.get(
+                    ptype.replace("Optional[", "").rstrip("]"), "float"
+                ),
+                None,
+            )
         params[pname] = Param(pname, kind, default or None, enum)
     return params
 
@@ -156,16 +187,36 @@ class EffectIssue(Exception):
 def check_effect(entry, key: str, sample_rate: int, base_dir: Path) -> tuple[EffectSpec | None, list[EffectIssue]]:
     """Validate one effects-list entry. Returns the spec (None if unusable) and every issue found."""
     if not isinstance(entry, dict):
-        return None, [EffectIssue("type", key, entry, "an effect must be a table",
-                                  '{ plugin = "Reverb", room_size = 0.5 } or { path = "Plugin.vst3" }')]
+        return None, [
+            EffectIssue(
+                "type",
+                key,
+                entry,
+                "an effect must be a table",
+                '{ plugin = "Reverb", room_size = 0.5 } or { path = "Plugin.vst3" }',
+            )
+        ]
     if "plugin" in entry and "path" in entry:
-        return None, [EffectIssue("conflict", f"{key}.path", entry["path"],
-                                  "give `plugin` (a built-in) or `path` (a VST3/AU file), not both")]
+        return None, [
+            EffectIssue(
+                "conflict",
+                f"{key}.path",
+                entry["path"],
+                "give `plugin` (a built-in) or `path` (a VST3/AU file), not both",
+            )
+        ]
     if "path" in entry:
         return _check_external(entry, key, base_dir)
     if "plugin" not in entry:
-        return None, [EffectIssue("missing", f"{key}.plugin", None, "missing: every effect needs `plugin` or `path`",
-                                  "plugin = one of " + ", ".join(builtin_plugins()))]
+        return None, [
+            EffectIssue(
+                "missing",
+                f"{key}.plugin",
+                None,
+                "missing: every effect needs `plugin` or `path`",
+                "plugin = one of " + ", ".join(builtin_plugins()),
+            )
+        ]
     return _check_builtin(entry, key, sample_rate, base_dir)
 
 
@@ -180,8 +231,11 @@ def _check_builtin(entry: dict, key: str, sample_rate: int, base_dir: Path):
     for pname, value in entry.items():
         if pname in ("plugin", "plugin_name"):
             if pname == "plugin_name":
-                issues.append(EffectIssue("conflict", f"{key}.plugin_name", value,
-                                          "plugin_name is for external plugins (with `path`)"))
+                issues.append(
+                    EffectIssue(
+                        "conflict", f"{key}.plugin_name", value, "plugin_name is for external plugins (with `path`)"
+                    )
+                )
             continue
         where = f"{key}.{pname}"
         if pname not in params:
@@ -214,8 +268,9 @@ def _check_value(param: Param, value, where: str, sample_rate: int, base_dir: Pa
     if param.type == "enum":
         members = list(param.enum.__members__)
         if not isinstance(value, str) or value not in members:
-            return EffectIssue("choice", where, value, f"not a {param.name}{_close(value, members)}",
-                               ", ".join(members)), None
+            return EffectIssue(
+                "choice", where, value, f"not a {param.name}{_close(value, members)}", ", ".join(members)
+            ), None
         return None, value
     if param.type in ("path", "str"):
         if not isinstance(value, str):
@@ -223,6 +278,8 @@ def _check_value(param: Param, value, where: str, sample_rate: int, base_dir: Pa
         path = (base_dir / value).resolve()
         if not path.is_file():
             return EffectIssue("file", where, value, f"file not found: {path}", "an existing file"), None
+        if param.name in AUDIO_PARAMS and not _readable_audio(path):  # Convolution would pass the sound through
+            return EffectIssue("file", where, value, f"not an audio file: {path}", AUDIO_FILES), None
         return None, str(path)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return EffectIssue("type", where, value, "must be a number", param.allowed(sample_rate) or "a number"), None
@@ -232,15 +289,32 @@ def _check_value(param: Param, value, where: str, sample_rate: int, base_dir: Pa
     return None, value
 
 
+def _readable_audio(path: Path) -> bool:
+    """Does pedalboard, which reads the impulse response, read this file as audio with at least one frame?"""
+    from pedalboard.io import AudioFile
+
+    try:
+        with AudioFile(str(path)) as f:
+            return f.frames > 0
+    except Exception:  # pedalboard's reader raises ValueError/RuntimeError for what it cannot decode
+        return False
+
+
 def _check_external(entry: dict, key: str, base_dir: Path):
     raw = entry["path"]
     if not isinstance(raw, str):
-        return None, [EffectIssue("type", f"{key}.path", raw, "must be a string (a plugin file path)",
-                                  "a .vst3 or .component path")]
+        return None, [
+            EffectIssue(
+                "type", f"{key}.path", raw, "must be a string (a plugin file path)", "a .vst3 or .component path"
+            )
+        ]
     path = (base_dir / raw).resolve()
     if path.suffix.lower() not in EXTERNAL_SUFFIXES:
-        return None, [EffectIssue("choice", f"{key}.path", raw, "not a plugin file",
-                                  "a VST3 (.vst3) or Audio Unit (.component) plugin")]
+        return None, [
+            EffectIssue(
+                "choice", f"{key}.path", raw, "not a plugin file", "a VST3 (.vst3) or Audio Unit (.component) plugin"
+            )
+        ]
     if not path.exists():
         return None, [EffectIssue("file", f"{key}.path", raw, f"plugin not found: {path}", "an existing plugin file")]
     plugin_name = entry.get("plugin_name")
@@ -248,24 +322,110 @@ def _check_external(entry: dict, key: str, base_dir: Path):
         return None, [EffectIssue("type", f"{key}.plugin_name", plugin_name, "must be a string", "a plugin name")]
     params = {k: v for k, v in entry.items() if k not in ENTRY_KEYS}
     spec = EffectSpec(key, path=str(path), plugin_name=plugin_name, params=params)
-    try:
-        plugin = _load_external(spec)
+    if plugin_name is not None:
+        try:
+            names = plugin_names(spec.path)
+        except Exception as exc:  # the plugin host says why in several lines
+            return None, [
+                EffectIssue(
+                    "plugin",
+                    f"{key}.path",
+                    raw,
+                    f"cannot load plugin: {_one_line(str(exc))}",
+                    "a VST3/AU effect this machine can load",
+                )
+            ]
+        if plugin_name not in names:
+            return None, [
+                EffectIssue(
+                    "choice",
+                    f"{key}.plugin_name",
+                    plugin_name,
+                    f"{path.name} has no plugin of that name{_close(plugin_name, names)}",
+                    "one of " + ", ".join(map(repr, names)),
+                )
+            ]
+    try:  # the bare plugin: a refused parameter value is the parameter's problem, not the file's
+        plugin = _load_external(EffectSpec(key, path=str(path), plugin_name=plugin_name))
     except Exception as exc:  # pedalboard raises ImportError/RuntimeError/ValueError from the plugin host
-        return None, [EffectIssue("plugin", f"{key}.path", raw, f"cannot load plugin: {_first_line(str(exc))}",
-                                  "a VST3/AU effect this machine can load")]
+        return None, [
+            EffectIssue(
+                "plugin",
+                f"{key}.path",
+                raw,
+                f"cannot load plugin: {_one_line(str(exc))}",
+                "a VST3/AU effect this machine can load",
+            )
+        ]
+    issues = check_external_params(plugin, params, key)
+    return (None if issues else spec), issues
+
+
+def plugin_names(path: str) -> list[str]:
+    """The plugins a VST3 or Audio Unit file holds."""
+    import pedalboard
+
+    host = pedalboard.AudioUnitPlugin if path.lower().endswith(".component") else pedalboard.VST3Plugin
+    return list(host.get_plugin_names_for_file(path))
+
+
+def check_external_params(plugin, params: dict, key: str) -> list[EffectIssue]:
+    """Set each parameter on a loaded external plugin, refusing what its parameter does not take.
+
+    `plugin.parameters` maps names to pedalboard's AudioProcessorParameter: its `type` (float, bool or str),
+    `min_value`/`max_value` and `valid_values` say what it allows. pedalboard would take true for a number
+    (as 1.0) and any number for a switch: those are refused here.
+    """
     issues = []
     for pname, value in params.items():
+        where = f"{key}.{pname}"
         if pname not in plugin.parameters:
-            issues.append(EffectIssue("unknown", f"{key}.{pname}", value,
-                                      f"the plugin has no parameter {pname!r}{_close(pname, plugin.parameters)}",
-                                      ", ".join(plugin.parameters)))
+            issues.append(
+                EffectIssue(
+                    "unknown",
+                    where,
+                    value,
+                    f"the plugin has no parameter {pname!r}{_close(pname, plugin.parameters)}",
+                    ", ".join(plugin.parameters),
+                )
+            )
+            continue
+        param = plugin.parameters[pname]
+        allowed = external_allowed(param)
+        kind = getattr(param, "type", float)
+        if kind is bool and not isinstance(value, bool):
+            issues.append(EffectIssue("type", where, value, "must be true or false", allowed))
+            continue
+        if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            issues.append(EffectIssue("type", where, value, "must be a number", allowed))
+            continue
+        if kind is str and not isinstance(value, str):
+            issues.append(EffectIssue("type", where, value, "must be a string", allowed))
             continue
         try:
             setattr(plugin, pname, value)
         except Exception as exc:
-            issues.append(EffectIssue("range", f"{key}.{pname}", value, _first_line(str(exc)),
-                                      str(getattr(plugin.parameters[pname], "range", "")) or None))
-    return (None if issues else spec), issues
+            issues.append(EffectIssue("range", where, value, _refusal(str(exc)), allowed))
+    return issues
+
+
+def external_allowed(param) -> str:
+    """What an external plugin's parameter takes, in words."""
+    kind = getattr(param, "type", float)
+    if kind is bool:
+        return "true or false"
+    if kind is str:
+        return "one of " + ", ".join(repr(v) for v in getattr(param, "valid_values", []))
+    lo, hi = getattr(param, "min_value", None), getattr(param, "max_value", None)
+    units = f" {param.units}" if getattr(param, "units", None) else ""
+    if lo is not None and hi is not None:
+        return f"a number from {lo:g} to {hi:g}{units}"
+    return "a number"
+
+
+def _refusal(message: str) -> str:
+    text = _one_line(message)
+    return "out of range" if "out of range" in text.lower() or "must be between" in text.lower() else text
 
 
 def _load_external(spec: EffectSpec):
@@ -316,6 +476,11 @@ def _close(value, options) -> str:
         return ""
     match = difflib.get_close_matches(value, list(options), n=1)
     return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _one_line(text: str) -> str:
+    """A plugin host's message of several lines ("... Errors were:" and a list) as one line."""
+    return " ".join(line.strip() for line in text.strip().splitlines() if line.strip()) or "rejected"
 
 
 def _first_line(text: str) -> str:

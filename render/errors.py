@@ -3,6 +3,7 @@
 A message names the file, the key path (`stems[2].effects[0].room_size`), the
 bad value, what is wrong and what is allowed, in that order, one line each.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -2,7 +2,10 @@
 
 Hum transcriptions (pitch tracking, the slow part) are cached by the take's
 sha256 and key, so a later run, or a worker process, reads the same notes back.
+Validation defers those cache writes (`deferred`) until every stem of every
+preset has passed, so an invalid preset writes nothing.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,8 +18,17 @@ from .preset import StemSpec
 from .schema import CHANNELS
 
 
-def load_inputs(stem: StemSpec, sample_rate: int, cache_dir: Path | None = None, write_cache: bool = True):
-    """(melody, {input name: Audio}) of a stem, ready for the pipeline: audio at `sample_rate`, stereo."""
+def load_inputs(
+    stem: StemSpec,
+    sample_rate: int,
+    cache_dir: Path | None = None,
+    write_cache: bool = True,
+    deferred: list | None = None,
+):
+    """(melody, {input name: Audio}) of a stem, ready for the pipeline: audio at `sample_rate`, stereo.
+
+    New cache entries are written, or appended to `deferred` as (path, data) for `write_cache_entries`.
+    """
     from reverie.models.audio import load_audio
     from reverie.models.melody import Melody
 
@@ -24,7 +36,7 @@ def load_inputs(stem: StemSpec, sample_rate: int, cache_dir: Path | None = None,
     if "midi" in stem.paths:
         melody = Melody.from_midi(stem.paths["midi"], track=v.get("track"), channel=v.get("channel"))
     elif "hum" in stem.paths:
-        melody = transcribe_hum(stem.paths["hum"], v.get("hum_key"), cache_dir, write_cache)
+        melody = transcribe_hum(stem.paths["hum"], v.get("hum_key"), cache_dir, write_cache, deferred)
     if "source" in stem.paths:
         audio["audio"] = set_audio(load_audio(stem.paths["source"], field="source"), sample_rate, "source")
     if "sources" in stem.paths:
@@ -45,7 +57,9 @@ def set_audio(audio, sample_rate: int, field_name: str):
     return Audio(fit_length(samples, frames), sample_rate).validate(field_name)
 
 
-def transcribe_hum(path: str, key: str | None, cache_dir: Path | None, write_cache: bool = True):
+def transcribe_hum(
+    path: str, key: str | None, cache_dir: Path | None, write_cache: bool = True, deferred: list | None = None
+):
     """The melody of a hummed take, from the cache when it holds this take and key."""
     from reverie.models.audio import load_audio
     from reverie.models.melody import Melody, Note
@@ -60,7 +74,13 @@ def transcribe_hum(path: str, key: str | None, cache_dir: Path | None, write_cac
                 pass  # a damaged cache entry: transcribe again
     melody = Melody.from_hum(load_audio(path, field="hum"), key=key)
     if cached is not None and write_cache:
-        cached.parent.mkdir(parents=True, exist_ok=True)
         notes = [{"start": n.start, "end": n.end, "pitch": n.pitch, "velocity": n.velocity} for n in melody.notes]
-        write_json_atomic(cached, {"source": Path(path).name, "key": key, "notes": notes})
+        entry = (cached, {"source": Path(path).name, "key": key, "notes": notes})
+        deferred.append(entry) if deferred is not None else write_cache_entries([entry])
     return melody
+
+
+def write_cache_entries(entries: list) -> None:
+    for path, data in entries:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(path, data)

@@ -11,6 +11,7 @@
   applies the normalising gain and a look-ahead true-peak limiter, writes the
   final file and measures what it wrote.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,6 +22,8 @@ import pyloudnorm
 import scipy.ndimage
 import scipy.signal
 import soundfile as sf
+
+from .dither import dither_for
 
 BLOCK_SECONDS = 0.4  # BS.1770 gating block
 OVERLAP = 0.75
@@ -97,7 +100,7 @@ class LoudnessMeter:
         if len(segments) < needed:
             segments = np.vstack([segments, np.zeros((needed - len(segments), self.channels))])
         sums = np.cumsum(np.vstack([np.zeros((1, self.channels)), segments]), axis=0)
-        z = (sums[per_block: count + per_block] - sums[:count]) / block  # (blocks, channels) mean squares
+        z = (sums[per_block : count + per_block] - sums[:count]) / block  # (blocks, channels) mean squares
         z = z * 10.0 ** (gain_db / 10.0)
         weights = np.array(CHANNEL_GAINS[: self.channels])
         with np.errstate(divide="ignore"):
@@ -141,8 +144,8 @@ def interval_peaks(extended: np.ndarray) -> np.ndarray:
     up = scipy.signal.upfirdn(_INTERP, extended.astype(np.float64), up=OVERSAMPLE, axis=-1)
     delay = (_TAPS - 1) // 2
     lo = OVERSAMPLE * _PAD + delay
-    grid = np.abs(up[:, lo: lo + OVERSAMPLE * n]).reshape(extended.shape[0], n, OVERSAMPLE).max(axis=(0, 2))
-    return np.maximum(grid, np.abs(extended[:, _PAD: _PAD + n]).max(axis=0))
+    grid = np.abs(up[:, lo : lo + OVERSAMPLE * n]).reshape(extended.shape[0], n, OVERSAMPLE).max(axis=(0, 2))
+    return np.maximum(grid, np.abs(extended[:, _PAD : _PAD + n]).max(axis=0))
 
 
 def sparse_peaks(extended: np.ndarray, floor: float) -> np.ndarray:
@@ -154,8 +157,8 @@ def sparse_peaks(extended: np.ndarray, floor: float) -> np.ndarray:
     """
     n = extended.shape[1] - 2 * _PAD
     magnitude = np.abs(extended).max(axis=0)
-    peaks = magnitude[_PAD: _PAD + n].astype(np.float64)
-    nearby = scipy.ndimage.maximum_filter1d(magnitude, size=2 * _HALF + 1)[_PAD: _PAD + n]
+    peaks = magnitude[_PAD : _PAD + n].astype(np.float64)
+    nearby = scipy.ndimage.maximum_filter1d(magnitude, size=2 * _HALF + 1)[_PAD : _PAD + n]
     where = np.flatnonzero(nearby * OVERSHOOT > floor)
     if len(where):
         peaks[where] = np.maximum(peaks[where], _oversampled_at(extended, where))
@@ -176,9 +179,9 @@ def block_true_peak(extended: np.ndarray, floor: float = 0.0, probes: int = 32) 
     so only the few samples that could still beat it are oversampled.
     """
     n = extended.shape[1] - 2 * _PAD
-    magnitude = np.abs(extended[:, _PAD: _PAD + n]).max(axis=0)
+    magnitude = np.abs(extended[:, _PAD : _PAD + n]).max(axis=0)
     if n > probes:
-        loudest = np.argpartition(magnitude, n - probes)[n - probes:]
+        loudest = np.argpartition(magnitude, n - probes)[n - probes :]
         floor = max(floor, float(_oversampled_at(extended, loudest).max()), float(magnitude.max()))
     return max(floor, float(sparse_peaks(extended, floor).max()))
 
@@ -196,7 +199,7 @@ class TruePeakMeter:
             return
         extended = np.concatenate([self._tail, np.asarray(block, dtype=np.float64)], axis=1)
         self.peak = block_true_peak(extended, self.peak)
-        self._tail = extended[:, -2 * _PAD:]
+        self._tail = extended[:, -2 * _PAD :]
 
     def finish(self) -> float:
         if not self._finished:
@@ -264,8 +267,14 @@ class TruePeakLimiter:
     and the last look-ahead of attenuation values.
     """
 
-    def __init__(self, rate: int, ceiling_db: float, lookahead_s: float = 0.003, release_db_per_s: float = 40.0,
-                 margin_db: float = 0.1):
+    def __init__(
+        self,
+        rate: int,
+        ceiling_db: float,
+        lookahead_s: float = 0.003,
+        release_db_per_s: float = 40.0,
+        margin_db: float = 0.1,
+    ):
         self.lookahead = max(2, round(lookahead_s * rate))
         self.release = release_db_per_s / rate
         self.threshold = ceiling_db - margin_db
@@ -294,8 +303,8 @@ class TruePeakLimiter:
         forward = np.empty_like(need)
         shift = L // 2
         forward[: len(need) - shift] = centred[shift:]
-        forward[len(need) - shift:] = 0.0
-        forward = forward[L: L + n]  # the block's own samples (offset L inside `need`)
+        forward[len(need) - shift :] = 0.0
+        forward = forward[L : L + n]  # the block's own samples (offset L inside `need`)
         # Hold and release: held[i] = max(forward[i], held[i - 1] - release).
         ramp = self.release * np.arange(1, n + 1)
         held = np.maximum.accumulate(np.maximum(forward + ramp, self._level)) - ramp
@@ -305,7 +314,7 @@ class TruePeakLimiter:
         joined = np.concatenate([self._history, held])
         sums = np.cumsum(np.concatenate([[0.0], joined]))
         smooth = (sums[L:] - sums[:-L]) / L
-        self._history = joined[len(joined) - (L - 1):]
+        self._history = joined[len(joined) - (L - 1) :]
         if n:
             self.max_attenuation_db = max(self.max_attenuation_db, float(smooth.max()))
         return smooth
@@ -325,7 +334,7 @@ def read_block(f: sf.SoundFile, start: int, stop: int) -> np.ndarray:
     out = np.zeros((f.channels, stop - start))
     if hi > lo:
         f.seek(lo)
-        out[:, lo - start: hi - start] = f.read(hi - lo, dtype="float64", always_2d=True).T
+        out[:, lo - start : hi - start] = f.read(hi - lo, dtype="float64", always_2d=True).T
     return out
 
 
@@ -336,8 +345,18 @@ def plan_gain(target: Target, first: Measurement) -> float:
     return 0.0 if not math.isfinite(first.true_peak_dbtp) else target.value - first.true_peak_dbtp
 
 
-def normalise_file(raw_path, out_path, target: Target, first: StreamMeasure, *, subtype: str, fmt: str,
-                   block: int = 1 << 16, on_block=None) -> NormaliseResult:
+def normalise_file(
+    raw_path,
+    out_path,
+    target: Target,
+    first: StreamMeasure,
+    *,
+    subtype: str,
+    fmt: str,
+    block: int = 1 << 16,
+    on_block=None,
+    metadata: dict | None = None,
+) -> NormaliseResult:
     """Second pass: gain + true-peak limit raw_path into out_path (a temp name; the caller renames it).
 
     `first` is the first pass's measurement of the raw file. When no limiting is
@@ -345,12 +364,13 @@ def normalise_file(raw_path, out_path, target: Target, first: StreamMeasure, *, 
     when the limiter acts, what is written is measured again, and if limiting
     lowered the loudness by more than 0.3 LU below a LUFS target the pass is
     repeated with the difference added (up to three passes). `on_block(block)`
-    sees every block written (the spectrogram is drawn from them).
+    sees every block written (the spectrogram is drawn from them). `metadata` (title, album, ...) is written
+    as the file's tags; 16-bit files get TPDF dither.
     """
     gain = plan_gain(target, first.result())
     result = None
     for _ in range(3):
-        result = _gain_pass(raw_path, out_path, target, first, gain, subtype, fmt, block, on_block)
+        result = _gain_pass(raw_path, out_path, target, first, gain, subtype, fmt, block, on_block, metadata)
         miss = target.value - result.measured.loudness_lufs
         if target.mode != "lufs" or not math.isfinite(miss) or abs(miss) <= 0.3 or result.limiter_db == 0.0:
             break
@@ -358,7 +378,7 @@ def normalise_file(raw_path, out_path, target: Target, first: StreamMeasure, *, 
     return result
 
 
-def _gain_pass(raw_path, out_path, target, first: StreamMeasure, gain_db, subtype, fmt, block, on_block):
+def _gain_pass(raw_path, out_path, target, first: StreamMeasure, gain_db, subtype, fmt, block, on_block, metadata):
     raw = first.result()
     with sf.SoundFile(str(raw_path)) as src:
         rate, channels, total = src.samplerate, src.channels, src.frames
@@ -368,7 +388,10 @@ def _gain_pass(raw_path, out_path, target, first: StreamMeasure, gain_db, subtyp
         scale = undb(gain_db)
         if on_block is not None:
             on_block(None)  # a new pass: forget what an earlier one showed
+        dither = dither_for(subtype)  # a new one per pass: every pass writes the same noise
         with sf.SoundFile(str(out_path), "w", rate, channels, subtype=subtype, format=fmt) as dst:
+            for name, value in (metadata or {}).items():
+                setattr(dst, name, value)  # before the audio: some formats write tags up front
             for start in range(0, total, block):
                 n = min(block, total - start)
                 if limiter is None:
@@ -377,9 +400,9 @@ def _gain_pass(raw_path, out_path, target, first: StreamMeasure, gain_db, subtyp
                     c = limiter.context
                     extended = read_block(src, start - c, start + n + c) * scale
                     att = limiter.attenuation(extended, n)
-                    out = extended[:, c: c + n] * (10.0 ** (-att / 20.0))
+                    out = extended[:, c : c + n] * (10.0 ** (-att / 20.0))
                 out = out.astype(np.float32)
-                dst.write(out.T)
+                dst.write((dither(out) if dither else out).T)
                 if measure is not None:
                     measure.push(out)
                 if on_block is not None:

@@ -6,7 +6,13 @@ parameters (seeds and model defaults filled in) and the sha256 of every input
 file. A stem is reused when the manifest holds the same key and its file is
 still there with the recorded hash. The manifest is rewritten (atomically)
 after every finished stem, so an interrupted run keeps what it finished.
+
+An entry is saved under `pending` just before its files are renamed into
+place and moved to `stems` (or `mixdown`) just after: a run killed between
+the rename and the manifest update still finds the file, checks its hash
+against the pending entry and reuses it instead of rendering it again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -15,9 +21,10 @@ import os
 from pathlib import Path
 
 # Bump when a change in the renderer changes the audio it writes for the same inputs.
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # 2: TPDF dither on 16-bit files, tags in every file
 MANIFEST = "manifest.json"
 FORMAT = "reverie-render/1"
+MIXDOWN = "mixdown"  # the mixdown's output name (a name no stem may take)
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -70,20 +77,30 @@ class Manifest:
 
     def start(self, header: dict) -> None:
         """Begin this run's manifest: the header first, then the stems and mixdown as they finish."""
-        self.data = {"format": FORMAT, **header, "stems": {}, "mixdown": None}
+        self.data = {"format": FORMAT, **header, "stems": {}, "mixdown": None, "pending": {}}
 
-    def previous_stem(self, name: str) -> dict | None:
-        return (self.previous.get("stems") or {}).get(name)
+    def previous_entries(self, name: str) -> list[dict]:
+        """The previous run's entries for output `name` (a stem, or "mixdown"): finished, then pending."""
+        finished = self.previous.get("mixdown") if name == MIXDOWN else (self.previous.get("stems") or {}).get(name)
+        pending = (self.previous.get("pending") or {}).get(name)
+        return [e for e in (finished, pending) if isinstance(e, dict)]
 
-    def previous_mixdown(self) -> dict | None:
-        return self.previous.get("mixdown")
+    def previous_valid(self, name: str, key: str) -> dict | None:
+        """The previous entry for `name` made from `key` whose file is still there, unchanged; None if none is."""
+        return next((e for e in self.previous_entries(name) if still_valid(e, key, self.folder)), None)
+
+    def set_pending(self, name: str, entry: dict) -> None:
+        self.data.setdefault("pending", {})[name] = entry
+        self.save()
 
     def set_stem(self, name: str, entry: dict) -> None:
         self.data["stems"][name] = entry
+        self.data.get("pending", {}).pop(name, None)
         self.save()
 
     def set_mixdown(self, entry: dict | None) -> None:
         self.data["mixdown"] = entry
+        self.data.get("pending", {}).pop(MIXDOWN, None)
         self.save()
 
     def save(self) -> None:

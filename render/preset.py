@@ -6,6 +6,7 @@ Every problem becomes a `PresetError` naming the file, the key path, the bad
 value and what is allowed; all problems of a file are raised together as
 `PresetErrors`. The keys and what they allow are in `schema`.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,6 +37,7 @@ from .schema import (
 
 # --- the validated preset ------------------------------------------------------------
 
+
 @dataclass
 class SetSpec:
     name: str
@@ -47,6 +49,11 @@ class SetSpec:
     target: Target
     fade_in: float
     fade_out: float
+    prefix: bool = False
+
+    def file_stem(self, name: str) -> str:
+        """The file name (without extension) of output `name`, a stem or the mixdown."""
+        return f"{self.name}-{name}" if self.prefix else name
 
 
 @dataclass
@@ -91,6 +98,7 @@ class Preset:
 
 # --- stage 1 ----------------------------------------------------------------------------
 
+
 def load_preset(path: str | Path) -> Preset:
     """Parse and validate a preset file. Raises PresetErrors listing every problem found."""
     path = Path(path)
@@ -102,7 +110,7 @@ def load_preset(path: str | Path) -> Preset:
         issues.add("file", "", None, "is a folder, not a preset file", "a .toml preset file")
         issues.raise_if_any()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as some Windows editors write, is fine
         data = tomllib.loads(text)
     except UnicodeDecodeError:
         issues.add("syntax", "", None, "not a text file", "a UTF-8 TOML file")
@@ -122,18 +130,27 @@ def load_preset(path: str | Path) -> Preset:
     return Preset(path, set_spec, stems, mix, text)
 
 
-def _check_table(table, section: str, keys: dict[str, Key], issues: Issues, op: str | None = None) -> dict:
-    """Type/range/choice checks of one table; returns values with defaults (None where a check failed)."""
+def _check_table(
+    table, section: str, keys: dict[str, Key], issues: Issues, op: str | None = None, checked: tuple = ()
+) -> dict:
+    """Type/range/choice checks of one table; returns values with defaults (None where a check failed).
+
+    Keys in `checked` were checked by the caller: they are taken as they are.
+    """
     values = {}
     for key, value in table.items():
         where = f"{section}.{key}"
+        if key in checked:
+            values[key] = value
+            continue
         if key not in keys:
             issues.add("unknown", where, value, f"unknown key{_close(key, keys)}", ", ".join(keys))
             continue
         spec = keys[key]
         if op is not None and spec.ops is not None and op not in spec.ops:
-            issues.add("conflict", where, value, f"`{key}` is not used by op \"{op}\"",
-                       f"{key} with op " + ", ".join(spec.ops))
+            issues.add(
+                "conflict", where, value, f'`{key}` is not used by op "{op}"', f"{key} with op " + ", ".join(spec.ops)
+            )
             continue
         if _check_value(spec, value, where, issues):
             values[key] = value
@@ -155,8 +172,7 @@ def _check_value(spec: Key, value, where: str, issues: Issues) -> bool:
             return False
         if kind == "name" and (not NAME_PATTERN.match(value) or value in RESERVED_NAMES):
             problem = "is reserved" if value in RESERVED_NAMES else "is not a usable file name"
-            issues.add("choice", where, value, problem, spec.allowed() + (
-                f", other than {', '.join(RESERVED_NAMES)}"))
+            issues.add("choice", where, value, problem, spec.allowed() + (f", other than {', '.join(RESERVED_NAMES)}"))
             return False
     elif kind == "paths":
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -176,8 +192,9 @@ def _check_value(spec: Key, value, where: str, issues: Issues) -> bool:
             return False
     elif kind == "effects":
         if not isinstance(value, list):
-            issues.add("type", where, value, "must be a list of effect tables",
-                       '[{ plugin = "Reverb", room_size = 0.5 }, ...]')
+            issues.add(
+                "type", where, value, "must be a list of effect tables", '[{ plugin = "Reverb", room_size = 0.5 }, ...]'
+            )
             return False
     if spec.param is not None:  # a pipeline parameter: refused here as the pipeline would refuse it
         try:
@@ -187,8 +204,9 @@ def _check_value(spec: Key, value, where: str, issues: Issues) -> bool:
             return False
         return True
     if spec.choices is not None and value not in spec.choices:
-        issues.add("choice", where, value, f"not allowed{_close(str(value), [str(c) for c in spec.choices])}",
-                   spec.allowed())
+        issues.add(
+            "choice", where, value, f"not allowed{_close(str(value), [str(c) for c in spec.choices])}", spec.allowed()
+        )
         return False
     if kind in ("int", "number"):
         too_low = spec.lo is not None and (value < spec.lo or (spec.lo_open and value == spec.lo))
@@ -206,27 +224,68 @@ def _check_set(table, issues: Issues, path: Path) -> SetSpec:
     v = _check_table(table, "set", SET_KEYS, issues)
     name = v["name"] if "name" in table else path.stem
     if "name" not in table and not NAME_PATTERN.match(name):
-        issues.add("missing", "set.name", None, f"missing, and the file name {path.stem!r} is not usable as one",
-                   SET_KEYS["name"].allowed())
+        issues.add(
+            "missing",
+            "set.name",
+            None,
+            f"missing, and the file name {path.stem!r} is not usable as one",
+            SET_KEYS["name"].allowed(),
+        )
     depths = FORMAT_SUBTYPES.get(v["format"])
     if depths and v["bit_depth"] is not None and v["bit_depth"] not in depths:
-        issues.add("conflict", "set.bit_depth", v["bit_depth"], f"{v['format']} cannot hold this bit depth",
-                   ", ".join(map(str, depths)) + f" with format \"{v['format']}\"")
-    target = _target(table, v, "set", issues, DEFAULT_LUFS, v["true_peak_dbtp"] or DEFAULT_CEILING)
-    return SetSpec(name, v["sample_rate"] or 44100, v["bit_depth"] or 24, v["format"] or "wav",
-                   float(v["seconds"] or DEFAULT_SET_SECONDS), v["seed"] if v["seed"] is not None else 0, target,
-                   float(v["fade_in"] or 0.0), float(v["fade_out"] or 0.0))
+        issues.add(
+            "conflict",
+            "set.bit_depth",
+            v["bit_depth"],
+            f"{v['format']} cannot hold this bit depth",
+            ", ".join(map(str, depths)) + f' with format "{v["format"]}"',
+        )
+    ceiling = v["true_peak_dbtp"] if v["true_peak_dbtp"] is not None else DEFAULT_CEILING  # 0 dBTP is a ceiling
+    target = _target(table, v, "set", issues, DEFAULT_LUFS, ceiling)
+    seconds = float(v["seconds"] or DEFAULT_SET_SECONDS)
+    fade_in, fade_out = float(v["fade_in"] or 0.0), float(v["fade_out"] or 0.0)
+    if fade_in + fade_out > seconds:
+        culprit = "fade_out" if "fade_out" in table else "fade_in"
+        issues.add(
+            "conflict",
+            f"set.{culprit}",
+            table[culprit],
+            f"the set's fades ({fade_in:g} s in, {fade_out:g} s out) are longer than the set ({seconds:g} s)",
+            f"fade_in + fade_out at most set.seconds ({seconds:g})",
+        )
+    return SetSpec(
+        name,
+        v["sample_rate"] or 44100,
+        v["bit_depth"] or 24,
+        v["format"] or "wav",
+        seconds,
+        v["seed"] if v["seed"] is not None else 0,
+        target,
+        fade_in,
+        fade_out,
+        bool(v["prefix"]),
+    )
 
 
 def _target(table: dict, v: dict, section: str, issues: Issues, default_lufs, ceiling, inherit: Target | None = None):
     if "loudness_lufs" in table and "peak_dbfs" in table:
-        issues.add("conflict", f"{section}.peak_dbfs", table["peak_dbfs"],
-                   "give loudness_lufs or peak_dbfs, not both", "one of loudness_lufs, peak_dbfs")
+        issues.add(
+            "conflict",
+            f"{section}.peak_dbfs",
+            table["peak_dbfs"],
+            "give loudness_lufs or peak_dbfs, not both",
+            "one of loudness_lufs, peak_dbfs",
+        )
     if v.get("peak_dbfs") is not None:
         peak = float(v["peak_dbfs"])
         if peak > ceiling:
-            issues.add("conflict", f"{section}.peak_dbfs", v["peak_dbfs"], "is above the true-peak ceiling",
-                       f"at most true_peak_dbtp ({ceiling:g})")
+            issues.add(
+                "conflict",
+                f"{section}.peak_dbfs",
+                v["peak_dbfs"],
+                "is above the true-peak ceiling",
+                f"at most true_peak_dbtp ({ceiling:g})",
+            )
         return Target("peak", peak, ceiling)
     if v.get("loudness_lufs") is not None:
         return Target("lufs", float(v["loudness_lufs"]), ceiling)
@@ -237,8 +296,7 @@ def _target(table: dict, v: dict, section: str, issues: Issues, default_lufs, ce
 
 def _check_stems(stems, issues: Issues, base: Path, set_spec: SetSpec) -> list[StemSpec]:
     if stems is None:
-        issues.add("missing", "stems", None, "missing: a preset needs at least one [[stems]] table",
-                   "[[stems]] tables")
+        issues.add("missing", "stems", None, "missing: a preset needs at least one [[stems]] table", "[[stems]] tables")
         return []
     if not isinstance(stems, list) or not all(isinstance(s, dict) for s in stems) or not stems:
         issues.add("type", "stems", stems, "must be one or more [[stems]] tables", "[[stems]] tables")
@@ -248,16 +306,25 @@ def _check_stems(stems, issues: Issues, base: Path, set_spec: SetSpec) -> list[S
     for index, table in enumerate(stems):
         key = f"stems[{index}]"
         op = table.get("op", "generate")
-        if op not in OPERATIONS:
-            issues.add("choice", f"{key}.op", op, f"not an operation{_close(str(op), OPERATIONS)}",
-                       ", ".join(OPERATIONS))
+        if op not in OPERATIONS:  # one line: a wrong type is not also reported as a wrong choice
+            if isinstance(op, str):
+                issues.add(
+                    "choice", f"{key}.op", op, f"not an operation{_close(op, OPERATIONS)}", ", ".join(OPERATIONS)
+                )
+            else:
+                issues.add("type", f"{key}.op", op, "must be a string", "one of " + ", ".join(OPERATIONS))
             op = None
-        v = _check_table(table, key, STEM_KEYS, issues, op)
+        v = _check_table(table, key, STEM_KEYS, issues, op, checked=("op",))
         name = v.get("name")
         if isinstance(name, str):
             if name in seen:
-                issues.add("duplicate", f"{key}.name", name, f"stems[{seen[name]}] has the same name",
-                           "a name no other stem in the set has")
+                issues.add(
+                    "duplicate",
+                    f"{key}.name",
+                    name,
+                    f"stems[{seen[name]}] has the same name",
+                    "a name no other stem in the set has",
+                )
             seen.setdefault(name, index)
         stem = StemSpec(index, name or f"stem{index}", op or "generate", table, v)
         _check_stem_rules(stem, table, v, issues, base, set_spec)
@@ -272,18 +339,32 @@ def _check_stem_rules(stem: StemSpec, table: dict, v: dict, issues: Issues, base
     for a, b in (("midi", "hum"),):
         if a in table and b in table:
             issues.add("conflict", f"{key}.{b}", table[b], f"give {a} or {b}, not both", f"one of {a}, {b}")
-    for needs, what in (("track", "midi"), ("channel", "midi"), ("hum_key", "hum"), ("crossfade", "loop"),
-                        ("length", "loop")):
+    for needs, what in (
+        ("track", "midi"),
+        ("channel", "midi"),
+        ("hum_key", "hum"),
+        ("crossfade", "loop"),
+        ("length", "loop"),
+    ):
         if needs in table and not table.get(what):
-            issues.add("conflict", f"{key}.{needs}", table[needs], f"`{needs}` needs `{what}`",
-                       f"{needs} together with {what}" + (" = true" if what == "loop" else ""))
+            issues.add(
+                "conflict",
+                f"{key}.{needs}",
+                table[needs],
+                f"`{needs}` needs `{what}`",
+                f"{needs} together with {what}" + (" = true" if what == "loop" else ""),
+            )
     required = {"transform": "source", "continue": "source", "interpolate": "sources"}.get(op)
     if required and required not in table:
-        issues.add("missing", f"{key}.{required}", None, f"missing: op \"{op}\" needs it",
-                   STEM_KEYS[required].allowed())
+        issues.add("missing", f"{key}.{required}", None, f'missing: op "{op}" needs it', STEM_KEYS[required].allowed())
     if op == "continue" and "seconds" not in table:
-        issues.add("missing", f"{key}.seconds", None, "missing: op \"continue\" needs the seconds to add",
-                   STEM_KEYS["seconds"].allowed())
+        issues.add(
+            "missing",
+            f"{key}.seconds",
+            None,
+            'missing: op "continue" needs the seconds to add',
+            STEM_KEYS["seconds"].allowed(),
+        )
     for pkey in ("midi", "hum", "source"):
         if isinstance(v.get(pkey), str):
             found = _existing(base, v[pkey], f"{key}.{pkey}", issues)
@@ -291,8 +372,9 @@ def _check_stem_rules(stem: StemSpec, table: dict, v: dict, issues: Issues, base
                 stem.paths[pkey] = found
     if isinstance(v.get("sources"), list):
         if len(v["sources"]) != 2:
-            issues.add("range", f"{key}.sources", v["sources"], f"has {len(v['sources'])} files",
-                       "exactly two files, [A, B]")
+            issues.add(
+                "range", f"{key}.sources", v["sources"], f"has {len(v['sources'])} files", "exactly two files, [A, B]"
+            )
         else:
             found = [_existing(base, p, f"{key}.sources[{i}]", issues) for i, p in enumerate(v["sources"])]
             if all(found):
@@ -300,25 +382,49 @@ def _check_stem_rules(stem: StemSpec, table: dict, v: dict, issues: Issues, base
     # Lengths on the set's timeline.
     start = v.get("start") or 0.0
     if op == "generate" and not v.get("loop") and "seconds" not in table and start >= set_spec.seconds:
-        issues.add("conflict", f"{key}.start", start, "starts at or after the end of the set, so it has no length",
-                   f"a start before set.seconds ({set_spec.seconds:g}) or an explicit seconds")
+        issues.add(
+            "conflict",
+            f"{key}.start",
+            start,
+            "starts at or after the end of the set, so it has no length",
+            f"a start before set.seconds ({set_spec.seconds:g}) or an explicit seconds",
+        )
     if v.get("loop"):
         length = v.get("length") or (set_spec.seconds - start)
         if length <= 0:
-            issues.add("conflict", f"{key}.start", start, "a looped stem starting here has no length",
-                       f"a start before set.seconds ({set_spec.seconds:g}) or an explicit length")
+            issues.add(
+                "conflict",
+                f"{key}.start",
+                start,
+                "a looped stem starting here has no length",
+                f"a start before set.seconds ({set_spec.seconds:g}) or an explicit length",
+            )
         clip = v.get("seconds")
         if op == "generate" and clip is None:
-            issues.add("missing", f"{key}.seconds", None, "missing: a looped generate stem needs the clip length",
-                       STEM_KEYS["seconds"].allowed())
+            issues.add(
+                "missing",
+                f"{key}.seconds",
+                None,
+                "missing: a looped generate stem needs the clip length",
+                STEM_KEYS["seconds"].allowed(),
+            )
         if clip and v.get("crossfade") and v["crossfade"] * 2 > clip:
-            issues.add("conflict", f"{key}.crossfade", v["crossfade"], "is longer than half the looped clip",
-                       f"at most {clip / 2:g} (half of seconds)")
+            issues.add(
+                "conflict",
+                f"{key}.crossfade",
+                v["crossfade"],
+                "is longer than half the looped clip",
+                f"at most {clip / 2:g} (half of seconds)",
+            )
     in_memory = op in ("transform", "interpolate", "continue") or v.get("loop")
     if in_memory and isinstance(v.get("seconds"), (int, float)) and v["seconds"] > MAX_IN_MEMORY_SECONDS:
-        issues.add("range", f"{key}.seconds", v["seconds"],
-                   "too long for a stem made in memory (continue, or loop clip)",
-                   f"at most {MAX_IN_MEMORY_SECONDS:g}; longer beds stream with op \"generate\"")
+        issues.add(
+            "range",
+            f"{key}.seconds",
+            v["seconds"],
+            "too long for a stem made in memory (continue, or loop clip)",
+            f'at most {MAX_IN_MEMORY_SECONDS:g}; longer beds stream with op "generate"',
+        )
 
 
 def _existing(base: Path, value: str, where: str, issues: Issues) -> str | None:
@@ -374,9 +480,16 @@ def load_presets(paths) -> list[Preset]:
     names: dict[str, Path] = {}
     for p in presets:
         if p.set.name in names:
-            errors.append(PresetError("duplicate", p.path, "set.name", p.set.name,
-                                      f"{names[p.set.name]} has the same set name",
-                                      "a set name no other preset given has (each set gets its own folder)"))
+            errors.append(
+                PresetError(
+                    "duplicate",
+                    p.path,
+                    "set.name",
+                    p.set.name,
+                    f"{names[p.set.name]} has the same set name",
+                    "a set name no other preset given has (each set gets its own folder)",
+                )
+            )
         names.setdefault(p.set.name, p.path)
     if errors:
         raise PresetErrors(errors)

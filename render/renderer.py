@@ -1,14 +1,16 @@
 """Rendering sets: plan (validate, resolve, decide what to reuse), then render stems and the mixdown.
 
 One run per set folder at a time (a lock file). Every output is written under
-a temp name and renamed when complete; leftovers of a killed run (hidden
-`.*.partial*` files) are removed when the next run starts. The manifest is
-saved after every stem, so whatever finished before an interruption is kept
-and reused.
+a temp name and published (renamed into place) only by this process, which
+holds the lock; leftovers of a killed run (hidden `.*.partial*` files) are
+removed when the next run starts. Before a stem or the mixdown is made again,
+its old file is removed, so a run interrupted there leaves no file under a
+final name that no longer matches the preset. The manifest is saved after
+every stem, so whatever finished before an interruption is kept and reused.
 """
+
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -17,12 +19,14 @@ from pathlib import Path
 
 from reverie.models.errors import ReverieError
 
-from .manifest import RENDER_VERSION, Manifest, cache_key, sha256_file, still_valid
-from .mixdown import NAME as MIXDOWN
-from .mixdown import render_mixdown
+from .engine import engine, stem_threads, torch_threads
+from .inputs import write_cache_entries
+from .manifest import MIXDOWN, RENDER_VERSION, Manifest, cache_key, sha256_file
+from .mixdown import mix_title, render_mixdown
 from .model_check import check_with_pipeline
 from .preset import Preset, StemSpec
-from .stems import render_stem, resolved_params, set_frames
+from .stems import render_stem, resolved_params, set_frames, stem_title
+from .write import Output, held_below_target, publish
 
 LOCK = ".render.lock"
 CACHE = ".cache"  # under the output folder: hum transcriptions
@@ -45,30 +49,56 @@ class SetPlan:
     stems: list[StemPlan]
     mix_key: str
     set_info: dict
+    engine: dict
     mix_action: str = "render"
     manifest: Manifest | None = field(default=None, repr=False)
+    cache_writes: list = field(default_factory=list, repr=False)  # hum transcriptions to keep, once all is valid
 
     @property
     def to_render(self) -> list[StemPlan]:
         return [s for s in self.stems if s.action == "render"]
 
+    @property
+    def threads(self) -> int:
+        return self.engine["threads"]
+
 
 def set_info(preset: Preset, frames: int) -> dict:
     s = preset.set
-    return {"name": s.name, "sample_rate": s.sample_rate, "bit_depth": s.bit_depth, "format": s.format,
-            "channels": 2, "frames": frames, "seconds": frames / s.sample_rate, "seed": s.seed,
-            "fade_in": s.fade_in, "fade_out": s.fade_out, "target": s.target.as_dict()}
+    return {
+        "name": s.name,
+        "sample_rate": s.sample_rate,
+        "bit_depth": s.bit_depth,
+        "format": s.format,
+        "channels": 2,
+        "frames": frames,
+        "seconds": frames / s.sample_rate,
+        "seed": s.seed,
+        "fade_in": s.fade_in,
+        "fade_out": s.fade_out,
+        "target": s.target.as_dict(),
+        "prefix": s.prefix,
+    }
 
 
-def plan_set(preset: Preset, pipe, out_dir: Path, only: set[str] | None = None, force: bool = False,
-             dry_run: bool = False) -> SetPlan:
-    """Validate against the model, resolve every stem and decide what to render. Renders nothing.
+def plan_set(
+    preset: Preset,
+    pipe,
+    out_dir: Path,
+    only: set[str] | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    jobs: int = 1,
+) -> SetPlan:
+    """Validate against the model, resolve every stem and decide what to render. Writes and renders nothing.
 
-    A dry run reads the hum-transcription cache but does not add to it, so it writes nothing at all.
+    New hum transcriptions are kept on the plan (`cache_writes`); `render_set` writes them.
     """
-    steps = check_with_pipeline(preset, pipe, cache_dir=out_dir / CACHE, write_cache=not dry_run)
+    deferred: list = []
+    steps = check_with_pipeline(preset, pipe, cache_dir=out_dir / CACHE, write_cache=not dry_run, deferred=deferred)
     frames = set_frames(preset)
     info = set_info(preset, frames)
+    facts = engine(stem_threads(jobs))
     folder = out_dir / preset.set.name
     manifest = Manifest(folder)
     plans = []
@@ -82,25 +112,29 @@ def plan_set(preset: Preset, pipe, out_dir: Path, only: set[str] | None = None, 
             inputs[f"sources[{i}]"] = _hash(path, hashes)
         for effect in stem.effects:
             for value in list(effect.params.values()) + [effect.path]:
-                if isinstance(value, str) and os.path.isfile(value):
+                if isinstance(value, str) and Path(value).is_file():
                     inputs[f"{effect.key}:{Path(value).name}"] = _hash(value, hashes)
-        params = resolved_params(stem, preset.set, pipe.defaults, inputs)
-        key = cache_key(pipe.model_hash, {k: v for k, v in info.items() if k != "seed"}, params)
-        previous = manifest.previous_stem(stem.name)
+        params = resolved_params(stem, preset.set, pipe.defaults, inputs, preset.base_dir)
+        key = cache_key(pipe.model_hash, facts, {k: v for k, v in info.items() if k != "seed"}, params)
         if only is not None and stem.name not in only:
             action = "skip"
-        elif not force and still_valid(previous, key, folder):
+        elif not force and manifest.previous_valid(stem.name, key):
             action = "reuse"
         else:
             action = "render"
         plans.append(StemPlan(stem, params, key, steps[stem.name], action))
     mix_inputs = [(p.stem.name, p.key, float(p.stem.values.get("gain_db") or 0.0)) for p in plans]
-    mix_key = cache_key(pipe.model_hash, info, mix_inputs, [e.describe() for e in preset.mix.effects],
-                        preset.mix.target.as_dict())
-    plan = SetPlan(preset, folder, frames, plans, mix_key, info, manifest=manifest)
+    mix_key = cache_key(
+        pipe.model_hash,
+        info,
+        mix_inputs,
+        [e.describe(preset.base_dir) for e in preset.mix.effects],
+        preset.mix.target.as_dict(),
+    )
+    plan = SetPlan(preset, folder, frames, plans, mix_key, info, facts, manifest=manifest, cache_writes=deferred)
     if not preset.mix.enabled:
         plan.mix_action = "off"
-    elif not force and still_valid(manifest.previous_mixdown(), mix_key, folder) and not plan.to_render:
+    elif not force and manifest.previous_valid(MIXDOWN, mix_key) and not plan.to_render:
         plan.mix_action = "reuse"
     return plan
 
@@ -113,6 +147,7 @@ def _hash(path: str, cache: dict[str, str]) -> str:
 
 # --- progress ----------------------------------------------------------------------
 
+
 class Progress:
     """tqdm bars: one for all stems of the run (denoising steps), one per stem being rendered."""
 
@@ -122,8 +157,15 @@ class Progress:
         self._tqdm = tqdm
         self.enabled = enabled
         self.lock = threading.Lock()
-        self.overall = tqdm(total=total_steps, unit="step", desc="all stems", position=0, disable=not enabled,
-                            dynamic_ncols=True, file=sys.stderr)
+        self.overall = tqdm(
+            total=total_steps,
+            unit="step",
+            desc="all stems",
+            position=0,
+            disable=not enabled,
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
         self.bars: dict[str, object] = {}
         self.done: dict[str, int] = {}
         self.slots: list[str | None] = []
@@ -134,9 +176,44 @@ class Progress:
             if slot == len(self.slots):
                 self.slots.append(None)
             self.slots[slot] = name
-            self.bars[name] = self._tqdm(total=total, unit="step", desc=name, position=slot + 1, leave=False,
-                                         disable=not self.enabled, dynamic_ncols=True, file=sys.stderr)
+            self.bars[name] = self._tqdm(
+                total=total,
+                unit="step",
+                desc=name,
+                position=slot + 1,
+                leave=False,
+                disable=not self.enabled,
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
             self.done[name] = 0
+
+    def start_frames(self, name: str, frames: int, rate: int) -> None:
+        """A bar in seconds of audio (the mixdown: no denoising steps), outside the steps of the overall bar."""
+        with self.lock:
+            slot = self.slots.index(None) if None in self.slots else len(self.slots)
+            if slot == len(self.slots):
+                self.slots.append(None)
+            self.slots[slot] = name
+            self.bars[name] = self._tqdm(
+                total=frames,
+                unit="s",
+                unit_scale=1 / rate,
+                desc=name,
+                position=slot + 1,
+                leave=False,
+                disable=not self.enabled,
+                dynamic_ncols=True,
+                file=sys.stderr,
+            )
+
+    def advance(self, name: str, frames: int) -> None:
+        with self.lock:
+            bar = self.bars.get(name)
+            if bar is not None:
+                bar.update(frames)
+                if bar.n >= bar.total:
+                    bar.refresh()  # show the finished line, however fast it got there
 
     def step(self, name: str, step: int, total: int) -> None:
         with self.lock:
@@ -169,6 +246,7 @@ class Progress:
 
 # --- rendering -------------------------------------------------------------------------
 
+
 class SetLock:
     """An exclusive lock on a set folder (released when the process ends, however it ends)."""
 
@@ -185,8 +263,9 @@ class SetLock:
             fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             self.file.close()
-            raise ReverieError(f"another render is writing {self.path.parent}; wait for it or use another -o folder",
-                               field="output") from None
+            raise ReverieError(
+                f"another render is writing {self.path.parent}; wait for it or use another -o folder", field="output"
+            ) from None
         return self
 
     def __exit__(self, *exc):
@@ -202,37 +281,58 @@ def clean_partials(folder: Path) -> list[str]:
     return removed
 
 
-def render_set(plan: SetPlan, pipe, *, model_spec=None, jobs: int = 1, progress: Progress | None = None,
-               log=print) -> dict:
-    """Render what the plan says, keep the manifest current after every stem, then the mixdown."""
+def render_set(
+    plan: SetPlan, pipe, *, model_spec=None, jobs: int = 1, progress: Progress | None = None, log=print, warn=None
+) -> dict:
+    """Render what the plan says, keep the manifest current after every stem, then the mixdown.
+
+    `log` gets a line per finished output (unless a progress display shows it), `warn` (default: `log`)
+    warnings that should be seen even when progress is quiet.
+    """
+    warn = warn or log
     preset, folder = plan.preset, plan.folder
     folder.mkdir(parents=True, exist_ok=True)
     with SetLock(folder):
         clean_partials(folder)
+        write_cache_entries(plan.cache_writes)
         manifest = plan.manifest
-        manifest.start({
-            "preset": {"file": str(preset.path), "sha256": sha256_file(preset.path)},
-            "model": {"spec": str(model_spec) if model_spec is not None else "default", "hash": pipe.model_hash},
-            "renderer_version": RENDER_VERSION,
-            "set": plan.set_info,
-        })
-        # Keep every still-valid entry from before, so an interrupted run loses nothing it had.
+        remove_stale(plan)
+        manifest.start(
+            {
+                "preset": {"file": str(preset.path), "sha256": sha256_file(preset.path)},
+                "model": {"spec": str(model_spec) if model_spec is not None else "default", "hash": pipe.model_hash},
+                "renderer_version": RENDER_VERSION,
+                "engine": plan.engine,
+                "set": plan.set_info,
+            }
+        )
+        # Keep every still-valid entry from before (also one a kill left pending), so an interrupted run loses
+        # nothing it had; a stem rendered again with --force keeps its entry until the new file replaces it.
         for p in plan.stems:
-            previous = manifest.previous_stem(p.stem.name)
-            if p.action in ("reuse", "skip") and previous and still_valid(previous, p.key, folder):
+            previous = manifest.previous_valid(p.stem.name, p.key)
+            if previous:
                 manifest.data["stems"][p.stem.name] = previous
+                _redraw_missing_picture(plan, previous, stem_title(preset.set, p.stem, previous))
         manifest.save()
         started = time.perf_counter()
         todo = plan.to_render
+
+        def done(p: StemPlan, output: Output) -> None:
+            _publish(manifest, p.stem.name, output)
+            _report(progress, log, plan, p, output.entry, warn)
+
         if jobs > 1 and len(todo) > 1:
-            _render_parallel(plan, todo, model_spec, pipe.model_hash, jobs, progress, manifest)
+            from .workers import render_parallel
+
+            render_parallel(
+                plan, todo, model_spec, pipe.model_hash, jobs, plan.threads, progress, folder.parent / CACHE, done
+            )
         else:
-            for p in todo:
-                entry = _render_one(pipe, plan, p, progress)
-                manifest.set_stem(p.stem.name, entry)
-                _report(progress, log, plan, p, entry)
+            with torch_threads(plan.threads):  # the count the cache keys record, whatever jobs ran
+                for p in todo:
+                    done(p, _render_one(pipe, plan, p, progress))
         stems_s = time.perf_counter() - started
-        mix_entry = _mixdown(plan, manifest, progress, log)
+        mix_entry = _mixdown(plan, manifest, progress, log, warn)
         manifest.data["run"] = {
             "rendered": [p.stem.name for p in todo],
             "reused": [p.stem.name for p in plan.stems if p.action == "reuse"],
@@ -246,7 +346,52 @@ def render_set(plan: SetPlan, pipe, *, model_spec=None, jobs: int = 1, progress:
         return {"rendered": len(todo), "mixdown": mix_entry is not None}
 
 
-def _render_one(pipe, plan: SetPlan, p: StemPlan, progress: Progress | None) -> dict:
+def _publish(manifest: Manifest, name: str, output: Output) -> None:
+    """Record the entry as pending, rename its files into place, then record it as done (see manifest.py)."""
+    manifest.set_pending(name, output.entry)
+    publish(output.renames)
+    if name == MIXDOWN:
+        manifest.set_mixdown(output.entry)
+    else:
+        manifest.set_stem(name, output.entry)
+
+
+def remove_stale(plan: SetPlan) -> list[str]:
+    """Remove the files of every output about to be made again that no longer match the preset, and of stems
+    the preset no longer has, so an interruption cannot leave them under final names. Returns the names removed."""
+    manifest, fmt = plan.manifest, plan.preset.set.format
+    outputs = [(p.stem.name, p.key) for p in plan.stems if p.action == "render"]
+    if plan.mix_action == "render":
+        outputs.append((MIXDOWN, plan.mix_key))
+    names = {p.stem.name for p in plan.stems} | {MIXDOWN}
+    previous = set(manifest.previous.get("stems") or {}) | set(manifest.previous.get("pending") or {})
+    outputs += [(name, None) for name in sorted(previous - names)]
+    removed = []
+    for name, key in outputs:
+        if key is not None and manifest.previous_valid(name, key):
+            continue  # --force: still the right file until the new one replaces it
+        file_stem = plan.preset.set.file_stem(name)
+        files = {f"{file_stem}.{fmt}", f"{file_stem}.png"} if name in names else set()
+        for entry in manifest.previous_entries(name):
+            files |= {Path(str(entry.get(k))).name for k in ("file", "spectrogram") if entry.get(k)}
+        for file in sorted(files):
+            path = plan.folder / file
+            if path.is_file():
+                path.unlink()
+                removed.append(file)
+    return removed
+
+
+def _redraw_missing_picture(plan: SetPlan, entry: dict, title: str) -> None:
+    """A reused output whose spectrogram was deleted gets it drawn again from its audio."""
+    from .spectrogram import write_spectrogram
+
+    png = plan.folder / str(entry.get("spectrogram") or "")
+    if entry.get("spectrogram") and not png.is_file():
+        write_spectrogram(plan.folder / entry["file"], png, title)
+
+
+def _render_one(pipe, plan: SetPlan, p: StemPlan, progress: Progress | None) -> Output:
     name = p.stem.name
     if progress:
         progress.start(name, p.steps)
@@ -262,17 +407,27 @@ def _render_one(pipe, plan: SetPlan, p: StemPlan, progress: Progress | None) -> 
     return render_stem(pipe, plan.preset, p.stem, p.params, p.key, plan.frames, plan.folder, callback, phase)
 
 
-def _report(progress: Progress | None, log, plan: SetPlan, p: StemPlan, entry: dict) -> None:
+def _report(progress: Progress | None, log, plan: SetPlan, p: StemPlan, entry: dict, warn) -> None:
     m = entry["measured"]
-    line = (f"{plan.preset.set.name}/{entry['file']}: {entry['seconds']:.1f} s, {m['loudness_lufs']} LUFS, "
-            f"{m['true_peak_dbtp']} dBTP, {entry['timings']['total_s']:.1f} s")
+    line = (
+        f"{plan.preset.set.name}/{entry['file']}: {entry['seconds']:.1f} s, {m['loudness_lufs']} LUFS, "
+        f"{m['true_peak_dbtp']} dBTP, {entry['timings']['total_s']:.1f} s"
+    )
     if progress:
         progress.finish(p.stem.name, line)
     else:
         log(line)
+    _warn_if_held(plan, entry, progress, warn)
 
 
-def _mixdown(plan: SetPlan, manifest: Manifest, progress, log) -> dict | None:
+def _warn_if_held(plan: SetPlan, entry: dict, progress: Progress | None, warn) -> None:
+    held = held_below_target(entry)
+    if held:
+        line = f"warning: {plan.preset.set.name}/{held}"
+        progress.overall.write(line, file=sys.stderr) if progress and progress.enabled else warn(line)
+
+
+def _mixdown(plan: SetPlan, manifest: Manifest, progress, log, warn) -> dict | None:
     preset = plan.preset
     if plan.mix_action == "off":
         return None
@@ -283,127 +438,45 @@ def _mixdown(plan: SetPlan, manifest: Manifest, progress, log) -> dict | None:
         log(f"{preset.set.name}: mixdown skipped, not rendered yet: {', '.join(missing)}")
         return None
     if plan.mix_action == "reuse":
-        manifest.set_mixdown(manifest.previous_mixdown())
+        previous = manifest.previous_valid(MIXDOWN, plan.mix_key)
+        _redraw_missing_picture(plan, previous, mix_title(preset.set, previous))
+        manifest.set_mixdown(previous)
         return manifest.data["mixdown"]
-    stem_files = [(p.stem.name, plan.folder / entries[p.stem.name]["file"], float(p.stem.values.get("gain_db") or 0.0))
-                  for p in plan.stems]
+    stem_files = [
+        (p.stem.name, plan.folder / entries[p.stem.name]["file"], float(p.stem.values.get("gain_db") or 0.0))
+        for p in plan.stems
+    ]
     if progress:
-        progress.phase(MIXDOWN, "mixing")
-    entry = render_mixdown(preset, plan.folder, stem_files, plan.frames, plan.mix_key)
-    manifest.set_mixdown(entry)
+        progress.start_frames(MIXDOWN, plan.frames, preset.set.sample_rate)
+    advance = (lambda frames: progress.advance(MIXDOWN, frames)) if progress else None
+    output = render_mixdown(preset, plan.folder, stem_files, plan.frames, plan.mix_key, advance)
+    _publish(manifest, MIXDOWN, output)
+    entry = output.entry
     m = entry["measured"]
-    line = (f"{preset.set.name}/{entry['file']}: {entry['seconds']:.1f} s, {m['loudness_lufs']} LUFS, "
-            f"{m['true_peak_dbtp']} dBTP")
-    if progress and progress.enabled:
-        progress.overall.write(line, file=sys.stderr)
-    else:
+    line = (
+        f"{preset.set.name}/{entry['file']}: {entry['seconds']:.1f} s, {m['loudness_lufs']} LUFS, "
+        f"{m['true_peak_dbtp']} dBTP"
+    )
+    if progress:
+        progress.finish(MIXDOWN, line)
+    if not (progress and progress.enabled):
         log(line)
+    _warn_if_held(plan, entry, progress, warn)
     return entry
-
-
-# --- parallel stems (--jobs N) ---------------------------------------------------------
-
-_WORKER: dict = {}
-
-
-def _worker_init(model_spec, threads: int, queue) -> None:
-    import signal  # noqa: I001 (reverie before torch, below)
-
-    from reverie.models.pipeline import load_pipeline  # models first: it sets torch's thread wait policy
-
-    import torch
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides; it stops the pool on Ctrl-C
-    torch.set_num_threads(threads)
-
-    _WORKER["pipe"] = load_pipeline(model_spec)
-    _WORKER["queue"] = queue
-
-
-def _worker_render(preset_path: str, stem_name: str, params: dict, key: str, frames: int, folder: str,
-                   model_hash: str) -> dict:
-    from .inputs import load_inputs
-    from .preset import load_preset
-
-    pipe, queue = _WORKER["pipe"], _WORKER["queue"]
-    if pipe.model_hash != model_hash:
-        raise ReverieError(f"worker loaded model {pipe.model_hash}, expected {model_hash}", field="model")
-    preset = load_preset(preset_path)
-    stem = preset.stem(stem_name)
-    stem.inputs = load_inputs(stem, preset.set.sample_rate, Path(folder).parent / CACHE)
-
-    def callback(step: int, total: int):
-        queue.put(("step", stem_name, step, total))
-
-    def phase(text: str):
-        queue.put(("phase", stem_name, text))
-
-    return render_stem(pipe, preset, stem, params, key, frames, Path(folder), callback, phase)
-
-
-def _render_parallel(plan: SetPlan, todo: list[StemPlan], model_spec, model_hash: str, jobs: int,
-                     progress: Progress | None, manifest: Manifest) -> None:
-    import multiprocessing as mp
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    stop = threading.Event()
-
-    def pump():
-        while not stop.is_set():
-            try:
-                message = queue.get(timeout=0.2)
-            except Exception:
-                continue
-            if progress and message[0] == "step":
-                progress.step(message[1], message[2], message[3])
-            elif progress and message[0] == "phase":
-                progress.phase(message[1], message[2])
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=context, initializer=_worker_init,
-                               initargs=(model_spec, threads, queue))
-    interrupted = False
-    try:
-        running = {}
-        for p in todo:
-            future = pool.submit(_worker_render, str(plan.preset.path), p.stem.name, p.params, p.key, plan.frames,
-                                 str(plan.folder), model_hash)
-            running[future] = p
-            if progress:
-                progress.start(p.stem.name, p.steps)
-        while running:
-            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            for future in finished:
-                p = running.pop(future)
-                entry = future.result()
-                manifest.set_stem(p.stem.name, entry)
-                _report(progress, print, plan, p, entry)
-    except BaseException:
-        interrupted = True  # Ctrl-C, a kill or a failed stem: stop the workers now, keep what finished
-        for process in list((pool._processes or {}).values()):
-            process.terminate()
-        raise
-    finally:
-        pool.shutdown(wait=not interrupted, cancel_futures=True)
-        stop.set()
-        reader.join(timeout=1)
 
 
 def describe_plan(plan: SetPlan) -> list[str]:
     """Lines for --dry-run: what would be rendered and reused, and where."""
     s = plan.preset.set
-    lines = [f"{plan.preset.path}: set {s.name!r}, {plan.frames / s.sample_rate:.1f} s at {s.sample_rate} Hz, "
-             f"{s.format} {s.bit_depth}-bit -> {plan.folder}/"]
+    lines = [
+        f"{plan.preset.path}: set {s.name!r}, {plan.frames / s.sample_rate:.1f} s at {s.sample_rate} Hz, "
+        f"{s.format} {s.bit_depth}-bit, {plan.threads} thread(s) per stem -> {plan.folder}/"
+    ]
     for p in plan.stems:
         seconds = p.params.get("seconds")
         style = p.params.get("style")
         what = p.stem.op + (f" {seconds:g} s" if seconds else "") + (f", style {style}" if style else "")
         seed = p.params.get("seed")
-        lines.append(f"  {p.action:<6} {p.stem.name}.{s.format}  ({what}, seed {seed}, {p.steps} steps)")
-    lines.append(f"  {plan.mix_action:<6} {MIXDOWN}.{s.format}")
+        lines.append(f"  {p.action:<6} {s.file_stem(p.stem.name)}.{s.format}  ({what}, seed {seed}, {p.steps} steps)")
+    lines.append(f"  {plan.mix_action:<6} {s.file_stem(MIXDOWN)}.{s.format}")
     return lines
-

@@ -6,6 +6,7 @@ choices from `reverie.models.operations`, so a preset allows what the
 pipeline allows; only the renderer's own keys are defined here. Nothing here
 imports torch: a preset validates without loading the model.
 """
+
 from __future__ import annotations
 
 import re
@@ -47,10 +48,16 @@ class Key:
     def allowed(self) -> str:
         if self.choices is not None:
             return "one of " + ", ".join(str(c) for c in self.choices)
-        words = {"name": "a name of letters, digits, '.', '_' or '-' (up to 64, starting with a letter or digit)",
-                 "str": "a string", "int": "a whole number", "number": "a number", "bool": "true or false",
-                 "path": "a file path (relative to the preset)", "paths": "a list of file paths",
-                 "effects": "a list of effect tables"}[self.kind]
+        words = {
+            "name": "a name of letters, digits, '.', '_' or '-' (up to 64, starting with a letter or digit)",
+            "str": "a string",
+            "int": "a whole number",
+            "number": "a number",
+            "bool": "true or false",
+            "path": "a file path (relative to the preset)",
+            "paths": "a list of file paths",
+            "effects": "a list of effect tables",
+        }[self.kind]
         if self.param is not None:
             bounded = self.param.low is not None or self.param.high is not None
             return f"{words} {self.param.allowed}" if bounded else words
@@ -73,19 +80,33 @@ EDITS = ("transform", "interpolate")
 SET_KEYS: dict[str, Key] = {
     "name": Key("name", None, "Name of the set and of its output folder (default: the preset file's name)."),
     "sample_rate": Key("int", 44100, "Sample rate of every file, Hz.", choices=SAMPLE_RATES),
-    "bit_depth": Key("int", 24, "Sample format: 16 or 24-bit PCM, or 32-bit float (wav only).",
-                     choices=tuple(SUBTYPES)),
+    "bit_depth": Key(
+        "int", 24, "Sample format: 16 or 24-bit PCM, or 32-bit float (wav only).", choices=tuple(SUBTYPES)
+    ),
     "format": Key("str", "wav", "File format of stems and mixdown.", choices=FORMATS),
-    "seconds": Key("number", DEFAULT_SET_SECONDS, "Length of the set, and the default length of a generate stem.",
-                   lo=0.0, lo_open=True),
+    "seconds": Key(
+        "number",
+        DEFAULT_SET_SECONDS,
+        "Length of the set, and the default length of a generate stem.",
+        lo=0.0,
+        lo_open=True,
+    ),
     "seed": Key("int", 0, "Base seed; a stem without its own seed gets one derived from this and its name.", lo=0),
-    "loudness_lufs": Key("number", None, f"Integrated loudness of every stem, LUFS (default {DEFAULT_LUFS:g}).",
-                         lo=-70.0, hi=0.0),
+    "loudness_lufs": Key(
+        "number", None, f"Integrated loudness of every stem, LUFS (default {DEFAULT_LUFS:g}).", lo=-70.0, hi=0.0
+    ),
     "peak_dbfs": Key("number", None, "Normalise stems to this true peak instead of a loudness.", lo=-60.0, hi=0.0),
-    "true_peak_dbtp": Key("number", DEFAULT_CEILING, "True-peak ceiling of every file, dBTP (limiter).",
-                          lo=-20.0, hi=0.0),
+    "true_peak_dbtp": Key(
+        "number", DEFAULT_CEILING, "True-peak ceiling of every file, dBTP (limiter).", lo=-20.0, hi=0.0
+    ),
     "fade_in": Key("number", 0.0, "Fade-in at the start of the set, seconds (every stem and the mix).", lo=0.0),
     "fade_out": Key("number", 0.0, "Fade-out at the end of the set, seconds.", lo=0.0),
+    "prefix": Key(
+        "bool",
+        False,
+        "Start every file name with the set's name (<set>-<stem>.<format>), so several "
+        "sets imported into one DAW project do not collide.",
+    ),
 }
 
 _generate, _interpolate = ops.OPERATIONS["generate"], ops.OPERATIONS["interpolate"]
@@ -94,9 +115,11 @@ STEM_KEYS: dict[str, Key] = {
     "name": Key("name", None, "Stem name, unique in the set; the file is <name>.<format>.", required=True),
     "op": Key("str", "generate", "Pipeline operation.", choices=None),  # checked against OPERATIONS first
     "style": param_key(ops.STYLE, "Style to steer toward (the model's styles; default: none)."),
-    "seconds": param_key(_generate.param("seconds"),
-                         "generate: length (default: to the end of the set); continue: seconds added.",
-                         on=("generate", "continue")),
+    "seconds": param_key(
+        _generate.param("seconds"),
+        "generate: length (default: to the end of the set); continue: seconds added.",
+        on=("generate", "continue"),
+    ),
     "seed": param_key(ops.SEED, "Seed (default: derived from [set].seed and the stem name)."),
     "steps": param_key(ops.STEPS, "Denoising steps (default: the model's)."),
     "guidance": param_key(ops.GUIDANCE, "Guidance scale (default: the model's)."),
@@ -105,12 +128,13 @@ STEM_KEYS: dict[str, Key] = {
     "track": param_key(ops.TRACK, "With midi: the track (0-based) to take the melody from.", on=MELODY),
     "channel": Key("int", None, "With midi: the MIDI channel (0-based) to take the melody from.", lo=0, ops=MELODY),
     "hum": Key("path", None, "Audio of a hummed, whistled or sung melody to follow.", ops=MELODY),
-    "hum_key": Key("str", None, "With hum: snap notes to this key, e.g. \"D major\".", ops=MELODY),
+    "hum_key": Key("str", None, 'With hum: snap notes to this key, e.g. "D major".', ops=MELODY),
     "source": Key("path", None, "transform, continue: the input audio file.", ops=("transform", "continue")),
     "sources": Key("paths", None, "interpolate: the two input audio files [A, B].", ops=("interpolate",)),
     "strength": param_key(ops.STRENGTH, "transform, interpolate: how far to move from the input (0-1).", on=EDITS),
-    "timestep": param_key(ops.TIMESTEP, "transform, interpolate: the noise timestep to start from (instead of "
-                                        "strength).", on=EDITS),
+    "timestep": param_key(
+        ops.TIMESTEP, "transform, interpolate: the noise timestep to start from (instead of strength).", on=EDITS
+    ),
     "ratio": param_key(_interpolate.param("ratio"), "interpolate: B's share, 0 = A, 1 = B.", on=("interpolate",)),
     "start": Key("number", 0.0, "Where the stem starts in the set, seconds.", lo=0.0),
     "fade_in": Key("number", 0.0, "Fade-in at the stem's own start, seconds.", lo=0.0),

@@ -4,6 +4,7 @@ For a long file only `columns` short stretches are read, evenly spaced, and
 each becomes one column (the mean power of a few FFT frames): an hour-long
 stem costs the same as a minute.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,7 +51,7 @@ class SpectrogramCollector:
 
     def _column(self, i: int) -> None:
         a = int(self.starts[i]) - self.buffer_at
-        piece = self.buffer[a: a + self.span]
+        piece = self.buffer[a : a + self.span]
         piece = np.pad(piece, (0, self.span - len(piece)))
         frames = piece.reshape(self.per_column, N_FFT) * self.window
         self.power[:, i] = (np.abs(np.fft.rfft(frames, axis=1)) ** 2).mean(axis=0)
@@ -108,8 +109,16 @@ def write_png(columns: tuple[np.ndarray, np.ndarray, np.ndarray], png_path: str 
     minutes = times[-1] >= 180
     scale = 60.0 if minutes else 1.0
     fig, ax = plt.subplots(figsize=(12, 4), dpi=100)
-    image = ax.imshow(bands, origin="lower", aspect="auto", cmap="magma", vmin=top - DYNAMIC_RANGE_DB, vmax=top,
-                      extent=(0.0, (times[-1] + times[0]) / scale, 0, len(edges) - 1), interpolation="nearest")
+    image = ax.imshow(
+        bands,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=top - DYNAMIC_RANGE_DB,
+        vmax=top,
+        extent=(0.0, (times[-1] + times[0]) / scale, 0, len(edges) - 1),
+        interpolation="nearest",
+    )
     ticks = [f for f in (20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000) if f <= edges[-1]]
     ax.set_yticks(np.interp(np.log(ticks), np.log(edges), np.arange(len(edges))))
     ax.set_yticklabels([f"{t // 1000}k" if t >= 1000 else str(t) for t in ticks])

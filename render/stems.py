@@ -5,6 +5,7 @@ The audio never exists whole. A generate stem comes from `pipe.stream_generate`
 block goes through the effect chain (state kept across blocks), pan and fades,
 and on to `write.write_mastered`, which measures, masters and names the file.
 """
+
 from __future__ import annotations
 
 import math
@@ -13,19 +14,21 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
+
 from reverie.models.stream import fade_curve
 
 from .call import generate_seconds, stem_call
 from .effects import EffectChain
 from .preset import Preset, SetSpec, StemSpec
 from .schema import CHANNELS
-from .write import BLOCK, duration, file_entry, lufs_text, mastering, write_mastered
+from .write import BLOCK, Output, duration, file_entry, lufs_text, mastering, tags, write_mastered
 
 SILENCE = 1e-7  # below this (-140 dBFS) an effect tail counts as ended...
 TAIL_QUIET_SECONDS = 32.0  # ...once it has stayed there this long (longer than pedalboard's longest delay, 30 s)
 
 
 # --- lengths on the timeline ---------------------------------------------------------
+
 
 def content_frames(stem: StemSpec, set_spec: SetSpec) -> int:
     """How many frames the stem's own audio spans (before padding to the set's length)."""
@@ -63,7 +66,10 @@ def set_frames(preset: Preset) -> int:
 
 # --- the stem's audio ------------------------------------------------------------------
 
-def resolved_params(stem: StemSpec, set_spec: SetSpec, pipe_defaults: dict, inputs_sha: dict) -> dict:
+
+def resolved_params(
+    stem: StemSpec, set_spec: SetSpec, pipe_defaults: dict, inputs_sha: dict, base: Path | None = None
+) -> dict:
     """Everything the stem's audio depends on, with defaults filled in: recorded and hashed."""
     v = stem.values
     call = stem_call(stem, set_spec, pipe_defaults)
@@ -72,9 +78,14 @@ def resolved_params(stem: StemSpec, set_spec: SetSpec, pipe_defaults: dict, inpu
         if v.get(name) is not None:
             out[name] = v[name]
     out.update(
-        start=float(v.get("start") or 0.0), fade_in=float(v["fade_in"] or 0.0), fade_out=float(v["fade_out"] or 0.0),
-        pan=float(v["pan"] or 0.0), loop=bool(v["loop"]), effects=[e.describe() for e in stem.effects],
-        target=stem.target.as_dict(), inputs=inputs_sha,
+        start=float(v.get("start") or 0.0),
+        fade_in=float(v["fade_in"] or 0.0),
+        fade_out=float(v["fade_out"] or 0.0),
+        pan=float(v["pan"] or 0.0),
+        loop=bool(v["loop"]),
+        effects=[e.describe(base) for e in stem.effects],
+        target=stem.target.as_dict(),
+        inputs=inputs_sha,
     )
     if v.get("loop"):
         out.update(crossfade=float(v["crossfade"]), length=content_frames(stem, set_spec) / set_spec.sample_rate)
@@ -95,7 +106,7 @@ def content(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, callback) -> 
     else:
         out = pipe.run(call.op, **kwargs).samples
         for i in range(0, out.shape[1], BLOCK):
-            yield out[:, i: i + BLOCK]
+            yield out[:, i : i + BLOCK]
 
 
 def equal_power(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +133,7 @@ def looped(clip: np.ndarray, crossfade: int, total: int) -> Iterator[np.ndarray]
         piece = clip[:, :period] if first else body
         first = False
         for i in range(0, period, BLOCK):
-            part = piece[:, i: min(i + BLOCK, period, i + total - made)]
+            part = piece[:, i : min(i + BLOCK, period, i + total - made)]
             if part.shape[1] == 0:
                 break
             made += part.shape[1]
@@ -141,10 +152,10 @@ def apply_fades(block: np.ndarray, pos: int, length: int, fade_in: int, fade_out
         if b > a:
             block = block.copy()
             shape = fade_curve(fade_out)[::-1]
-            block[:, a - pos: b - pos] *= shape[a - (length - fade_out): b - (length - fade_out)]
+            block[:, a - pos : b - pos] *= shape[a - (length - fade_out) : b - (length - fade_out)]
         if pos + n > length:
             block = block.copy()
-            block[:, max(length - pos, 0):] = 0.0
+            block[:, max(length - pos, 0) :] = 0.0
     return block
 
 
@@ -182,8 +193,9 @@ def timed(chunks: Iterator, clock: list[float]) -> Iterator:
         yield chunk
 
 
-def timeline(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, total: int, callback,
-             clock: list[float] | None = None) -> Iterator[np.ndarray]:
+def timeline(
+    pipe, stem: StemSpec, set_spec: SetSpec, params: dict, total: int, callback, clock: list[float] | None = None
+) -> Iterator[np.ndarray]:
     """The stem over the whole set: silence, its audio through the effects, then the effects' tail.
 
     Time spent inside the pipeline is added to clock[0] (the rest is the renderer's own work).
@@ -231,29 +243,68 @@ def timeline(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, total: int, 
         pos += n
 
 
-def render_stem(pipe, preset: Preset, stem: StemSpec, params: dict, key: str, total: int, folder: Path,
-                callback: Callable | None = None, phase: Callable[[str], None] | None = None) -> dict:
-    """Render one stem to folder/<name>.<format> (+ .png); returns its manifest entry."""
+def stem_title(set_spec: SetSpec, stem: StemSpec, entry: dict) -> str:
+    """The spectrogram title of a stem's manifest entry (to draw a deleted picture again)."""
+    lufs = entry.get("measured", {}).get("loudness_lufs")
+    return _title(set_spec, stem, int(entry.get("frames") or 0), float(lufs) if lufs is not None else -math.inf)
+
+
+def _title(set_spec: SetSpec, stem: StemSpec, frames: int, lufs: float) -> str:
+    return (
+        f"{set_spec.name} / {stem.name}  ({stem.op}, {duration(frames / set_spec.sample_rate)}, {lufs_text(lufs)} LUFS)"
+    )
+
+
+def render_stem(
+    pipe,
+    preset: Preset,
+    stem: StemSpec,
+    params: dict,
+    key: str,
+    total: int,
+    folder: Path,
+    callback: Callable | None = None,
+    phase: Callable[[str], None] | None = None,
+) -> Output:
+    """Render one stem for folder/<name>.<format> (+ .png), under temp names: its entry and how to publish it."""
     set_spec = preset.set
     t0 = time.perf_counter()
     clock = [0.0]
 
     def title(frames: int, result) -> str:
-        return (f"{set_spec.name} / {stem.name}  ({stem.op}, {duration(frames / set_spec.sample_rate)}, "
-                f"{lufs_text(result.measured.loudness_lufs)} LUFS)")
+        return _title(set_spec, stem, frames, result.measured.loudness_lufs)
 
-    written = write_mastered(timeline(pipe, stem, set_spec, params, total, callback, clock), folder, stem.name,
-                             set_spec, stem.target, title, on_mastering=(lambda: phase("mastering")) if phase else None)
+    written = write_mastered(
+        timeline(pipe, stem, set_spec, params, total, callback, clock),
+        folder,
+        set_spec.file_stem(stem.name),
+        set_spec,
+        stem.target,
+        title,
+        on_mastering=(lambda: phase("mastering")) if phase else None,
+        tags=tags(
+            set_spec, stem.name, f"stem {stem.name} of set {set_spec.name} ({stem.op}, seed {params.get('seed')})"
+        ),
+    )
     # of render_s, model_s is the time inside the pipeline
-    times = {"render_s": written.times["render_s"], "model_s": clock[0], "master_s": written.times["master_s"],
-             "spectrogram_s": written.times["spectrogram_s"], "total_s": time.perf_counter() - t0}
-    return file_entry(written.path, set_spec, written.frames) | {
-        "key": key,
-        "op": stem.op,
-        "content_seconds": round(content_frames(stem, set_spec) / set_spec.sample_rate, 6),
-        "model_seconds": round(model_seconds(stem, params), 6),
-        "seed": params.get("seed"),
-        "params": params,
-        **mastering(written, stem.target),
-        "timings": {k: round(v, 3) for k, v in times.items()},
+    times = {
+        "render_s": written.times["render_s"],
+        "model_s": clock[0],
+        "master_s": written.times["master_s"],
+        "spectrogram_s": written.times["spectrogram_s"],
+        "total_s": time.perf_counter() - t0,
     }
+    return Output(
+        file_entry(written, set_spec, written.frames)
+        | {
+            "key": key,
+            "op": stem.op,
+            "content_seconds": round(content_frames(stem, set_spec) / set_spec.sample_rate, 6),
+            "model_seconds": round(model_seconds(stem, params), 6),
+            "seed": params.get("seed"),
+            "params": params,
+            **mastering(written, stem.target),
+            "timings": {k: round(v, 3) for k, v in times.items()},
+        },
+        written.renames,
+    )

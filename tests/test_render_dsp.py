@@ -1,4 +1,5 @@
 """The renderer's signal pieces: streaming loudness, true peak, the limiter, effect blocks, loops and fades."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,20 +22,23 @@ def music(seconds: float, rate: int, seed: int = 0) -> np.ndarray:
     """Band-limited test material: tones with a swelling envelope plus filtered noise, stereo."""
     rng = np.random.default_rng(seed)
     t = np.arange(round(seconds * rate)) / rate
-    tones = sum(np.sin(2 * np.pi * f * t + p) / k for k, (f, p) in enumerate(zip((110, 220, 331, 440, 987),
-                                                                                rng.uniform(0, 6, 5)), 1))
+    tones = sum(
+        np.sin(2 * np.pi * f * t + p) / k
+        for k, (f, p) in enumerate(zip((110, 220, 331, 440, 987), rng.uniform(0, 6, 5)), 1)
+    )
     noise = scipy.signal.lfilter(*scipy.signal.butter(4, 6000 / (rate / 2)), rng.standard_normal((2, len(t))))
     env = 0.2 + 0.8 * np.sin(np.pi * t / t[-1]) ** 2
     return ((tones * 0.15 + noise * 0.05) * env).astype(np.float32)
 
 
-@pytest.mark.parametrize("rate,frames,block", [(44100, 44100 * 5 + 321, 9973), (48000, 48000 * 2, 48000),
-                                               (22050, 22050 * 3 + 7, 65536)])
+@pytest.mark.parametrize(
+    "rate,frames,block", [(44100, 44100 * 5 + 321, 9973), (48000, 48000 * 2, 48000), (22050, 22050 * 3 + 7, 65536)]
+)
 def test_streaming_loudness_equals_pyloudnorm(rate, frames, block):
     x = np.random.default_rng(1).standard_normal((2, frames)).astype(np.float32) * np.linspace(0.01, 0.4, frames)
     meter = L.LoudnessMeter(rate, 2)
     for i in range(0, frames, block):
-        meter.push(x[:, i: i + block])
+        meter.push(x[:, i : i + block])
     assert meter.integrated() == pytest.approx(pyloudnorm.Meter(rate).integrated_loudness(x.T), abs=1e-4)
 
 
@@ -64,7 +68,7 @@ def test_true_peak_meter_finds_inter_sample_peaks():
     x = np.stack([np.sin(2 * np.pi * rate / 4 * t + np.pi / 4)] * 2) * 0.5  # samples at +-0.354, peaks at 0.5
     meter = L.TruePeakMeter(2)
     for i in range(0, rate, 1000):
-        meter.push(x[:, i: i + 1000])
+        meter.push(x[:, i : i + 1000])
     assert L.db(meter.finish()) == pytest.approx(L.db(0.5), abs=0.1)
     assert L.db(float(np.abs(x).max())) < L.db(0.5) - 2.5
 
@@ -73,7 +77,7 @@ def test_true_peak_meter_finds_inter_sample_peaks():
 def test_normalise_meets_target_under_the_ceiling(tmp_path, mode, value):
     rate = 44100
     x = music(8.0, rate)
-    x[:, rate * 3: rate * 3 + 300] *= 6.0  # a transient the limiter must catch at loud targets
+    x[:, rate * 3 : rate * 3 + 300] *= 6.0  # a transient the limiter must catch at loud targets
     raw, out = tmp_path / "raw.wav", tmp_path / "out.wav"
     sf.write(raw, x.T, rate, subtype="FLOAT")
     first = L.StreamMeasure(rate, 2)
@@ -108,7 +112,7 @@ def test_limiter_is_block_size_independent(tmp_path):
 def test_scaled_measurement_equals_measuring_again():
     rate = 44100
     x = music(6.0, rate, seed=3)
-    x[:, : rate] *= 0.001  # a quiet start, so the absolute gate matters after a large cut
+    x[:, :rate] *= 0.001  # a quiet start, so the absolute gate matters after a large cut
     first = L.StreamMeasure(rate, 2)
     first.push(x)
     for gain in (-45.0, -6.0, 3.0):
@@ -136,9 +140,11 @@ def test_streamed_spectrogram_equals_reading_the_file(tmp_path):
 def test_effects_in_blocks_equal_one_pass():
     rate = 44100
     x = music(3.0, rate)
-    specs = [EffectSpec("e0", plugin="Reverb", params={"room_size": 0.9}),
-             EffectSpec("e1", plugin="Delay", params={"delay_seconds": 0.3, "feedback": 0.5}),
-             EffectSpec("e2", plugin="Chorus", params={})]
+    specs = [
+        EffectSpec("e0", plugin="Reverb", params={"room_size": 0.9}),
+        EffectSpec("e1", plugin="Delay", params={"delay_seconds": 0.3, "feedback": 0.5}),
+        EffectSpec("e2", plugin="Chorus", params={}),
+    ]
     whole = EffectChain(specs, rate)(x)
     chain = EffectChain(specs, rate)
     pieces = np.concatenate([chain(b) for b in reblock(iter(np.array_split(x, 7, axis=1)), 5000)], axis=1)

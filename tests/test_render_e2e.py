@@ -1,4 +1,6 @@
-"""`render` end to end on the tiny pipeline: files, loudness, peaks, manifest, reuse, resume after a kill, determinism."""
+"""`render` end to end on the tiny pipeline: files, loudness, peaks, manifest, reuse, resume after a kill,
+determinism."""
+
 from __future__ import annotations
 
 import json
@@ -43,11 +45,14 @@ name = "pad"
 style = "sleep"
 steps = 2
 pan = -0.3
-effects = [{{ plugin = "Reverb", room_size = 0.8, wet_level = 0.4 }}, {{ plugin = "LowpassFilter", cutoff_frequency_hz = 4000 }}]
+effects = [
+  {{ plugin = "Reverb", room_size = 0.8, wet_level = 0.4 }},
+  {{ plugin = "LowpassFilter", cutoff_frequency_hz = 4000 }},
+]
 
 [[stems]]
 name = "tune"
-midi = "{ASSETS / 'lullaby.mid'}"
+midi = "{ASSETS / "lullaby.mid"}"
 track = 1
 steps = 2
 seconds = 2
@@ -80,7 +85,7 @@ loudness_lufs = -18
 
 @pytest.fixture(scope="module")
 def preset(tmp_path_factory) -> Path:
-    from reverie.models.audio import load_audio, save_audio, Audio
+    from reverie.models.audio import Audio, load_audio, save_audio
     from reverie.models.melody import Melody, Note, synthesize_hum
 
     folder = tmp_path_factory.mktemp("preset")
@@ -132,7 +137,7 @@ def test_files_durations_rate_loudness_and_peaks(rendered):
     # Start offset and set fades: silence before `tune` starts, the set fades to zero at its end.
     tune, _ = sf.read(rendered / "tune.flac", always_2d=True)
     assert np.abs(tune[: int(0.5 * RATE) - 1]).max() == 0.0
-    assert np.abs(tune[int(0.5 * RATE):]).max() > 0.01
+    assert np.abs(tune[int(0.5 * RATE) :]).max() > 0.01
     pad, _ = sf.read(rendered / "pad.flac", always_2d=True)
     assert np.abs(pad[-10:]).max() < 1e-3 and np.abs(pad[:5]).max() < 0.01
     # pan -0.3 puts more of the pad on the left
@@ -144,7 +149,7 @@ def test_manifest_records_what_was_made(rendered, pipe):
     assert m["model"]["hash"] == pipe.model_hash
     assert m["set"]["sample_rate"] == RATE and m["set"]["name"] == "tinyset"
     assert set(m["stems"]) == {"pad", "tune", "hummed", "restyled"}
-    for name, entry in m["stems"].items():
+    for entry in m["stems"].values():
         assert entry["sha256"] == sha256_file(rendered / entry["file"])
         assert entry["seconds"] == pytest.approx(3.0)
         assert entry["measured"]["loudness_lufs"] == pytest.approx(entry["target"]["loudness_lufs"], abs=1.0)

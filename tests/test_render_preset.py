@@ -4,6 +4,7 @@ A message names the file, the key path, the bad value and what is allowed.
 The presets shipped in presets/ must validate, and docs/presets.md must
 document every key of the schema.
 """
+
 from __future__ import annotations
 
 import re
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from reverie.render import preset as P
 from reverie.render.cli import main
 from reverie.render.effects import builtin_plugins
@@ -35,13 +37,13 @@ effects = [{{ plugin = "Reverb", room_size = 0.5 }}]
 
 [[stems]]
 name = "tune"
-midi = "{ASSETS / 'lullaby.mid'}"
+midi = "{ASSETS / "lullaby.mid"}"
 track = 1
 
 [[stems]]
 name = "xf"
 op = "transform"
-source = "{ASSETS / 'music_box.ogg'}"
+source = "{ASSETS / "music_box.ogg"}"
 strength = 0.3
 effects = [{{ plugin = "LowpassFilter", cutoff_frequency_hz = 4000 }}, {{ plugin = "Delay", delay_seconds = 0.25 }}]
 """
@@ -79,18 +81,22 @@ def test_good_preset_loads_with_defaults(tmp_path):
 def test_relative_paths_resolve_against_the_preset(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "tune.mid").write_bytes((ASSETS / "lullaby.mid").read_bytes())
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         [[stems]]
         name = "tune"
         midi = "sub/tune.mid"
-    """, "rel.toml")
+    """,
+        "rel.toml",
+    )
     preset = P.load_preset(path)
     assert preset.stems[0].paths["midi"] == str((tmp_path / "sub" / "tune.mid").resolve())
     assert preset.set.name == "rel"  # default: the file's name
 
 
 def test_syntax_error(tmp_path):
-    path = write(tmp_path, "[set]\nname = \"x\"\nseconds = = 3\n")
+    path = write(tmp_path, '[set]\nname = "x"\nseconds = = 3\n')
     e = only_error(path, "syntax")
     assert e.message.startswith(f"{path}: not valid TOML")
     assert "line 3" in e.message and "allowed: TOML" in e.message
@@ -100,23 +106,27 @@ def test_unknown_key_suggests_the_close_one(tmp_path):
     path = write(tmp_path, GOOD.replace('style = "sleep"', 'stlye = "sleep"'))
     e = only_error(path, "unknown")
     assert e.key == "stems[0].stlye"
-    assert e.message.startswith(f'{path}: stems[0].stlye = "sleep": unknown key; did you mean \'style\'?')
+    assert e.message.startswith(f"{path}: stems[0].stlye = \"sleep\": unknown key; did you mean 'style'?")
     assert "allowed: name, op, style," in e.message
 
 
 def test_unknown_effect_parameter(tmp_path):
     path = write(tmp_path, GOOD.replace("room_size = 0.5", "room_sise = 0.5"))
     e = only_error(path, "unknown")
-    assert e.message == (f"{path}: stems[0].effects[0].room_sise = 0.5: Reverb has no parameter 'room_sise'; "
-                         "did you mean 'room_size'?; "
-                         "allowed: room_size, damping, wet_level, dry_level, width, freeze_mode")
+    assert e.message == (
+        f"{path}: stems[0].effects[0].room_sise = 0.5: Reverb has no parameter 'room_sise'; "
+        "did you mean 'room_size'?; "
+        "allowed: room_size, damping, wet_level, dry_level, width, freeze_mode"
+    )
 
 
 def test_missing_key(tmp_path):
     path = write(tmp_path, GOOD.replace('name = "tune"\n', ""))
     e = only_error(path, "missing")
-    assert e.message == (f"{path}: stems[1].name: missing (required); allowed: a name of letters, digits, '.', '_' "
-                         "or '-' (up to 64, starting with a letter or digit)")
+    assert e.message == (
+        f"{path}: stems[1].name: missing (required); allowed: a name of letters, digits, '.', '_' "
+        "or '-' (up to 64, starting with a letter or digit)"
+    )
 
 
 def test_missing_source_for_transform(tmp_path):
@@ -129,8 +139,9 @@ def test_missing_source_for_transform(tmp_path):
 def test_wrong_type(tmp_path):
     path = write(tmp_path, GOOD.replace("sample_rate = 22050", 'sample_rate = "22050"'))
     e = only_error(path, "type")
-    assert e.message == (f'{path}: set.sample_rate = "22050": must be a whole number; '
-                         "allowed: one of 22050, 44100, 48000")
+    assert e.message == (
+        f'{path}: set.sample_rate = "22050": must be a whole number; allowed: one of 22050, 44100, 48000'
+    )
 
 
 def test_out_of_range_effect_parameter_names_the_full_key_path(tmp_path):
@@ -150,12 +161,14 @@ def test_out_of_range_renderer_key(tmp_path):
 def test_cutoff_above_nyquist(tmp_path):
     path = write(tmp_path, GOOD.replace("cutoff_frequency_hz = 4000", "cutoff_frequency_hz = 12000"))
     e = only_error(path, "range")
-    assert e.message == (f"{path}: stems[2].effects[0].cutoff_frequency_hz = 12000: out of range; "
-                         "allowed: a number above 0 and at most 11025")
+    assert e.message == (
+        f"{path}: stems[2].effects[0].cutoff_frequency_hz = 12000: out of range; "
+        "allowed: a number above 0 and at most 11025"
+    )
 
 
 def test_not_an_allowed_choice(tmp_path):
-    path = write(tmp_path, GOOD.replace('seconds = 3', 'seconds = 3\nformat = "mp3"'))
+    path = write(tmp_path, GOOD.replace("seconds = 3", 'seconds = 3\nformat = "mp3"'))
     e = only_error(path, "choice")
     assert e.message == f'{path}: set.format = "mp3": not allowed; allowed: one of wav, flac'
 
@@ -164,16 +177,19 @@ def test_unknown_operation(tmp_path):
     path = write(tmp_path, GOOD.replace('op = "transform"', 'op = "inpaint"'))
     errors = errors_of(path)
     assert errors[0].kind == "choice"
-    assert errors[0].message == (f'{path}: stems[2].op = "inpaint": not an operation; '
-                                 "allowed: generate, transform, interpolate, continue")
+    assert errors[0].message == (
+        f'{path}: stems[2].op = "inpaint": not an operation; allowed: generate, transform, interpolate, continue'
+    )
 
 
 def test_missing_file(tmp_path):
     path = write(tmp_path, GOOD.replace(str(ASSETS / "lullaby.mid"), "nowhere/tune.mid"))
     e = only_error(path, "file")
-    assert e.message == (f'{path}: stems[1].midi = "nowhere/tune.mid": file not found: '
-                         f"{(tmp_path / 'nowhere/tune.mid').resolve()}; "
-                         "allowed: an existing file, relative to the preset")
+    assert e.message == (
+        f'{path}: stems[1].midi = "nowhere/tune.mid": file not found: '
+        f"{(tmp_path / 'nowhere/tune.mid').resolve()}; "
+        "allowed: an existing file, relative to the preset"
+    )
 
 
 def test_missing_preset_file(tmp_path):
@@ -184,8 +200,9 @@ def test_missing_preset_file(tmp_path):
 def test_unknown_plugin(tmp_path):
     path = write(tmp_path, GOOD.replace('plugin = "Reverb"', 'plugin = "Reverbb"'))
     e = only_error(path, "plugin")
-    assert e.message.startswith(f'{path}: stems[0].effects[0].plugin = "Reverbb": unknown plugin; '
-                                "did you mean 'Reverb'?; allowed: ")
+    assert e.message.startswith(
+        f"{path}: stems[0].effects[0].plugin = \"Reverbb\": unknown plugin; did you mean 'Reverb'?; allowed: "
+    )
     assert e.allowed == ", ".join(builtin_plugins())
 
 
@@ -193,15 +210,19 @@ def test_external_plugin_must_be_a_plugin_file(tmp_path):
     (tmp_path / "verb.dll").write_text("")
     path = write(tmp_path, GOOD.replace('{ plugin = "Reverb", room_size = 0.5 }', '{ path = "verb.dll", mix = 0.2 }'))
     e = only_error(path, "choice")
-    assert e.message == (f'{path}: stems[0].effects[0].path = "verb.dll": not a plugin file; '
-                         "allowed: a VST3 (.vst3) or Audio Unit (.component) plugin")
+    assert e.message == (
+        f'{path}: stems[0].effects[0].path = "verb.dll": not a plugin file; '
+        "allowed: a VST3 (.vst3) or Audio Unit (.component) plugin"
+    )
 
 
 def test_conflicting_keys(tmp_path):
     path = write(tmp_path, GOOD.replace('style = "sleep"', 'style = "sleep"\nstrength = 0.5'))
     e = only_error(path, "conflict")
-    assert e.message == (f'{path}: stems[0].strength = 0.5: `strength` is not used by op "generate"; '
-                         "allowed: strength with op transform, interpolate")
+    assert e.message == (
+        f'{path}: stems[0].strength = 0.5: `strength` is not used by op "generate"; '
+        "allowed: strength with op transform, interpolate"
+    )
 
 
 def test_midi_and_hum_together(tmp_path):
@@ -214,8 +235,9 @@ def test_midi_and_hum_together(tmp_path):
 def test_duplicate_stem_names(tmp_path):
     path = write(tmp_path, GOOD.replace('name = "xf"', 'name = "pad"'))
     e = only_error(path, "duplicate")
-    assert e.message == (f'{path}: stems[2].name = "pad": stems[0] has the same name; '
-                         "allowed: a name no other stem in the set has")
+    assert e.message == (
+        f'{path}: stems[2].name = "pad": stems[0] has the same name; allowed: a name no other stem in the set has'
+    )
 
 
 def test_reserved_stem_name(tmp_path):
@@ -231,8 +253,7 @@ def test_model_rejects_style_with_its_own_list(tmp_path, pipe):
         check_with_pipeline(preset, pipe)
     (e,) = info.value.errors
     assert e.kind == "model"
-    assert e.message == (f'{path}: stems[0].style = "jazz": unknown style \'jazz\'; '
-                         f"allowed: {', '.join(pipe.styles)}")
+    assert e.message == (f"{path}: stems[0].style = \"jazz\": unknown style 'jazz'; allowed: {', '.join(pipe.styles)}")
 
 
 def test_pipeline_parameters_are_checked_before_the_model_loads_in_the_pipelines_words(tmp_path):
@@ -243,7 +264,7 @@ def test_pipeline_parameters_are_checked_before_the_model_loads_in_the_pipelines
     assert e.message == f"{path}: stems[2].strength = 1.5: strength must be between 0 and 1, got 1.5"
     path = write(tmp_path, GOOD.replace('style = "sleep"', 'style = "sleep"\nscheduler = "euler"\nsteps = 0'))
     assert [(e.kind, e.message) for e in errors_of(path)] == [
-        ("choice", f'{path}: stems[0].scheduler = "euler": unknown scheduler \'euler\'; allowed: ddim, dpm, ddpm'),
+        ("choice", f"{path}: stems[0].scheduler = \"euler\": unknown scheduler 'euler'; allowed: ddim, dpm, ddpm"),
         ("range", f"{path}: stems[0].steps = 0: steps must be between 1 and 1000, got 0"),
     ]
 
@@ -261,9 +282,11 @@ def test_validation_does_not_import_torch(tmp_path):
     # The schema reads the operations from the torch-free reverie.models.operations: a preset validates in
     # a fraction of a second, without the model.
     path = write(tmp_path, GOOD)
-    code = ("import sys\nfrom reverie.render.preset import load_presets\n"
-            f"load_presets([{str(path)!r}, {str(ROOT / 'presets' / 'sleep_set.toml')!r}])\n"
-            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    code = (
+        "import sys\nfrom reverie.render.preset import load_presets\n"
+        f"load_presets([{str(path)!r}, {str(ROOT / 'presets' / 'sleep_set.toml')!r}])\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
@@ -282,7 +305,8 @@ def test_cli_prints_one_line_per_error_and_renders_nothing(tmp_path):
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert lines == [
-        f"error: {path}: stems[0].effects[0].room_size = 1.5: Room Size value must be between 0.0 and 1.0."]
+        f"error: {path}: stems[0].effects[0].room_size = 1.5: Room Size value must be between 0.0 and 1.0."
+    ]
     assert "Traceback" not in result.output
     assert not out.exists()
 

@@ -1,0 +1,171 @@
+"""Validation the review found missing: plugins, impulse responses, fades, a BOM, op types, ceilings, cache writes."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from reverie.render import effects
+from reverie.render import preset as P
+from reverie.render.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "presets" / "assets"
+
+BASE = """
+[set]
+name = "checks"
+sample_rate = 22050
+seconds = 3
+
+[[stems]]
+name = "pad"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "set.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def only_error(path: Path, kind: str) -> P.PresetError:
+    with pytest.raises(P.PresetErrors) as info:
+        P.load_preset(path)
+    errors = info.value.errors
+    assert len(errors) == 1, [e.message for e in errors]
+    assert errors[0].kind == kind, errors[0].message
+    return errors[0]
+
+
+# --- external plugins ------------------------------------------------------------------------
+
+
+class Parameter:
+    """What the renderer reads of pedalboard's AudioProcessorParameter (no VST3 ships with pedalboard's wheel)."""
+
+    def __init__(self, type, min_value=None, max_value=None, valid_values=(), units=None):
+        self.type, self.min_value, self.max_value = type, min_value, max_value
+        self.valid_values, self.units = list(valid_values), units
+
+
+class Plugin:
+    """A loaded external plugin as pedalboard exposes it: `parameters`, and setattr refusing what they do not take."""
+
+    def __init__(self):
+        object.__setattr__(
+            self,
+            "parameters",
+            {"mix": Parameter(float, 0.0, 100.0, units="%"), "freeze": Parameter(bool, False, True, [False, True])},
+        )
+
+    def __setattr__(self, name, value):
+        param = self.parameters[name]
+        if param.type is float and not param.min_value <= value <= param.max_value:
+            raise ValueError("Value out of range")
+        object.__setattr__(self, name, value)
+
+
+@pytest.fixture
+def mverb(tmp_path, monkeypatch):
+    (tmp_path / "plugins" / "MVerb.vst3").mkdir(parents=True)  # a VST3 is a bundle folder
+    monkeypatch.setattr(effects, "plugin_names", lambda path: ["MVerb"], raising=False)
+    monkeypatch.setattr(effects, "_load_external", lambda spec: Plugin() if not spec.params else 1 / 0)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "entry, kind, message",
+    [
+        ("mix = 150.0", "range", "mix = 150.0: out of range; allowed: a number from 0 to 100 %"),
+        ("mix = true", "type", "mix = true: must be a number; allowed: a number from 0 to 100 %"),
+        ("freeze = 1", "type", "freeze = 1: must be true or false; allowed: true or false"),
+        (
+            'plugin_name = "Nope"',
+            "choice",
+            "plugin_name = \"Nope\": MVerb.vst3 has no plugin of that name; allowed: one of 'MVerb'",
+        ),
+    ],
+)
+def test_external_plugin_values_are_blamed_on_the_parameter(mverb, entry, kind, message):
+    path = write(mverb, BASE + f'effects = [{{ path = "plugins/MVerb.vst3", {entry} }}]\n')
+    e = only_error(path, kind)
+    assert e.message == f"{path}: stems[0].effects[0].{message}"
+
+
+def test_a_file_that_is_not_a_plugin_is_reported_whole(tmp_path):
+    (tmp_path / "fake.vst3").write_text("not a plugin")
+    path = write(tmp_path, BASE + 'effects = [{ path = "fake.vst3" }]\n')
+    e = only_error(path, "plugin")
+    assert e.message == (
+        f'{path}: stems[0].effects[0].path = "fake.vst3": cannot load plugin: Failed to load plugin '
+        "as VST3Plugin. Errors were: VST3Plugin: Unable to scan plugin "
+        f"{tmp_path / 'fake.vst3'}: unsupported plugin format or scan failure.; "
+        "allowed: a VST3/AU effect this machine can load"
+    )
+
+
+# --- built-in effects and the set --------------------------------------------------------------
+
+
+def test_an_impulse_response_that_is_not_audio_is_refused(tmp_path):
+    (tmp_path / "room.wav").write_text("not audio")
+    path = write(tmp_path, BASE + 'effects = [{ plugin = "Convolution", impulse_response_filename = "room.wav" }]\n')
+    e = only_error(path, "file")
+    assert e.message == (
+        f'{path}: stems[0].effects[0].impulse_response_filename = "room.wav": not an audio file: '
+        f"{tmp_path / 'room.wav'}; "
+        "allowed: an audio file pedalboard reads (wav, flac, ogg, mp3, aiff)"
+    )
+    good = write(
+        tmp_path,
+        BASE + f'effects = [{{ plugin = "Convolution", impulse_response_filename = "{ASSETS / "music_box.ogg"}" }}]\n',
+        "good.toml",
+    )
+    assert P.load_preset(good).stems[0].effects[0].plugin == "Convolution"
+
+
+def test_set_fades_longer_than_the_set_are_refused(tmp_path):
+    path = write(tmp_path, BASE.replace("seconds = 3", "seconds = 3\nfade_in = 1\nfade_out = 2.5"))
+    e = only_error(path, "conflict")
+    assert e.message == (
+        f"{path}: set.fade_out = 2.5: the set's fades (1 s in, 2.5 s out) are longer than the set "
+        "(3 s); allowed: fade_in + fade_out at most set.seconds (3)"
+    )
+
+
+def test_a_ceiling_of_0_dbtp_is_kept(tmp_path):
+    path = write(tmp_path, BASE.replace("seconds = 3", "seconds = 3\ntrue_peak_dbtp = 0\npeak_dbfs = -0.5"))
+    preset = P.load_preset(path)
+    assert preset.set.target.ceiling_dbtp == 0.0 and preset.set.target.value == -0.5
+
+
+def test_op_of_the_wrong_type_is_one_line(tmp_path):
+    e = only_error(write(tmp_path, BASE + "op = 3\n"), "type")
+    assert e.message.endswith(
+        "stems[0].op = 3: must be a string; allowed: one of generate, transform, interpolate, continue"
+    )
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + textwrap.dedent(BASE).encode())
+    assert P.load_preset(path).set.name == "checks"
+
+
+# --- nothing is written before everything is valid -------------------------------------------
+
+
+def test_an_invalid_preset_writes_no_hum_cache(tmp_path):
+    hummed = write(tmp_path, BASE + f'hum = "{ASSETS / "hum_lullaby.ogg"}"\nsteps = 2\n', "hummed.toml")
+    bad = write(tmp_path, BASE.replace('"checks"', '"bad"') + 'style = "jazz"\n', "bad.toml")
+    out = tmp_path / "out"
+    for presets in ([hummed.with_name("both.toml")], [hummed, bad]):
+        if presets[0].name == "both.toml":  # a hummed stem and, later in the same preset, a stem the model refuses
+            presets[0].write_text(hummed.read_text() + '\n[[stems]]\nname = "odd"\nstyle = "jazz"\n')
+        result = CliRunner().invoke(main, [*map(str, presets), "-o", str(out), "--model", "tiny", "-q"])
+        assert result.exit_code == 1 and "unknown style 'jazz'" in result.output, result.output
+        assert not out.exists()

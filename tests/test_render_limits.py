@@ -1,0 +1,129 @@
+"""Limits and failures of a run: set length, free disk space, an output path that is a file, a full disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+from click.testing import CliRunner
+
+from reverie.render import space
+from reverie.render.cli import main
+
+RATE = 22050
+
+LOOPED = f"""
+[set]
+name = "limits"
+sample_rate = {RATE}
+format = "flac"
+seconds = {{seconds}}
+
+[[stems]]
+name = "bed"
+steps = 2
+seconds = 1
+loop = true
+crossfade = 0.2
+"""
+
+THREE = f"""
+[set]
+name = "full"
+sample_rate = {RATE}
+format = "flac"
+seconds = 8
+
+[[stems]]
+name = "a"
+steps = 2
+
+[[stems]]
+name = "b"
+steps = 2
+style = "calm"
+
+[[stems]]
+name = "c"
+steps = 2
+style = "sad"
+"""
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [*map(str, args), "--model", "tiny", "-q"])
+
+
+def test_set_seconds_is_held_to_the_models_limit_when_no_stem_asks_for_it(tmp_path):
+    preset = tmp_path / "limits.toml"
+    preset.write_text(LOOPED.format(seconds="1e6"))
+    result = invoke(preset, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"error: {preset}: set.seconds = 1000000.0: longer than the model allows; allowed: at most 14400 seconds"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_free_disk_space_is_checked_before_rendering(tmp_path, monkeypatch):
+    preset = tmp_path / "limits.toml"
+    preset.write_text(LOOPED.format(seconds=600))
+    monkeypatch.setattr(space.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10 << 30, 10 << 30, 50 << 20))
+    result = invoke(preset, "-o", tmp_path / "out")
+    assert result.exit_code == 1
+    # 600 s of 24-bit stereo at 22050 Hz: a stem and a mixdown (75.7 MB each), the float temp file (100.9 MB), 1 MB
+    assert result.output.strip() == (
+        f"error: not enough disk space for {tmp_path}: the render needs about 253.3 MB, "
+        "50.0 MB is free; free some space, shorten the set or use another -o folder"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_that_is_a_file_is_one_line(tmp_path):
+    preset = tmp_path / "limits.toml"
+    preset.write_text(LOOPED.format(seconds=2))
+    for output, culprit in ((preset, "is"), (preset / "sub", f"{preset} is")):
+        result = invoke(preset, "-o", output)
+        assert result.exit_code == 1
+        assert result.output.strip() == (
+            f"error: -o {output}: {culprit} a file, not a folder; allowed: a folder (made when missing)"
+        )
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs (needs root; skipped elsewhere)."""
+    where = tmp_path / "disk"
+    where.mkdir()
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)], capture_output=True
+        ).returncode
+        != 0
+    ):
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
+def test_a_full_disk_is_one_line_and_keeps_finished_stems(tmp_path, small_disk, monkeypatch):
+    preset = tmp_path / "full.toml"
+    preset.write_text(THREE)
+    monkeypatch.setattr(space, "check_free_space", lambda plans, jobs: None)  # let it run into the full disk
+    result = invoke(preset, "-o", small_disk)
+    assert result.exit_code == 1
+    folder = small_disk / "full"
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1, result.output
+    assert result.output.startswith(f"error: cannot write {folder}/b.flac: System error (")
+    assert result.output.strip().endswith(
+        f"finished stems are kept under {small_disk}/ and a new run continues from them"
+    )
+    finished = json.loads((folder / "manifest.json").read_text())["stems"]
+    assert list(finished) == ["a"] and (folder / "a.flac").is_file()
+    assert sorted(p.name for p in folder.iterdir()) == [".render.lock", "a.flac", "a.png", "manifest.json"]

@@ -1,0 +1,110 @@
+"""Producer conveniences: file-name prefix, TPDF dither, file tags, a mixdown progress bar, a warning when the
+limiter holds an output below its loudness target, and preset-relative paths in the manifest."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from click.testing import CliRunner
+
+from reverie.render.cli import main
+from reverie.render.dither import LSB_16, TPDFDither
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "presets" / "assets"
+
+PRESET = """
+[set]
+name = "sleep_set"
+sample_rate = 22050
+format = "{format}"
+bit_depth = 16
+seconds = 1
+{extra}
+
+[[stems]]
+name = "drone"
+steps = 2
+effects = [{{ plugin = "Convolution", impulse_response_filename = "irs/room.ogg", mix = 0.3 }}]
+"""
+
+
+def make(tmp_path: Path, format: str = "flac", extra: str = "") -> Path:
+    (tmp_path / "irs").mkdir(exist_ok=True)
+    shutil.copy(ASSETS / "music_box.ogg", tmp_path / "irs" / "room.ogg")
+    path = tmp_path / "sleep_set.toml"
+    path.write_text(PRESET.format(format=format, extra=extra))
+    return path
+
+
+def render(*args):
+    result = CliRunner().invoke(main, [*map(str, args), "--model", "tiny"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_prefix_names_every_file_after_the_set(tmp_path):
+    preset = make(tmp_path)
+    render(preset, "-o", tmp_path / "out", "--prefix", "-q")
+    folder = tmp_path / "out" / "sleep_set"
+    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    assert names == [
+        "manifest.json",
+        "sleep_set-drone.flac",
+        "sleep_set-drone.png",
+        "sleep_set-mixdown.flac",
+        "sleep_set-mixdown.png",
+    ]
+    # the same from the preset, and switching it off renames (renders again, removing the prefixed files)
+    preset.write_text(preset.read_text().replace("seconds = 1", "seconds = 1\nprefix = true"))
+    assert "reuse  sleep_set-drone.flac" in render(preset, "-o", tmp_path / "out", "--dry-run")
+    preset.write_text(preset.read_text().replace("prefix = true", ""))
+    render(preset, "-o", tmp_path / "out", "-q")
+    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    assert names == ["drone.flac", "drone.png", "manifest.json", "mixdown.flac", "mixdown.png"]
+
+
+def test_tags_relative_paths_and_the_mixdown_progress(tmp_path):
+    preset = make(tmp_path, "wav")
+    output = render(preset, "-o", tmp_path / "out")
+    assert "mixdown: 100%" in output  # a bar while the stems are mixed
+    folder = tmp_path / "out" / "sleep_set"
+    for name, comment in (("drone", "stem drone of set sleep_set"), ("mixdown", "mixdown of set sleep_set")):
+        with sf.SoundFile(folder / f"{name}.wav") as f:
+            tags = f.copy_metadata()
+        assert tags["title"] == f"sleep_set - {name}" and tags["album"] == "sleep_set"
+        assert tags["comment"].startswith(comment)
+    m = json.loads((folder / "manifest.json").read_text())
+    assert m["stems"]["drone"]["params"]["effects"][0]["impulse_response_filename"] == "irs/room.ogg"
+
+
+def test_tpdf_dither_turns_rounding_into_noise():
+    # A level of a quarter step rounds to silence without dither; with TPDF it survives, on average, exactly.
+    quiet = np.full((2, 200_000), 0.25 * LSB_16, np.float32)
+    undithered = np.round(quiet / LSB_16)
+    dithered = np.round(TPDFDither()(quiet) / LSB_16)
+    assert not undithered.any()
+    assert abs(dithered.mean() - 0.25) < 0.01
+    assert np.abs(dithered).max() <= 2  # at most one step either side, plus the rounding
+    assert (TPDFDither()(quiet) == TPDFDither()(quiet)).all()  # seeded: renders stay bit-identical
+
+
+def test_16_bit_files_are_dithered(tmp_path):
+    preset = make(tmp_path, extra="fade_out = 0.5")
+    render(preset, "-o", tmp_path / "out", "-q")
+    audio, _ = sf.read(tmp_path / "out" / "sleep_set" / "mixdown.flac", dtype="int16")
+    # The set fades to zero at its end: undithered, its last samples are exactly 0; dithered, +-1 steps remain.
+    tail = audio[-200:]
+    assert np.abs(tail).max() <= 2 and np.count_nonzero(tail) > 50
+
+
+def test_a_warning_when_the_limiter_holds_an_output_below_its_target(tmp_path):
+    preset = make(tmp_path, extra="loudness_lufs = -3\ntrue_peak_dbtp = -6")
+    output = render(preset, "-o", tmp_path / "out", "-q")  # seen even with -q
+    lines = [line for line in output.splitlines() if line.startswith("warning:")]
+    assert lines and lines[0].startswith("warning: sleep_set/drone.flac: the true-peak limiter holds it at ")
+    assert lines[0].endswith("below its target -3; lower loudness_lufs or raise true_peak_dbtp (-6)")
