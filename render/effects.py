@@ -41,22 +41,16 @@ AUDIO_FILES = "an audio file pedalboard reads (wav, flac, ogg, mp3, aiff)"
 FREQUENCY_PARAMS = ("cutoff_frequency_hz", "cutoff_hz", "centre_frequency_hz")
 # name -> (lowest, highest, lowest excluded); None = unbounded. Applies to every built-in with that parameter.
 LIMITS: dict[str, tuple[float | None, float | None, bool]] = {
-    "mix": (0.0, 1.0, False),
-    "depth": (0.0, 1.0, False),
+    **dict.fromkeys(("mix", "depth", "resonance"), (0.0, 1.0, False)),
     "feedback": (-1.0, 1.0, False),
-    "resonance": (0.0, 1.0, False),
-    "rate_hz": (0.0, 100.0, True),
-    "attack_ms": (0.0, 10000.0, False),
-    "release_ms": (0.0, 10000.0, False),
-    "lookahead_ms": (0.0, 100.0, False),
-    "centre_delay_ms": (0.0, 100.0, False),
+    **dict.fromkeys(("rate_hz", "q"), (0.0, 100.0, True)),
+    **dict.fromkeys(("attack_ms", "release_ms"), (0.0, 10000.0, False)),
+    **dict.fromkeys(("lookahead_ms", "centre_delay_ms"), (0.0, 100.0, False)),
+    **dict.fromkeys(("ratio", "drive"), (1.0, 100.0, False)),
     "gain_db": (-60.0, 24.0, False),
     "drive_db": (0.0, 60.0, False),
     "threshold_db": (-100.0, 0.0, False),
     "ceiling_db": (-60.0, 0.0, False),
-    "ratio": (1.0, 100.0, False),
-    "drive": (1.0, 100.0, False),
-    "q": (0.0, 100.0, True),
     "bit_depth": (1.0, 32.0, False),
     "vbr_quality": (0.0, 10.0, False),
     "target_sample_rate": (1000.0, 384000.0, False),
@@ -326,15 +320,7 @@ def _check_external(entry: dict, key: str, base_dir: Path):
         try:
             names = plugin_names(spec.path)
         except Exception as exc:  # the plugin host says why in several lines
-            return None, [
-                EffectIssue(
-                    "plugin",
-                    f"{key}.path",
-                    raw,
-                    f"cannot load plugin: {_one_line(str(exc))}",
-                    "a VST3/AU effect this machine can load",
-                )
-            ]
+            return None, [_unloadable(key, raw, exc)]
         if plugin_name not in names:
             return None, [
                 EffectIssue(
@@ -348,17 +334,20 @@ def _check_external(entry: dict, key: str, base_dir: Path):
     try:  # the bare plugin: a refused parameter value is the parameter's problem, not the file's
         plugin = _load_external(EffectSpec(key, path=str(path), plugin_name=plugin_name))
     except Exception as exc:  # pedalboard raises ImportError/RuntimeError/ValueError from the plugin host
-        return None, [
-            EffectIssue(
-                "plugin",
-                f"{key}.path",
-                raw,
-                f"cannot load plugin: {_one_line(str(exc))}",
-                "a VST3/AU effect this machine can load",
-            )
-        ]
+        return None, [_unloadable(key, raw, exc)]
     issues = check_external_params(plugin, params, key)
     return (None if issues else spec), issues
+
+
+def _unloadable(key: str, raw: str, exc: Exception) -> EffectIssue:
+    """The plugin host could not load the file (it says why in several lines)."""
+    return EffectIssue(
+        "plugin",
+        f"{key}.path",
+        raw,
+        f"cannot load plugin: {_one_line(str(exc))}",
+        "a VST3/AU effect this machine can load",
+    )
 
 
 def plugin_names(path: str) -> list[str]:

@@ -172,40 +172,29 @@ class Progress:
 
     def start(self, name: str, total: int) -> None:
         with self.lock:
-            slot = self.slots.index(None) if None in self.slots else len(self.slots)
-            if slot == len(self.slots):
-                self.slots.append(None)
-            self.slots[slot] = name
-            self.bars[name] = self._tqdm(
-                total=total,
-                unit="step",
-                desc=name,
-                position=slot + 1,
-                leave=False,
-                disable=not self.enabled,
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
+            self._open(name, total=total, unit="step")
             self.done[name] = 0
 
     def start_frames(self, name: str, frames: int, rate: int) -> None:
         """A bar in seconds of audio (the mixdown: no denoising steps), outside the steps of the overall bar."""
         with self.lock:
-            slot = self.slots.index(None) if None in self.slots else len(self.slots)
-            if slot == len(self.slots):
-                self.slots.append(None)
-            self.slots[slot] = name
-            self.bars[name] = self._tqdm(
-                total=frames,
-                unit="s",
-                unit_scale=1 / rate,
-                desc=name,
-                position=slot + 1,
-                leave=False,
-                disable=not self.enabled,
-                dynamic_ncols=True,
-                file=sys.stderr,
-            )
+            self._open(name, total=frames, unit="s", unit_scale=1 / rate)
+
+    def _open(self, name: str, **bar) -> None:
+        """A bar for `name` on the first free line below the overall bar (call with the lock held)."""
+        slot = self.slots.index(None) if None in self.slots else len(self.slots)
+        if slot == len(self.slots):
+            self.slots.append(None)
+        self.slots[slot] = name
+        self.bars[name] = self._tqdm(
+            **bar,
+            desc=name,
+            position=slot + 1,
+            leave=False,
+            disable=not self.enabled,
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
 
     def advance(self, name: str, frames: int) -> None:
         with self.lock:

@@ -3,42 +3,16 @@
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from render_presets import ASSETS, RATE, only_error, preset_text, write
 
 from reverie.render import effects
 from reverie.render import preset as P
 from reverie.render.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT / "presets" / "assets"
-
-BASE = """
-[set]
-name = "checks"
-sample_rate = 22050
-seconds = 3
-
-[[stems]]
-name = "pad"
-"""
-
-
-def write(tmp_path: Path, text: str, name: str = "set.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def only_error(path: Path, kind: str) -> P.PresetError:
-    with pytest.raises(P.PresetErrors) as info:
-        P.load_preset(path)
-    errors = info.value.errors
-    assert len(errors) == 1, [e.message for e in errors]
-    assert errors[0].kind == kind, errors[0].message
-    return errors[0]
+BASE = preset_text({"name": "checks", "sample_rate": RATE, "seconds": 3}, {"name": "pad"})
 
 
 # --- external plugins ------------------------------------------------------------------------
@@ -96,30 +70,40 @@ def test_external_plugin_values_are_blamed_on_the_parameter(mverb, entry, kind, 
     assert e.message == f"{path}: stems[0].effects[0].{message}"
 
 
-def test_a_file_that_is_not_a_plugin_is_reported_whole(tmp_path):
-    (tmp_path / "fake.vst3").write_text("not a plugin")
-    path = write(tmp_path, BASE + 'effects = [{ path = "fake.vst3" }]\n')
-    e = only_error(path, "plugin")
-    assert e.message == (
-        f'{path}: stems[0].effects[0].path = "fake.vst3": cannot load plugin: Failed to load plugin '
-        "as VST3Plugin. Errors were: VST3Plugin: Unable to scan plugin "
-        f"{tmp_path / 'fake.vst3'}: unsupported plugin format or scan failure.; "
-        "allowed: a VST3/AU effect this machine can load"
-    )
+@pytest.mark.parametrize(
+    "file, effect, kind, message",
+    [
+        pytest.param(
+            "fake.vst3",
+            '{ path = "fake.vst3" }',
+            "plugin",
+            '{path}: stems[0].effects[0].path = "fake.vst3": cannot load plugin: Failed to load plugin '
+            "as VST3Plugin. Errors were: VST3Plugin: Unable to scan plugin "
+            "{file}: unsupported plugin format or scan failure.; "
+            "allowed: a VST3/AU effect this machine can load",
+            id="a-file-that-is-not-a-plugin-is-reported-whole",
+        ),
+        pytest.param(
+            "room.wav",
+            '{ plugin = "Convolution", impulse_response_filename = "room.wav" }',
+            "file",
+            '{path}: stems[0].effects[0].impulse_response_filename = "room.wav": not an audio file: {file}; '
+            "allowed: an audio file pedalboard reads (wav, flac, ogg, mp3, aiff)",
+            id="an-impulse-response-that-is-not-audio-is-refused",
+        ),
+    ],
+)
+def test_a_file_of_the_wrong_kind_is_refused(tmp_path, file, effect, kind, message):
+    (tmp_path / file).write_text("neither a plugin nor audio")
+    path = write(tmp_path, BASE + f"effects = [{effect}]\n")
+    e = only_error(path, kind)
+    assert e.message == message.format(path=path, file=tmp_path / file)
 
 
 # --- built-in effects and the set --------------------------------------------------------------
 
 
-def test_an_impulse_response_that_is_not_audio_is_refused(tmp_path):
-    (tmp_path / "room.wav").write_text("not audio")
-    path = write(tmp_path, BASE + 'effects = [{ plugin = "Convolution", impulse_response_filename = "room.wav" }]\n')
-    e = only_error(path, "file")
-    assert e.message == (
-        f'{path}: stems[0].effects[0].impulse_response_filename = "room.wav": not an audio file: '
-        f"{tmp_path / 'room.wav'}; "
-        "allowed: an audio file pedalboard reads (wav, flac, ogg, mp3, aiff)"
-    )
+def test_an_impulse_response_that_is_audio_is_accepted(tmp_path):
     good = write(
         tmp_path,
         BASE + f'effects = [{{ plugin = "Convolution", impulse_response_filename = "{ASSETS / "music_box.ogg"}" }}]\n',

@@ -3,7 +3,6 @@ determinism."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -16,71 +15,50 @@ import pyloudnorm
 import pytest
 import scipy.signal
 import soundfile as sf
-from click.testing import CliRunner
+from render_presets import ASSETS, RATE, ROOT, manifest_of, preset_text, render
 
-from reverie.render.cli import main
 from reverie.render.manifest import sha256_file
 
-ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT / "presets" / "assets"
-RATE = 22050
 
-
-def preset_text(hum: Path, source: Path) -> str:
-    return f"""
-[set]
-name = "tinyset"
-sample_rate = {RATE}
-format = "flac"
-bit_depth = 24
-seconds = 3
-seed = 5
-loudness_lufs = -20
-true_peak_dbtp = -1.5
-fade_in = 0.2
-fade_out = 0.5
-
-[[stems]]
-name = "pad"
-style = "sleep"
-steps = 2
-pan = -0.3
-effects = [
-  {{ plugin = "Reverb", room_size = 0.8, wet_level = 0.4 }},
-  {{ plugin = "LowpassFilter", cutoff_frequency_hz = 4000 }},
-]
-
-[[stems]]
-name = "tune"
-midi = "{ASSETS / "lullaby.mid"}"
-track = 1
-steps = 2
-seconds = 2
-start = 0.5
-loudness_lufs = -26
-gain_db = -3
-effects = [{{ plugin = "Delay", delay_seconds = 0.2, feedback = 0.3, mix = 0.3 }}]
-
-[[stems]]
-name = "hummed"
-hum = "{hum.name}"
-steps = 2
-seconds = 1
-loop = true
-crossfade = 0.2
-
-[[stems]]
-name = "restyled"
-op = "transform"
-source = "{source.name}"
-style = "calm"
-strength = 0.4
-steps = 2
-
-[mix]
-effects = [{{ plugin = "Compressor", threshold_db = -24, ratio = 2 }}]
-loudness_lufs = -18
-"""
+def tiny_preset(hum: Path, source: Path) -> str:
+    return preset_text(
+        {
+            "name": "tinyset",
+            "sample_rate": RATE,
+            "format": "flac",
+            "bit_depth": 24,
+            "seconds": 3,
+            "seed": 5,
+            "loudness_lufs": -20,
+            "true_peak_dbtp": -1.5,
+            "fade_in": 0.2,
+            "fade_out": 0.5,
+        },
+        {
+            "name": "pad",
+            "style": "sleep",
+            "steps": 2,
+            "pan": -0.3,
+            "effects": [
+                {"plugin": "Reverb", "room_size": 0.8, "wet_level": 0.4},
+                {"plugin": "LowpassFilter", "cutoff_frequency_hz": 4000},
+            ],
+        },
+        {
+            "name": "tune",
+            "midi": ASSETS / "lullaby.mid",
+            "track": 1,
+            "steps": 2,
+            "seconds": 2,
+            "start": 0.5,
+            "loudness_lufs": -26,
+            "gain_db": -3,
+            "effects": [{"plugin": "Delay", "delay_seconds": 0.2, "feedback": 0.3, "mix": 0.3}],
+        },
+        {"name": "hummed", "hum": hum.name, "steps": 2, "seconds": 1, "loop": True, "crossfade": 0.2},
+        {"name": "restyled", "op": "transform", "source": source.name, "style": "calm", "strength": 0.4, "steps": 2},
+        mix={"effects": [{"plugin": "Compressor", "threshold_db": -24, "ratio": 2}], "loudness_lufs": -18},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,14 +72,8 @@ def preset(tmp_path_factory) -> Path:
     box = load_audio(ASSETS / "music_box.ogg")
     save_audio(Audio(box.samples[:, : 2 * box.sample_rate], box.sample_rate), folder / "clip.wav")
     path = folder / "tiny.toml"
-    path.write_text(preset_text(folder / "hum.ogg", folder / "clip.wav"))
+    path.write_text(tiny_preset(folder / "hum.ogg", folder / "clip.wav"))
     return path
-
-
-def render(*args: str) -> str:
-    result = CliRunner().invoke(main, [*map(str, args), "--model", "tiny", "-q"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +81,6 @@ def rendered(preset, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("out")
     render(preset, "-o", out)
     return out / "tinyset"
-
-
-def manifest_of(folder: Path) -> dict:
-    return json.loads((folder / "manifest.json").read_text())
 
 
 def true_peak_db(samples: np.ndarray) -> float:
@@ -209,27 +177,12 @@ def test_only_renders_the_named_stem(preset, tmp_path):
     assert manifest_of(folder)["run"]["mixdown"] == "skipped"
 
 
-KILL_PRESET = f"""
-[set]
-name = "killed"
-sample_rate = {RATE}
-format = "wav"
-seconds = 2
-
-[[stems]]
-name = "first"
-steps = 2
-
-[[stems]]
-name = "second"
-steps = 2
-style = "calm"
-
-[[stems]]
-name = "third"
-steps = 2
-style = "tense"
-"""
+KILL_PRESET = preset_text(
+    {"name": "killed", "sample_rate": RATE, "format": "wav", "seconds": 2},
+    {"name": "first", "steps": 2},
+    {"name": "second", "steps": 2, "style": "calm"},
+    {"name": "third", "steps": 2, "style": "tense"},
+)
 
 
 def test_resume_after_kill(tmp_path):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from render_presets import RATE, ROOT, manifest_of, preset_text
 
 from reverie.render import engine
 from reverie.render.cli import main
@@ -19,29 +19,13 @@ from reverie.render.manifest import sha256_file
 from reverie.render.preset import load_preset
 from reverie.render.renderer import plan_set, render_set
 
-ROOT = Path(__file__).resolve().parents[1]
-RATE = 22050
 
-TWO_STEMS = f"""
-[set]
-name = "jobs"
-sample_rate = {RATE}
-format = "wav"
-seconds = {{seconds}}
-
-[[stems]]
-name = "first"
-steps = 2
-
-[[stems]]
-name = "second"
-steps = 2
-style = "calm"
-"""
-
-
-def manifest_of(folder: Path) -> dict:
-    return json.loads((folder / "manifest.json").read_text())
+def two_stems(seconds: float) -> str:
+    return preset_text(
+        {"name": "jobs", "sample_rate": RATE, "format": "wav", "seconds": seconds},
+        {"name": "first", "steps": 2},
+        {"name": "second", "steps": 2, "style": "calm"},
+    )
 
 
 def workers_of(parent: int) -> list[int]:
@@ -75,7 +59,7 @@ def final_files(folder: Path) -> dict[str, str]:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_workers_die_with_a_killed_parent_and_never_publish(tmp_path):
     preset = tmp_path / "jobs.toml"
-    preset.write_text(TWO_STEMS.format(seconds=60))
+    preset.write_text(two_stems(60))
     out = tmp_path / "out"
     folder = out / "jobs"
     cmd = [
@@ -124,7 +108,7 @@ def test_workers_die_with_a_killed_parent_and_never_publish(tmp_path):
 def test_thread_count_is_in_the_key_and_the_manifest(tmp_path, pipe, monkeypatch):
     """Bytes may depend on torch's thread count: a folder made with another count is rendered again, not reused."""
     preset = tmp_path / "jobs.toml"
-    preset.write_text(TWO_STEMS.format(seconds=1))
+    preset.write_text(two_stems(1))
     monkeypatch.setattr(engine, "usable_cores", lambda: 2)
     loaded = load_preset(preset)
     one = plan_set(loaded, pipe, tmp_path / "out", jobs=1)
@@ -142,7 +126,7 @@ def test_thread_count_is_in_the_key_and_the_manifest(tmp_path, pipe, monkeypatch
 
 def test_the_same_jobs_give_the_same_bytes_and_the_jobs_path_is_quiet(tmp_path, pipe):
     preset = tmp_path / "jobs.toml"
-    preset.write_text(TWO_STEMS.format(seconds=1))
+    preset.write_text(two_stems(1))
     result = CliRunner().invoke(
         main, [str(preset), "-o", str(tmp_path / "a"), "--model", "tiny", "-q", "--jobs", "2"], catch_exceptions=False
     )

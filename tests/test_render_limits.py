@@ -9,48 +9,26 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
+from render_presets import RATE, preset_text
 
 from reverie.render import space
 from reverie.render.cli import main
 
-RATE = 22050
 
-LOOPED = f"""
-[set]
-name = "limits"
-sample_rate = {RATE}
-format = "flac"
-seconds = {{seconds}}
+def looped(seconds: float) -> str:
+    """A set of `seconds` made of one looped 1-second stem."""
+    return preset_text(
+        {"name": "limits", "sample_rate": RATE, "format": "flac", "seconds": seconds},
+        {"name": "bed", "steps": 2, "seconds": 1, "loop": True, "crossfade": 0.2},
+    )
 
-[[stems]]
-name = "bed"
-steps = 2
-seconds = 1
-loop = true
-crossfade = 0.2
-"""
 
-THREE = f"""
-[set]
-name = "full"
-sample_rate = {RATE}
-format = "flac"
-seconds = 8
-
-[[stems]]
-name = "a"
-steps = 2
-
-[[stems]]
-name = "b"
-steps = 2
-style = "calm"
-
-[[stems]]
-name = "c"
-steps = 2
-style = "sad"
-"""
+THREE = preset_text(
+    {"name": "full", "sample_rate": RATE, "format": "flac", "seconds": 8},
+    {"name": "a", "steps": 2},
+    {"name": "b", "steps": 2, "style": "calm"},
+    {"name": "c", "steps": 2, "style": "sad"},
+)
 
 
 def invoke(*args):
@@ -59,7 +37,7 @@ def invoke(*args):
 
 def test_set_seconds_is_held_to_the_models_limit_when_no_stem_asks_for_it(tmp_path):
     preset = tmp_path / "limits.toml"
-    preset.write_text(LOOPED.format(seconds="1e6"))
+    preset.write_text(looped(1e6))
     result = invoke(preset, "-o", tmp_path / "out")
     assert result.exit_code == 1
     assert result.output.strip().splitlines() == [
@@ -70,7 +48,7 @@ def test_set_seconds_is_held_to_the_models_limit_when_no_stem_asks_for_it(tmp_pa
 
 def test_free_disk_space_is_checked_before_rendering(tmp_path, monkeypatch):
     preset = tmp_path / "limits.toml"
-    preset.write_text(LOOPED.format(seconds=600))
+    preset.write_text(looped(600))
     monkeypatch.setattr(space.shutil, "disk_usage", lambda path: shutil._ntuple_diskusage(10 << 30, 10 << 30, 50 << 20))
     result = invoke(preset, "-o", tmp_path / "out")
     assert result.exit_code == 1
@@ -84,7 +62,7 @@ def test_free_disk_space_is_checked_before_rendering(tmp_path, monkeypatch):
 
 def test_output_that_is_a_file_is_one_line(tmp_path):
     preset = tmp_path / "limits.toml"
-    preset.write_text(LOOPED.format(seconds=2))
+    preset.write_text(looped(2))
     for output, culprit in ((preset, "is"), (preset / "sub", f"{preset} is")):
         result = invoke(preset, "-o", output)
         assert result.exit_code == 1

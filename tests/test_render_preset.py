@@ -10,62 +10,32 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import textwrap
-from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from render_presets import ASSETS, ROOT, errors_of, only_error, preset_text, write
 
 from reverie.render import preset as P
 from reverie.render.cli import main
 from reverie.render.effects import builtin_plugins
 from reverie.render.model_check import check_with_pipeline
 
-ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT / "presets" / "assets"
-
-GOOD = f"""
-[set]
-name = "ok"
-sample_rate = 22050
-seconds = 3
-
-[[stems]]
-name = "pad"
-style = "sleep"
-effects = [{{ plugin = "Reverb", room_size = 0.5 }}]
-
-[[stems]]
-name = "tune"
-midi = "{ASSETS / "lullaby.mid"}"
-track = 1
-
-[[stems]]
-name = "xf"
-op = "transform"
-source = "{ASSETS / "music_box.ogg"}"
-strength = 0.3
-effects = [{{ plugin = "LowpassFilter", cutoff_frequency_hz = 4000 }}, {{ plugin = "Delay", delay_seconds = 0.25 }}]
-"""
-
-
-def write(tmp_path: Path, text: str, name: str = "set.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
-def errors_of(path: Path) -> list[P.PresetError]:
-    with pytest.raises(P.PresetErrors) as info:
-        P.load_preset(path)
-    return info.value.errors
-
-
-def only_error(path: Path, kind: str) -> P.PresetError:
-    errors = errors_of(path)
-    assert len(errors) == 1, [e.message for e in errors]
-    assert errors[0].kind == kind, errors[0].message
-    return errors[0]
+GOOD = preset_text(
+    {"name": "ok", "sample_rate": 22050, "seconds": 3},
+    {"name": "pad", "style": "sleep", "effects": [{"plugin": "Reverb", "room_size": 0.5}]},
+    {"name": "tune", "midi": ASSETS / "lullaby.mid", "track": 1},
+    {
+        "name": "xf",
+        "op": "transform",
+        "source": ASSETS / "music_box.ogg",
+        "strength": 0.3,
+        "effects": [
+            {"plugin": "LowpassFilter", "cutoff_frequency_hz": 4000},
+            {"plugin": "Delay", "delay_seconds": 0.25},
+        ],
+    },
+)
+HUM = ASSETS / "hum_lullaby.ogg"
 
 
 def test_good_preset_loads_with_defaults(tmp_path):
@@ -110,23 +80,122 @@ def test_unknown_key_suggests_the_close_one(tmp_path):
     assert "allowed: name, op, style," in e.message
 
 
-def test_unknown_effect_parameter(tmp_path):
-    path = write(tmp_path, GOOD.replace("room_size = 0.5", "room_sise = 0.5"))
-    e = only_error(path, "unknown")
-    assert e.message == (
-        f"{path}: stems[0].effects[0].room_sise = 0.5: Reverb has no parameter 'room_sise'; "
-        "did you mean 'room_size'?; "
-        "allowed: room_size, damping, wet_level, dry_level, width, freeze_mode"
-    )
+# One error each: (what GOOD says, what it says instead, kind, key, the whole message). {path} is the preset,
+# {tmp} its folder and {hum} the hummed melody.
+ONE_ERROR = [
+    pytest.param(
+        "room_size = 0.5",
+        "room_sise = 0.5",
+        "unknown",
+        "stems[0].effects[0].room_sise",
+        "{path}: stems[0].effects[0].room_sise = 0.5: Reverb has no parameter 'room_sise'; did you mean 'room_size'?; "
+        "allowed: room_size, damping, wet_level, dry_level, width, freeze_mode",
+        id="unknown-effect-parameter",
+    ),
+    pytest.param(
+        'name = "tune"\n',
+        "",
+        "missing",
+        "stems[1].name",
+        "{path}: stems[1].name: missing (required); allowed: a name of letters, digits, '.', '_' "
+        "or '-' (up to 64, starting with a letter or digit)",
+        id="missing-key",
+    ),
+    pytest.param(
+        "sample_rate = 22050",
+        'sample_rate = "22050"',
+        "type",
+        "set.sample_rate",
+        '{path}: set.sample_rate = "22050": must be a whole number; allowed: one of 22050, 44100, 48000',
+        id="wrong-type",
+    ),
+    pytest.param(
+        '{ plugin = "Delay", delay_seconds = 0.25 }',
+        '{ plugin = "Reverb", room_size = 1.5 }',
+        "range",
+        "stems[2].effects[1].room_size",
+        "{path}: stems[2].effects[1].room_size = 1.5: Room Size value must be between 0.0 and 1.0.",
+        id="out-of-range-effect-parameter-names-the-full-key-path",
+    ),
+    pytest.param(
+        'style = "sleep"',
+        'style = "sleep"\npan = 2',
+        "range",
+        "stems[0].pan",
+        "{path}: stems[0].pan = 2: out of range; allowed: a number from -1 to 1",
+        id="out-of-range-renderer-key",
+    ),
+    pytest.param(
+        "cutoff_frequency_hz = 4000",
+        "cutoff_frequency_hz = 12000",
+        "range",
+        "stems[2].effects[0].cutoff_frequency_hz",
+        "{path}: stems[2].effects[0].cutoff_frequency_hz = 12000: out of range; "
+        "allowed: a number above 0 and at most 11025",
+        id="cutoff-above-nyquist",
+    ),
+    pytest.param(
+        "seconds = 3",
+        'seconds = 3\nformat = "mp3"',
+        "choice",
+        "set.format",
+        '{path}: set.format = "mp3": not allowed; allowed: one of wav, flac',
+        id="not-an-allowed-choice",
+    ),
+    pytest.param(
+        str(ASSETS / "lullaby.mid"),
+        "nowhere/tune.mid",
+        "file",
+        "stems[1].midi",
+        '{path}: stems[1].midi = "nowhere/tune.mid": file not found: {tmp}/nowhere/tune.mid; '
+        "allowed: an existing file, relative to the preset",
+        id="missing-file",
+    ),
+    pytest.param(
+        '{ plugin = "Reverb", room_size = 0.5 }',
+        '{ path = "verb.dll", mix = 0.2 }',
+        "choice",
+        "stems[0].effects[0].path",
+        '{path}: stems[0].effects[0].path = "verb.dll": not a plugin file; '
+        "allowed: a VST3 (.vst3) or Audio Unit (.component) plugin",
+        id="external-plugin-must-be-a-plugin-file",
+    ),
+    pytest.param(
+        'style = "sleep"',
+        'style = "sleep"\nstrength = 0.5',
+        "conflict",
+        "stems[0].strength",
+        '{path}: stems[0].strength = 0.5: `strength` is not used by op "generate"; '
+        "allowed: strength with op transform, interpolate",
+        id="conflicting-keys",
+    ),
+    pytest.param(
+        "track = 1",
+        f'track = 1\nhum = "{HUM}"',
+        "conflict",
+        "stems[1].hum",
+        '{path}: stems[1].hum = "{hum}": give midi or hum, not both; allowed: one of midi, hum',
+        id="midi-and-hum-together",
+    ),
+    pytest.param(
+        'name = "xf"',
+        'name = "pad"',
+        "duplicate",
+        "stems[2].name",
+        '{path}: stems[2].name = "pad": stems[0] has the same name; allowed: a name no other stem in the set has',
+        id="duplicate-stem-names",
+    ),
+]
 
 
-def test_missing_key(tmp_path):
-    path = write(tmp_path, GOOD.replace('name = "tune"\n', ""))
-    e = only_error(path, "missing")
-    assert e.message == (
-        f"{path}: stems[1].name: missing (required); allowed: a name of letters, digits, '.', '_' "
-        "or '-' (up to 64, starting with a letter or digit)"
-    )
+@pytest.mark.parametrize("old, new, kind, key, message", ONE_ERROR)
+def test_one_error_names_the_file_key_value_and_what_is_allowed(tmp_path, old, new, kind, key, message):
+    (tmp_path / "verb.dll").write_text("")  # a file that is not a plugin, for an effect to name
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new))
+    e = only_error(path, kind)
+    assert e.key == key
+    assert e.message == message.format(path=path, tmp=tmp_path.resolve(), hum=HUM)
 
 
 def test_missing_source_for_transform(tmp_path):
@@ -136,59 +205,12 @@ def test_missing_source_for_transform(tmp_path):
     assert 'missing: op "transform" needs it; allowed: a file path (relative to the preset)' in e.message
 
 
-def test_wrong_type(tmp_path):
-    path = write(tmp_path, GOOD.replace("sample_rate = 22050", 'sample_rate = "22050"'))
-    e = only_error(path, "type")
-    assert e.message == (
-        f'{path}: set.sample_rate = "22050": must be a whole number; allowed: one of 22050, 44100, 48000'
-    )
-
-
-def test_out_of_range_effect_parameter_names_the_full_key_path(tmp_path):
-    delay, reverb = '{ plugin = "Delay", delay_seconds = 0.25 }', '{ plugin = "Reverb", room_size = 1.5 }'
-    path = write(tmp_path, GOOD.replace(delay, reverb))
-    e = only_error(path, "range")
-    assert e.key == "stems[2].effects[1].room_size"
-    assert e.message == f"{path}: stems[2].effects[1].room_size = 1.5: Room Size value must be between 0.0 and 1.0."
-
-
-def test_out_of_range_renderer_key(tmp_path):
-    path = write(tmp_path, GOOD.replace('style = "sleep"', 'style = "sleep"\npan = 2'))
-    e = only_error(path, "range")
-    assert e.message == f"{path}: stems[0].pan = 2: out of range; allowed: a number from -1 to 1"
-
-
-def test_cutoff_above_nyquist(tmp_path):
-    path = write(tmp_path, GOOD.replace("cutoff_frequency_hz = 4000", "cutoff_frequency_hz = 12000"))
-    e = only_error(path, "range")
-    assert e.message == (
-        f"{path}: stems[2].effects[0].cutoff_frequency_hz = 12000: out of range; "
-        "allowed: a number above 0 and at most 11025"
-    )
-
-
-def test_not_an_allowed_choice(tmp_path):
-    path = write(tmp_path, GOOD.replace("seconds = 3", 'seconds = 3\nformat = "mp3"'))
-    e = only_error(path, "choice")
-    assert e.message == f'{path}: set.format = "mp3": not allowed; allowed: one of wav, flac'
-
-
 def test_unknown_operation(tmp_path):
     path = write(tmp_path, GOOD.replace('op = "transform"', 'op = "inpaint"'))
     errors = errors_of(path)
     assert errors[0].kind == "choice"
     assert errors[0].message == (
         f'{path}: stems[2].op = "inpaint": not an operation; allowed: generate, transform, interpolate, continue'
-    )
-
-
-def test_missing_file(tmp_path):
-    path = write(tmp_path, GOOD.replace(str(ASSETS / "lullaby.mid"), "nowhere/tune.mid"))
-    e = only_error(path, "file")
-    assert e.message == (
-        f'{path}: stems[1].midi = "nowhere/tune.mid": file not found: '
-        f"{(tmp_path / 'nowhere/tune.mid').resolve()}; "
-        "allowed: an existing file, relative to the preset"
     )
 
 
@@ -204,40 +226,6 @@ def test_unknown_plugin(tmp_path):
         f"{path}: stems[0].effects[0].plugin = \"Reverbb\": unknown plugin; did you mean 'Reverb'?; allowed: "
     )
     assert e.allowed == ", ".join(builtin_plugins())
-
-
-def test_external_plugin_must_be_a_plugin_file(tmp_path):
-    (tmp_path / "verb.dll").write_text("")
-    path = write(tmp_path, GOOD.replace('{ plugin = "Reverb", room_size = 0.5 }', '{ path = "verb.dll", mix = 0.2 }'))
-    e = only_error(path, "choice")
-    assert e.message == (
-        f'{path}: stems[0].effects[0].path = "verb.dll": not a plugin file; '
-        "allowed: a VST3 (.vst3) or Audio Unit (.component) plugin"
-    )
-
-
-def test_conflicting_keys(tmp_path):
-    path = write(tmp_path, GOOD.replace('style = "sleep"', 'style = "sleep"\nstrength = 0.5'))
-    e = only_error(path, "conflict")
-    assert e.message == (
-        f'{path}: stems[0].strength = 0.5: `strength` is not used by op "generate"; '
-        "allowed: strength with op transform, interpolate"
-    )
-
-
-def test_midi_and_hum_together(tmp_path):
-    hum = ASSETS / "hum_lullaby.ogg"
-    path = write(tmp_path, GOOD.replace("track = 1", f'track = 1\nhum = "{hum}"'))
-    e = only_error(path, "conflict")
-    assert e.message == f'{path}: stems[1].hum = "{hum}": give midi or hum, not both; allowed: one of midi, hum'
-
-
-def test_duplicate_stem_names(tmp_path):
-    path = write(tmp_path, GOOD.replace('name = "xf"', 'name = "pad"'))
-    e = only_error(path, "duplicate")
-    assert e.message == (
-        f'{path}: stems[2].name = "pad": stems[0] has the same name; allowed: a name no other stem in the set has'
-    )
 
 
 def test_reserved_stem_name(tmp_path):

@@ -3,53 +3,35 @@ limiter holds an output below its loudness target, and preset-relative paths in 
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from click.testing import CliRunner
+from render_presets import ASSETS, RATE, manifest_of, preset_text, render
 
-from reverie.render.cli import main
 from reverie.render.dither import LSB_16, TPDFDither
 
-ROOT = Path(__file__).resolve().parents[1]
-ASSETS = ROOT / "presets" / "assets"
-
-PRESET = """
-[set]
-name = "sleep_set"
-sample_rate = 22050
-format = "{format}"
-bit_depth = 16
-seconds = 1
-{extra}
-
-[[stems]]
-name = "drone"
-steps = 2
-effects = [{{ plugin = "Convolution", impulse_response_filename = "irs/room.ogg", mix = 0.3 }}]
-"""
+DRONE = {
+    "name": "drone",
+    "steps": 2,
+    "effects": [{"plugin": "Convolution", "impulse_response_filename": "irs/room.ogg", "mix": 0.3}],
+}
 
 
-def make(tmp_path: Path, format: str = "flac", extra: str = "") -> Path:
+def make(tmp_path: Path, format: str = "flac", **set_keys) -> Path:
+    """The sleep_set preset with its impulse response beside it, in `format`, with more `set_keys`."""
     (tmp_path / "irs").mkdir(exist_ok=True)
     shutil.copy(ASSETS / "music_box.ogg", tmp_path / "irs" / "room.ogg")
     path = tmp_path / "sleep_set.toml"
-    path.write_text(PRESET.format(format=format, extra=extra))
+    keys = {"name": "sleep_set", "sample_rate": RATE, "format": format, "bit_depth": 16, "seconds": 1, **set_keys}
+    path.write_text(preset_text(keys, DRONE))
     return path
-
-
-def render(*args):
-    result = CliRunner().invoke(main, [*map(str, args), "--model", "tiny"], catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def test_prefix_names_every_file_after_the_set(tmp_path):
     preset = make(tmp_path)
-    render(preset, "-o", tmp_path / "out", "--prefix", "-q")
+    render(preset, "-o", tmp_path / "out", "--prefix")
     folder = tmp_path / "out" / "sleep_set"
     names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
     assert names == [
@@ -61,16 +43,16 @@ def test_prefix_names_every_file_after_the_set(tmp_path):
     ]
     # the same from the preset, and switching it off renames (renders again, removing the prefixed files)
     preset.write_text(preset.read_text().replace("seconds = 1", "seconds = 1\nprefix = true"))
-    assert "reuse  sleep_set-drone.flac" in render(preset, "-o", tmp_path / "out", "--dry-run")
+    assert "reuse  sleep_set-drone.flac" in render(preset, "-o", tmp_path / "out", "--dry-run", quiet=False)
     preset.write_text(preset.read_text().replace("prefix = true", ""))
-    render(preset, "-o", tmp_path / "out", "-q")
+    render(preset, "-o", tmp_path / "out")
     names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
     assert names == ["drone.flac", "drone.png", "manifest.json", "mixdown.flac", "mixdown.png"]
 
 
 def test_tags_relative_paths_and_the_mixdown_progress(tmp_path):
     preset = make(tmp_path, "wav")
-    output = render(preset, "-o", tmp_path / "out")
+    output = render(preset, "-o", tmp_path / "out", quiet=False)
     assert "mixdown: 100%" in output  # a bar while the stems are mixed
     folder = tmp_path / "out" / "sleep_set"
     for name, comment in (("drone", "stem drone of set sleep_set"), ("mixdown", "mixdown of set sleep_set")):
@@ -78,7 +60,7 @@ def test_tags_relative_paths_and_the_mixdown_progress(tmp_path):
             tags = f.copy_metadata()
         assert tags["title"] == f"sleep_set - {name}" and tags["album"] == "sleep_set"
         assert tags["comment"].startswith(comment)
-    m = json.loads((folder / "manifest.json").read_text())
+    m = manifest_of(folder)
     assert m["stems"]["drone"]["params"]["effects"][0]["impulse_response_filename"] == "irs/room.ogg"
 
 
@@ -94,8 +76,8 @@ def test_tpdf_dither_turns_rounding_into_noise():
 
 
 def test_16_bit_files_are_dithered(tmp_path):
-    preset = make(tmp_path, extra="fade_out = 0.5")
-    render(preset, "-o", tmp_path / "out", "-q")
+    preset = make(tmp_path, fade_out=0.5)
+    render(preset, "-o", tmp_path / "out")
     audio, _ = sf.read(tmp_path / "out" / "sleep_set" / "mixdown.flac", dtype="int16")
     # The set fades to zero at its end: undithered, its last samples are exactly 0; dithered, +-1 steps remain.
     tail = audio[-200:]
@@ -103,8 +85,8 @@ def test_16_bit_files_are_dithered(tmp_path):
 
 
 def test_a_warning_when_the_limiter_holds_an_output_below_its_target(tmp_path):
-    preset = make(tmp_path, extra="loudness_lufs = -3\ntrue_peak_dbtp = -6")
-    output = render(preset, "-o", tmp_path / "out", "-q")  # seen even with -q
+    preset = make(tmp_path, loudness_lufs=-3, true_peak_dbtp=-6)
+    output = render(preset, "-o", tmp_path / "out")  # seen even with -q
     lines = [line for line in output.splitlines() if line.startswith("warning:")]
     assert lines and lines[0].startswith("warning: sleep_set/drone.flac: the true-peak limiter holds it at ")
     assert lines[0].endswith("below its target -3; lower loudness_lufs or raise true_peak_dbtp (-6)")

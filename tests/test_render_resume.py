@@ -2,45 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from render_presets import RATE, manifest_of, preset_text, render
 
 from reverie.render import manifest as manifest_module
 from reverie.render import renderer
-from reverie.render.cli import main
 
-RATE = 22050
-
-PRESET = f"""
-[set]
-name = "resume"
-sample_rate = {RATE}
-format = "wav"
-seconds = 1
-
-[[stems]]
-name = "first"
-steps = 2
-
-[[stems]]
-name = "second"
-steps = 2
-seed = 1
-"""
-
-
-def render(*args, code: int = 0) -> str:
-    result = CliRunner().invoke(main, [*map(str, args), "--model", "tiny", "-q"], catch_exceptions=False)
-    assert result.exit_code == code, result.output
-    return result.output
-
-
-def manifest_of(folder: Path) -> dict:
-    return json.loads((folder / "manifest.json").read_text())
+PRESET = preset_text(
+    {"name": "resume", "sample_rate": RATE, "format": "wav", "seconds": 1},
+    {"name": "first", "steps": 2},
+    {"name": "second", "steps": 2, "seed": 1},
+)
 
 
 @pytest.fixture
