@@ -152,9 +152,9 @@ class MelFrontend:
             audio = self._istft(mag * angles, length)
             rebuilt = self.stft(audio)
             angles = rebuilt - blend * previous
-            angles = angles / (angles.abs() + 1e-16)
+            angles = unit_phase(angles)
             if fixed is not None:
-                angles = torch.where(fixed, known_stft / (known_stft.abs() + 1e-16), angles)
+                angles = torch.where(fixed, unit_phase(known_stft), angles)
             previous = rebuilt
         return self._istft(mag * angles, length)
 
@@ -176,6 +176,11 @@ class MelFrontend:
             envelope[k : k + frames] += square[k]
         audio = (out / envelope.clamp(min=1e-11)).reshape(-1)[n_fft // 2 :]
         return fit_length(audio, length)
+
+
+def unit_phase(spec: torch.Tensor) -> torch.Tensor:
+    """Unit-magnitude phases of a complex STFT; zero where the STFT is zero (unknown)."""
+    return spec / (spec.abs() + 1e-16)
 
 
 def _per_bin(value: list[float] | float, n_mels: int) -> torch.Tensor:

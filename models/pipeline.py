@@ -33,7 +33,7 @@ import torch
 
 from .audio import Audio, fit_length, from_model_rate, limit_peaks, resample, to_model_rate
 from .errors import ReverieError
-from .mel import MelConfig, MelFrontend
+from .mel import MelConfig, MelFrontend, unit_phase
 from .operations import (
     INPAINT_SEAM_SECONDS,
     MAX_SECONDS,
@@ -47,7 +47,7 @@ from .operations import (
 )
 from .sampling import Callback, Denoiser, Run, Sampling, slerp
 from .schedulers import training_scheduler_config
-from .stream import StreamResampler, Window, decode_windows, fade_curve, plan_windows, resampled, unit_phase
+from .stream import StreamResampler, Window, decode_windows, fade_curve, plan_windows, resampled
 from .unet import MelUNet1D
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"

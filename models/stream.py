@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .audio import fit_length, resample
+from .mel import unit_phase
 
 # (context, new) frame counts of one window: `context` frames re-seen from before, `new` made.
 Window = tuple[int, int]
@@ -100,11 +101,6 @@ def fade_span(context: int, crossfade_frames: int, hop: int) -> tuple[int, int]:
     """Crossfade length and its offset from a window's start, in samples: centred in the context overlap."""
     fade_len = min(crossfade_frames, context) * hop
     return fade_len, (context * hop - fade_len) // 2
-
-
-def unit_phase(spec: torch.Tensor) -> torch.Tensor:
-    """Unit-magnitude phases of a complex STFT; zero where the STFT is zero (unknown)."""
-    return spec / (spec.abs() + 1e-16)
 
 
 def decode_windows(
