@@ -19,12 +19,10 @@ import numpy as np
 from reverie.models.audio import MAX_CHANNELS, Audio, check_sample_rate
 from reverie.models.errors import ReverieError
 from reverie.models.operations import INT64 as INT64_MAX
-from reverie.models.operations import operation
+from reverie.models.operations import SAMPLE_RATE
 
 from . import protocol as P
 from .protocol import ProtocolError
-
-_SAMPLE_RATE = operation("generate").param("sample_rate")
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class Limits:
             "max_queue": self.max_queue,
             "max_channels": MAX_CHANNELS,
             "max_header_bytes": P.MAX_HEADER_BYTES,
-            "sample_rates": [_SAMPLE_RATE.low, _SAMPLE_RATE.high],
+            "sample_rates": [SAMPLE_RATE.low, SAMPLE_RATE.high],
         }
 
 

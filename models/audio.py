@@ -15,11 +15,11 @@ import numpy as np
 import soundfile as sf
 
 from .errors import AudioFileError, ReverieError
+from .operations import MAX_CHANNELS, SAMPLE_RATE
 
 # soundfile picks the container from the suffix; these are the ones we promise.
 WRITABLE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
 SUBTYPES = {16: "PCM_16", 24: "PCM_24", 32: "FLOAT"}
-MAX_CHANNELS = 64
 # Float audio may go over full scale, but not without bound: the mel's power overflows float32 near
 # 1e19, and nothing real is 60 dB over full scale.
 MAX_SAMPLE = 1000.0
@@ -77,8 +77,9 @@ class Audio:
 def check_sample_rate(sample_rate: int, field: str = "sample_rate") -> int:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
         raise ReverieError(f"{field} must be an integer in Hz, got {sample_rate!r}", field=field)
-    if not 1000 <= int(sample_rate) <= 384000:
-        raise ReverieError(f"{field} must be between 1000 and 384000 Hz, got {sample_rate}", field=field)
+    low, high = SAMPLE_RATE.low, SAMPLE_RATE.high
+    if not low <= int(sample_rate) <= high:
+        raise ReverieError(f"{field} must be between {low} and {high} Hz, got {sample_rate}", field=field)
     return int(sample_rate)
 
 

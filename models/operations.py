@@ -149,6 +149,8 @@ TRACK = Param(
     default_text="the top voice of all tracks",
 )
 SAMPLING = (STYLE, SEED, STEPS, GUIDANCE, SCHEDULER)
+# generate's output rate; also the range every audio input's rate must be in (audio.check_sample_rate).
+SAMPLE_RATE = Param("sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=1000, high=384000)
 
 # strength's default is applied by the pipeline, not here: a given timestep replaces it.
 STRENGTH = Param(
@@ -194,7 +196,7 @@ OPERATIONS: dict[str, Operation] = {
                     f"Length of the result. Default: the MIDI melody's length, else {DEFAULT_GENERATE_SECONDS:g}.",
                     default_text=f"the MIDI melody's length, else `{DEFAULT_GENERATE_SECONDS:g}`",
                 ),
-                Param("sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=1000, high=384000),
+                SAMPLE_RATE,
                 Param(
                     "channels",
                     INTEGER,
