@@ -28,19 +28,15 @@ def source_bit_depth(path: str | None) -> str | None:
         return None
     import soundfile as sf
 
+    from reverie.models.audio import SUBTYPES
+
     try:
         subtype = sf.info(path).subtype
     except (sf.LibsndfileError, RuntimeError, TypeError):
         return None  # read_audio names the problem
-    return {
-        "PCM_S8": "16",
-        "PCM_U8": "16",
-        "PCM_16": "16",
-        "PCM_24": "24",
-        "PCM_32": "32",
-        "FLOAT": "32",
-        "DOUBLE": "32",
-    }.get(subtype)
+    # The formats we write keep their depth; the others get the nearest one that loses nothing.
+    kept = {written: str(depth) for depth, written in SUBTYPES.items()}
+    return {**kept, "PCM_S8": "16", "PCM_U8": "16", "PCM_32": "32", "DOUBLE": "32"}.get(subtype)
 
 
 def read_audio(path: str, field: str):
