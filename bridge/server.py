@@ -189,13 +189,7 @@ class Server:
     def _poll_once(self, poller: zmq.Poller, timeout: int = POLL_MS) -> None:
         events = dict(poller.poll(timeout))
         if self._pull in events:
-            # Forward everything the workers published (progress, results, errors).
-            while True:
-                try:
-                    frames = self._pull.recv_multipart(zmq.NOBLOCK, copy=False)
-                except zmq.Again:
-                    break
-                self._route(frames)
+            self._forward_published()
         if self._router in events:
             for _ in range(100):  # bounded burst, then give worker output a turn
                 try:
@@ -203,6 +197,15 @@ class Server:
                 except zmq.Again:
                     break
                 self._handle(frames)
+
+    def _forward_published(self) -> None:
+        """Forward everything the workers published (progress, results, errors) to its client."""
+        while True:
+            try:
+                frames = self._pull.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self._route(frames)
 
     def _shutdown(self, poller: zmq.Poller) -> None:
         drained = self._queue.close()
@@ -235,7 +238,11 @@ class Server:
                     log.info("grace of %g s is over: cancelling %d running job(s)", self.grace, len(late))
                 cancelled_late = True
             self._poll_once(poller, 20)
-        self._poll_once(poller, 0)
+        # A worker's last reply can still be on its way over the inproc pipe when the worker has exited,
+        # and a poll with no timeout may not see it yet (a job's final reply was lost that way): drain
+        # until the pipe stays quiet.
+        while self._pull.poll(100, zmq.POLLIN):
+            self._forward_published()
         with self._lock:
             stuck = list(self._live.values())
             self._live.clear()
