@@ -307,40 +307,42 @@ class Client:
         steps: list = []
         cancel_sent = accepted = False
         deadline = time.monotonic() + self.timeout
-        while True:
-            try:
+        # Ctrl-C may land anywhere in this loop, in the caller's progress callback (a progress bar
+        # drawing) as often as in the socket wait: wherever it lands, the job is cancelled on the server.
+        try:
+            while True:
                 got = self._next(rid, deadline)
-            except KeyboardInterrupt:
-                if not cancel_sent:
-                    self._cancel_quietly(rid)
-                # Wait for the final reply: leaving at once could drop the unsent
-                # cancel with the socket, and the job would run on unseen.
-                raise self._settle(rid) from None
-            if got is None:
-                # A queued job hears nothing until it starts: silence is only a dead server
-                # if the server does not know the job either.
-                if accepted and self._server_has(rid):
-                    deadline = time.monotonic() + self.timeout
-                    continue
-                raise BridgeTimeout(
-                    f"no reply from {self.endpoint} for {self.timeout:g} s (request {rid})",
-                    code=P.TIMEOUT,
-                    request_id=rid,
-                )
-            deadline = time.monotonic() + self.timeout
-            header, frames = got
-            kind = header.get("type")
-            accepted = accepted or kind == P.ACCEPTED
-            if kind == P.ERROR:
-                raise error_from_reply(header)
-            if kind == P.RESULT:
-                return _result(header, frames, steps)
-            if kind == P.PROGRESS:
-                step = (header.get("step"), header.get("total"), header.get("eta"))
-                steps.append(step)
-                if progress is not None and progress(*step) is False and not cancel_sent:
-                    self._cancel_quietly(rid)
-                    cancel_sent = True
+                if got is None:
+                    # A queued job hears nothing until it starts: silence is only a dead server
+                    # if the server does not know the job either.
+                    if accepted and self._server_has(rid):
+                        deadline = time.monotonic() + self.timeout
+                        continue
+                    raise BridgeTimeout(
+                        f"no reply from {self.endpoint} for {self.timeout:g} s (request {rid})",
+                        code=P.TIMEOUT,
+                        request_id=rid,
+                    )
+                deadline = time.monotonic() + self.timeout
+                header, frames = got
+                kind = header.get("type")
+                accepted = accepted or kind == P.ACCEPTED
+                if kind == P.ERROR:
+                    raise error_from_reply(header)
+                if kind == P.RESULT:
+                    return _result(header, frames, steps)
+                if kind == P.PROGRESS:
+                    step = (header.get("step"), header.get("total"), header.get("eta"))
+                    steps.append(step)
+                    if progress is not None and progress(*step) is False and not cancel_sent:
+                        self._cancel_quietly(rid)
+                        cancel_sent = True
+        except KeyboardInterrupt:
+            if not cancel_sent:
+                self._cancel_quietly(rid)
+            # Wait for the final reply: leaving at once could drop the unsent
+            # cancel with the socket, and the job would run on unseen.
+            raise self._settle(rid) from None
 
     def _settle(self, rid: str) -> Interrupted:
         """Drain request `rid`'s replies until its final one (or CANCEL_WAIT passes)."""
