@@ -167,9 +167,3 @@ def to_mid(audio: Audio) -> np.ndarray:
 def to_model_rate(audio: Audio, model_rate: int) -> np.ndarray:
     """Mid signal resampled to the model's rate, shape (frames,)."""
     return resample(to_mid(audio)[None, :], audio.sample_rate, model_rate)[0]
-
-
-def from_model_rate(mono: np.ndarray, model_rate: int, sample_rate: int, channels: int, frames: int) -> Audio:
-    """Model output back to the caller's rate, channel count and exact length (centred: same in every channel)."""
-    out = fit_length(resample(mono[None, :].astype(np.float32), model_rate, sample_rate), frames)
-    return Audio(np.repeat(out, channels, axis=0), sample_rate)

@@ -149,16 +149,16 @@ class MelFrontend:
         previous = torch.zeros_like(angles)
         blend = c.griffin_lim_momentum / (1 + c.griffin_lim_momentum)
         for _ in range(c.griffin_lim_iters):
-            audio = self._istft(mag * angles, length)
+            audio = self.istft(mag * angles, length)
             rebuilt = self.stft(audio)
             angles = rebuilt - blend * previous
             angles = unit_phase(angles)
             if fixed is not None:
                 angles = torch.where(fixed, unit_phase(known_stft), angles)
             previous = rebuilt
-        return self._istft(mag * angles, length)
+        return self.istft(mag * angles, length)
 
-    def _istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+    def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Inverse STFT by overlap-add of whole hop blocks: about 4x faster than torch.istft here,
         and Griffin-Lim calls it every iteration."""
         c = self.config

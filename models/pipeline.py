@@ -20,10 +20,12 @@ timestep) and what the model is told is known (the context mel and its mask). Se
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
 import math
+import operator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator
@@ -31,7 +33,8 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .audio import Audio, fit_length, from_model_rate, limit_peaks, resample, to_model_rate
+from .audio import Audio, fit_length, limit_peaks, resample, to_model_rate
+from .detail import Detail, measure
 from .errors import ReverieError
 from .mel import MelConfig, MelFrontend, unit_phase
 from .operations import (
@@ -47,7 +50,9 @@ from .operations import (
 )
 from .sampling import Callback, Denoiser, Run, Sampling, slerp
 from .schedulers import training_scheduler_config
+from .spectrum import Spectrum
 from .stream import StreamResampler, Window, decode_windows, fade_curve, plan_windows, resampled
+from .touch import retouch
 from .unet import MelUNet1D
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
@@ -77,6 +82,9 @@ class PipelineConfig:
     # an under-trained model came out 20 dB louder than its data.
     match_level: bool = True
     levels_db: dict = field(default_factory=dict)
+    # The image and air of new audio with no session around it (detail.Detail.to_dict), measured on real
+    # stereo recordings; empty: centred and band-limited.
+    detail: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict) -> "PipelineConfig":
@@ -266,15 +274,17 @@ class ReveriePipeline:
     def _generate_chunks(self, call: PreparedCall, run: Run) -> Iterator[Audio]:
         sample_rate, channels = call.args["sample_rate"], call.args["channels"]
         out_frames, emitted = round(call.args["seconds"] * sample_rate), 0
+        finish = self._finishing(self.prior.for_channels(channels), sample_rate)
         with torch.inference_mode():
             model_audio = self._decode_windows(run, call.windows, 0, None, None)
             for piece in resampled(model_audio, StreamResampler(self.sample_rate, sample_rate)):
                 piece = piece[: out_frames - emitted]
                 emitted += len(piece)
                 if len(piece):
-                    yield Audio(np.repeat(piece[None, :], channels, 0), sample_rate)
+                    yield from _nonempty(finish.push(piece[None, :]), sample_rate)
         if emitted < out_frames:
-            yield Audio(np.zeros((channels, out_frames - emitted), np.float32), sample_rate)
+            yield from _nonempty(finish.push(np.zeros((1, out_frames - emitted), np.float32)), sample_rate)
+        yield from _nonempty(finish.flush(), sample_rate)
 
     # --- continue -----------------------------------------------------------
     def _plan_continue(self, args: dict, sampling: Sampling):
@@ -300,8 +310,26 @@ class ReveriePipeline:
             )
             pieces += list(resampled(model_audio, resampler))
         seam = audio.frames - aligned // resampler.block_in * resampler.block_out
-        new = fit_length(np.concatenate(pieces)[seam:][None, :], round(call.args["seconds"] * audio.sample_rate))
-        return Audio(np.concatenate([audio.samples, np.repeat(new, audio.channels, 0)], axis=1), audio.sample_rate)
+        frames = round(call.args["seconds"] * audio.sample_rate)
+        mid = fit_length(np.concatenate(pieces), seam + frames)
+        tail = audio.samples[:, max(0, audio.frames - seam) :]  # the input under the model's context audio
+        new = self._finished_after(mid, tail, self._detail_of(tail, sample_rate=audio.sample_rate), audio.sample_rate)
+        return Audio(np.concatenate([audio.samples, new], axis=1), audio.sample_rate)
+
+    def _finished_after(self, mid: np.ndarray, before: np.ndarray, detail: Detail, sample_rate: int) -> np.ndarray:
+        """The part of `mid` after `before` (the caller's audio under mid's first samples), finished with
+        `detail`. Over its first seam the new image and air fade in from the input's own, mirrored at the
+        join, so no channel jumps there: the mid already runs on smoothly, the rest does too."""
+        known = before.shape[-1]
+        finished = self._finishing(detail.for_channels(len(before)), sample_rate)
+        whole = np.concatenate([p for p in (finished.push(mid[None, :]), finished.flush()) if p.shape[-1]], axis=-1)
+        layer = whole[:, known:] - mid[known:]
+        seam = min(round(INPAINT_SEAM_SECONDS * sample_rate), known, layer.shape[-1])
+        if seam:
+            own = (before[:, known - seam :] - mid[known - seam : known])[:, ::-1]
+            fade = fade_curve(seam)
+            layer[:, :seam] = layer[:, :seam] * fade + own * (1 - fade)
+        return (mid[known:] + layer).astype(np.float32)
 
     # --- transform ----------------------------------------------------------
     def _plan_transform(self, args: dict, sampling: Sampling):
@@ -326,7 +354,10 @@ class ReveriePipeline:
             # Starting Griffin-Lim from the input's phases keeps its transients where the mel allows.
             phase = unit_phase(self.frontend.stft(torch.from_numpy(mono)))
             out = self.frontend.decode(x[0], len(mono), run.generator, init_phase=phase)
-        return from_model_rate(out.numpy(), self.sample_rate, audio.sample_rate, audio.channels, audio.frames)
+        strength = start / (len(self.alphas_cumprod) - 1)
+        detail = self._detail_of(audio.samples, sample_rate=audio.sample_rate)
+        # The change lands on the input's own spectrum, per channel, at its rate (touch.py).
+        return retouch(audio, x0[0], x[0], out.numpy(), self.frontend, strength, detail)
 
     # --- interpolate --------------------------------------------------------
     def _plan_interpolate(self, args: dict, sampling: Sampling):
@@ -351,7 +382,10 @@ class ReveriePipeline:
             x = slerp(xa, xb, ratio) if call.args["mix"] == "slerp" else xa * (1 - ratio) + xb * ratio
             x = self._leveled(run.denoise(x, scheduler, timesteps, run.conditions(x.shape[-1])), reference)
             out = self.frontend.decode(x[0], len(mono_a), run.generator)
-        return from_model_rate(out.numpy(), self.sample_rate, a.sample_rate, a.channels, a.frames)
+        mid = fit_length(resample(out.numpy()[None, :], self.sample_rate, a.sample_rate)[0], a.frames)
+        detail_b = self._detail_of(b.samples, sample_rate=b.sample_rate)
+        detail = self._detail_of(a.samples, sample_rate=a.sample_rate).mix(detail_b, ratio)
+        return Audio(detail.for_channels(a.channels).finish(mid, a.sample_rate, self.sample_rate), a.sample_rate)
 
     # --- inpaint ------------------------------------------------------------
     def _plan_inpaint(self, args: dict, sampling: Sampling):
@@ -402,8 +436,12 @@ class ReveriePipeline:
 
     def _splice(self, audio: Audio, filled: np.ndarray, lo: int, first: int, last: int) -> Audio:
         offset = lo * audio.sample_rate // self.sample_rate
-        region = resample(filled[None, :], self.sample_rate, audio.sample_rate)[0]
-        region = fit_length(region[first - offset :][None, :], last - first)
+        mid = resample(filled[None, :], self.sample_rate, audio.sample_rate)[0]
+        end = offset + len(mid)
+        around = [audio.samples[:, offset:first], audio.samples[:, last:end]]
+        detail = self._detail_of(*[a for a in around if a.shape[-1]], sample_rate=audio.sample_rate)
+        region = detail.for_channels(audio.channels).finish(mid, audio.sample_rate, self.sample_rate)
+        region = fit_length(region[:, first - offset :], last - first)
         # A region must not clip where the session does not: its peaks stay under full scale (or under
         # the input's own peak, for float audio already over it). Only the peaks are touched.
         region = limit_peaks(region, max(1.0, float(np.abs(audio.samples).max())), audio.sample_rate)
@@ -484,6 +522,25 @@ class ReveriePipeline:
             level=lambda x: self._leveled(x, reference),
         )
 
+    @property
+    def prior(self) -> Detail:
+        """The image and air of new audio with no session around it: the model's `detail`, measured on real
+        stereo recordings (models/corpus/real.py); centred and band-limited for a model without one."""
+        return Detail.from_dict(self.config.detail) if self.config.detail else Detail.centred(2)
+
+    def _detail_of(self, *parts: np.ndarray, sample_rate: int) -> Detail:
+        """The image and air of the caller's audio in `parts` (each (channels, frames)), to finish new audio
+        that joins it; the model's prior where there is none."""
+        if not parts:
+            return self.prior
+        return functools.reduce(operator.add, (measure(p, sample_rate) for p in parts)).detail()
+
+    def _finishing(self, detail: Detail, sample_rate: int):
+        """A stream that turns mono mid chunks into `detail`'s channels at `sample_rate`."""
+        if detail.neutral:
+            return _Repeat(len(detail.pan))
+        return Spectrum.at(sample_rate).stream(detail.finisher(sample_rate, self.sample_rate))
+
     def _leveled(self, x: torch.Tensor, reference) -> torch.Tensor:
         """`x` at the reference level (dB, see PipelineConfig.match_level); as it is if there is none."""
         if not self.config.match_level or reference is None:
@@ -517,6 +574,24 @@ for _method, _op, _positional in (
     (ReveriePipeline.continue_, "continue", ("audio", "seconds")),
 ):
     _signed(_method, _op, _positional)
+
+
+class _Repeat:
+    """The finishing stream of a centred, band-limited detail: the mid in every channel, as it is."""
+
+    def __init__(self, channels: int):
+        self.channels = channels
+
+    def push(self, mid: np.ndarray) -> np.ndarray:
+        return np.repeat(mid.astype(np.float32), self.channels, 0)
+
+    def flush(self) -> np.ndarray:
+        return np.zeros((self.channels, 0), np.float32)
+
+
+def _nonempty(samples: np.ndarray, sample_rate: int) -> Iterator[Audio]:
+    if samples.shape[-1]:
+        yield Audio(samples, sample_rate)
 
 
 def load_pipeline(spec: str | Path | None = None) -> ReveriePipeline:

@@ -10,12 +10,21 @@ import torch
 from conftest import tone
 
 from reverie.models.audio import Audio
+from reverie.models.detail import CROSSOVER_HZ
 from reverie.models.mel import MelConfig, MelFrontend
 from reverie.models.pipeline import ReveriePipeline
 
 
 def rms_db(x: np.ndarray) -> float:
     return float(20 * np.log10(np.sqrt(np.mean(np.square(x, dtype=np.float64))) + 1e-12))
+
+
+def model_band_db(x: np.ndarray, sample_rate: int) -> float:
+    """The level below the crossover: the band the level matching sets. Above it the air follows the new
+    audio's own top octave (detail.py), which adds 3 dB to the tiny model's white noise."""
+    spec = np.fft.rfft(x.astype(np.float64), axis=-1)
+    spec[..., np.fft.rfftfreq(x.shape[-1], 1 / sample_rate) >= CROSSOVER_HZ] = 0
+    return rms_db(np.fft.irfft(spec, n=x.shape[-1], axis=-1))
 
 
 def with_config(pipe: ReveriePipeline, **changes) -> ReveriePipeline:
@@ -47,7 +56,7 @@ def test_transform_output_follows_the_input_level(pipe):
     soft = Audio(loud.samples * 10 ** (-30 / 20), 44100)
     outs = [pipe.transform(a, strength=1.0, seed=4) for a in (loud, soft)]
     for a, out in zip((loud, soft), outs):
-        assert abs(rms_db(out.samples) - rms_db(a.samples)) < 4.0
+        assert abs(model_band_db(out.samples, 44100) - model_band_db(a.samples, 44100)) < 4.0
     plain = with_config(pipe, match_level=False)
     unmatched = [plain.transform(a, strength=1.0, seed=4) for a in (loud, soft)]
     assert abs(rms_db(unmatched[0].samples) - rms_db(unmatched[1].samples)) < 10.0  # what matching fixes
@@ -65,14 +74,18 @@ def test_generate_starts_at_the_style_level_and_keeps_it_over_windows(pipe):
 
 
 def test_inpainted_region_has_the_level_of_its_surroundings(pipe):
+    """Within 6 dB in the band the level matching sets. The tiny model's white noise comes out about 5 dB
+    over this context of tones (with mid and side now both measured): the level is matched as mel power,
+    and a white spectrum holds more audio power per unit of mel power than a few harmonics do."""
     quiet = Audio(tone(4.0, 44100).samples * 10 ** (-30 / 20), 44100)
     for method in ("trained", "repaint"):
         out = pipe.inpaint(quiet, 1.5, 2.5, method=method, seed=1)
         region = out.samples[:, int(1.6 * 44100) : int(2.4 * 44100)]
-        assert abs(rms_db(region) - rms_db(quiet.samples)) < 4.0, method
+        assert abs(model_band_db(region, 44100) - model_band_db(quiet.samples, 44100)) < 6.0, method
 
 
 def test_continuation_has_the_level_of_the_input(pipe):
     quiet = Audio(tone(3.0, 44100).samples * 10 ** (-24 / 20), 44100)
     out = pipe.continue_(quiet, 3.0, seed=5)
-    assert abs(rms_db(out.samples[:, quiet.frames :]) - rms_db(quiet.samples)) < 4.0
+    new = out.samples[:, quiet.frames :]
+    assert abs(model_band_db(new, 44100) - model_band_db(quiet.samples, 44100)) < 4.0

@@ -1,0 +1,137 @@
+"""A light touch keeps the recording: transform's change applied as a gain on the input's own spectrum.
+
+Resynthesising a whole recording from the model's 22 kHz mono mel loses its stereo image, its top
+octave and its fine structure, however little the model changed. So transform measures the change
+instead, as a gain per mel band and frame (the model's mel over the input's), and applies that gain
+to the input's own complex STFT, per channel, at the input's rate: what the model left alone comes
+back as it was, phase, image and air included.
+
+A gain can only reshape energy that is there. Where the model asks for more than `MAX_BOOST_DB` over
+the input (a new note, a filled gap), the shortfall comes from the model's own resynthesis, finished
+with the input's image and air (detail.py). As strength grows from `KEEP_UNTIL` to `RESYNTH_FROM`,
+the result crossfades to that finished resynthesis entirely: a strong transform is new audio.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .audio import Audio, fit_length, resample
+from .detail import CROSSOVER_HZ, Detail
+from .spectrum import Spectrum
+
+MAX_BOOST_DB = 6.0
+MAX_CUT_DB = 40.0
+KEEP_UNTIL, RESYNTH_FROM = 0.4, 0.9
+SMOOTH = (3, 3)
+
+
+def kept_share(strength: float) -> float:
+    """How much of the result is the gained input (the rest: the finished resynthesis)."""
+    x = min(max((strength - KEEP_UNTIL) / (RESYNTH_FROM - KEEP_UNTIL), 0.0), 1.0)
+    return 1.0 - x * x * (3 - 2 * x)
+
+
+def retouch(
+    audio: Audio,
+    before: torch.Tensor,
+    after: torch.Tensor,
+    resynth: np.ndarray,
+    frontend,
+    strength: float,
+    detail: Detail,
+) -> Audio:
+    """`audio` changed as the model changed its mel from `before` to `after` (normalised, (n_mels, T)).
+
+    `resynth` is the model-rate audio decoded from `after` (its phases, for what a gain cannot make),
+    `detail` the input's own image and air for that part.
+    """
+    model_rate = frontend.config.sample_rate
+    keep = kept_share(strength)
+    log_gain = torch.log(frontend.linear_mel(after)) - torch.log(frontend.linear_mel(before))
+    low, high = -MAX_CUT_DB * math.log(10) / 20, MAX_BOOST_DB * math.log(10) / 20
+    log_gain = _smoothed(log_gain)
+    gain = log_gain.clamp(low, high)
+    # The share of the model's magnitude that the capped gain leaves out, per band and frame.
+    missing = (1 - torch.exp(gain - log_gain)).clamp(min=0)
+    missing = keep * missing + (1 - keep)
+    resynth_part = _shortfall(resynth, missing.numpy(), frontend)
+    bands = _BandMap(frontend, gain.numpy())
+    spectrum = Spectrum.at(audio.sample_rate)
+    kept = spectrum.process(audio.samples, bands.applier(spectrum, model_rate, keep))
+    extra = fit_length(resample(resynth_part[None, :], model_rate, audio.sample_rate)[0], audio.frames)
+    return Audio(kept + detail.finish(extra, audio.sample_rate, model_rate), audio.sample_rate)
+
+
+def _smoothed(log_gain: torch.Tensor) -> torch.Tensor:
+    """A 3x3 (bands x frames) average: the model's frame-to-frame jitter is noise, not change."""
+    kernel = torch.ones(1, 1, SMOOTH[0], SMOOTH[1]) / (SMOOTH[0] * SMOOTH[1])
+    pad = (SMOOTH[1] // 2,) * 2 + (SMOOTH[0] // 2,) * 2
+    padded = torch.nn.functional.pad(log_gain[None, None], pad, mode="replicate")
+    return torch.nn.functional.conv2d(padded, kernel)[0, 0]
+
+
+def _shortfall(resynth: np.ndarray, missing: np.ndarray, frontend) -> np.ndarray:
+    """The part of the model-rate resynthesis that the gain cannot make: its STFT times `missing`."""
+    spec = frontend.stft(torch.from_numpy(resynth))
+    share = _BandMap(frontend, missing).model_bins(frontend)
+    return frontend.istft(spec * torch.from_numpy(share).to(spec.real.dtype), len(resynth)).numpy()
+
+
+class _BandMap:
+    """A value per mel band and model frame, read at any STFT's bins: the mel filters' weighted average,
+    so it runs linearly between band centres; above the crossover, the mean over the octave below it
+    (the air follows its source, as in detail.py); below the lowest filter, the lowest band's."""
+
+    def __init__(self, frontend, values: np.ndarray):
+        self.frontend = frontend
+        self.values = values  # (n_mels, T)
+        centres = _centres(frontend)
+        source = (centres >= CROSSOVER_HZ / 2) & (centres < CROSSOVER_HZ)
+        self.air = values[source].mean(axis=0) if source.any() else values[-1]
+
+    def at_bins(self, freqs: np.ndarray, sample_rate: int) -> np.ndarray:
+        """(bins, T) for the given bin frequencies."""
+        import torchaudio.functional as AF
+
+        c = self.frontend.config
+        weights = AF.melscale_fbanks(len(freqs), c.f_min, c.f_max, c.n_mels, sample_rate, "slaney", "slaney").numpy()
+        total = weights.sum(axis=1, keepdims=True)
+        out = (weights @ self.values) / np.maximum(total, 1e-12)
+        empty = total[:, 0] <= 1e-12
+        below = empty & (freqs < c.f_min * 2)
+        out[below] = self.values[0]
+        out[empty & ~below] = self.air
+        out[freqs >= CROSSOVER_HZ] = self.air
+        return out
+
+    def model_bins(self, frontend) -> np.ndarray:
+        c = frontend.config
+        freqs = np.arange(c.n_fft // 2 + 1) * c.sample_rate / c.n_fft
+        return self.at_bins(freqs, c.sample_rate)
+
+    def applier(self, spectrum: Spectrum, model_rate: int, keep: float):
+        """A spectral function: each frame times exp(the value at its bins and time) times `keep`."""
+        log_gain = self.at_bins(spectrum.freqs, spectrum.sample_rate)  # (bins, T) on the model's frames
+        model_times = np.arange(log_gain.shape[1]) * self.frontend.config.hop_length / model_rate
+
+        def apply(spec: np.ndarray, first: int) -> np.ndarray:
+            times = spectrum.frame_seconds(first, spec.shape[-1])
+            at = np.interp(times, model_times, np.arange(len(model_times)))
+            lo = np.floor(at).astype(int)
+            hi = np.minimum(lo + 1, len(model_times) - 1)
+            frac = at - lo
+            g = log_gain[:, lo] * (1 - frac) + log_gain[:, hi] * frac
+            return spec * (keep * np.exp(g))[None]
+
+        return apply
+
+
+def _centres(frontend) -> np.ndarray:
+    """Each mel filter's peak frequency."""
+    c = frontend.config
+    freqs = np.arange(c.n_fft // 2 + 1) * c.sample_rate / c.n_fft
+    return freqs[frontend.filters.numpy().argmax(axis=0)]
