@@ -129,21 +129,61 @@ def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
 
 
 def limit_peaks(samples: np.ndarray, ceiling: float, sample_rate: int, hold_seconds: float = 0.005) -> np.ndarray:
-    """(channels, frames) with every |sample| <= ceiling, by a smooth gain that dips only around peaks.
+    """(channels, frames) with every |sample| <= ceiling, by a smooth gain that dips only around peaks."""
+    if samples.size == 0 or np.abs(samples).max() <= ceiling:
+        return samples
+    limiter = PeakLimiter(ceiling, sample_rate, hold_seconds)
+    return np.concatenate([limiter.push(samples), limiter.flush()], axis=-1)
+
+
+class PeakLimiter:
+    """limit_peaks as a stream: the same samples however the input is chunked, `reach` samples late.
 
     The gain is the ceiling over a peak hold 2W wide, averaged over W (W = hold_seconds): every gain in
-    the average already sees the sample at its centre, so the average cannot let it through.
+    the average already sees the sample at its centre, so the average cannot let it through. Before the
+    first sample and after the last, the level is taken to stay as it was.
     """
-    level = np.abs(samples).max(axis=0)
-    if level.size == 0 or level.max() <= ceiling:
-        return samples
-    w = max(1, round(hold_seconds * sample_rate))
-    padded = np.pad(level, w, mode="edge")
-    hold = np.lib.stride_tricks.sliding_window_view(padded, 2 * w + 1).max(axis=-1)
-    gain = np.minimum(1.0, ceiling / np.maximum(hold, 1e-30))
-    kernel = np.ones(w | 1) / (w | 1)  # odd length: centred
-    smooth = np.convolve(np.pad(gain, (w | 1) // 2, mode="edge"), kernel, mode="valid")
-    return (samples * np.minimum(smooth, 1.0)).astype(np.float32)
+
+    def __init__(self, ceiling: float, sample_rate: int, hold_seconds: float = 0.005):
+        self.ceiling = ceiling
+        self.w = max(1, round(hold_seconds * sample_rate))
+        self.kernel = self.w | 1  # odd length: centred
+        self.reach = self.w + self.kernel // 2  # samples each side that one output sample depends on
+        self.pending: np.ndarray | None = None  # input not yet output
+        self.levels = np.zeros(0)  # peak level from `reach` samples before pending[0] on
+
+    def push(self, samples: np.ndarray) -> np.ndarray:
+        samples = np.asarray(samples, dtype=np.float32)
+        level = np.abs(samples).max(axis=0) if samples.shape[-1] else np.zeros(0)
+        if self.pending is None:
+            self.pending = samples[:, :0]
+            self.levels = np.full(self.reach, level[0] if len(level) else 0.0)
+        self.pending = np.concatenate([self.pending, samples], axis=-1)
+        self.levels = np.concatenate([self.levels, level])
+        return self._emit(self.pending.shape[-1] - self.reach)
+
+    def flush(self) -> np.ndarray:
+        if self.pending is None:
+            return np.zeros((1, 0), np.float32)
+        self.levels = np.concatenate([self.levels, np.full(self.reach, self.levels[-1])])
+        return self._emit(self.pending.shape[-1])
+
+    def _emit(self, count: int) -> np.ndarray:
+        if count <= 0:
+            return self.pending[:, :0]
+        from scipy.ndimage import maximum_filter1d
+
+        levels = self.levels[: count + 2 * self.reach]
+        if levels.max() <= self.ceiling:  # no peak within reach: every gain is exactly 1
+            out = self.pending[:, :count].copy()
+        else:
+            hold = maximum_filter1d(levels, 2 * self.w + 1, mode="nearest")[self.w : len(levels) - self.w]
+            gain = np.minimum(1.0, self.ceiling / np.maximum(hold, 1e-30))
+            smooth = np.convolve(gain, np.ones(self.kernel) / self.kernel, mode="valid")[:count]
+            out = (self.pending[:, :count] * np.minimum(smooth, 1.0)).astype(np.float32)
+        self.pending = self.pending[:, count:]
+        self.levels = self.levels[count:]
+        return out
 
 
 def fit_length(samples: np.ndarray, frames: int) -> np.ndarray:

@@ -202,3 +202,25 @@ class _Finisher:
             mid[hi:] = patch * gains[self.air_band]
         side = mid[None] * (self.pan + self.spread * self.rotate)
         return mid[None] + side
+
+
+# --- what a listener checks: how wide, how bright ----------------------------------------------------
+HF_SHARE_HZ = 11500.0
+FLOOR_DB = -120.0  # what "none at all" reads as
+
+
+def side_to_mid_db(samples: np.ndarray, sample_rate: int) -> float:
+    """Power of the channels' deviation from their mean over the mean's (dB); a stereo pair's S/M ratio.
+    FLOOR_DB for mono or identical channels."""
+    spec = Spectrum.at(sample_rate).analyse(samples)
+    mid = spec.mean(axis=0)
+    side = (np.abs(spec - mid) ** 2).sum() / len(spec)
+    return max(FLOOR_DB, float(10 * np.log10(max(side, 1e-30) / max((np.abs(mid) ** 2).sum(), 1e-30))))
+
+
+def hf_share_db(samples: np.ndarray, sample_rate: int, above: float = HF_SHARE_HZ) -> float:
+    """The share of all channels' power above `above` Hz (dB)."""
+    spectrum = Spectrum.at(sample_rate)
+    power = np.abs(spectrum.analyse(samples)) ** 2
+    high = power[:, spectrum.bin(above) :].sum()
+    return max(FLOOR_DB, float(10 * np.log10(max(high, 1e-30) / max(power.sum(), 1e-30))))

@@ -33,8 +33,9 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .audio import Audio, fit_length, limit_peaks, resample, to_model_rate
+from .audio import Audio, PeakLimiter, fit_length, limit_peaks, resample, to_model_rate
 from .detail import Detail, measure
+from .drift import BandAnchor
 from .errors import ReverieError
 from .mel import MelConfig, MelFrontend, unit_phase
 from .operations import (
@@ -85,6 +86,9 @@ class PipelineConfig:
     # The image and air of new audio with no session around it (detail.Detail.to_dict), measured on real
     # stereo recordings; empty: centred and band-limited.
     detail: dict = field(default_factory=dict)
+    # Long audio: how far (dB) a window's band may drift from the piece's first window (or the continued
+    # input's context) before the excess is taken back (drift.py); None: not held.
+    drift_db: float | None = None
 
     @classmethod
     def from_dict(cls, d: dict) -> "PipelineConfig":
@@ -275,16 +279,21 @@ class ReveriePipeline:
         sample_rate, channels = call.args["sample_rate"], call.args["channels"]
         out_frames, emitted = round(call.args["seconds"] * sample_rate), 0
         finish = self._finishing(self.prior.for_channels(channels), sample_rate)
+        # New audio does not clip: the widened image adds the side's peaks to the mid's.
+        limiter = PeakLimiter(1.0, sample_rate)
         with torch.inference_mode():
             model_audio = self._decode_windows(run, call.windows, 0, None, None)
             for piece in resampled(model_audio, StreamResampler(self.sample_rate, sample_rate)):
                 piece = piece[: out_frames - emitted]
                 emitted += len(piece)
                 if len(piece):
-                    yield from _nonempty(finish.push(piece[None, :]), sample_rate)
+                    yield from _nonempty(limiter.push(finish.push(piece[None, :])), sample_rate)
         if emitted < out_frames:
-            yield from _nonempty(finish.push(np.zeros((1, out_frames - emitted), np.float32)), sample_rate)
-        yield from _nonempty(finish.flush(), sample_rate)
+            yield from _nonempty(
+                limiter.push(finish.push(np.zeros((1, out_frames - emitted), np.float32))), sample_rate
+            )
+        yield from _nonempty(limiter.push(finish.flush()), sample_rate)
+        yield from _nonempty(limiter.flush(), sample_rate)
 
     # --- continue -----------------------------------------------------------
     def _plan_continue(self, args: dict, sampling: Sampling):
@@ -314,6 +323,7 @@ class ReveriePipeline:
         mid = fit_length(np.concatenate(pieces), seam + frames)
         tail = audio.samples[:, max(0, audio.frames - seam) :]  # the input under the model's context audio
         new = self._finished_after(mid, tail, self._detail_of(tail, sample_rate=audio.sample_rate), audio.sample_rate)
+        new = limit_peaks(new, _ceiling(audio), audio.sample_rate)
         return Audio(np.concatenate([audio.samples, new], axis=1), audio.sample_rate)
 
     def _finished_after(self, mid: np.ndarray, before: np.ndarray, detail: Detail, sample_rate: int) -> np.ndarray:
@@ -357,7 +367,8 @@ class ReveriePipeline:
         strength = start / (len(self.alphas_cumprod) - 1)
         detail = self._detail_of(audio.samples, sample_rate=audio.sample_rate)
         # The change lands on the input's own spectrum, per channel, at its rate (touch.py).
-        return retouch(audio, x0[0], x[0], out.numpy(), self.frontend, strength, detail)
+        out = retouch(audio, x0[0], x[0], out.numpy(), self.frontend, strength, detail)
+        return Audio(limit_peaks(out.samples, _ceiling(audio), audio.sample_rate), audio.sample_rate)
 
     # --- interpolate --------------------------------------------------------
     def _plan_interpolate(self, args: dict, sampling: Sampling):
@@ -385,7 +396,8 @@ class ReveriePipeline:
         mid = fit_length(resample(out.numpy()[None, :], self.sample_rate, a.sample_rate)[0], a.frames)
         detail_b = self._detail_of(b.samples, sample_rate=b.sample_rate)
         detail = self._detail_of(a.samples, sample_rate=a.sample_rate).mix(detail_b, ratio)
-        return Audio(detail.for_channels(a.channels).finish(mid, a.sample_rate, self.sample_rate), a.sample_rate)
+        out = detail.for_channels(a.channels).finish(mid, a.sample_rate, self.sample_rate)
+        return Audio(limit_peaks(out, _ceiling(a), a.sample_rate), a.sample_rate)
 
     # --- inpaint ------------------------------------------------------------
     def _plan_inpaint(self, args: dict, sampling: Sampling):
@@ -442,9 +454,7 @@ class ReveriePipeline:
         detail = self._detail_of(*[a for a in around if a.shape[-1]], sample_rate=audio.sample_rate)
         region = detail.for_channels(audio.channels).finish(mid, audio.sample_rate, self.sample_rate)
         region = fit_length(region[:, first - offset :], last - first)
-        # A region must not clip where the session does not: its peaks stay under full scale (or under
-        # the input's own peak, for float audio already over it). Only the peaks are touched.
-        region = limit_peaks(region, max(1.0, float(np.abs(audio.samples).max())), audio.sample_rate)
+        region = limit_peaks(region, _ceiling(audio), audio.sample_rate)
         seam = min(round(INPAINT_SEAM_SECONDS * audio.sample_rate), (last - first) // 2)
         weight = np.ones(last - first, dtype=np.float32)
         weight[:seam] = fade_curve(seam)
@@ -511,6 +521,7 @@ class ReveriePipeline:
         # One level for the whole call: the input's (continuation) or the style's. Re-measuring
         # each window's context instead lets the level wander from window to window.
         reference = self.frontend.level_db(context_mel) if windows[0][0] else self._style_level(run.style)
+        anchor = BandAnchor(self.frontend, self.config.drift_db, context_mel if windows[0][0] else None)
         return decode_windows(
             run,
             self.frontend,
@@ -519,7 +530,7 @@ class ReveriePipeline:
             frame0,
             context_mel,
             known_audio,
-            level=lambda x: self._leveled(x, reference),
+            level=lambda x: self._leveled(anchor(x), reference),
         )
 
     @property
@@ -587,6 +598,12 @@ class _Repeat:
 
     def flush(self) -> np.ndarray:
         return np.zeros((self.channels, 0), np.float32)
+
+
+def _ceiling(audio: Audio) -> float:
+    """New audio must not clip where the session does not: its peaks stay under full scale, or under the
+    input's own peak for float audio already over it. Only the peaks are touched (audio.limit_peaks)."""
+    return max(1.0, float(np.abs(audio.samples).max()))
 
 
 def _nonempty(samples: np.ndarray, sample_rate: int) -> Iterator[Audio]:
