@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from conftest import tone
 
 from reverie.models.audio import Audio, PeakLimiter, limit_peaks, resample
@@ -141,3 +142,27 @@ def test_a_model_without_a_prior_generates_the_centred_mid(pipe):
     assert not pipe.config.detail
     out = pipe.generate(2.0, sample_rate=44100, channels=2, seed=0)
     assert np.array_equal(out.samples[0], out.samples[1])
+
+
+def test_a_band_that_drifts_past_the_limit_is_brought_back_to_it_and_no_further():
+    from reverie.models.drift import BandAnchor
+    from reverie.models.mel import MelConfig, MelFrontend
+
+    frontend = MelFrontend(MelConfig())
+    rng = np.random.default_rng(4)
+    first = torch.from_numpy(rng.standard_normal((2, 22050 * 4)).astype(np.float32) * 0.1)
+    x0 = frontend.encode(first[0])[None]
+    anchor = BandAnchor(frontend, 4.0)
+    assert torch.equal(anchor(x0), x0)  # the first window sets the balance
+    later = frontend.encode(first[1])[None]
+    low = torch.from_numpy(anchor.band == 1)  # 90-250 Hz
+    nudged = later.clone()
+    nudged[:, low] += frontend.shift_level(torch.zeros_like(later), 2.0)[:, low]  # +2 dB: within the limit
+    assert torch.equal(anchor(nudged), nudged)
+    pushed = later.clone()
+    pushed[:, low] += frontend.shift_level(torch.zeros_like(later), 12.0)[:, low]  # +12 dB: past it
+    held = anchor(pushed)
+    levels = anchor._levels(held) - anchor.reference
+    assert float(levels[1]) == pytest.approx(4.0, abs=0.05)
+    others = [b for b in range(len(levels)) if b != 1]
+    assert torch.allclose(held[:, ~low], pushed[:, ~low]) and levels[others].abs().max() < 4.0
