@@ -5,9 +5,11 @@ Threads and sockets:
 - The I/O thread (the one that calls `serve()`) owns the ROUTER socket. It
   validates every message, answers info/status/cancel at once, queues jobs
   and forwards what workers publish. No other thread touches the ROUTER.
-- Each worker thread takes jobs from the queue, calls `pipe.run(op, **kwargs)`
-  with a progress callback, and publishes progress, the result or the error
-  on its own PUSH socket to an inproc PULL socket that the I/O thread polls.
+- Each worker thread takes jobs from the queue, runs each on the server's
+  runner (runners.py: here on the pipeline, `pipe.run(op, **kwargs)`, or on a
+  Ray actor) with a progress callback, and publishes progress, the result or
+  the error on its own PUSH socket to an inproc PULL socket that the I/O
+  thread polls.
 
 Every message gets an answer: the I/O loop wraps each message in a catch-all
 that turns anything unexpected into an `internal` error reply.
@@ -43,6 +45,7 @@ from . import protocol as P
 from .jobs import DONE, QUEUED, RUNNING, Busy, Job, JobQueue, pipeline_kwargs
 from .keys import is_local_endpoint
 from .protocol import ProtocolError
+from .runners import LocalRunner, Runner
 from .validate import Limits, Request, parse
 
 log = logging.getLogger("reverie.bridge")
@@ -77,6 +80,7 @@ class Server:
         on_shutdown: str = "cancel",
         grace: float = 10.0,
         context: zmq.Context | None = None,
+        runner: Runner | None = None,
     ):
         if workers < 1:
             raise ReverieError(f"workers must be at least 1, got {workers}", field="workers")
@@ -88,7 +92,8 @@ class Server:
                 "Make a pair with `reverie keys DIR` and start with --secret-key DIR/server.key_secret",
                 field="bind",
             )
-        self.pipe = pipe
+        self.pipe = pipe  # the model's facts for `info` and results; jobs run on `runner`
+        self.runner = runner  # None: LocalRunner(pipe), made when serving starts (the CLI sets pipe late)
         self.limits = limits or Limits()
         self.workers = workers
         self.on_shutdown = on_shutdown
@@ -155,6 +160,8 @@ class Server:
 
     def serve(self) -> None:
         self.bind()
+        if self.runner is None:
+            self.runner = LocalRunner(self.pipe)
         for index in range(self.workers):
             thread = threading.Thread(target=self._worker, name=f"reverie-worker-{index}", daemon=True)
             thread.start()
@@ -369,6 +376,7 @@ class Server:
             "limits": self.limits.as_dict(),
             "defaults": _jsonable(self.pipe.defaults),
             "workers": self.workers,
+            **((self.runner.describe() or {}) if self.runner is not None else {}),
         }
 
     def status(self, identity: bytes, job_id: str | None) -> dict:
@@ -452,7 +460,7 @@ class Server:
             if job.cancel.is_set():
                 raise Cancelled()
             kwargs = pipeline_kwargs(req, self.limits.max_seconds)
-            out = self.pipe.run(req.op, callback=progress, **kwargs)
+            out = self.runner.run(req.op, kwargs, progress, job.cancel)
             compute = time.monotonic() - started
             entry, frame = P.audio_entry("audio", out.samples, out.sample_rate, req.reply_layout)
             header = P.reply(

@@ -27,8 +27,14 @@ from .errors import EXIT_INTERRUPTED, reports_errors
 @click.command()
 @click.option("--bind", default=DEFAULT_ENDPOINT, show_default=True,
               help="ZeroMQ endpoint to listen on. Anything but loopback (or ipc://) needs --secret-key.")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Jobs run at once (threads sharing the one model in memory).")
+@click.option("--workers", type=click.IntRange(1, 1024), default=None,
+              help="Jobs run at once: threads sharing the one model in memory (default 1); with --ray, Ray actors "
+                   "across the cluster (default: as many as its CPUs hold at --threads each).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="local", default=None, metavar="[ADDRESS]",
+              help="Run jobs on Ray actors, each loading the model once (pip install -e \".[ray]\"). Alone: a Ray "
+                   "runtime on this machine; `auto`, HOST:6379 or ray://HOST:10001: join that cluster.")
+@click.option("--threads", type=click.IntRange(1, 256), default=None,
+              help="With --ray: CPU threads (and Ray CPUs) per job. Default: this machine's cores.")
 @click.option("--model", "model", metavar="DIR",
               help="A model folder from `reverie train`, or `tiny` (random test model). Default: the embedded model.")
 @click.option("--max-seconds", type=click.FloatRange(0.1, MAX_SECONDS), default=600.0, show_default=True,
@@ -48,7 +54,21 @@ from .errors import EXIT_INTERRUPTED, reports_errors
 @click.option("-q", "--quiet", is_flag=True, help="Log warnings only, not one line per request.")
 # fmt: on
 @reports_errors
-def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, client_keys, on_shutdown, grace, quiet):
+def serve(
+    bind,
+    workers,
+    ray_address,
+    threads,
+    model,
+    max_seconds,
+    max_bytes,
+    max_queue,
+    secret_key,
+    client_keys,
+    on_shutdown,
+    grace,
+    quiet,
+):
     """Run the bridge server: load the model once and answer DAWs and scripts over ZeroMQ.
 
     Logs one line per request (id, op, seconds of audio, queue wait, compute
@@ -56,10 +76,16 @@ def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, c
     are refused, running jobs cancelled (or finished, --on-shutdown finish),
     every client answered. The protocol is in docs/protocol.md.
 
+    With --ray the same server runs its jobs on Ray actors across a cluster
+    (one server, many machines): progress, cancel and every limit work as
+    here, and `info` lists the workers (docs/scale.md).
+
     \b
     Examples:
       reverie serve
       reverie keys ~/.reverie && reverie serve --bind tcp://0.0.0.0:5555 --secret-key ~/.reverie/server.key_secret
+      reverie serve --ray auto            # the cluster this machine joined with `ray start`
+      reverie serve --ray --workers 2 --threads 1
     """
     logging.basicConfig(
         level=logging.WARNING if quiet else logging.INFO,
@@ -67,9 +93,10 @@ def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, c
         format="%(asctime)s %(levelname)s %(message)s",
     )
     from reverie.bridge.keys import is_local_endpoint, load_secret
-    from reverie.bridge.server import Server
     from reverie.bridge.validate import Limits
 
+    if threads is not None and ray_address is None:
+        raise ReverieError("--threads sets each Ray worker's threads; give it with --ray", field="threads")
     if client_keys and not secret_key:
         raise ReverieError("--client-keys needs --secret-key", field="client_keys")
     if client_keys and not Path(client_keys).is_dir():
@@ -81,13 +108,34 @@ def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, c
             "Run `reverie keys DIR` and pass --secret-key DIR/server.key_secret",
             field="bind",
         )
+    runtime = None
+    if ray_address is not None:  # before the bind and the load: a missing ray or a wrong address fails at once
+        from reverie.cluster.runtime import connect
+
+        runtime = connect(ray_address)
+    try:
+        _serve(runtime, ray_address, bind, workers, threads, model, Limits(max_seconds, max_bytes, max_queue),
+               curve, client_keys, on_shutdown, grace)
+    finally:
+        if runtime is not None:
+            runtime.close()
+
+
+def _serve(runtime, ray_address, bind, workers, threads, model, limits, curve, client_keys, on_shutdown, grace):
+    from reverie.bridge.server import Server
     from reverie.models.pipeline import load_pipeline
 
+    if runtime is not None:
+        from reverie.cluster.runtime import capacity
+        from reverie.render.engine import usable_cores
+
+        threads = threads or usable_cores()
+        workers = workers or max(1, capacity(threads)[0])
     server = Server(
         None,  # the model loads after the bind: a bad --bind fails in a second, not after the load
         bind,
-        workers=workers,
-        limits=Limits(max_seconds, max_bytes, max_queue),
+        workers=workers or 1,
+        limits=limits,
         curve_keys=curve,
         client_keys_dir=client_keys,
         on_shutdown=on_shutdown,
@@ -95,6 +143,10 @@ def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, c
     )
     server.bind()
     server.pipe = load_pipeline(model)
+    if runtime is not None:
+        from reverie.cluster.jobs import RayRunner
+
+        server.runner = RayRunner(model, server.pipe.model_hash, server.workers, threads, ray_address)
     stops = []
 
     def on_signal(signum, frame):
@@ -109,7 +161,11 @@ def serve(bind, workers, model, max_seconds, max_bytes, max_queue, secret_key, c
     # between torch calls: forwarding replies and accepting requests stay prompt.
     sys.setswitchinterval(0.001)
     click.echo(f"reverie bridge listening on {server.endpoint}", err=True)
-    server.serve()
+    try:
+        server.serve()
+    finally:
+        if server.runner is not None:
+            server.runner.close()
     # SIGTERM is a stop asked for (status 0); Ctrl-C ends like every `reverie` command's Ctrl-C.
     if stops and stops[0] == signal.SIGINT:
         raise click.exceptions.Exit(EXIT_INTERRUPTED)

@@ -1,4 +1,5 @@
-"""`render PRESET... [-o DIR] [--only STEM] [--dry-run] [--force] [--jobs N] [--model DIR] [--prefix] [-q]`.
+"""`render PRESET... [-o DIR] [--only STEM] [--dry-run] [--force] [--jobs N] [--ray [ADDRESS]] [--model DIR]
+[--prefix] [-q]`.
 
 Presets are validated completely before the model loads and before anything
 is written; every problem is one line (file: key path = value: problem;
@@ -53,6 +54,17 @@ def _terminate(signum, frame):
     help="Stems rendered in parallel (worker processes; CPU threads are shared out among them).",
 )
 @click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS]",
+    help='Render every stem of every preset on Ray actors (pip install -e ".[ray]"). Alone: a Ray runtime on '
+    "this machine; `auto`, HOST:6379 or ray://HOST:10001: join that cluster. Each stem gets the threads --jobs "
+    "gives it here, so the files equal `render --jobs N`'s byte for byte on the same kind of machine.",
+)
+@click.option(
     "--model",
     metavar="DIR",
     help="A model folder (`reverie train`), or `tiny` (random test model). Default: the embedded model.",
@@ -63,7 +75,7 @@ def _terminate(signum, frame):
     help="Start every file name with the set's name (<set>-<stem>.<format>), as [set] prefix = true does.",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def main(presets, output, only, dry_run, force, jobs, model, prefix, quiet):
+def main(presets, output, only, dry_run, force, jobs, ray_address, model, prefix, quiet):
     """Render TOML presets into mastered stems, a mixdown, spectrograms and a manifest.
 
     \b
@@ -72,16 +84,18 @@ def main(presets, output, only, dry_run, force, jobs, model, prefix, quiet):
       render presets/*.toml -o renders --jobs 2
       render presets/calm.toml --only pad --force
       render presets/sleep_set.toml --dry-run
-    See docs/presets.md for the preset format.
+      render presets/calm.toml presets/sad.toml --ray          # a local Ray runtime
+      render presets/*.toml --ray auto                         # the cluster of `ray start`
+    See docs/presets.md for the preset format and docs/scale.md for Ray clusters.
     """
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        _main(presets, output, only, dry_run, force, jobs, model, quiet, prefix)
+        _main(presets, output, only, dry_run, force, jobs, model, quiet, prefix, ray_address)
     finally:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _main(presets, output, only, dry_run, force, jobs, model, quiet, prefix=False):
+def _main(presets, output, only, dry_run, force, jobs, model, quiet, prefix=False, ray_address=None):
     from reverie.models.errors import ReverieError
 
     from .errors import PresetErrors
@@ -106,7 +120,14 @@ def _main(presets, output, only, dry_run, force, jobs, model, quiet, prefix=Fals
         if unknown:
             _fail(f"--only {unknown[0]}: no stem of that name; allowed: {', '.join(sorted(known))}")
     started = False  # whether anything may have been written: only then are finished stems worth a word
+    runtime = None
     try:
+        if ray_address is not None and not dry_run:
+            # Before the model loads: a missing ray or a wrong address fails in seconds. Imported only here:
+            # ray's import and start-up take seconds that no other run should pay.
+            from reverie.cluster.runtime import connect
+
+            runtime = connect(ray_address)
         from reverie.models.pipeline import load_pipeline
 
         from .renderer import Progress, describe_plan, plan_set, render_set
@@ -136,10 +157,17 @@ def _main(presets, output, only, dry_run, force, jobs, model, quiet, prefix=Fals
         try:
             for plan in plans:
                 reused = [p.stem.name for p in plan.stems if p.action == "reuse"]
-                if reused:
+                if reused and not quiet:
                     progress.overall.write(
                         f"{plan.preset.set.name}: up to date, reused: {', '.join(reused)}", file=sys.stderr
-                    ) if not quiet else None
+                    )
+            if runtime is not None:
+                from reverie.cluster.render import render_sets_on_ray
+
+                render_sets_on_ray(
+                    plans, pipe, model_spec=model, jobs=jobs, progress=progress, log=_log(quiet), warn=_log(False)
+                )
+            for plan in plans if runtime is None else ():
                 render_set(
                     plan, pipe, model_spec=model, jobs=jobs, progress=progress, log=_log(quiet), warn=_log(False)
                 )
@@ -150,10 +178,14 @@ def _main(presets, output, only, dry_run, force, jobs, model, quiet, prefix=Fals
     except KeyboardInterrupt:
         _fail(f"interrupted; {KEPT.format(output=output)}", EXIT_INTERRUPTED)
     except ReverieError as exc:
-        _fail(exc.message + (f"; {KEPT.format(output=output)}" if exc.field == "output" and started else ""))
+        kept = exc.field in ("output", "ray") and started
+        _fail(exc.message + (f"; {KEPT.format(output=output)}" if kept else ""))
     except OSError as exc:  # a folder that cannot be made or written
         where = exc.filename or output
         _fail(f"cannot write {where}: {exc.strerror or exc}" + (f"; {KEPT.format(output=output)}" if started else ""))
+    finally:
+        if runtime is not None:
+            runtime.close()
 
 
 def _log(quiet: bool):

@@ -219,6 +219,20 @@ class Progress:
             if name in self.bars:
                 self.bars[name].set_postfix_str(text)
 
+    def note(self, text: str) -> None:
+        """A word on the overall bar (with --ray: stems done across the cluster)."""
+        with self.lock:
+            self.overall.set_postfix_str(text)
+
+    def abandon(self, name: str) -> None:
+        """A stem that will be rendered again from the start (its Ray worker was lost): take back its steps."""
+        with self.lock:
+            bar = self.bars.pop(name, None)
+            if bar is not None:
+                bar.close()
+                self.slots[self.slots.index(name)] = None
+            self.overall.update(-self.done.pop(name, 0))
+
     def finish(self, name: str, line: str) -> None:
         with self.lock:
             bar = self.bars.pop(name, None)
@@ -270,6 +284,92 @@ def clean_partials(folder: Path) -> list[str]:
     return removed
 
 
+class SetRun:
+    """One set's run in the folder it owns: lock, clean, keep the manifest current as stems finish, then mix.
+
+    `render_set` drives one set through it; the Ray path (reverie.cluster.render) holds several at once so that
+    every stem of every set can be in flight, and finishes each set (its mixdown) once that set's stems are done.
+    `done` and `finish` publish files: call them only from the thread that entered the run.
+    """
+
+    def __init__(
+        self, plan: SetPlan, pipe, *, model_spec=None, progress: Progress | None = None, log=print, warn=None, label=""
+    ):
+        self.plan, self.pipe, self.model_spec = plan, pipe, model_spec
+        self.progress, self.log, self.warn = progress, log, warn or log
+        self.label = label  # put before stem names on progress bars (several sets at once)
+        self._lock = SetLock(plan.folder)
+        self.started = 0.0
+
+    def __enter__(self) -> "SetRun":
+        plan, preset = self.plan, self.plan.preset
+        plan.folder.mkdir(parents=True, exist_ok=True)
+        self._lock.__enter__()
+        try:
+            clean_partials(plan.folder)
+            write_cache_entries(plan.cache_writes)
+            manifest = plan.manifest
+            remove_stale(plan)
+            spec = str(self.model_spec) if self.model_spec is not None else "default"
+            manifest.start(
+                {
+                    "preset": {"file": str(preset.path), "sha256": sha256_file(preset.path)},
+                    "model": {"spec": spec, "hash": self.pipe.model_hash},
+                    "renderer_version": RENDER_VERSION,
+                    "engine": plan.engine,
+                    "set": plan.set_info,
+                }
+            )
+            # Keep every still-valid entry from before (also one a kill left pending), so an interrupted run
+            # loses nothing it had; a stem rendered again with --force keeps its entry until the new file
+            # replaces it.
+            for p in plan.stems:
+                previous = manifest.previous_valid(p.stem.name, p.key)
+                if previous:
+                    manifest.data["stems"][p.stem.name] = previous
+                    _redraw_missing_picture(plan, previous, stem_title(preset.set, p.stem, previous))
+            manifest.save()
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
+        self.started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._lock.__exit__(*exc)
+
+    def name(self, p: StemPlan) -> str:
+        """The stem's name on the progress display."""
+        return self.label + p.stem.name
+
+    def done(self, p: StemPlan, output: Output) -> None:
+        """Publish a finished stem and report it."""
+        _publish(self.plan.manifest, p.stem.name, output)
+        _report(self.progress, self.log, self.plan, p, output.entry, self.warn, self.name(p))
+
+    def finish(self, jobs: int, **run) -> dict:
+        """The mixdown (when every stem is there), then the run's record in the manifest. `run`: more of it."""
+        plan, manifest = self.plan, self.plan.manifest
+        stems_s = time.perf_counter() - self.started
+        mix_entry = _mixdown(plan, manifest, self.progress, self.log, self.warn)
+        # The preset's order, however the stems finished (reused first, or in parallel): one manifest text.
+        stems = manifest.data["stems"]
+        manifest.data["stems"] = {p.stem.name: stems[p.stem.name] for p in plan.stems if p.stem.name in stems}
+        todo = plan.to_render
+        manifest.data["run"] = {
+            "rendered": [p.stem.name for p in todo],
+            "reused": [p.stem.name for p in plan.stems if p.action == "reuse"],
+            "skipped": [p.stem.name for p in plan.stems if p.action == "skip"],
+            "mixdown": plan.mix_action,
+            "stems_wall_s": round(stems_s, 3),
+            "wall_s": round(time.perf_counter() - self.started, 3),
+            "jobs": jobs,
+            **run,
+        }
+        manifest.save()
+        return {"rendered": len(todo), "mixdown": mix_entry is not None}
+
+
 def render_set(
     plan: SetPlan, pipe, *, model_spec=None, jobs: int = 1, progress: Progress | None = None, log=print, warn=None
 ) -> dict:
@@ -278,61 +378,27 @@ def render_set(
     `log` gets a line per finished output (unless a progress display shows it), `warn` (default: `log`)
     warnings that should be seen even when progress is quiet.
     """
-    warn = warn or log
-    preset, folder = plan.preset, plan.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    with SetLock(folder):
-        clean_partials(folder)
-        write_cache_entries(plan.cache_writes)
-        manifest = plan.manifest
-        remove_stale(plan)
-        manifest.start(
-            {
-                "preset": {"file": str(preset.path), "sha256": sha256_file(preset.path)},
-                "model": {"spec": str(model_spec) if model_spec is not None else "default", "hash": pipe.model_hash},
-                "renderer_version": RENDER_VERSION,
-                "engine": plan.engine,
-                "set": plan.set_info,
-            }
-        )
-        # Keep every still-valid entry from before (also one a kill left pending), so an interrupted run loses
-        # nothing it had; a stem rendered again with --force keeps its entry until the new file replaces it.
-        for p in plan.stems:
-            previous = manifest.previous_valid(p.stem.name, p.key)
-            if previous:
-                manifest.data["stems"][p.stem.name] = previous
-                _redraw_missing_picture(plan, previous, stem_title(preset.set, p.stem, previous))
-        manifest.save()
-        started = time.perf_counter()
+    with SetRun(plan, pipe, model_spec=model_spec, progress=progress, log=log, warn=warn) as run:
         todo = plan.to_render
-
-        def done(p: StemPlan, output: Output) -> None:
-            _publish(manifest, p.stem.name, output)
-            _report(progress, log, plan, p, output.entry, warn)
-
         if jobs > 1 and len(todo) > 1:
             from .workers import render_parallel
 
             render_parallel(
-                plan, todo, model_spec, pipe.model_hash, jobs, plan.threads, progress, folder.parent / CACHE, done
+                plan,
+                todo,
+                model_spec,
+                pipe.model_hash,
+                jobs,
+                plan.threads,
+                progress,
+                plan.folder.parent / CACHE,
+                run.done,
             )
         else:
             with torch_threads(plan.threads):  # the count the cache keys record, whatever jobs ran
                 for p in todo:
-                    done(p, _render_one(pipe, plan, p, progress))
-        stems_s = time.perf_counter() - started
-        mix_entry = _mixdown(plan, manifest, progress, log, warn)
-        manifest.data["run"] = {
-            "rendered": [p.stem.name for p in todo],
-            "reused": [p.stem.name for p in plan.stems if p.action == "reuse"],
-            "skipped": [p.stem.name for p in plan.stems if p.action == "skip"],
-            "mixdown": plan.mix_action,
-            "stems_wall_s": round(stems_s, 3),
-            "wall_s": round(time.perf_counter() - started, 3),
-            "jobs": jobs,
-        }
-        manifest.save()
-        return {"rendered": len(todo), "mixdown": mix_entry is not None}
+                    run.done(p, _render_one(pipe, plan, p, progress))
+        return run.finish(jobs)
 
 
 def _publish(manifest: Manifest, name: str, output: Output) -> None:
@@ -396,14 +462,16 @@ def _render_one(pipe, plan: SetPlan, p: StemPlan, progress: Progress | None) -> 
     return render_stem(pipe, plan.preset, p.stem, p.params, p.key, plan.frames, plan.folder, callback, phase)
 
 
-def _report(progress: Progress | None, log, plan: SetPlan, p: StemPlan, entry: dict, warn) -> None:
+def _report(
+    progress: Progress | None, log, plan: SetPlan, p: StemPlan, entry: dict, warn, name: str | None = None
+) -> None:
     m = entry["measured"]
     line = (
         f"{plan.preset.set.name}/{entry['file']}: {entry['seconds']:.1f} s, {m['loudness_lufs']} LUFS, "
         f"{m['true_peak_dbtp']} dBTP, {entry['timings']['total_s']:.1f} s"
     )
     if progress:
-        progress.finish(p.stem.name, line)
+        progress.finish(name or p.stem.name, line)
     else:
         log(line)
     _warn_if_held(plan, entry, progress, warn)

@@ -194,11 +194,19 @@ def timed(chunks: Iterator, clock: list[float]) -> Iterator:
 
 
 def timeline(
-    pipe, stem: StemSpec, set_spec: SetSpec, params: dict, total: int, callback, clock: list[float] | None = None
+    pipe,
+    stem: StemSpec,
+    set_spec: SetSpec,
+    params: dict,
+    total: int,
+    callback,
+    clock: list[float] | None = None,
+    source: Iterator[np.ndarray] | None = None,
 ) -> Iterator[np.ndarray]:
     """The stem over the whole set: silence, its audio through the effects, then the effects' tail.
 
-    Time spent inside the pipeline is added to clock[0] (the rest is the renderer's own work).
+    Time spent inside the pipeline is added to clock[0] (the rest is the renderer's own work). `source` is the
+    stem's own audio made elsewhere (`content` run by a Ray actor); without it, `content` runs here on `pipe`.
     """
     clock = clock if clock is not None else [0.0]
     sr = set_spec.sample_rate
@@ -220,7 +228,8 @@ def timeline(
         yield np.zeros((CHANNELS, n), np.float32)
         pos += n
     made = 0
-    for block in reblock(timed(content(pipe, stem, set_spec, params, callback), clock)):
+    own_audio = source if source is not None else content(pipe, stem, set_spec, params, callback)
+    for block in reblock(timed(own_audio, clock)):
         block = block[:, : own - made]
         if block.shape[1] == 0:
             break
@@ -265,8 +274,12 @@ def render_stem(
     folder: Path,
     callback: Callable | None = None,
     phase: Callable[[str], None] | None = None,
+    source: Iterator[np.ndarray] | None = None,
 ) -> Output:
-    """Render one stem for folder/<name>.<format> (+ .png), under temp names: its entry and how to publish it."""
+    """Render one stem for folder/<name>.<format> (+ .png), under temp names: its entry and how to publish it.
+
+    `source`: the stem's own audio (`content`) made elsewhere, e.g. on a Ray actor; `pipe` is then unused.
+    """
     set_spec = preset.set
     t0 = time.perf_counter()
     clock = [0.0]
@@ -275,7 +288,7 @@ def render_stem(
         return _title(set_spec, stem, frames, result.measured.loudness_lufs)
 
     written = write_mastered(
-        timeline(pipe, stem, set_spec, params, total, callback, clock),
+        timeline(pipe, stem, set_spec, params, total, callback, clock, source),
         folder,
         set_spec.file_stem(stem.name),
         set_spec,

@@ -45,3 +45,20 @@ def test_default_model_loads_from_another_directory(tmp_path):
     done = run_elsewhere(tmp_path, "import reverie; p = reverie.ReveriePipeline.from_pretrained(); print(p.styles)")
     assert done.returncode == 0, done.stderr
     assert "'sleep', 'calm', 'happy', 'sad', 'tense'" in done.stdout
+
+
+def test_render_and_serve_without_ray_never_import_it(tmp_path):
+    """ray's import takes seconds: only --ray pays for it."""
+    preset = tmp_path / "p.toml"
+    preset.write_text('[set]\nname = "p"\nseconds = 1\nsample_rate = 22050\n\n[[stems]]\nname = "a"\nsteps = 1\n')
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from reverie.render.cli import main\n"
+        "import reverie.cli.serve, reverie.bridge.server\n"
+        f"r = CliRunner().invoke(main, [{str(preset)!r}, '--dry-run', '--model', 'tiny', '-o', {str(tmp_path)!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "assert 'ray' not in sys.modules, 'render without --ray imported ray'\n"
+    )
+    done = run_elsewhere(tmp_path, code)
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,119 @@
+"""`reverie serve --ray`: the same ZeroMQ bridge, its jobs on Ray actors, answering the bridge's own client.
+
+One Ray runtime of 2 CPUs for the module; the server is the real command in a subprocess that joins it.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray", reason='ray is not installed: pip install -e ".[ray]" (scripts/setup does)')
+
+from reverie.bridge.client import CancelledError, Client  # noqa: E402
+from reverie.bridge.testing import ServeProcess, running_server  # noqa: E402
+from reverie.models.errors import ReverieError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def runtime():
+    ray.init(num_cpus=2, include_dashboard=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def served(runtime):
+    """`reverie serve --ray ADDRESS`: two single-thread workers on the module's runtime."""
+    proc = ServeProcess(
+        "--ray", runtime, "--model", "tiny", "--bind", "tcp://127.0.0.1:*", "--workers", "2", "--threads", "1"
+    )
+    yield proc
+    proc.proc.send_signal(2)
+    try:
+        proc.proc.wait(30)
+    finally:
+        proc.kill()
+
+
+def tone(seconds: float, rate: int = 44100) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    return np.stack([0.3 * np.sin(2 * np.pi * 220 * t), 0.3 * np.sin(2 * np.pi * 330 * t)]).astype(np.float32)
+
+
+def test_the_api_server_runs_on_a_ray_runner(runtime, pipe):
+    """The library path: Server(runner=RayRunner(...)), the same server class as the local one. First in the
+    module: its actor must be gone before `served` takes the runtime's two CPUs."""
+    from reverie.cluster.jobs import RayRunner
+
+    runner = RayRunner("tiny", pipe.model_hash, workers=1, threads=1, address=runtime)
+    try:
+        with running_server(pipe, runner=runner) as srv, Client(srv.endpoint, timeout=60) as c:
+            seen = []
+
+            def progress(step, total, eta):
+                seen.append(step)
+                return step < 2  # False cancels the job, as with a local one
+
+            with pytest.raises(CancelledError):
+                c.generate(30.0, 22050, 1, steps=50, progress=progress)
+            assert seen[0] == 1 and seen[-1] < 50 * 10, seen
+            assert c.info()["ray"]["workers"][0]["threads"] == 1
+    finally:
+        runner.close()
+
+
+def test_info_lists_the_cluster_workers(served):
+    with Client(served.endpoint, timeout=60) as c:
+        info = c.info()
+    assert info["workers"] == 2
+    workers = info["ray"]["workers"]
+    assert len(workers) == 2 and all(w["threads"] == 1 and w["pid"] for w in workers)
+    assert info["ray"]["nodes"][0]["cpus"] == 2
+
+
+def test_a_job_on_ray_reports_every_step_and_equals_a_local_run(served, pipe):
+    steps = []
+    with Client(served.endpoint, timeout=60) as c:
+        result = c.generate(3.0, 22050, 1, seed=5, steps=6, progress=lambda s, t, eta: steps.append((s, t)))
+    expected = pipe.generate(3.0, sample_rate=22050, channels=1, seed=5, steps=6)
+    total = steps[-1][1]
+    assert [s for s, _ in steps] == list(range(1, total + 1))  # every step reached the client, in order
+    assert result.sample_rate == 22050 and np.array_equal(result.audio, expected.samples)
+
+
+def test_cancel_stops_a_ray_job_at_the_next_step_and_frees_its_worker(served):
+    with Client(served.endpoint, timeout=60) as c:
+        outcome = {}
+
+        def long_job():
+            try:
+                outcome["result"] = c.transform(tone(1.0), 44100, strength=1.0, steps=1000, job_id="long")
+            except ReverieError as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=long_job)
+        worker.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if c.status("long")["step"] >= 3:
+                    break
+            except ReverieError:  # not_found until the request is in
+                pass
+            time.sleep(0.01)
+        reply = c.cancel("long")
+        assert reply["was"] == "running" and reply["total"] == 1000
+        worker.join(30)
+        error = outcome["error"]
+        assert isinstance(error, CancelledError) and error.code == "cancelled"
+        stopped, total = map(int, re.search(r"at step (\d+) of (\d+)", error.message).groups())
+        # The server knew step reply["step"] when it sent the cancel; the actor may be a step or two ahead of
+        # what has reached the server, and stops when the step it is in ends.
+        assert total == 1000 and reply["step"] <= stopped <= reply["step"] + 3, (reply, stopped)
+        quick = c.transform(tone(0.3), 44100, strength=0.2)
+        assert quick.timings["queue_s"] < 0.5
