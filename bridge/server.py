@@ -473,7 +473,7 @@ class Server:
                 payload=[entry],
             )
             self._finish(job, header, "ok", send=send, frames=[frame])
-        except Cancelled:
+        except Cancelled as exc:
             if job.cancel_reason == DISCONNECTED:
                 self._finish(job, {}, DISCONNECTED, send=lambda *args: None)
                 return
@@ -481,7 +481,10 @@ class Server:
                 message = "the server is shutting down; the job was cancelled"
             else:
                 message = "cancelled by the client"
-            reply = P.error_reply(req.id, job.cancel_reason, f"{message} at step {job.step} of {job.total}")
+            message = f"{message} at step {job.step} of {job.total}"
+            if exc.heard_at is not None:
+                message += f" (the worker had the cancel after step {exc.heard_at})"
+            reply = P.error_reply(req.id, job.cancel_reason, message)
             self._finish(job, reply, job.cancel_reason, send=send)
         except ReverieError as exc:
             self._finish(job, P.error_reply(req.id, exc.code, exc.message, exc.field), exc.code, send=send)

@@ -37,14 +37,17 @@ class JobWorker:
         self.threads = threads
         self.pipe = load_model(model)
         self._cancelled: set[str] = set()
+        self._steps: dict[str, int] = {}  # each running job's last finished step
 
     def ready(self) -> dict:
         import ray
 
         return {"node": ray.util.get_node_ip_address(), "pid": os.getpid(), "threads": self.threads}
 
-    def cancel(self, token: str) -> None:
+    def cancel(self, token: str) -> int:
+        """Stop job `token` at the end of the step it is in; returns the last step it had finished."""
         self._cancelled.add(token)
+        return self._steps.get(token, 0)
 
     def run(self, token: str, op: str, kwargs: dict):
         """Yield ("step", step, total) after every step, then ("result", samples, rate), ("cancelled",) or
@@ -54,6 +57,7 @@ class JobWorker:
         events: queue.Queue = queue.Queue()
 
         def callback(step: int, total: int) -> bool:
+            self._steps[token] = int(step)
             events.put(("step", int(step), int(total)))
             return token not in self._cancelled
 
@@ -82,6 +86,7 @@ class JobWorker:
             thread.join(timeout=5)
             if not thread.is_alive():
                 self._cancelled.discard(token)
+                self._steps.pop(token, None)
 
 
 class RayRunner:
@@ -118,13 +123,12 @@ class RayRunner:
         ray = self.ray
         actor = self.free.get()  # the server has one thread per actor: one is free
         token = uuid.uuid4().hex
-        told = False
+        told = None  # the cancel call's answer: the step the job had finished when it arrived
 
         def stop() -> None:
             nonlocal told
-            if not told:
-                told = True
-                actor.cancel.remote(token)
+            if told is None:
+                told = actor.cancel.remote(token)
 
         try:
             stream = actor.run.remote(token, op, kwargs)
@@ -144,7 +148,7 @@ class RayRunner:
                 elif item[0] == "result":
                     return Audio(item[1], item[2])
                 elif item[0] == "cancelled":
-                    raise Cancelled()
+                    raise Cancelled(heard_at=None if told is None else ray.get(told))
                 else:
                     raise ReverieError(item[1], field=item[2], code=item[3])
         except lost_errors() as exc:

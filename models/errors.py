@@ -29,5 +29,8 @@ class Cancelled(ReverieError):
 
     code = "cancelled"
 
-    def __init__(self, message: str = "cancelled by the caller"):
+    def __init__(self, message: str = "cancelled by the caller", heard_at: int | None = None):
         super().__init__(message)
+        # Where the job was when the cancel reached it, if that was elsewhere (a Ray actor): it stops at the
+        # end of the step it was in, so at step heard_at + 1 at the latest.
+        self.heard_at = heard_at

@@ -111,9 +111,11 @@ def test_cancel_stops_a_ray_job_at_the_next_step_and_frees_its_worker(served):
         worker.join(30)
         error = outcome["error"]
         assert isinstance(error, CancelledError) and error.code == "cancelled"
-        stopped, total = map(int, re.search(r"at step (\d+) of (\d+)", error.message).groups())
-        # The server knew step reply["step"] when it sent the cancel; the actor may be a step or two ahead of
-        # what has reached the server, and stops when the step it is in ends.
-        assert total == 1000 and reply["step"] <= stopped <= reply["step"] + 3, (reply, stopped)
+        found = re.search(r"at step (\d+) of (\d+) \(the worker had the cancel after step (\d+)\)", error.message)
+        stopped, total, heard = map(int, found.groups())
+        # The server knew step reply["step"] when it sent the cancel; the actor, a few steps ahead of what had
+        # reached the server, had finished step `heard` when the cancel arrived, and stops when the step it
+        # is in ends: within one step, as a local job does.
+        assert total == 1000 and reply["step"] <= heard <= stopped <= heard + 1, (reply, error.message)
         quick = c.transform(tone(0.3), 44100, strength=0.2)
         assert quick.timings["queue_s"] < 0.5
