@@ -208,22 +208,14 @@ def run(pipe, report: Report, args) -> dict:
     detail["generate"] = gens
     report.section("Generate (20 s per style, 44.1 kHz stereo)")
     for style, g in gens.items():
-        report.metric(
-            f"generate_side_{style}",
-            f"{style}: side/mid",
-            g["side_db"],
-            TARGETS["generate_side_db"],
-            fmt="{:.1f}",
-            unit=" dB",
-        )
-        report.metric(
-            f"generate_hf_{style}",
-            f"{style}: share above 11.5 kHz",
-            g["hf_db"],
-            TARGETS["generate_hf_db"],
-            fmt="{:.1f}",
-            unit=" dB",
-        )
+        for key, what, target in (
+            ("side", "side/mid", "generate_side_db"),
+            ("hf", "share above 11.5 kHz", "generate_hf_db"),
+        ):
+            value = g[f"{key}_db"]
+            report.metric(
+                f"generate_{key}_{style}", f"{style}: {what}", value, TARGETS[target], fmt="{:.1f}", unit=" dB"
+            )
 
     # --- long form ---
     if args.long_minutes:

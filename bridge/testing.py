@@ -134,3 +134,31 @@ def collect(sock: zmq.Socket, timeout: float = 30.0) -> list[tuple[dict, list]]:
         if header.get("type") in (P.RESULT, P.ERROR):
             break
     return replies
+
+
+def cancel_a_long_job(client: Any, audio: Any, sample_rate: int) -> tuple[dict, Exception | None]:
+    """Start a 1000-step transform as job "long", cancel it once it has reported step 3, and return the
+    cancel's reply and the error the job ended with (None if it finished instead)."""
+    from reverie.models.errors import ReverieError
+
+    outcome: dict = {}
+
+    def long_job() -> None:
+        try:
+            outcome["result"] = client.transform(audio, sample_rate, strength=1.0, steps=1000, job_id="long")
+        except ReverieError as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=long_job)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if client.status("long")["step"] >= 3:
+                break
+        except ReverieError:  # not_found until the request is in
+            pass
+        time.sleep(0.01)
+    reply = client.cancel("long")
+    worker.join(30)
+    return reply, outcome.get("error")

@@ -15,7 +15,7 @@ from reverie.bridge import protocol as P
 from reverie.bridge.client import BridgeTimeout, BusyError, CancelledError, Client, InvalidRequest
 from reverie.bridge.keys import load_public, load_secret, make_keypair
 from reverie.bridge.server import Server
-from reverie.bridge.testing import collect, exchange, raw_socket, running_server
+from reverie.bridge.testing import cancel_a_long_job, collect, exchange, raw_socket, running_server
 from reverie.bridge.validate import Limits
 from reverie.models.audio import Audio
 from reverie.models.errors import ReverieError
@@ -209,29 +209,8 @@ def step_of(error):
 
 def test_cancel_mid_job_stops_within_a_step_and_frees_the_worker(tiny_pipe):
     with running_server(tiny_pipe, workers=1) as srv, Client(srv.endpoint, timeout=60) as c:
-        audio = signal(1.0, 44100)
-        outcome = {}
-
-        def long_job():
-            try:
-                outcome["result"] = c.transform(audio, 44100, strength=1.0, steps=1000, job_id="long")
-            except ReverieError as exc:
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=long_job)
-        worker.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if c.status("long")["step"] >= 3:
-                    break
-            except InvalidRequest:  # not_found until the request is in
-                pass
-            time.sleep(0.01)
-        reply = c.cancel("long")
+        reply, error = cancel_a_long_job(c, signal(1.0, 44100), 44100)
         assert reply["was"] == "running" and reply["total"] == 1000
-        worker.join(30)
-        error = outcome["error"]
         assert isinstance(error, CancelledError) and error.code == "cancelled" and error.field is None
         stopped, total = step_of(error)
         assert total == 1000 and reply["step"] <= stopped <= reply["step"] + 1

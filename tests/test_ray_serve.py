@@ -6,8 +6,6 @@ One Ray runtime of 2 CPUs for the module; the server is the real command in a su
 from __future__ import annotations
 
 import re
-import threading
-import time
 
 import numpy as np
 import pytest
@@ -15,8 +13,7 @@ import pytest
 ray = pytest.importorskip("ray", reason='ray is not installed: pip install -e ".[ray]" (scripts/setup does)')
 
 from reverie.bridge.client import CancelledError, Client  # noqa: E402
-from reverie.bridge.testing import ServeProcess, running_server  # noqa: E402
-from reverie.models.errors import ReverieError  # noqa: E402
+from reverie.bridge.testing import ServeProcess, cancel_a_long_job, running_server  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -88,28 +85,8 @@ def test_a_job_on_ray_reports_every_step_and_equals_a_local_run(served, pipe):
 
 def test_cancel_stops_a_ray_job_at_the_next_step_and_frees_its_worker(served):
     with Client(served.endpoint, timeout=60) as c:
-        outcome = {}
-
-        def long_job():
-            try:
-                outcome["result"] = c.transform(tone(1.0), 44100, strength=1.0, steps=1000, job_id="long")
-            except ReverieError as exc:
-                outcome["error"] = exc
-
-        worker = threading.Thread(target=long_job)
-        worker.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if c.status("long")["step"] >= 3:
-                    break
-            except ReverieError:  # not_found until the request is in
-                pass
-            time.sleep(0.01)
-        reply = c.cancel("long")
+        reply, error = cancel_a_long_job(c, tone(1.0), 44100)
         assert reply["was"] == "running" and reply["total"] == 1000
-        worker.join(30)
-        error = outcome["error"]
         assert isinstance(error, CancelledError) and error.code == "cancelled"
         found = re.search(r"at step (\d+) of (\d+) \(the worker had the cancel after step (\d+)\)", error.message)
         stopped, total, heard = map(int, found.groups())
