@@ -206,21 +206,26 @@ class _Finisher:
 
 # --- what a listener checks: how wide, how bright ----------------------------------------------------
 HF_SHARE_HZ = 11500.0
-FLOOR_DB = -120.0  # what "none at all" reads as
+FLOOR_DB = -120.0  # what "none at all" (or silence) reads as
+SILENT = 1e-20  # summed STFT power of digital silence and dither-free fades
 
 
 def side_to_mid_db(samples: np.ndarray, sample_rate: int) -> float:
     """Power of the channels' deviation from their mean over the mean's (dB); a stereo pair's S/M ratio.
-    FLOOR_DB for mono or identical channels."""
+    FLOOR_DB for mono, identical channels or silence."""
     spec = Spectrum.at(sample_rate).analyse(samples)
     mid = spec.mean(axis=0)
-    side = (np.abs(spec - mid) ** 2).sum() / len(spec)
-    return max(FLOOR_DB, float(10 * np.log10(max(side, 1e-30) / max((np.abs(mid) ** 2).sum(), 1e-30))))
+    side, centre = (np.abs(spec - mid) ** 2).sum() / len(spec), (np.abs(mid) ** 2).sum()
+    if centre <= SILENT:
+        return FLOOR_DB
+    return max(FLOOR_DB, float(10 * np.log10(max(side, 1e-30) / centre)))
 
 
 def hf_share_db(samples: np.ndarray, sample_rate: int, above: float = HF_SHARE_HZ) -> float:
     """The share of all channels' power above `above` Hz (dB)."""
     spectrum = Spectrum.at(sample_rate)
     power = np.abs(spectrum.analyse(samples)) ** 2
-    high = power[:, spectrum.bin(above) :].sum()
-    return max(FLOOR_DB, float(10 * np.log10(max(high, 1e-30) / max(power.sum(), 1e-30))))
+    high, total = power[:, spectrum.bin(above) :].sum(), power.sum()
+    if total <= SILENT:
+        return FLOOR_DB
+    return max(FLOOR_DB, float(10 * np.log10(max(high, 1e-30) / total)))
