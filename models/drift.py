@@ -15,6 +15,8 @@ import math
 import numpy as np
 import torch
 
+from .detail import band_index
+
 # Band edges (Hz) that the balance is held in; the last runs to the top of the mel.
 BAND_EDGES = (0, 90, 250, 500, 1000, 2000, 4000, 8000)
 
@@ -23,10 +25,7 @@ class BandAnchor:
     def __init__(self, frontend, limit_db: float | None, reference: torch.Tensor | None = None):
         self.frontend = frontend
         self.limit_db = limit_db
-        c = frontend.config
-        freqs = torch.arange(c.n_fft // 2 + 1) * c.sample_rate / c.n_fft
-        centres = freqs[frontend.filters.argmax(dim=0)].numpy()
-        self.band = np.clip(np.searchsorted(BAND_EDGES, centres, side="right") - 1, 0, len(BAND_EDGES) - 1)
+        self.band = band_index(frontend.centres, BAND_EDGES)
         self.reference = None if reference is None or reference.shape[-1] == 0 else self._levels(reference)
 
     def _levels(self, x: torch.Tensor) -> torch.Tensor:

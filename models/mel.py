@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 
 from .audio import fit_length
@@ -58,6 +59,8 @@ class MelFrontend:
             n_freqs, c.f_min, c.f_max, c.n_mels, c.sample_rate, norm="slaney", mel_scale="slaney"
         )
         self.filters_pinv = torch.linalg.pinv(self.filters.T)  # (n_freqs, n_mels)
+        self.freqs = np.arange(n_freqs) * c.sample_rate / c.n_fft  # each STFT bin's frequency (Hz)
+        self.centres = self.freqs[self.filters.numpy().argmax(axis=0)]  # each mel filter's peak (Hz)
         self.window = torch.hann_window(c.n_fft)
         self.mean = _per_bin(c.mean, c.n_mels)
         self.std = _per_bin(c.std, c.n_mels)

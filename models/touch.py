@@ -95,7 +95,7 @@ def _smoothed(log_gain: torch.Tensor) -> torch.Tensor:
 def _shortfall(resynth: np.ndarray, missing: np.ndarray, frontend) -> np.ndarray:
     """The part of the model-rate resynthesis that the gain cannot make: its STFT times `missing`."""
     spec = frontend.stft(torch.from_numpy(resynth))
-    share = _BandMap(frontend, missing).model_bins(frontend)
+    share = _BandMap(frontend, missing).model_bins()
     return frontend.istft(spec * torch.from_numpy(share).to(spec.real.dtype), len(resynth)).numpy()
 
 
@@ -107,7 +107,7 @@ class _BandMap:
     def __init__(self, frontend, values: np.ndarray, air: np.ndarray | None = None):
         self.frontend = frontend
         self.values = values  # (n_mels, T)
-        centres = _centres(frontend)
+        centres = frontend.centres
         source = (centres >= CROSSOVER_HZ / 2) & (centres < CROSSOVER_HZ)
         if air is None:
             air = values[source].mean(axis=0) if source.any() else values[-1]
@@ -128,10 +128,8 @@ class _BandMap:
         out[freqs >= CROSSOVER_HZ] = self.air
         return out
 
-    def model_bins(self, frontend) -> np.ndarray:
-        c = frontend.config
-        freqs = np.arange(c.n_fft // 2 + 1) * c.sample_rate / c.n_fft
-        return self.at_bins(freqs, c.sample_rate)
+    def model_bins(self) -> np.ndarray:
+        return self.at_bins(self.frontend.freqs, self.frontend.config.sample_rate)
 
     def applier(self, spectrum: Spectrum, model_rate: int, keep: float):
         """A spectral function: each frame times exp(the value at its bins and time) times `keep`."""
@@ -148,10 +146,3 @@ class _BandMap:
             return spec * (keep * np.exp(g))[None]
 
         return apply
-
-
-def _centres(frontend) -> np.ndarray:
-    """Each mel filter's peak frequency."""
-    c = frontend.config
-    freqs = np.arange(c.n_fft // 2 + 1) * c.sample_rate / c.n_fft
-    return freqs[frontend.filters.numpy().argmax(axis=0)]
