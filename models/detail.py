@@ -146,15 +146,32 @@ class Detail:
     def neutral(self) -> bool:
         return self.air is None and not self.pan.any() and not self.spread.any()
 
-    def finisher(self, sample_rate: int, model_rate: int):
-        """A spectral function (spectrum.SpectralFn) that turns a mono mid into this detail's channels."""
-        return _Finisher(self, Spectrum.at(sample_rate), min(CROSSOVER_HZ, 0.45 * model_rate))
+    def stream(self, sample_rate: int, model_rate: int):
+        """A stream (`push` (1, n) mono mid chunks, then `flush`) of (channels, n) chunks with this image and
+        air; `model_rate` is the rate the mid was made at (it sets the crossover)."""
+        if self.neutral:
+            return _Repeat(len(self.pan))
+        spectrum = Spectrum.at(sample_rate)
+        return spectrum.stream(_Finisher(self, spectrum, min(CROSSOVER_HZ, 0.45 * model_rate)))
 
     def finish(self, mid: np.ndarray, sample_rate: int, model_rate: int) -> np.ndarray:
         """A mono mid (frames,) at `sample_rate` -> (channels, frames) with this image and air."""
-        if self.neutral:
-            return np.repeat(np.asarray(mid, np.float32)[None, :], len(self.pan), 0)
-        return Spectrum.at(sample_rate).process(mid[None, :], self.finisher(sample_rate, model_rate))
+        stream = self.stream(sample_rate, model_rate)
+        parts = [p for p in (stream.push(mid[None, :]), stream.flush()) if p.shape[-1]]
+        return np.concatenate(parts, axis=-1) if parts else np.zeros((len(self.pan), 0), np.float32)
+
+
+class _Repeat:
+    """The stream of a centred, band-limited detail: the mid in every channel, as it is."""
+
+    def __init__(self, channels: int):
+        self.channels = channels
+
+    def push(self, mid: np.ndarray) -> np.ndarray:
+        return np.repeat(np.asarray(mid, np.float32), self.channels, 0)
+
+    def flush(self) -> np.ndarray:
+        return np.zeros((self.channels, 0), np.float32)
 
 
 class _Finisher:

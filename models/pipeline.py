@@ -51,7 +51,6 @@ from .operations import (
 )
 from .sampling import Callback, Denoiser, Run, Sampling, slerp
 from .schedulers import training_scheduler_config
-from .spectrum import Spectrum
 from .stream import StreamResampler, Window, decode_windows, fade_curve, plan_windows, resampled
 from .touch import retouch
 from .unet import MelUNet1D
@@ -279,7 +278,7 @@ class ReveriePipeline:
     def _generate_chunks(self, call: PreparedCall, run: Run) -> Iterator[Audio]:
         sample_rate, channels = call.args["sample_rate"], call.args["channels"]
         out_frames, emitted = round(call.args["seconds"] * sample_rate), 0
-        finish = self._finishing(self.prior.for_channels(channels), sample_rate)
+        finish = self.prior.for_channels(channels).stream(sample_rate, self.sample_rate)
         # New audio does not clip: the widened image adds the side's peaks to the mid's.
         limiter = PeakLimiter(1.0, sample_rate)
         with torch.inference_mode():
@@ -332,8 +331,7 @@ class ReveriePipeline:
         `detail`. Over its first seam the new image and air fade in from the input's own, mirrored at the
         join, so no channel jumps there: the mid already runs on smoothly, the rest does too."""
         known = before.shape[-1]
-        finished = self._finishing(detail.for_channels(len(before)), sample_rate)
-        whole = np.concatenate([p for p in (finished.push(mid[None, :]), finished.flush()) if p.shape[-1]], axis=-1)
+        whole = detail.for_channels(len(before)).finish(mid, sample_rate, self.sample_rate)
         layer = whole[:, known:] - mid[known:]
         seam = min(round(INPAINT_SEAM_SECONDS * sample_rate), known, layer.shape[-1])
         if seam:
@@ -547,12 +545,6 @@ class ReveriePipeline:
             return self.prior
         return functools.reduce(operator.add, (measure(p, sample_rate) for p in parts)).detail()
 
-    def _finishing(self, detail: Detail, sample_rate: int):
-        """A stream that turns mono mid chunks into `detail`'s channels at `sample_rate`."""
-        if detail.neutral:
-            return _Repeat(len(detail.pan))
-        return Spectrum.at(sample_rate).stream(detail.finisher(sample_rate, self.sample_rate))
-
     def _leveled(self, x: torch.Tensor, reference) -> torch.Tensor:
         """`x` at the reference level (dB, see PipelineConfig.match_level); as it is if there is none."""
         if not self.config.match_level or reference is None:
@@ -586,19 +578,6 @@ for _method, _op, _positional in (
     (ReveriePipeline.continue_, "continue", ("audio", "seconds")),
 ):
     _signed(_method, _op, _positional)
-
-
-class _Repeat:
-    """The finishing stream of a centred, band-limited detail: the mid in every channel, as it is."""
-
-    def __init__(self, channels: int):
-        self.channels = channels
-
-    def push(self, mid: np.ndarray) -> np.ndarray:
-        return np.repeat(mid.astype(np.float32), self.channels, 0)
-
-    def flush(self) -> np.ndarray:
-        return np.zeros((self.channels, 0), np.float32)
 
 
 def _ceiling(audio: Audio) -> float:
