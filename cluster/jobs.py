@@ -18,7 +18,7 @@ from typing import Any
 
 from reverie.models.errors import Cancelled, ReverieError
 
-from .model import ModelSource, load_model, ship_model
+from .model import ModelActor, ModelSource, ship_model
 from .runtime import capacity, import_ray
 
 SLOTS = 2  # one job plus `cancel`
@@ -27,16 +27,11 @@ READY_TIMEOUT_S = 600.0
 INTERNAL = "internal"  # bridge.protocol.INTERNAL (not imported: actors need no zmq)
 
 
-class JobWorker:
+class JobWorker(ModelActor):
     """A Ray actor: one pipeline, one job at a time, cancellable between steps."""
 
     def __init__(self, model: ModelSource, threads: int):
-        import torch
-
-        torch.set_num_threads(threads)
-        self.threads = threads
-        self.pipe = load_model(model)
-        self._cancelled: set[str] = set()
+        super().__init__(model, threads)
         self._steps: dict[str, int] = {}  # each running job's last finished step
 
     def ready(self) -> dict:
@@ -46,7 +41,7 @@ class JobWorker:
 
     def cancel(self, token: str) -> int:
         """Stop job `token` at the end of the step it is in; returns the last step it had finished."""
-        self._cancelled.add(token)
+        super().cancel(token)
         return self._steps.get(token, 0)
 
     def run(self, token: str, op: str, kwargs: dict):

@@ -67,3 +67,19 @@ def load_model(source: ModelSource):
             field="model",
         )
     return pipe
+
+
+class ModelActor:
+    """What every Reverie actor starts with: torch on its thread count, the model loaded once, and a set of
+    cancelled work tokens that its pipeline callbacks read (a second actor slot serves `cancel`)."""
+
+    def __init__(self, model: ModelSource, threads: int):
+        import torch  # after reverie.models (imported above), which sets OpenMP's wait policy
+
+        torch.set_num_threads(threads)
+        self.threads = threads
+        self.pipe = load_model(model)
+        self._cancelled: set[str] = set()
+
+    def cancel(self, token: str) -> None:
+        self._cancelled.add(token)

@@ -18,21 +18,13 @@ import os
 import queue
 import threading
 
-from .model import ModelSource, load_model
+from .model import ModelActor
 
 AHEAD = 4  # blocks the pipeline thread may make before the stream takes them
 SLOTS = 2  # one stem at a time plus `cancel`
 
 
-class StemWorker:
-    def __init__(self, model: ModelSource, threads: int):
-        import torch  # after reverie.models (imported with .model above), which sets OpenMP's wait policy
-
-        torch.set_num_threads(threads)
-        self.threads = threads
-        self.pipe = load_model(model)
-        self._cancelled: set[str] = set()
-
+class StemWorker(ModelActor):
     def ready(self) -> dict:
         """Where this actor runs and the facts its bytes depend on (checked against the driver's plan)."""
         import ray
@@ -47,9 +39,6 @@ class StemWorker:
             "engine": engine(self.threads) | {"threads": self.threads, "torch_threads": torch.get_num_threads()},
             "model": self.pipe.model_hash,
         }
-
-    def cancel(self, token: str) -> None:
-        self._cancelled.add(token)
 
     def content(self, token: str, stem, set_spec, params: dict):
         """Yield ("step", step, total) and ("audio", (2, n) float32 block) in order, then ("end",)."""
