@@ -28,7 +28,6 @@ Deterministic for a seed (bar the timings). Six clips take about 4 minutes on 2 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -39,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.quality import Report, _plain, log  # noqa: E402
+from bench.quality import Report, log, write_json  # noqa: E402
 from reverie.models.audio import Audio, fit_length, resample  # noqa: E402
 from reverie.models.corpus import real  # noqa: E402
 from reverie.models.detail import hf_share_db, measure, side_to_mid_db  # noqa: E402
@@ -276,8 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     result = {"model_hash": pipe.model_hash, "metrics": report.results, "detail": detail}
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(_plain(result), indent=2, allow_nan=False) + "\n")
+        write_json(args.json, result)
     return result
 
 

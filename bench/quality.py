@@ -679,9 +679,14 @@ def main(argv: list[str] | None = None) -> dict:
         "spectrograms": pngs,
     }
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(_plain(result), indent=2, allow_nan=False) + "\n")
+        write_json(args.json, result)
     return result
+
+
+def write_json(path: Path, result: dict) -> None:
+    """A report's numbers as JSON: numpy scalars as Python, NaN and infinities as null."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_plain(result), indent=2, allow_nan=False) + "\n")
 
 
 def _plain(v):
