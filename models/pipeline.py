@@ -364,9 +364,8 @@ class ReveriePipeline:
             phase = unit_phase(self.frontend.stft(torch.from_numpy(mono)))
             out = self.frontend.decode(x[0], len(mono), run.generator, init_phase=phase)
         strength = start / (len(self.alphas_cumprod) - 1)
-        detail = self._detail_of(audio.samples, sample_rate=audio.sample_rate)
         # The change lands on the input's own spectrum, per channel, at its rate (touch.py).
-        out = retouch(audio, x0[0], x[0], out.numpy(), self.frontend, strength, detail)
+        out = retouch(audio, x0[0], x[0], out.numpy(), self.frontend, strength)
         return Audio(limit_peaks(out.samples, _ceiling(audio), audio.sample_rate), audio.sample_rate)
 
     # --- interpolate --------------------------------------------------------

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .audio import Audio, fit_length, resample
-from .detail import CROSSOVER_HZ, Detail
+from .detail import CROSSOVER_HZ, measure
 from .spectrum import Spectrum
 
 MAX_BOOST_DB = 6.0
@@ -57,12 +57,11 @@ def retouch(
     resynth: np.ndarray,
     frontend,
     strength: float,
-    detail: Detail,
 ) -> Audio:
     """`audio` changed as the model changed its mel from `before` to `after` (normalised, (n_mels, T)).
 
-    `resynth` is the model-rate audio decoded from `after` (its phases, for what a gain cannot make),
-    `detail` the input's own image and air for that part.
+    `resynth` is the model-rate audio decoded from `after`: its phases, for what a gain cannot make, which
+    is finished with the input's own image and air.
     """
     model_rate = frontend.config.sample_rate
     keep = kept_share(strength)
@@ -70,17 +69,20 @@ def retouch(
     nepers = math.log(10) / 20
     reach = CHANGE_DB_PER_STRENGTH * strength
     gain = log_gain.clamp(-min(MAX_CUT_DB, reach) * nepers, min(MAX_BOOST_DB, reach) * nepers)
-    # The share of the model's magnitude that no gain up to MAX_BOOST_DB can make, per band and frame.
-    missing = (1 - torch.exp(log_gain.clamp(max=MAX_BOOST_DB * nepers) - log_gain)).clamp(min=0)
-    missing = _ramp(strength, LIGHT, KEEP_UNTIL) * keep * missing + (1 - keep)
-    resynth_part = _shortfall(resynth, missing.numpy(), frontend)
     # Above the model's band: the whole band's power change, smoothed over 3 frames like the gain.
     power = [frontend.linear_mel(m).square().sum(dim=0).clamp(min=1e-24) for m in (after, before)]
     air = _smoothed(0.5 * torch.log(power[0] / power[1])[None])[0].clamp(gain.min(), gain.max())
     bands = _BandMap(frontend, gain.numpy(), air=air.numpy())
     spectrum = Spectrum.at(audio.sample_rate)
     kept = spectrum.process(audio.samples, bands.applier(spectrum, model_rate, keep))
+    # The share of the model's magnitude that no gain up to MAX_BOOST_DB can make, per band and frame.
+    missing = (1 - torch.exp(log_gain.clamp(max=MAX_BOOST_DB * nepers) - log_gain)).clamp(min=0)
+    missing = _ramp(strength, LIGHT, KEEP_UNTIL) * keep * missing + (1 - keep)
+    if not missing.any():  # a light touch: the gain alone, no resynthesis to finish
+        return Audio(kept, audio.sample_rate)
+    resynth_part = _shortfall(resynth, missing.numpy(), frontend)
     extra = fit_length(resample(resynth_part[None, :], model_rate, audio.sample_rate)[0], audio.frames)
+    detail = measure(audio.samples, audio.sample_rate).detail()
     return Audio(kept + detail.finish(extra, audio.sample_rate, model_rate), audio.sample_rate)
 
 
