@@ -31,11 +31,18 @@ from .spectrum import Spectrum
 IMAGE_EDGES = (0, 150, 300, 500, 750, 1000, 1400, 2000, 2800, 4000, 5600, 8000, 11000, 16000)
 # Air bands above the crossover; the last runs to Nyquist.
 AIR_EDGES = (10000, 12000, 14000, 16000, 18000, 20000)
-CROSSOVER_HZ = AIR_EDGES[0]  # the top of what the model's 22.05 kHz band carries cleanly
+CROSSOVER_HZ = AIR_EDGES[0]  # the top of what a 22.05 kHz model's band carries cleanly
+FULL_BAND_HZ = 16000.0  # a model whose band reaches this needs no air rebuilt over its output
 QUIET = 1e-6  # -60 dB of the whole mid
 MAX_RATIO = 4.0  # a side at most 12 dB over its mid
 _DECORRELATOR_SEED = 20261126
 _GROUP_DELAY_S = (0.0005, 0.010)
+
+
+def air_crossover(model_rate: int) -> float | None:
+    """Where rebuilt air starts over the output of a model at `model_rate`; None for a full-band model."""
+    top = 0.45 * model_rate  # the top of its mel (MelConfig.for_rate)
+    return None if top >= FULL_BAND_HZ else min(CROSSOVER_HZ, top)
 
 
 def band_index(freqs: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:
@@ -152,7 +159,7 @@ class Detail:
         if self.neutral:
             return _Repeat(len(self.pan))
         spectrum = Spectrum.at(sample_rate)
-        return spectrum.stream(_Finisher(self, spectrum, min(CROSSOVER_HZ, 0.45 * model_rate)))
+        return spectrum.stream(_Finisher(self, spectrum, air_crossover(model_rate)))
 
     def finish(self, mid: np.ndarray, sample_rate: int, model_rate: int) -> np.ndarray:
         """A mono mid (frames,) at `sample_rate` -> (channels, frames) with this image and air."""
@@ -175,7 +182,7 @@ class _Repeat:
 
 
 class _Finisher:
-    def __init__(self, detail: Detail, spectrum: Spectrum, crossover: float):
+    def __init__(self, detail: Detail, spectrum: Spectrum, crossover: float | None):
         freqs = spectrum.freqs
         image = band_index(freqs, IMAGE_EDGES)
         self.pan = detail.pan[:, image][..., None]  # (channels, bins, 1)
@@ -188,7 +195,7 @@ class _Finisher:
         self.rotate = np.exp(1j * phases[:channels])[..., None]
         self.air = None
         nyquist = spectrum.sample_rate / 2
-        if detail.air is not None and nyquist > crossover:
+        if detail.air is not None and crossover is not None and nyquist > crossover:
             hi = spectrum.bin(crossover)
             # A shift by a multiple of n_fft / hop bins turns each frame's phase by whole turns per hop, so
             # the copied frames overlap-add in phase (any other shift lost 3.5 to 9 dB in the air bands).

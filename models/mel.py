@@ -10,12 +10,20 @@ inpainting and continuation keep seams smooth.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
 
 from .audio import fit_length
+
+FULL_BAND_HZ = 20000.0  # what a full-band model makes: all a listener hears
+
+
+def hz_to_mel(hz: float) -> float:
+    """The slaney mel scale the filters use: linear up to 1 kHz (15 mels), logarithmic above."""
+    return 3 * hz / 200 if hz < 1000 else 15 + 27 * math.log(hz / 1000) / math.log(6.4)
 
 
 @dataclass
@@ -41,6 +49,25 @@ class MelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def for_rate(cls, sample_rate: int) -> "MelConfig":
+        """This representation at another rate: the same 93 ms frames and 23 ms hop, the band up to
+        `FULL_BAND_HZ` (or 0.45 of the rate), and at least this config's mel spacing (slaney: linear
+        below 1 kHz, so the same pitch resolution where melodies live). 22050 gives the defaults;
+        44100 gives 304 bins up to 20 kHz."""
+        base = cls()
+        scale = sample_rate / base.sample_rate
+        f_max = base.f_max if sample_rate == base.sample_rate else min(FULL_BAND_HZ, 0.45 * sample_rate)
+        span = lambda hi: hz_to_mel(hi) - hz_to_mel(base.f_min)  # noqa: E731
+        n_mels = base.n_mels * span(f_max) / span(base.f_max)
+        return cls(
+            sample_rate=sample_rate,
+            n_fft=int(round(base.n_fft * scale)),
+            hop_length=int(round(base.hop_length * scale)),
+            n_mels=int(math.ceil(n_mels / 8) * 8),
+            f_max=f_max,
+        )
 
     @property
     def frame_rate(self) -> float:

@@ -21,7 +21,7 @@ from reverie.models.melody import Melody, audio_chroma, pitch_class_accuracy
 from reverie.models.melody.midi import read_midi
 
 CLIP = 5.0
-SR = 22050
+SR = build.SAMPLE_RATE
 TINY = dict(hours=0.02, clip_seconds=CLIP, heldout=0.3, progress=False)  # 14 clips: 10 train, 4 heldout
 
 
@@ -79,7 +79,7 @@ def test_audio_format_and_level(corpora):
     peaks = {}
     for r in rows:
         info = sf.info(corpora / "a" / r["audio"])
-        assert (info.samplerate, info.channels, info.subtype, info.frames) == (SR, 1, "PCM_16", int(CLIP * SR))
+        assert (info.samplerate, info.channels, info.subtype, info.frames) == (SR, 2, "PCM_16", int(CLIP * SR))
         x, _ = sf.read(corpora / "a" / r["audio"])
         peak_db = 20 * np.log10(np.abs(x).max())
         assert -16 < peak_db <= -0.99, (r["clip_id"], peak_db)
@@ -126,7 +126,7 @@ def test_audio_pitch_agrees_with_midi_melody(corpora):
     window = np.hanning(n)
     hits = tritone = total = 0
     for r in manifest(corpora / "a"):
-        x, _ = sf.read(corpora / "a" / r["audio"])
+        x = sf.read(corpora / "a" / r["audio"])[0].mean(axis=1)
         notes, _ = melody_notes(corpora / "a" / r["midi"])
         for start, end, key in notes:
             for centre in np.arange(start + 0.05, end - n / SR / 2, hop / SR):
@@ -147,7 +147,7 @@ def test_the_melody_is_what_the_melody_metric_hears(corpora):
     rate = SR / 512
     scores = []
     for r in manifest(corpora / "a"):
-        x, _ = sf.read(corpora / "a" / r["audio"], dtype="float32")
+        x = sf.read(corpora / "a" / r["audio"], dtype="float32")[0].mean(axis=1)
         n = int(len(x) / SR * rate)
         reference = Melody.from_midi(corpora / "a" / r["midi"]).chroma(rate, n)
         scores.append(pitch_class_accuracy(reference, audio_chroma(x, SR, rate, n)))
@@ -197,7 +197,7 @@ def test_styles_differ_in_brightness_and_pace(corpora):
     """Spectral centroid: sleep (low-passed pads) sits well below happy (bright, high register)."""
 
     def centroid(path):
-        x, _ = sf.read(path)
+        x = sf.read(path)[0].mean(axis=1)
         mag = np.abs(np.fft.rfft(x))
         return float((np.fft.rfftfreq(len(x), 1 / SR) * mag).sum() / mag.sum())
 
@@ -261,3 +261,51 @@ def test_cli_errors_are_one_line(tmp_path):
     assert result.exit_code == 1 and "not empty" in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+
+
+def test_parts_sit_apart_in_a_stereo_field(corpora):
+    """Placed parts and a stereo room: every clip is stereo, none is mono, none is wider than its middle."""
+    from reverie.models.detail import side_to_mid_db
+
+    ratios = []
+    for r in manifest(corpora / "a"):
+        x, _ = sf.read(corpora / "a" / r["audio"], dtype="float32")
+        ratios.append(side_to_mid_db(x.T, SR))
+    assert min(ratios) > -40 and max(ratios) < -1, ratios
+    assert np.ptp(ratios) > 3  # placement and rooms differ from clip to clip
+
+
+def test_real_recordings_join_train_without_a_label(tmp_path):
+    from reverie.models.corpus import real
+    from reverie.models.training.data import scan
+
+    train = [t for t in real.tracks("train") if sf.info(str(t.path)).duration >= CLIP]
+    if not train:
+        pytest.skip("no real recordings installed: run scripts/install-music (wesnoth-1.16-music, warzone2100-music)")
+    rows = build.build(tmp_path / "c", seed=0, jobs=1, real_clips=2, **{**TINY, "hours": 0.003})
+    mine = [r for r in rows if "real" in r["clip_id"]]
+    assert len(mine) == 2 * len(train)
+    held = {t.path.name for t in real.tracks("held_out")}
+    for r in mine:
+        assert r["split"] == "train" and r["style"] == "" and r["midi"] == ""
+        assert r["source_score"].split(":")[1].split("@")[0] not in held
+        info = sf.info(tmp_path / "c" / r["audio"])
+        assert (info.samplerate, info.channels) == (SR, 2)
+        assert abs(info.frames - CLIP * SR) <= 2
+    unlabelled = {i.audio.name for i in scan(tmp_path / "c" / "train") if i.style is None}
+    assert unlabelled == {Path(r["audio"]).name for r in mine}
+    # two stretches of one track are different music
+    first, second = (sf.read(tmp_path / "c" / r["audio"])[0] for r in mine[:2])
+    assert not np.allclose(first, second)
+
+
+def test_soundfont_choice_is_checked(tmp_path):
+    from reverie.models.corpus import synth
+    from reverie.models.errors import ReverieError
+
+    assert synth.soundfont_path("pretty_midi").endswith("TimGM6mb.sf2")
+    with pytest.raises(ReverieError, match="soundfont must be auto, fluid, pretty_midi or the path of a .sf2 file"):
+        build.build(tmp_path / "x", soundfont="timpani", **TINY)
+    if not synth.installed_soundfonts()["fluid"]:
+        with pytest.raises(ReverieError, match="apt-get install fluid-soundfont-gm"):
+            synth.soundfont_path("fluid")

@@ -59,8 +59,10 @@ def test_train_writes_a_loadable_model_and_resumes(data, tmp_path):
     assert first.returncode == 0, first.stderr
     pipe = ReveriePipeline.from_pretrained(out)
     assert pipe.styles == ("tense", "calm")
-    # the scaling comes from the data, one value per mel bin
-    assert len(pipe.config.mel.mean) == 256 and np.isfinite(pipe.config.mel.std).all()
+    # a full-band model by default, its scaling from the data, one value per mel bin
+    mel = pipe.config.mel
+    assert (mel.sample_rate, mel.n_fft, mel.hop_length, mel.n_mels) == (44100, 4096, 1024, 304)
+    assert mel.f_max >= 16000 and len(mel.mean) == 304 and np.isfinite(mel.std).all()
     # and the level a generation starts from, per style
     assert set(pipe.config.levels_db) == {"any", "tense", "calm"}
     audio = pipe.generate(1.0, style="calm", sample_rate=22050)
@@ -82,7 +84,7 @@ def test_init_from_starts_from_another_models_weights(data, tmp_path):
         data, "-o", tmp_path / "tuned", "--steps", "1", "--styles", "tense,calm", "--init-from", tmp_path / "source"
     )
     assert done.returncode == 0, done.stderr
-    assert "starting from a model trained elsewhere (32 -> 256 mel bins)" in done.stderr
+    assert "starting from a model trained elsewhere (32 mel bins to 11025 Hz -> 304 to 19845 Hz)" in done.stderr
     tuned = ReveriePipeline.from_pretrained(tmp_path / "tuned").unet
     assert tuple(tuned.config.channels) == (32, 48)  # its architecture, not the defaults
     before, after = source.unet.mid.state_dict(), tuned.mid.state_dict()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -50,3 +51,19 @@ def test_a_repeated_coarse_mel_gives_the_coarse_models_output(old_n, new_n):
 def test_styles_must_match():
     with pytest.raises(ReverieError, match="knows styles sleep, calm, happy, sad, tense"):
         warm_start(model(32), 32, ("rock", "pop"))
+
+
+def test_a_full_band_mel_starts_from_the_old_bins_at_the_same_pitch():
+    """22.05 kHz (256 bins to 11 kHz) -> 44.1 kHz (304 to 19.8 kHz): a bin takes the old bin at its own
+    frequency; bins above the old band start from the old top bin."""
+    from reverie.models.mel import MelConfig, MelFrontend
+
+    old, new = MelConfig.for_rate(22050), MelConfig.for_rate(44100)
+    source = nearest_bins(old.n_mels, new.n_mels, (old.f_min, old.f_max), (new.f_min, new.f_max)).numpy()
+    old_centres, new_centres = MelFrontend(old).centres, MelFrontend(new).centres
+    inside = new_centres < old.f_max * 0.98
+    step = np.diff(old_centres)  # spacing of the old bins around each one
+    error = np.abs(old_centres[source[inside]] - new_centres[inside])
+    assert (error <= np.maximum(np.append(step, step[-1])[source[inside]], 11)).all()
+    assert (source[~inside] >= old.n_mels - 2).all()
+    assert (np.diff(source) >= 0).all()

@@ -1,12 +1,18 @@
 """Build the corpus: split scores, plan clips, render them in parallel, write the manifest.
 
 Layout (paths in the manifest are relative to OUT):
-    OUT/<split>/<style>/<clip_id>.wav   mono, 22050 Hz, PCM_16, exactly --clip-seconds long
+    OUT/<split>/<style>/<clip_id>.wav   stereo, 44100 Hz, PCM_16, exactly --clip-seconds long
     OUT/<split>/<style>/<clip_id>.mid   the melody heard in the wav, one tempo, time 0 = sample 0
+    OUT/train/<clip_id>.wav             a stretch of a real recording (real.py's training tracks): no style
+                                        label, so it trains the unconditional branch; no MIDI
     OUT/manifest.csv                    one row per clip, train rows first
 
+Each synthetic part (melody, chords, bass) is rendered on its own and placed in the stereo field
+(`STAGE`), then the style's chain runs in stereo (its reverb is a stereo room).
+
 Manifest columns: clip_id; split (train | heldout); style; audio; midi;
-source_score (music21 corpus path, "#N" = tune N of a multi-tune file);
+source_score (music21 corpus path, "#N" = tune N of a multi-tune file; for a real
+recording, package:file@start seconds);
 transposition (semitones added to the score after mode re-spelling);
 tempo_bpm (quarter notes per minute, equal to the MIDI file's tempo);
 mode (major | minor, the key the clip was re-spelled to); programs
@@ -35,7 +41,12 @@ from ..errors import ReverieError
 from . import arrange, effects, midi, scores, synth
 from .styles import RECIPES, STYLES
 
-SAMPLE_RATE = 22050
+SAMPLE_RATE = 44100
+CHANNELS = 2
+# Where each part sits (-1 left .. 1 right): the melody near the middle, the chords off to a side
+# (either), the bass in the middle, as a mix engineer would start.
+STAGE = {"melody": (-0.25, 0.25), "chords": (0.3, 0.7), "bass": (-0.1, 0.1)}
+REAL_CLIPS_PER_TRACK = 4
 SPLITS = ("train", "heldout")
 COLUMNS = (
     "clip_id",
@@ -104,8 +115,15 @@ def build(
     heldout: float = 0.1,
     cache_dir: Path | None = None,
     progress: bool = True,
+    soundfont: str = "auto",
+    real_clips: int = 0,
 ) -> list[dict]:
+    """Render the corpus into `out_dir` (see the module's docstring); `real_clips` stretches of each
+    installed real training track are added without a label."""
     _check(hours, jobs, clip_seconds, heldout)
+    if not 0 <= real_clips <= 100:
+        raise ReverieError(f"real-clips must be between 0 and 100, got {real_clips}", field="real_clips")
+    soundfont_file = synth.soundfont_path(soundfont)
     out_dir = Path(out_dir)
     _prepare(out_dir)
     names = scores.list_scores()
@@ -119,6 +137,7 @@ def build(
         clip_seconds=clip_seconds,
         names=names,
         cache_dir=str(cache_dir) if cache_dir else None,
+        soundfont=soundfont_file,
     )
     rows: list[dict] = []
     bar = _progress(len(clips), progress)
@@ -134,6 +153,8 @@ def build(
                 rows.append(row)
                 bar.update(1)
     bar.close()
+    if real_clips:
+        rows += _real_clips(out_dir, real_clips, clip_seconds)
     rows.sort(key=lambda r: (SPLITS.index(r["split"]), r["clip_id"]))
     _write_manifest(out_dir / "manifest.csv", rows)
     return rows
@@ -193,9 +214,7 @@ def _make_clip(clip: Clip, task: dict) -> dict:
             # A fresh generator per attempt: a failed candidate leaves no trace in the result.
             rng = np.random.default_rng([task["seed"], 3, SPLITS.index(clip.split), clip.index])
             performance = arrange.arrange(score, style, seconds, rng)
-            tune = synth.render(performance, seconds, SAMPLE_RATE, channels=(arrange.MELODY,))
-            backing = synth.render(performance, seconds, SAMPLE_RATE, channels=(arrange.CHORDS, arrange.BASS))
-            audio = effects.balance(tune, backing, style.melody_margin_db)
+            audio = _mix(performance, seconds, task["soundfont"], style.melody_margin_db, rng)
             audio = effects.process(audio, style, SAMPLE_RATE, rng)
         except scores.ScoreUnusable as exc:
             reasons.append(str(exc))
@@ -204,11 +223,56 @@ def _make_clip(clip: Clip, task: dict) -> dict:
     raise ReverieError(f"no usable score for {clip.clip_id} after {len(reasons)} tries: {reasons[-1]}")
 
 
+def _mix(performance: arrange.Performance, seconds: float, soundfont: str, margin_db: float, rng) -> np.ndarray:
+    """(2, frames): each part rendered alone, the accompaniment turned down to the margin, all placed."""
+    parts = [
+        synth.render(performance, seconds, SAMPLE_RATE, channels=(channel,), soundfont=soundfont)
+        for channel in (arrange.MELODY, arrange.CHORDS, arrange.BASS)
+    ]
+    gain = effects.accompaniment_gain(parts[0], parts[1] + parts[2], margin_db)
+    side = 1 if rng.random() < 0.5 else -1
+    places = [float(rng.uniform(*STAGE["melody"])), side * float(rng.uniform(*STAGE["chords"]))]
+    places.append(float(rng.uniform(*STAGE["bass"])))
+    gains = (1.0, gain, gain)
+    return sum(effects.pan(part * g, place) for part, g, place in zip(parts, gains, places))
+
+
+def _real_clips(out_dir: Path, per_track: int, seconds: float) -> list[dict]:
+    """`per_track` evenly spread stretches of every installed real training track, unlabelled."""
+    from ..audio import resample
+    from . import real
+
+    rows = []
+    for number, track in enumerate(real.tracks("train")):
+        length = sf.info(str(track.path)).duration
+        if length < seconds:
+            continue
+        for k in range(per_track):
+            start = (length - seconds) * (k + 1) / (per_track + 1)
+            samples, rate = real.read(track.path, start, seconds)
+            if rate != SAMPLE_RATE:
+                samples = resample(samples, rate, SAMPLE_RATE)
+            samples = np.repeat(samples, CHANNELS, 0) if len(samples) == 1 else samples[:CHANNELS]
+            clip_id = f"train_real_{number:03d}_{k}"
+            sf.write(out_dir / "train" / f"{clip_id}.wav", samples.T, SAMPLE_RATE, subtype="PCM_16")
+            rows.append(
+                {
+                    **dict.fromkeys(COLUMNS, ""),
+                    "clip_id": clip_id,
+                    "split": "train",
+                    "audio": f"train/{clip_id}.wav",
+                    "source_score": f"{track.package}:{track.path.name}@{start:.1f}",
+                    "seconds": f"{seconds:g}",
+                }
+            )
+    return rows
+
+
 def _write_clip(clip: Clip, task: dict, score_id: str, perf: arrange.Performance, audio: np.ndarray) -> dict:
     out_dir = Path(task["out_dir"])
     rel_wav = f"{clip.split}/{clip.style}/{clip.clip_id}.wav"
     rel_mid = f"{clip.split}/{clip.style}/{clip.clip_id}.mid"
-    sf.write(out_dir / rel_wav, audio, SAMPLE_RATE, subtype="PCM_16")
+    sf.write(out_dir / rel_wav, audio.T, SAMPLE_RATE, subtype="PCM_16")
     midi.write_melody(perf, task["clip_seconds"], out_dir / rel_mid)
     return {
         "clip_id": clip.clip_id,

@@ -8,6 +8,21 @@ from pathlib import Path
 import click
 
 from ..errors import ReverieError
+from .build import REAL_CLIPS_PER_TRACK
+
+
+def sources_report() -> str:
+    """One line per source: installed, or how to install it."""
+    from . import real, synth
+
+    lines = ["sources:"]
+    for name, ok in synth.installed_soundfonts().items():
+        path, install = synth.SOUNDFONTS[name]
+        lines.append(f"  soundfont {name}: " + (f"installed ({path})" if ok else f"not installed ({install})"))
+    for package, ok in real.installed().items():
+        state = "installed" if ok else f"not installed (apt-get install {package})"
+        lines.append(f"  real music {package}: {state}")
+    return "\n".join(lines)
 
 
 @click.command("corpus")
@@ -23,15 +38,40 @@ from ..errors import ReverieError
     default=None,
     help="Where parsed scores are cached (default ~/.cache/reverie/corpus-scores).",
 )
+@click.option(
+    "--soundfont",
+    default="auto",
+    show_default=True,
+    help="General MIDI soundfont: auto (the best installed), fluid (FluidR3: apt-get install "
+    "fluid-soundfont-gm), pretty_midi (TimGM6mb, always there) or a .sf2 file.",
+)
+@click.option(
+    "--real-clips",
+    type=int,
+    default=REAL_CLIPS_PER_TRACK,
+    show_default=True,
+    help="Stretches of every installed real recording (scripts/install-music) added to train without a "
+    "style label, for the unconditional branch; 0 for none.",
+)
 def corpus(
-    out_dir: Path, hours: float, seed: int, jobs: int, clip_seconds: float, heldout: float, cache_dir: Path | None
+    out_dir: Path,
+    hours: float,
+    seed: int,
+    jobs: int,
+    clip_seconds: float,
+    heldout: float,
+    cache_dir: Path | None,
+    soundfont: str,
+    real_clips: int,
 ) -> None:
-    """Build the training corpus from music21's bundled scores, rendered with the GM soundfont.
+    """Build the training corpus from music21's bundled scores, rendered with a GM soundfont, plus real music.
 
     \b
-    Writes OUT_DIR/{train,heldout}/<style>/<clip_id>.wav (mono 22050 Hz PCM_16),
-    the clip's melody as <clip_id>.mid in the same timeline, and OUT_DIR/manifest.csv.
+    Writes OUT_DIR/{train,heldout}/<style>/<clip_id>.wav (stereo 44100 Hz PCM_16),
+    the clip's melody as <clip_id>.mid in the same timeline, unlabelled stretches of
+    real recordings as OUT_DIR/train/train_real_*.wav, and OUT_DIR/manifest.csv.
     Styles: sleep, calm, happy, sad, tense. A previous corpus in OUT_DIR is replaced.
+    It first says which sources are installed, and how to install the others.
 
     \b
     Example:
@@ -39,6 +79,7 @@ def corpus(
     """
     from .build import build, default_cache_dir, hours_of
 
+    click.echo(sources_report(), err=True)
     started = time.monotonic()
     try:
         rows = build(
@@ -49,6 +90,8 @@ def corpus(
             clip_seconds=clip_seconds,
             heldout=heldout,
             cache_dir=cache_dir or default_cache_dir(),
+            soundfont=soundfont,
+            real_clips=real_clips,
         )
     except ReverieError as exc:
         raise click.ClickException(exc.message) from None

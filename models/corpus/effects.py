@@ -15,22 +15,37 @@ FADE_SECONDS = 0.02  # the clip is cut mid-note; a short fade avoids a click at 
 DISTORTION_MIX = 0.45  # parallel blend: full-wet tanh drive buries the notes
 
 
-def balance(melody: np.ndarray, accompaniment: np.ndarray, margin_db: float) -> np.ndarray:
-    """Mix with the accompaniment at least `margin_db` below the melody (RMS); it is only ever turned down.
+def accompaniment_gain(melody: np.ndarray, accompaniment: np.ndarray, margin_db: float) -> float:
+    """The gain (at most 1) that puts the accompaniment at least `margin_db` below the melody (RMS).
 
     The melody has to be what a listener (and the melody-chroma metric) hears:
     General MIDI velocities alone leave three-note pads and a bass as loud as the tune.
     """
     top = _rms(accompaniment) / max(_rms(melody), 1e-12) * 10 ** (margin_db / 20)
-    return (melody + accompaniment / max(top, 1.0)).astype(np.float32)
+    return 1.0 / max(top, 1.0)
+
+
+def balance(melody: np.ndarray, accompaniment: np.ndarray, margin_db: float) -> np.ndarray:
+    """Mix with the accompaniment at least `margin_db` below the melody (RMS); it is only ever turned down."""
+    return (melody + accompaniment * accompaniment_gain(melody, accompaniment, margin_db)).astype(np.float32)
+
+
+def pan(mono: np.ndarray, position: float) -> np.ndarray:
+    """(2, frames): `mono` placed at `position` (-1 left .. 1 right) with a constant-power law, so a part
+    keeps its loudness wherever it sits, and the pair's mean at the centre is the part itself."""
+    angle = (position + 1) * np.pi / 4
+    return (np.sqrt(2) * np.array([[np.cos(angle)], [np.sin(angle)]]) * mono[None, :]).astype(np.float32)
 
 
 def process(audio: np.ndarray, style: Style, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """(channels, frames) -> the same, with the style's chain; the reverb is a stereo room."""
     import pedalboard as pb
 
     x = audio.astype(np.float32)
     if style.noise_bed and rng.random() < style.noise_bed:
-        x = x + _noise_bed(len(x), sample_rate, rng, level=_rms(x) * float(rng.uniform(0.15, 0.3)))
+        level = _rms(x) * float(rng.uniform(0.15, 0.3))
+        # One noise per channel: rain and sea are wide, not a point in the middle.
+        x = x + np.stack([_noise_bed(x.shape[-1], sample_rate, rng, level) for _ in range(len(x))])
     pre = []
     if style.highpass_hz:
         pre.append(pb.HighpassFilter(float(rng.uniform(*style.highpass_hz))))
@@ -59,7 +74,20 @@ def process(audio: np.ndarray, style: Style, sample_rate: int, rng: np.random.Ge
         # Two one-pole stages (12 dB/octave): one alone leaves pads bright.
         chain += [pb.LowpassFilter(cutoff), pb.LowpassFilter(cutoff)]
     y = pb.Pedalboard(chain)(x, sample_rate)
+    y = y + excite(x, sample_rate, _rms(y) * 10 ** (float(rng.uniform(*style.air_db)) / 20))
     return normalise(y, float(rng.uniform(*style.peak_db)), sample_rate)
+
+
+def excite(x: np.ndarray, sample_rate: int, level: float) -> np.ndarray:
+    """Air made from the music itself, as an aural exciter makes it: the band above 3 kHz driven into
+    saturation makes harmonics of what plays there, of which only those above 8 kHz are kept (24 dB per
+    octave), at `level` RMS. Each channel keeps its own, so the air sits where its part does."""
+    import pedalboard as pb
+
+    hp = pb.HighpassFilter
+    chain = pb.Pedalboard([hp(3000.0), hp(3000.0), pb.Distortion(24.0), hp(8000.0), hp(8000.0), hp(8000.0), hp(8000.0)])
+    air = chain(x.astype(np.float32), sample_rate)
+    return (air * (level / max(_rms(air), 1e-12))).astype(np.float32)
 
 
 def normalise(y: np.ndarray, peak_db: float, sample_rate: int) -> np.ndarray:
@@ -68,9 +96,9 @@ def normalise(y: np.ndarray, peak_db: float, sample_rate: int) -> np.ndarray:
     if peak < 1e-6:
         raise ScoreUnusable("rendered clip is silent")
     y = y * (10 ** (min(peak_db, -1.0) / 20) / peak)
-    fade = min(len(y), int(FADE_SECONDS * sample_rate))
+    fade = min(y.shape[-1], int(FADE_SECONDS * sample_rate))
     if fade:
-        y[-fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        y[..., -fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
     return y.astype(np.float32)
 
 
@@ -88,8 +116,8 @@ def _noise_bed(frames: int, sample_rate: int, rng: np.random.Generator, level: f
 
 
 def _peak(x: np.ndarray) -> float:
-    return float(np.max(np.abs(x))) if len(x) else 0.0
+    return float(np.max(np.abs(x))) if x.size else 0.0
 
 
 def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0

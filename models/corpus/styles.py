@@ -41,6 +41,10 @@ class Style:
     compress: bool = False
     bright_db: float = 0.0  # high-shelf gain at 3 kHz
     noise_bed: float = 0.0  # probability of a soft rain/ocean noise bed
+    # Level (dB against the mix, a range) of the exciter's air: the soundfont's samples stop near 11 kHz
+    # (calm and sad clips measured -67 to -86 dB above 11.5 kHz even unfiltered; real produced music
+    # -37 dB), so the top octave is made the way a producer brightens dull samples.
+    air_db: tuple[float, float] = (-44.0, -38.0)
     # The accompaniment sits at least this far below the melody (RMS). Held-out
     # clips scored 0.63 on the melody-chroma metric with velocities alone, 0.83 at
     # 9 dB, 0.87 at 14 dB and 0.90 at 20 dB (after the program choices above).
@@ -60,7 +64,7 @@ RECIPES: dict[str, Style] = {
         chord_programs=(89, 91, 49, 94, 52),  # pads, slow strings, choir
         bass_programs=(89, 49, 48),
         peak_db=(-12.0, -9.0), highpass_hz=None, lowpass_hz=(1600, 2400),
-        reverb_room=(0.88, 0.95), reverb_wet=(0.3, 0.45), noise_bed=0.5,
+        reverb_room=(0.88, 0.95), reverb_wet=(0.3, 0.45), noise_bed=0.5, air_db=(-48.0, -42.0),
     ),
     "calm": Style(
         name="calm", tempo=(60, 80), mode="major", chromatic=False, register=(64, 72),
@@ -70,14 +74,14 @@ RECIPES: dict[str, Style] = {
         chord_programs=(0, 24, 46, 4),
         bass_programs=(32, 0, 24),
         peak_db=(-5.0, -3.5), highpass_hz=None, lowpass_hz=(6000, 8000),
-        reverb_room=(0.55, 0.7), reverb_wet=(0.2, 0.3),
+        reverb_room=(0.55, 0.7), reverb_wet=(0.2, 0.3), air_db=(-42.0, -36.0),
     ),
     "happy": Style(
         name="happy", tempo=(110, 140), mode="major", chromatic=False, register=(74, 84),
         velocity=(88, 110), articulation=0.4, figure="oompah", tremolo=False,
-        # marimba, bright piano, xylophone, pizzicato, celesta (the soundfont's
-        # glockenspiel reads as the wrong pitch class: 0.28 on the melody metric)
-        melody_programs=(12, 1, 13, 45, 8),
+        # marimba, bright piano, pizzicato, celesta (TimGM6mb's glockenspiel reads as the
+        # wrong pitch class: 0.28 on the melody metric; FluidR3's xylophone 0.30)
+        melody_programs=(12, 1, 45, 8),
         chord_programs=(45, 1, 12, 25),  # pizzicato, bright piano, marimba, steel guitar
         bass_programs=(32, 45, 35),
         peak_db=(-1.5, -1.0), highpass_hz=(80, 120), lowpass_hz=None,
@@ -86,19 +90,20 @@ RECIPES: dict[str, Style] = {
     "sad": Style(
         name="sad", tempo=(55, 75), mode="minor", chromatic=False, register=(55, 64),
         velocity=(55, 75), articulation=1.05, figure="pad", tremolo=False,
-        # cello, oboe, violin, clarinet (not the soundfont's english horn: 0.24 on the melody metric)
-        melody_programs=(42, 68, 40, 71),
+        # cello, oboe, violin (not TimGM6mb's english horn: 0.24 on the melody metric;
+        # not FluidR3's clarinet: 0.45)
+        melody_programs=(42, 68, 40),
         chord_programs=(48, 49, 41, 0),  # strings, viola, soft piano
         bass_programs=(43, 42),
         peak_db=(-5.0, -3.5), highpass_hz=None, lowpass_hz=(3500, 5000),
-        reverb_room=(0.75, 0.85), reverb_wet=(0.25, 0.35),
+        reverb_room=(0.75, 0.85), reverb_wet=(0.25, 0.35), air_db=(-44.0, -38.0),
     ),
     "tense": Style(
         name="tense", tempo=(90, 130), mode="minor", chromatic=True, register=(46, 55),
         velocity=(92, 118), articulation=0.8, figure="tremolo", tremolo=True,
-        # brass section, synth brass, saw lead (not the soundfont's trombone,
-        # bassoon or french horn: 0.04, 0.01 and 0.67 on the melody metric)
-        melody_programs=(61, 62, 81),
+        # synth brass, saw lead (not TimGM6mb's trombone, bassoon or french horn: 0.04, 0.01
+        # and 0.67 on the melody metric; not FluidR3's brass section: 0.43)
+        melody_programs=(62, 81),
         chord_programs=(44, 62, 50, 90),  # tremolo strings, synth brass, synth strings, polysynth
         bass_programs=(38, 58, 43),
         peak_db=(-1.5, -1.0), highpass_hz=(110, 180), lowpass_hz=None,

@@ -1,4 +1,7 @@
-"""Offline General MIDI rendering with tinysoundfont and the soundfont pretty_midi ships.
+"""Offline General MIDI rendering with tinysoundfont and the best General MIDI soundfont installed.
+
+Soundfonts, best first (`SOUNDFONTS`): FluidR3 (Debian's `fluid-soundfont-gm`, 141 MB of multi-sampled
+instruments recorded at 44.1 kHz), then the 6 MB TimGM6mb that pretty_midi ships, which is always there.
 
 tinysoundfont's `Synth.generate(n)` returns the next n stereo frames, so a
 performance is rendered by advancing from one note event to the next. A
@@ -8,6 +11,7 @@ over), which is what makes a clip bit-identical whatever else a worker did.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from functools import lru_cache
 
@@ -20,30 +24,59 @@ from .arrange import BASS, CHORDS, MELODY, Performance
 CHANNEL_VOLUME = {MELODY: 112, CHORDS: 80, BASS: 92}
 
 
-def soundfont_path() -> str:
-    import pretty_midi
-
-    path = os.path.join(os.path.dirname(pretty_midi.__file__), "TimGM6mb.sf2")
-    if not os.path.isfile(path):
-        raise ReverieError(f"the General MIDI soundfont is missing: {path} (reinstall pretty_midi)")
-    return path
+def _pretty_midi_soundfont() -> str:
+    spec = importlib.util.find_spec("pretty_midi")  # its folder, without the cost of importing it
+    return os.path.join(os.path.dirname(spec.origin), "TimGM6mb.sf2") if spec and spec.origin else ""
 
 
-@lru_cache(maxsize=1)
-def _soundfont_bytes() -> bytes:
-    with open(soundfont_path(), "rb") as f:
+# name -> (path, how to install it)
+SOUNDFONTS = {
+    "fluid": ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "apt-get install fluid-soundfont-gm"),
+    "pretty_midi": (_pretty_midi_soundfont(), "pip install pretty_midi"),
+}
+
+
+def installed_soundfonts() -> dict[str, bool]:
+    return {name: os.path.isfile(path) for name, (path, _) in SOUNDFONTS.items()}
+
+
+def soundfont_path(choice: str = "auto") -> str:
+    """The soundfont file for `choice`: a name in SOUNDFONTS, "auto" (the best installed) or a .sf2 path."""
+    if choice == "auto":
+        choice = next((name for name, ok in installed_soundfonts().items() if ok), "pretty_midi")
+    if choice in SOUNDFONTS:
+        path, install = SOUNDFONTS[choice]
+        if not os.path.isfile(path):
+            raise ReverieError(f"soundfont {choice!r} is not installed ({path}); {install}", field="soundfont")
+        return path
+    if choice.lower().endswith(".sf2") and os.path.isfile(choice):
+        return choice
+    raise ReverieError(
+        f"soundfont must be auto, {', '.join(SOUNDFONTS)} or the path of a .sf2 file, got {choice!r}",
+        field="soundfont",
+    )
+
+
+@lru_cache(maxsize=2)
+def _soundfont_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
         return f.read()
 
 
 def render(
-    performance: Performance, seconds: float, sample_rate: int, channels: tuple[int, ...] = (MELODY, CHORDS, BASS)
+    performance: Performance,
+    seconds: float,
+    sample_rate: int,
+    channels: tuple[int, ...] = (MELODY, CHORDS, BASS),
+    soundfont: str | None = None,
 ) -> np.ndarray:
-    """Mono float32, exactly round(seconds * sample_rate) frames, of the notes on `channels`."""
+    """Mono float32, exactly round(seconds * sample_rate) frames, of the notes on `channels`
+    (`soundfont`: a file; default the best installed)."""
     import tinysoundfont
 
     frames = int(round(seconds * sample_rate))
     synth = tinysoundfont.Synth(samplerate=sample_rate)
-    sfid = synth.sfload(_soundfont_bytes())
+    sfid = synth.sfload(_soundfont_bytes(soundfont or soundfont_path()))
     for channel, program in zip((MELODY, CHORDS, BASS), performance.programs):
         synth.program_select(channel, sfid, 0, program)
         synth.control_change(channel, 7, CHANNEL_VOLUME[channel])

@@ -45,6 +45,14 @@ def _csv_ints(value: str) -> tuple[int, ...]:
     help="Training window in mel frames (also the generation window).",
 )
 @click.option("--lr", type=float, default=3e-4, show_default=True, help="Peak learning rate (AdamW, linear warm-up).")
+@click.option(
+    "--sample-rate",
+    type=click.Choice(["22050", "44100", "48000"]),
+    default="44100",
+    show_default=True,
+    help="The model's rate: 44100 and 48000 make the whole band (to 20 kHz); 22050 makes up to 11 kHz, "
+    "and new audio gets its air rebuilt above 10 kHz.",
+)
 @click.option("--channels", default="128,192,256", show_default=True, help="U-Net widths per level.")
 @click.option("--layers", type=int, default=2, show_default=True, help="Blocks per U-Net level.")
 @click.option("--patch", type=int, default=4, show_default=True, help="Mel frames per token (more: faster, coarser).")
@@ -79,6 +87,7 @@ def train(
     batch_size,
     crop_frames,
     lr,
+    sample_rate,
     channels,
     layers,
     patch,
@@ -116,7 +125,7 @@ def train(
     widths = _csv_ints(channels)
     output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
-    mel = MelConfig()
+    mel = MelConfig.for_rate(int(sample_rate))
     key = hashlib.sha256(
         json.dumps([[str(i.audio), i.style, str(i.midi)] for i in items] + [mel.to_dict(), names]).encode()
     ).hexdigest()[:16]
@@ -130,7 +139,7 @@ def train(
             features = featurise(items, mel, names, progress=lambda: bar.update(1))
         features.save(cache)
     mean, std = bin_statistics(features)
-    mel = MelConfig(mean=mean, std=std)
+    mel = MelConfig(**{**mel.to_dict(), "mean": mean, "std": std})
     click.echo(f"{len(items)} clips, styles: {', '.join(names) or '(none: unconditional)'}", err=True)
     prediction_type = {"x0": "sample", "v": "v_prediction"}[prediction]
     config = TrainConfig(
@@ -148,12 +157,12 @@ def train(
     unet_kwargs = dict(
         channels=widths, layers_per_level=layers, patch=patch, attention_levels=(False,) + (True,) * (len(widths) - 2)
     )
-    start = None
+    start = start_mel = None
     if init_from and not (resume and (output / "training_state.pt").is_file()):
         from reverie.models.pipeline import load_pipeline
 
         source = load_pipeline(None if init_from == "default" else init_from)
-        start = source.unet
+        start, start_mel = source.unet, source.config.mel
         if source.config.scheduler.get("prediction_type") != prediction_type:
             # From v to x0 or back: at high noise v is about -x0, so a negated output layer starts close.
             start.embed_out.weight.data.neg_()
@@ -167,5 +176,6 @@ def train(
         resume=resume,
         log=lambda m: click.echo(m, err=True),
         init_from=start,
+        init_mel=start_mel,
     )
     click.echo(f"model written to {output}", err=True)

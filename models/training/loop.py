@@ -105,9 +105,10 @@ def train(
     resume: bool = False,
     log=print,
     init_from: MelUNet1D | None = None,
+    init_mel: MelConfig | None = None,
 ) -> ReveriePipeline:
     """Train (or resume) into `output`. `init_from`: weights to start from instead of noise
-    (its architecture wins over `unet_kwargs`; see warm_start)."""
+    (its architecture wins over `unet_kwargs`; see warm_start), made for `init_mel` (default: `mel`)."""
     device = torch.device(config.device)
     output.mkdir(parents=True, exist_ok=True)
     state_path = output / STATE_FILE
@@ -118,8 +119,13 @@ def train(
         mel = MelConfig(**state["mel"])
     elif init_from is not None:
         state = None
-        unet = warm_start(init_from, mel.n_mels, tuple(features.style_names))
-        log(f"starting from a model trained elsewhere ({init_from.config.n_mels} -> {mel.n_mels} mel bins)")
+        old = init_mel or mel
+        bands = (old.f_min, old.f_max), (mel.f_min, mel.f_max)
+        unet = warm_start(init_from, mel.n_mels, tuple(features.style_names), *bands)
+        log(
+            f"starting from a model trained elsewhere ({init_from.config.n_mels} mel bins to {old.f_max:g} Hz "
+            f"-> {mel.n_mels} to {mel.f_max:g} Hz)"
+        )
     else:
         state = None
         unet = MelUNet1D(styles=tuple(features.style_names), n_mels=mel.n_mels, **unet_kwargs)

@@ -1,11 +1,13 @@
 """Start training from another model's weights, also across a change of mel resolution.
 
 Only the first and last projections know the number of mel bins. A new bin
-takes the weights of the old bin nearest to it on the mel scale (both span
-f_min..f_max), and input weights are divided among the new bins that share an
-old one, so a mel whose neighbouring bins repeat the old values gives the old
-model's output. Everything else is copied, so fine-tuning starts from what
-the old model knew instead of from noise.
+takes the weights of the old bin nearest to it on the mel scale, and input
+weights are divided among the new bins that share an old one, so a mel whose
+neighbouring bins repeat the old values gives the old model's output. The two
+mels may span different bands (a 22.05 kHz model's 11 kHz to a 44.1 kHz
+model's 20 kHz): new bins above the old band start from the old top bin.
+Everything else is copied, so fine-tuning starts from what the old model knew
+instead of from noise.
 """
 
 from __future__ import annotations
@@ -13,11 +15,17 @@ from __future__ import annotations
 import torch
 
 from ..errors import ReverieError
+from ..mel import hz_to_mel
 from ..unet import CHROMA_BINS, MelUNet1D
 
+Band = tuple[float, float]  # a mel's (f_min, f_max), Hz
 
-def warm_start(old: MelUNet1D, n_mels: int, styles: tuple[str, ...]) -> MelUNet1D:
-    """A model for `n_mels` bins and `styles`, initialised from `old`."""
+
+def warm_start(
+    old: MelUNet1D, n_mels: int, styles: tuple[str, ...], old_band: Band | None = None, band: Band | None = None
+) -> MelUNet1D:
+    """A model for `n_mels` bins over `band` and `styles`, initialised from `old` (bins over `old_band`;
+    by default both bands are the same)."""
     if tuple(old.config.styles) != tuple(styles):
         raise ReverieError(
             f"the model to start from knows styles {', '.join(old.config.styles)}; the data has "
@@ -27,20 +35,26 @@ def warm_start(old: MelUNet1D, n_mels: int, styles: tuple[str, ...]) -> MelUNet1
     config = {k: v for k, v in dict(old.config).items() if not k.startswith("_")}
     new = MelUNet1D(**{**config, "n_mels": n_mels, "styles": tuple(styles)})
     state = old.state_dict()
-    if n_mels != old.config.n_mels:
-        state = _remap_mel_layers(state, old.config.n_mels, n_mels, old.config.patch)
+    if n_mels != old.config.n_mels or (old_band and band and old_band != band):
+        source = nearest_bins(old.config.n_mels, n_mels, old_band, band)
+        state = _remap_mel_layers(state, source, old.config.n_mels, n_mels, old.config.patch)
     new.load_state_dict(state)
     return new
 
 
-def nearest_bins(old_n: int, new_n: int) -> torch.Tensor:
-    """For each new bin, the old bin whose centre is nearest on the mel scale."""
-    centres = (torch.arange(new_n) + 1) * (old_n + 1) / (new_n + 1)
-    return (centres.round().long() - 1).clamp(0, old_n - 1)
+def nearest_bins(old_n: int, new_n: int, old_band: Band | None = None, band: Band | None = None) -> torch.Tensor:
+    """For each new bin, the old bin whose centre is nearest on the (slaney) mel scale."""
+    old_band = old_band or band or (0.0, 1.0)
+    band = band or old_band
+    lo, hi = (hz_to_mel(f) for f in old_band)
+    new_lo, new_hi = (hz_to_mel(f) for f in band)
+    # Filter k's centre sits k + 1 steps above the band's bottom, a step being the band over n + 1.
+    centres = new_lo + (torch.arange(new_n, dtype=torch.float64) + 1) * (new_hi - new_lo) / (new_n + 1)
+    index = (centres - lo) * (old_n + 1) / (hi - lo)
+    return (index.round().long() - 1).clamp(0, old_n - 1)
 
 
-def _remap_mel_layers(state: dict, old_n: int, new_n: int, patch: int) -> dict:
-    source = nearest_bins(old_n, new_n)
+def _remap_mel_layers(state: dict, source: torch.Tensor, old_n: int, new_n: int, patch: int) -> dict:
     share = 1.0 / torch.bincount(source, minlength=old_n).clamp(min=1)[source]  # split among repeats
     old_in, new_in = 2 * old_n + 1 + CHROMA_BINS, 2 * new_n + 1 + CHROMA_BINS
     # Input token layout per frame: sample bins, context bins, mask, chroma.
