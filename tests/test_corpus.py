@@ -194,12 +194,14 @@ def test_heldout_scores_never_in_train(corpora):
 
 
 def test_styles_differ_in_brightness_and_pace(corpora):
-    """Spectral centroid: sleep (low-passed pads) sits well below happy (bright, high register)."""
+    """Spectral centroid of the music below the exciter's air (8 kHz): sleep (low-passed pads) sits
+    well below happy (bright, high register)."""
 
     def centroid(path):
         x = sf.read(path)[0].mean(axis=1)
-        mag = np.abs(np.fft.rfft(x))
-        return float((np.fft.rfftfreq(len(x), 1 / SR) * mag).sum() / mag.sum())
+        freqs = np.fft.rfftfreq(len(x), 1 / SR)
+        mag = np.abs(np.fft.rfft(x))[freqs < 8000]
+        return float((freqs[freqs < 8000] * mag).sum() / mag.sum())
 
     rows = manifest(corpora / "a") + manifest(corpora / "c")
     by_style = {
@@ -309,3 +311,21 @@ def test_soundfont_choice_is_checked(tmp_path):
     if not synth.installed_soundfonts()["fluid"]:
         with pytest.raises(ReverieError, match="apt-get install fluid-soundfont-gm"):
             synth.soundfont_path("fluid")
+
+
+def test_cli_says_which_sources_are_installed(tmp_path):
+    from reverie.models.corpus import real, synth
+    from reverie.models.corpus.cli import corpus
+
+    result = CliRunner().invoke(
+        corpus, [str(tmp_path / "x"), "--hours", "0.003", "--clip-seconds", "5", "--real-clips", "0", "--jobs", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "soundfont pretty_midi: installed" in result.output
+    fluid = (
+        "soundfont fluid: installed" if synth.installed_soundfonts()["fluid"] else "apt-get install fluid-soundfont-gm"
+    )
+    assert fluid in result.output
+    for package, ok in real.installed().items():
+        assert (f"real music {package}: installed" if ok else f"apt-get install {package}") in result.output
+    assert "wrote 2 clips" in result.output

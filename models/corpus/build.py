@@ -120,10 +120,7 @@ def build(
 ) -> list[dict]:
     """Render the corpus into `out_dir` (see the module's docstring); `real_clips` stretches of each
     installed real training track are added without a label."""
-    _check(hours, jobs, clip_seconds, heldout)
-    if not 0 <= real_clips <= 100:
-        raise ReverieError(f"real-clips must be between 0 and 100, got {real_clips}", field="real_clips")
-    soundfont_file = synth.soundfont_path(soundfont)
+    soundfont_file = check(out_dir, hours, jobs, clip_seconds, heldout, soundfont, real_clips)
     out_dir = Path(out_dir)
     _prepare(out_dir)
     names = scores.list_scores()
@@ -160,7 +157,19 @@ def build(
     return rows
 
 
-def _check(hours: float, jobs: int, clip_seconds: float, heldout: float) -> None:
+def check(
+    out_dir: Path, hours: float, jobs: int, clip_seconds: float, heldout: float, soundfont: str, real_clips: int
+) -> str:
+    """Refuse bad settings, or a folder with someone else's files, with a message naming what is allowed;
+    the soundfont file to use."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReverieError(f"OUT_DIR is a file, not a folder: {out_dir}", field="out_dir")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "manifest.csv").exists():
+        raise ReverieError(
+            f"OUT_DIR {out_dir} is not empty and holds no corpus (no manifest.csv); choose an empty folder",
+            field="out_dir",
+        )
     if not hours > 0:
         raise ReverieError(f"hours must be greater than 0, got {hours}", field="hours")
     if not 1 <= jobs <= 64:
@@ -169,18 +178,14 @@ def _check(hours: float, jobs: int, clip_seconds: float, heldout: float) -> None
         raise ReverieError(f"clip-seconds must be between 1 and 600, got {clip_seconds}", field="clip_seconds")
     if not 0 <= heldout < 1:
         raise ReverieError(f"heldout must be a fraction in [0, 1), got {heldout}", field="heldout")
+    if not 0 <= real_clips <= 100:
+        raise ReverieError(f"real-clips must be between 0 and 100, got {real_clips}", field="real_clips")
+    return synth.soundfont_path(soundfont)
 
 
 def _prepare(out_dir: Path) -> None:
-    """Refuse a folder with someone else's files; a previous corpus there is replaced."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ReverieError(f"OUT_DIR is a file, not a folder: {out_dir}", field="out_dir")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
-        if not (out_dir / "manifest.csv").exists():
-            raise ReverieError(
-                f"OUT_DIR {out_dir} is not empty and holds no corpus (no manifest.csv); choose an empty folder",
-                field="out_dir",
-            )
+    """A previous corpus in `out_dir` (checked by `check`) is replaced."""
+    if (out_dir / "manifest.csv").exists():
         for split in SPLITS:
             shutil.rmtree(out_dir / split, ignore_errors=True)
         (out_dir / "manifest.csv").unlink()

@@ -77,11 +77,12 @@ def corpus(
     Example:
       reverie corpus data/corpus --hours 2 --seed 0
     """
-    from .build import build, default_cache_dir, hours_of
+    from .build import build, check, default_cache_dir, hours_of
 
-    click.echo(sources_report(), err=True)
     started = time.monotonic()
     try:
+        check(out_dir, hours, jobs, clip_seconds, heldout, soundfont, real_clips)
+        click.echo(sources_report(), err=True)
         rows = build(
             out_dir,
             hours=hours,

@@ -57,10 +57,11 @@ RECIPES: dict[str, Style] = {
     "sleep": Style(
         name="sleep", tempo=(40, 60), mode="major", chromatic=False, register=(57, 67),
         velocity=(32, 50), articulation=1.15, figure="pad", tremolo=False,
-        # halo pad, soft piano, new-age pad, harp. The warm pad and slow strings
-        # swell in too slowly to carry a tune: their clips scored 0.61 and 0.67
-        # on the melody-chroma metric against 0.80-0.93 for these.
-        melody_programs=(94, 0, 88, 46),
+        # soft piano, new-age pad, harp. The warm pad and slow strings swell in
+        # too slowly to carry a tune: their clips scored 0.61 and 0.67 on the
+        # melody-chroma metric against 0.80-0.93 for these; FluidR3's halo pad
+        # scored 0.39 on one clip.
+        melody_programs=(0, 88, 46),
         chord_programs=(89, 91, 49, 94, 52),  # pads, slow strings, choir
         bass_programs=(89, 49, 48),
         peak_db=(-12.0, -9.0), highpass_hz=None, lowpass_hz=(1600, 2400),
