@@ -100,7 +100,17 @@ class Denoiser:
             ).float()
         if not guided:
             return out
-        return out[1:] + cond.guidance * (out[:1] - out[1:])
+        change = out[:1] - out[1:]
+        if self.config.balanced_guidance and self.config.scheduler["prediction_type"] == "sample":
+            # The guided mel is the conditional one plus (guidance - 1) times the change the condition
+            # makes. A band's average change is the style's balance against the unlabelled music (all of
+            # real music's air, for one); extrapolating it made sleep and calm darker than any of their
+            # training clips. So the extrapolation keeps the change's shape over time (melody, rhythm)
+            # and leaves each band's average, over the frames to be made, at the conditional one's.
+            weight = 1 - cond.mask  # (1, 1, T): the frames to be made
+            average = (change * weight).sum(-1, keepdim=True) / weight.sum(-1, keepdim=True).clamp(min=1)
+            return out[:1] + (cond.guidance - 1) * (change - average)
+        return out[1:] + cond.guidance * change
 
     def epsilon(self, output, x, t) -> torch.Tensor:
         return to_epsilon(output, x, self.alphas_cumprod[int(t)], self.config.scheduler["prediction_type"])
