@@ -18,7 +18,7 @@ import torch
 from .detail import band_index
 
 # Band edges (Hz) that the balance is held in; the last runs to the top of the mel.
-BAND_EDGES = (0, 90, 250, 500, 1000, 2000, 4000, 8000)
+BAND_EDGES = (0, 90, 250, 500, 1000, 2000, 4000, 8000, 12000, 16000)
 
 
 class BandAnchor:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .audio import Audio, fit_length, resample
-from .detail import CROSSOVER_HZ, air_crossover, measure
+from .detail import CROSSOVER_HZ, measure
 from .spectrum import Spectrum
 
 MAX_BOOST_DB = 6.0
@@ -109,11 +109,8 @@ class _BandMap:
     def __init__(self, frontend, values: np.ndarray, air: np.ndarray | None = None):
         self.frontend = frontend
         self.values = values  # (n_mels, T)
-        c = frontend.config
-        # The top of what the model hears: a band-limited model's crossover, or a full-band model's mel.
-        self.top = CROSSOVER_HZ if air_crossover(c.sample_rate) else c.f_max
         centres = frontend.centres
-        source = (centres >= self.top / 2) & (centres < self.top)
+        source = (centres >= CROSSOVER_HZ / 2) & (centres < CROSSOVER_HZ)
         if air is None:
             air = values[source].mean(axis=0) if source.any() else values[-1]
         self.air = air
@@ -130,7 +127,7 @@ class _BandMap:
         below = empty & (freqs < c.f_min * 2)
         out[below] = self.values[0]
         out[empty & ~below] = self.air
-        out[freqs >= self.top] = self.air
+        out[freqs >= CROSSOVER_HZ] = self.air
         return out
 
     def model_bins(self) -> np.ndarray:
