@@ -74,12 +74,13 @@ def test_the_shipped_unet_config_loads_with_an_attending_middle():
     unet = MelUNet1D.from_pretrained(DEFAULT_MODEL_DIR / "unet", low_cpu_mem_usage=False)
     assert list(unet.config.attention_levels) == [False, True]
     assert unet.mid.attention is not None
+    n = unet.config.n_mels
     out = unet(
-        torch.zeros(1, 256, 64),
+        torch.zeros(1, n, 64),
         torch.tensor(10),
-        torch.zeros(1, 256, 64),
+        torch.zeros(1, n, 64),
         torch.zeros(1, 1, 64),
         torch.zeros(1, 12, 64),
         torch.tensor([0]),
     )
-    assert out.shape == (1, 256, 64) and bool(torch.isfinite(out).all())
+    assert out.shape == (1, n, 64) and bool(torch.isfinite(out).all())
