@@ -1,13 +1,14 @@
 """A light touch keeps the recording: transform's change applied as a gain on the input's own spectrum.
 
-Resynthesising a whole recording from the model's 22 kHz mono mel loses its stereo image, its top
-octave and its fine structure, however little the model changed. So transform measures the change
+Resynthesising a whole recording from the model's mono mel loses its stereo image, its top octave
+and its fine structure, however little the model changed. So transform measures the change
 instead, as a gain per mel band and frame (the model's mel over the input's), and applies that gain
 to the input's own complex STFT, per channel, at the input's rate: what the model left alone comes
-back as it was, phase, image and air included. The model hears nothing above its band, so there the
-gain is the change of the whole band's power: the air keeps its share. (Following the octave under it
-instead, as new audio does in detail.py, carried the shipped model's darkening up there: the share
-above 11.5 kHz fell 10.4 dB at strength 0.3, against 1.1 dB this way.)
+back as it was, phase, image and air included. Above 10 kHz (`CROSSOVER_HZ`) the gain is the change
+of the whole band's power: the air keeps its share. A 22.05 kHz model hears nothing there; a 44.1 kHz
+one does, but reconstructs real recordings' air worst of all (following its own top bins moved the
+share above 11.5 kHz by 5.5 dB at strength 0.3, against 0.7 dB this way; following the octave under
+the crossover, as new audio does in detail.py, moved a 22.05 kHz model's by 10.4 dB, against 1.1).
 
 Strength also bounds how far any band may move: `CHANGE_DB_PER_STRENGTH` dB per unit (3 dB at 0.05,
 18 dB at 0.3). A model that does not reconstruct material unlike its corpus (the shipped one moved a
