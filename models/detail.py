@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .mel import MEL_TOP
 from .spectrum import Spectrum
 
 # Stereo parameter bands (Hz); the last runs to Nyquist. About 2/3 octave, like HE-AAC's 20-band set.
@@ -32,7 +33,7 @@ IMAGE_EDGES = (0, 150, 300, 500, 750, 1000, 1400, 2000, 2800, 4000, 5600, 8000, 
 # Air bands above the crossover; the last runs to Nyquist.
 AIR_EDGES = (10000, 12000, 14000, 16000, 18000, 20000)
 CROSSOVER_HZ = AIR_EDGES[0]  # the top of what a 22.05 kHz model's band carries cleanly
-FULL_BAND_HZ = 16000.0  # a model whose band reaches this needs no air rebuilt over its output
+AIR_NOT_NEEDED_HZ = 16000.0  # a model whose band reaches this needs no air rebuilt over its output
 QUIET = 1e-6  # -60 dB of the whole mid
 MAX_RATIO = 4.0  # a side at most 12 dB over its mid
 _DECORRELATOR_SEED = 20261126
@@ -41,8 +42,8 @@ _GROUP_DELAY_S = (0.0005, 0.010)
 
 def air_crossover(model_rate: int) -> float | None:
     """Where rebuilt air starts over the output of a model at `model_rate`; None for a full-band model."""
-    top = 0.45 * model_rate  # the top of its mel (MelConfig.for_rate)
-    return None if top >= FULL_BAND_HZ else min(CROSSOVER_HZ, top)
+    top = MEL_TOP * model_rate  # the top of its mel (MelConfig.for_rate)
+    return None if top >= AIR_NOT_NEEDED_HZ else min(CROSSOVER_HZ, top)
 
 
 def band_index(freqs: np.ndarray, edges: tuple[float, ...]) -> np.ndarray:

@@ -19,6 +19,7 @@ import torch
 from .audio import fit_length
 
 FULL_BAND_HZ = 20000.0  # what a full-band model makes: all a listener hears
+MEL_TOP = 0.45  # of the rate: how high a mel made by for_rate reaches, clear of the resampler's roll-off
 
 
 def hz_to_mel(hz: float) -> float:
@@ -53,12 +54,12 @@ class MelConfig:
     @classmethod
     def for_rate(cls, sample_rate: int) -> "MelConfig":
         """This representation at another rate: the same 93 ms frames and 23 ms hop, the band up to
-        `FULL_BAND_HZ` (or 0.45 of the rate), and at least this config's mel spacing (slaney: linear
+        `FULL_BAND_HZ` (or `MEL_TOP` of the rate), and at least this config's mel spacing (slaney: linear
         below 1 kHz, so the same pitch resolution where melodies live). 22050 gives the defaults;
-        44100 gives 304 bins up to 20 kHz."""
+        44100 gives 304 bins up to 19.8 kHz."""
         base = cls()
         scale = sample_rate / base.sample_rate
-        f_max = base.f_max if sample_rate == base.sample_rate else min(FULL_BAND_HZ, 0.45 * sample_rate)
+        f_max = base.f_max if sample_rate == base.sample_rate else min(FULL_BAND_HZ, MEL_TOP * sample_rate)
         span = lambda hi: hz_to_mel(hi) - hz_to_mel(base.f_min)  # noqa: E731
         n_mels = base.n_mels * span(f_max) / span(base.f_max)
         return cls(
