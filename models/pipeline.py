@@ -131,8 +131,9 @@ class ReveriePipeline:
         self.config = config
         self.frontend = MelFrontend(config.mel)
         self.denoiser = Denoiser(self.unet, config)
-        # Of the weights themselves, so a model in memory and its saved folder hash the same.
-        self.model_hash = _hash_state(unet)
+        # Of the weights and the settings that shape the sound (a new detail prior or calibration is a new
+        # model to a render's cache), so a model in memory and its saved folder hash the same.
+        self.model_hash = _hash_state(unet, config)
 
     # --- loading and saving -------------------------------------------------
     @classmethod
@@ -613,8 +614,8 @@ def _erode(mask: torch.Tensor, frames: int) -> torch.Tensor:
     return 1 - grown
 
 
-def _hash_state(module: torch.nn.Module) -> str:
-    digest = hashlib.sha256()
+def _hash_state(module: torch.nn.Module, config: PipelineConfig) -> str:
+    digest = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode())
     for name, tensor in sorted(module.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().contiguous().numpy().tobytes())
