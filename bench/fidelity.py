@@ -17,7 +17,8 @@ clip is --seconds long, cut from the middle of a track, at the track's own rate 
   the held-out recordings' own values are printed beside them.
 - Vocoder round trip: a clip's mid through the model's mel and Griffin-Lim, finished with the clip's
   own image and air (what every resynthesised part goes through), ViSQOL against the clip. Bar >= 4.5.
-  Reference: the same without the finishing (the band-limited mono mid in both channels).
+  References: the same without the finishing (the band-limited mono mid in both channels), and each
+  channel through the mel and Griffin-Lim on its own (what the mel keeps, with no image to rebuild).
 - Long form (--long-minutes M, default 0: left out): generate M minutes per style and take each
   band's (40-90, 90-250, 250-1000, 1000-3000 Hz) share of power per minute; the deviation is the
   largest distance of a minute's share from that band's median over the piece. Bar <= 8 dB, goal 6.
@@ -98,6 +99,21 @@ def band_deviation(samples: np.ndarray, rate: int) -> dict:
     shares = np.array(shares)
     deviation = np.abs(shares - np.median(shares, axis=0)).max(axis=0)
     return {f"{lo}-{hi}": float(d) for (lo, hi), d in zip(LONG_BANDS, deviation)}
+
+
+def channel_trip(pipe, audio: Audio, seed: int) -> np.ndarray:
+    """Each channel of `audio` through the model's mel and Griffin-Lim on its own: what the mel keeps of a
+    stereo recording when the image is not rebuilt from a mid (the mid-and-image row's upper bound)."""
+    import torch
+
+    out = []
+    for channel in audio.samples:
+        at_model = resample(channel[None, :], audio.sample_rate, pipe.sample_rate)[0].astype(np.float32)
+        with torch.inference_mode():
+            mel = pipe.frontend.encode(torch.from_numpy(at_model))
+            decoded = pipe.frontend.decode(mel, len(at_model), torch.Generator().manual_seed(seed)).numpy()
+        out.append(fit_length(resample(decoded[None, :], pipe.sample_rate, audio.sample_rate)[0], audio.frames))
+    return np.stack(out)
 
 
 def run(pipe, report: Report, args) -> dict:
@@ -183,6 +199,7 @@ def run(pipe, report: Report, args) -> dict:
                 "clip": name,
                 "finished": visqol(audio.samples, finished, rate),
                 "mono": visqol(audio.samples, plain, rate),
+                "channels": visqol(audio.samples, channel_trip(pipe, audio, args.seed), rate),
             }
         )
     detail["vocoder"] = trips
@@ -197,6 +214,11 @@ def run(pipe, report: Report, args) -> dict:
     )
     report.ref(
         "vocoder_mono", "the same, band-limited mono mid in both channels", float(np.mean([t["mono"] for t in trips]))
+    )
+    report.ref(
+        "vocoder_channels",
+        "each channel through the mel and Griffin-Lim (no parametric image)",
+        float(np.mean([t["channels"] for t in trips])),
     )
 
     # --- generate ---

@@ -35,7 +35,7 @@ import torch
 
 from .audio import Audio, PeakLimiter, fit_length, limit_peaks, resample, to_model_rate
 from .detail import Detail, measure
-from .drift import BandAnchor
+from .drift import AudioAnchor, BandAnchor
 from .errors import ReverieError
 from .mel import MelConfig, MelFrontend, unit_phase
 from .operations import (
@@ -432,7 +432,8 @@ class ReveriePipeline:
             filled = self.frontend.decode(
                 x[0], len(crop), run.generator, init_phase=unit_phase(known), known_stft=known
             )
-        return self._splice(audio, filled.numpy(), lo, first, last)
+            filled = AudioAnchor(self.frontend, FILL_DB)(filled.numpy(), ~unknown.numpy(), unknown.numpy())
+        return self._splice(audio, filled, lo, first, last)
 
     def _inpaint_crop(self, audio: Audio, first: int, last: int):
         """The model-rate mid around the region, its known-frame mask, and where the crop starts.
@@ -530,6 +531,7 @@ class ReveriePipeline:
         # each window's context instead lets the level wander from window to window.
         reference = self.frontend.level_db(context_mel) if windows[0][0] else self._style_level(run.style)
         anchor = BandAnchor(self.frontend, self.config.drift_db, context_mel if windows[0][0] else None)
+        hold = AudioAnchor(self.frontend, self.config.drift_db)
         return decode_windows(
             run,
             self.frontend,
@@ -539,6 +541,7 @@ class ReveriePipeline:
             context_mel,
             known_audio,
             level=lambda x: self._leveled(anchor(x), reference),
+            hold=hold,
         )
 
     @property

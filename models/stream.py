@@ -112,12 +112,14 @@ def decode_windows(
     context_mel,
     known_audio,
     level: Callable[[torch.Tensor], torch.Tensor],
+    hold: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Iterator[np.ndarray]:
     """Denoise and decode `windows`; yield final model-rate audio from sample frame0 * hop on.
 
     `run` is a sampling.Run, `frontend` the MelFrontend, `config` the PipelineConfig; `context_mel` and
     `known_audio` are what precedes the first window (None when it has no context), and `level` sets a
-    window's new frames to the call's one reference level. Griffin-Lim holds each overlap's STFT fixed
+    window's new frames to the call's one reference level; `hold` (drift.AudioAnchor) keeps the decoded
+    new frames' balance near the first context's (or the first window's). Griffin-Lim holds each overlap's STFT fixed
     (bar the frames at its edge), so both windows sound the same there, and a short crossfade in the
     middle of the overlap joins them.
     """
@@ -140,6 +142,9 @@ def decode_windows(
         x[..., context:] = level(x[..., context:])
         x[..., :context] = ctx[..., :context]
         audio = _decode_window(frontend, x, length, context, previous, run.generator)
+        if hold is not None:
+            frames = np.arange(length)
+            audio = hold(audio, frames < context, frames >= context)
         if context:
             fade_len, fade_at = fade_span(context, config.crossfade_frames, hop)
             old = fit_length(previous, fade_at + fade_len)
