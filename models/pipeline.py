@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from .audio import Audio, PeakLimiter, fit_length, limit_peaks, resample, to_model_rate
-from .detail import Detail, measure
+from .detail import Detail, air_crossover, measure
 from .drift import AudioAnchor, BandAnchor
 from .errors import ReverieError
 from .mel import MelConfig, MelFrontend, unit_phase
@@ -52,7 +52,7 @@ from .operations import (
 from .sampling import Callback, Denoiser, Run, Sampling, slerp
 from .schedulers import training_scheduler_config
 from .stream import StreamResampler, Window, decode_windows, fade_curve, plan_windows, resampled
-from .touch import retouch
+from .touch import channel_resynthesis, retouch
 from .unet import MelUNet1D
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
@@ -367,11 +367,14 @@ class ReveriePipeline:
                 x = self.denoiser.add_noise(x0, run.noise(x0.shape), timesteps[0])
             x = self._leveled(run.denoise(x, scheduler, timesteps, cond), self.frontend.level_db(x0))
             # Starting Griffin-Lim from the input's phases keeps its transients where the mel allows.
-            phase = unit_phase(self.frontend.stft(torch.from_numpy(mono)))
-            out = self.frontend.decode(x[0], len(mono), run.generator, init_phase=phase)
+            if audio.channels > 1 and air_crossover(self.sample_rate) is None:
+                out = channel_resynthesis(self.frontend, audio, x[0] - x0[0], run.generator, keep_phase=True)
+            else:
+                phase = unit_phase(self.frontend.stft(torch.from_numpy(mono)))
+                out = self.frontend.decode(x[0], len(mono), run.generator, init_phase=phase).numpy()
         strength = start / (len(self.alphas_cumprod) - 1)
         # The change lands on the input's own spectrum, per channel, at its rate (touch.py).
-        out = retouch(audio, x0[0], x[0], out.numpy(), self.frontend, strength)
+        out = retouch(audio, x0[0], x[0], out, self.frontend, strength)
         return Audio(limit_peaks(out.samples, _ceiling(audio), audio.sample_rate), audio.sample_rate)
 
     # --- interpolate --------------------------------------------------------

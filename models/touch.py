@@ -15,11 +15,17 @@ Strength also bounds how far any band may move: `CHANGE_DB_PER_STRENGTH` dB per 
 quiet orchestral clip by -9 dB on average at strength 0.05) then still cannot spoil a light touch.
 
 A gain can only reshape energy that is there. Where the model asks for more than `MAX_BOOST_DB` over
-the input (a new note, a filled gap), the shortfall comes from the model's own resynthesis, finished
-with the input's image and air (detail.py), faded in as strength grows from `LIGHT` (below it, only the
-bounded gain touches the recording) to `KEEP_UNTIL`. As strength
-grows from `KEEP_UNTIL` to `RESYNTH_FROM`, the result crossfades to that finished resynthesis
-entirely: a strong transform is new audio.
+the input (a new note, a filled gap), the shortfall comes from the model's own resynthesis, faded in as
+strength grows from `LIGHT` (below it, only the bounded gain touches the recording) to `KEEP_UNTIL`. As
+strength grows from `KEEP_UNTIL` to `RESYNTH_FROM`, the result crossfades to that resynthesis entirely:
+a strong transform is new audio.
+
+With a full-band model the resynthesis is made per channel (`channel_resynthesis`): each channel's own
+mel, moved by the model's change to the mid's, through Griffin-Lim from that channel's phases, so a
+strong transform keeps the recording's image as it moves in time (a round trip of 6 held-out clips this
+way scored ViSQOL 4.52, against 4.06 for their mid finished with a static image). A band-limited model
+resynthesises the mid, finished with the input's image and air (detail.py), which rebuilds the band
+it cannot make.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ import math
 import numpy as np
 import torch
 
-from .audio import Audio, fit_length, resample
+from .audio import Audio, fit_length, resample, to_model_rate
 from .detail import CROSSOVER_HZ, measure
+from .mel import unit_phase
 from .spectrum import Spectrum
 
 MAX_BOOST_DB = 6.0
@@ -61,8 +68,8 @@ def retouch(
 ) -> Audio:
     """`audio` changed as the model changed its mel from `before` to `after` (normalised, (n_mels, T)).
 
-    `resynth` is the model-rate audio decoded from `after`: its phases, for what a gain cannot make, which
-    is finished with the input's own image and air.
+    `resynth` is the model-rate audio decoded from `after`, for what a gain cannot make: a mid (samples,),
+    finished with the input's own image and air, or one per channel (channels, samples), taken as it is.
     """
     model_rate = frontend.config.sample_rate
     keep = kept_share(strength)
@@ -81,10 +88,31 @@ def retouch(
     missing = _ramp(strength, LIGHT, KEEP_UNTIL) * keep * missing + (1 - keep)
     if not missing.any():  # a light touch: the gain alone, no resynthesis to finish
         return Audio(kept, audio.sample_rate)
+    if resynth.ndim == 2:  # one per channel: its own image already
+        parts = np.stack([_shortfall(r, missing.numpy(), frontend) for r in resynth])
+        return Audio(kept + fit_length(resample(parts, model_rate, audio.sample_rate), audio.frames), audio.sample_rate)
     resynth_part = _shortfall(resynth, missing.numpy(), frontend)
     extra = fit_length(resample(resynth_part[None, :], model_rate, audio.sample_rate)[0], audio.frames)
     detail = measure(audio.samples, audio.sample_rate).detail()
     return Audio(kept + detail.finish(extra, audio.sample_rate, model_rate), audio.sample_rate)
+
+
+def channel_resynthesis(
+    frontend, audio: Audio, change: torch.Tensor | None, generator: torch.Generator, keep_phase: bool
+) -> np.ndarray:
+    """Each channel of `audio` through the model's mel, moved by `change` (normalised, (n_mels, T) on the
+    model's frames; None: unchanged), and back through Griffin-Lim, started from the channel's own phases
+    if `keep_phase`: (channels, samples) at the model's rate."""
+    model_rate = frontend.config.sample_rate
+    out = []
+    for channel in audio.samples:
+        mono = torch.from_numpy(to_model_rate(Audio(channel[None, :], audio.sample_rate), model_rate))
+        x = frontend.encode(mono)
+        if change is not None:
+            x = x + change
+        phase = unit_phase(frontend.stft(mono)) if keep_phase else None
+        out.append(frontend.decode(x, len(mono), generator, init_phase=phase).numpy())
+    return np.stack(out)
 
 
 def _smoothed(log_gain: torch.Tensor) -> torch.Tensor:

@@ -166,3 +166,21 @@ def test_a_band_that_drifts_past_the_limit_is_brought_back_to_it_and_no_further(
     assert float(levels[1]) == pytest.approx(4.0, abs=0.05)
     others = [b for b in range(len(levels)) if b != 1]
     assert torch.allclose(held[:, ~low], pushed[:, ~low]) and levels[others].abs().max() < 4.0
+
+
+def test_a_strong_transform_keeps_an_image_that_moves_in_time(default_pipe, recording):
+    """Hard left for 4 s, then hard right: each channel is resynthesised on its own, so the image moves
+    with the music (a mid finished with one measured image would put both halves in the middle)."""
+    half = recording.frames // 2
+    mid = recording.samples.mean(axis=0)
+    moving = np.zeros_like(recording.samples)
+    moving[0, :half], moving[1, half:] = mid[:half], mid[half:]
+    out = default_pipe.transform(Audio(moving, recording.sample_rate), strength=0.95, style="calm", seed=0)
+    assert out.samples.shape == moving.shape
+    quarter = half // 2
+    power = lambda x: float(np.mean(np.square(x, dtype=np.float64)))  # noqa: E731
+    first, second = out.samples[:, :quarter], out.samples[:, -quarter:]
+    assert 10 * np.log10(power(first[0]) / max(power(first[1]), 1e-20)) > 15
+    assert 10 * np.log10(power(second[1]) / max(power(second[0]), 1e-20)) > 15
+    # It is new audio, not the input passed through: the model changed it.
+    assert not np.allclose(out.samples, moving, atol=1e-3)
