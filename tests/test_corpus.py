@@ -284,7 +284,7 @@ def test_real_recordings_join_train_without_a_label(tmp_path):
     train = [t for t in real.tracks("train") if sf.info(str(t.path)).duration >= CLIP]
     if not train:
         pytest.skip("no real recordings installed: run scripts/install-music (wesnoth-1.16-music, warzone2100-music)")
-    rows = build.build(tmp_path / "c", seed=0, jobs=1, real_clips=2, **{**TINY, "hours": 0.003})
+    rows = build.build(tmp_path / "c", seed=0, jobs=1, real_clips=2, lmms=False, **{**TINY, "hours": 0.003})
     mine = [r for r in rows if "real" in r["clip_id"]]
     assert len(mine) == 2 * len(train)
     held = {t.path.name for t in real.tracks("held_out")}
@@ -301,6 +301,31 @@ def test_real_recordings_join_train_without_a_label(tmp_path):
     assert not np.allclose(first, second)
 
 
+def test_an_lmms_project_renders_to_a_stereo_mix_that_joins_train_without_a_label(tmp_path):
+    from reverie.models.corpus import lmms, real
+    from reverie.models.detail import hf_share_db, side_to_mid_db
+    from reverie.models.errors import ReverieError
+
+    if not lmms.installed():
+        pytest.skip("LMMS is not installed: run scripts/install-music (lmms)")
+    project = next(p for p in lmms.projects() if p.name == "Surrender-Main.mmpz")  # a 15 s shortie
+    out = lmms.render(project, tmp_path / "surrender.wav")
+    samples, rate = sf.read(out, dtype="float32", always_2d=True)
+    assert (rate, samples.shape[1]) == (44100, 2) and 14 < len(samples) / rate < 17
+    assert 20 * np.log10(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) > -20  # a mastered mix
+    assert side_to_mid_db(samples.T, rate) > -20 and hf_share_db(samples.T, rate) > -40  # stereo, full band
+    (tmp_path / "c" / "train").mkdir(parents=True)
+    rows = build._real_clips(tmp_path / "c", 2, CLIP, [real.Track(lmms.PACKAGE, out, held_out=False)])
+    assert [r["source_score"].split("@")[0] for r in rows] == ["lmms:surrender.wav"] * 2
+    for r in rows:
+        assert r["split"] == "train" and r["style"] == "" and r["midi"] == ""
+        info = sf.info(tmp_path / "c" / r["audio"])
+        assert (info.samplerate, info.channels) == (SR, 2) and abs(info.frames - CLIP * SR) <= 2
+    with pytest.raises(ReverieError, match="LMMS could not render"):
+        lmms.render(tmp_path / "missing.mmpz", tmp_path / "missing.wav")
+    assert not (tmp_path / "missing.wav").exists()
+
+
 def test_soundfont_choice_is_checked(tmp_path):
     from reverie.models.corpus import synth
     from reverie.models.errors import ReverieError
@@ -314,7 +339,7 @@ def test_soundfont_choice_is_checked(tmp_path):
 
 
 def test_cli_says_which_sources_are_installed(tmp_path):
-    from reverie.models.corpus import real, synth
+    from reverie.models.corpus import lmms, real, synth
     from reverie.models.corpus.cli import corpus
 
     result = CliRunner().invoke(
@@ -328,4 +353,6 @@ def test_cli_says_which_sources_are_installed(tmp_path):
     assert fluid in result.output
     for package, ok in real.installed().items():
         assert (f"real music {package}: installed" if ok else f"apt-get install {package}") in result.output
+    lmms_line = "LMMS demo projects, rendered by LMMS: " + ("installed" if lmms.installed() else "not installed")
+    assert lmms_line in result.output
     assert "wrote 2 clips" in result.output

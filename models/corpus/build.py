@@ -3,8 +3,8 @@
 Layout (paths in the manifest are relative to OUT):
     OUT/<split>/<style>/<clip_id>.wav   stereo, 44100 Hz, PCM_16, exactly --clip-seconds long
     OUT/<split>/<style>/<clip_id>.mid   the melody heard in the wav, one tempo, time 0 = sample 0
-    OUT/train/<clip_id>.wav             a stretch of a real recording (real.py's training tracks): no style
-                                        label, so it trains the unconditional branch; no MIDI
+    OUT/train/<clip_id>.wav             a stretch of a real recording (the training tracks of real.py and
+                                        lmms.py): no style label, so it trains the unconditional branch; no MIDI
     OUT/manifest.csv                    one row per clip, train rows first
 
 Each synthetic part (melody, chords, bass) is rendered on its own and placed in the stereo field
@@ -117,9 +117,10 @@ def build(
     progress: bool = True,
     soundfont: str = "auto",
     real_clips: int = 0,
+    lmms: bool = True,
 ) -> list[dict]:
     """Render the corpus into `out_dir` (see the module's docstring); `real_clips` stretches of each
-    installed real training track are added without a label."""
+    installed real training track are added without a label, LMMS's demo projects among them if `lmms`."""
     soundfont_file = check(out_dir, hours, jobs, clip_seconds, heldout, soundfont, real_clips)
     out_dir = Path(out_dir)
     _prepare(out_dir)
@@ -151,7 +152,14 @@ def build(
                 bar.update(1)
     bar.close()
     if real_clips:
-        rows += _real_clips(out_dir, real_clips, clip_seconds)
+        from . import lmms as lmms_projects
+        from . import real
+
+        tracks = real.tracks("train")
+        if lmms:
+            renders = (Path(cache_dir) if cache_dir else default_cache_dir()).parent / "lmms-renders"
+            tracks += lmms_projects.tracks(renders, "train")
+        rows += _real_clips(out_dir, real_clips, clip_seconds, tracks)
     rows.sort(key=lambda r: (SPLITS.index(r["split"]), r["clip_id"]))
     _write_manifest(out_dir / "manifest.csv", rows)
     return rows
@@ -242,13 +250,13 @@ def _mix(performance: arrange.Performance, seconds: float, soundfont: str, margi
     return sum(effects.pan(part * g, place) for part, g, place in zip(parts, gains, places))
 
 
-def _real_clips(out_dir: Path, per_track: int, seconds: float) -> list[dict]:
-    """`per_track` evenly spread stretches of every installed real training track, unlabelled."""
+def _real_clips(out_dir: Path, per_track: int, seconds: float, tracks: list) -> list[dict]:
+    """`per_track` evenly spread stretches of each of `tracks` (real.Track), unlabelled."""
     from ..audio import resample
     from . import real
 
     rows = []
-    for number, track in enumerate(real.tracks("train")):
+    for number, track in enumerate(tracks):
         length = sf.info(str(track.path)).duration
         if length < seconds:
             continue

@@ -13,7 +13,7 @@ from .build import REAL_CLIPS_PER_TRACK
 
 def sources_report() -> str:
     """One line per source: installed, or how to install it."""
-    from . import real, synth
+    from . import lmms, real, synth
 
     lines = ["sources:"]
     for name, ok in synth.installed_soundfonts().items():
@@ -22,6 +22,10 @@ def sources_report() -> str:
     for package, ok in real.installed().items():
         state = "installed" if ok else f"not installed (apt-get install {package})"
         lines.append(f"  real music {package}: {state}")
+    state = "not installed (apt-get install lmms)"
+    if lmms.installed():
+        state = f"installed ({len(lmms.projects())} projects)"
+    lines.append(f"  real music LMMS demo projects, rendered by LMMS: {state}")
     return "\n".join(lines)
 
 
@@ -53,6 +57,13 @@ def sources_report() -> str:
     help="Stretches of every installed real recording (scripts/install-music) added to train without a "
     "style label, for the unconditional branch; 0 for none.",
 )
+@click.option(
+    "--lmms/--no-lmms",
+    default=True,
+    show_default=True,
+    help="With --real-clips, also LMMS's demo projects (apt-get install lmms): rendered once by LMMS into the "
+    "cache (65 minutes of produced music, about 7 minutes), then cut like the other real recordings.",
+)
 def corpus(
     out_dir: Path,
     hours: float,
@@ -63,6 +74,7 @@ def corpus(
     cache_dir: Path | None,
     soundfont: str,
     real_clips: int,
+    lmms: bool,
 ) -> None:
     """Build the training corpus from music21's bundled scores, rendered with a GM soundfont, plus real music.
 
@@ -93,6 +105,7 @@ def corpus(
             cache_dir=cache_dir or default_cache_dir(),
             soundfont=soundfont,
             real_clips=real_clips,
+            lmms=lmms,
         )
     except ReverieError as exc:
         raise click.ClickException(exc.message) from None
