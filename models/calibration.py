@@ -4,7 +4,7 @@
 
 A mel band sums its bins' magnitudes; the least-squares inverse spreads that sum evenly over the bins,
 and an even spread has less power than the peaked spectrum it came from (a harmonic, a transient). The
-loss grows with the band's width: on held-out real music, mel and Griffin-Lim returned 1.1 dB too
+loss grows with the band's width: on held-out real music, mel and Griffin-Lim returned 1.2 dB too
 little at 4-8 kHz, 1.6 dB at 8-11.5 kHz and 2.3 dB above 11.5 kHz, so every new part of a session came
 back darker than the audio around it. The gain is measured on the whole path (inversion and
 Griffin-Lim) over training clips: per band, the mean over clips of the dB between the original's power
@@ -50,6 +50,8 @@ def measure_gain(frontend: MelFrontend, clips: list[torch.Tensor], seed: int = 0
 
 def main(argv: list[str] | None = None) -> None:
     from .audio import load_audio, to_model_rate
+    from .errors import ReverieError
+    from .training.data import scan
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path, help="the model folder (its reverie.json is updated)")
@@ -59,9 +61,10 @@ def main(argv: list[str] | None = None) -> None:
     config_file = args.model / "reverie.json"
     config = json.loads(config_file.read_text())
     frontend = MelFrontend(MelConfig(**config["mel"]))
-    files = sorted(f for f in args.audio.rglob("*") if f.suffix in {".wav", ".flac", ".ogg"})
-    if not files:
-        raise SystemExit(f"no audio files under {args.audio}")
+    try:
+        files = [item.audio for item in scan(args.audio)]
+    except ReverieError as exc:
+        raise SystemExit(f"calibration: {exc.message}") from None
     picks = files[:: max(1, len(files) // args.clips)][: args.clips]
     rate = frontend.config.sample_rate
     clips = [torch.from_numpy(to_model_rate(load_audio(f), rate)) for f in picks]

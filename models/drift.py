@@ -34,6 +34,11 @@ def band_limits(limit_db: float) -> torch.Tensor:
     return torch.where(air, min(limit_db, AIR_LIMIT_DB), limit_db)
 
 
+def excess_db(deviation: torch.Tensor, limits: torch.Tensor) -> torch.Tensor:
+    """How far each band's deviation goes beyond its limit, signed; zero within it."""
+    return torch.sign(deviation) * (deviation.abs() - limits).clamp(min=0)
+
+
 class BandAnchor:
     def __init__(self, frontend, limit_db: float | None, reference: torch.Tensor | None = None):
         self.frontend = frontend
@@ -59,7 +64,7 @@ class BandAnchor:
             self.reference = levels
             return x
         deviation = levels - self.reference
-        excess = torch.sign(deviation) * (deviation.abs() - self.limits).clamp(min=0)
+        excess = excess_db(deviation, self.limits)
         nepers = -excess[torch.from_numpy(self.band)] * (math.log(10) / 20)
         return x + (nepers / self.frontend.std)[None, :, None]
 
@@ -77,7 +82,7 @@ class AudioAnchor:
 
     def __init__(self, frontend, limit_db: float | None):
         self.frontend = frontend
-        self.limits = None if limit_db is None else band_limits(limit_db).numpy()
+        self.limits = None if limit_db is None else band_limits(limit_db)
         top = frontend.config.f_max
         self.band = band_index(frontend.freqs, BAND_EDGES)
         self.heard = frontend.freqs <= top  # above the mel's top the model made nothing to hold
@@ -100,7 +105,7 @@ class AudioAnchor:
         if self.reference is None:
             self.reference = self._levels(power[:, before] if before.any() else power[:, new])
         deviation = self._levels(power[:, new]) - self.reference
-        excess = np.sign(deviation) * np.maximum(np.abs(deviation) - self.limits, 0)
+        excess = excess_db(torch.from_numpy(deviation), self.limits).numpy()
         if not excess.any():
             return audio
         freqs = np.maximum(self.frontend.freqs, 1.0)

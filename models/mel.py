@@ -47,7 +47,7 @@ class MelConfig:
     # Per mel band: what the least-squares magnitude is multiplied by so that each band's power after
     # inversion is the power it had (calibration.py). The inverse spreads a band's magnitude evenly over
     # its bins, and an even spread has less power than the peaked spectrum it came from: uncalibrated,
-    # real music came back 1.1 dB darker at 4-8 kHz and 2.3 dB above 11.5 kHz. 1.0: uncalibrated.
+    # real music came back 1.2 dB darker at 4-8 kHz and 2.3 dB above 11.5 kHz. 1.0: uncalibrated.
     magnitude_gain: list[float] | float = 1.0
     # Scaled training mels stay within about +-2.4; an under-trained model samples outliers past 4,
     # which the exponential of the inversion turns into +35 dB of level. Clamp before inverting.
@@ -153,11 +153,10 @@ class MelFrontend:
         return torch.exp(self.denormalise(x.clamp(-self.config.clip, self.config.clip)))
 
     # --- synthesis ----------------------------------------------------------
-    def magnitude(self, x: torch.Tensor, calibrated: bool = True) -> torch.Tensor:
+    def magnitude(self, x: torch.Tensor) -> torch.Tensor:
         """Normalised log-mel -> linear STFT magnitude: least squares (pinv, clamped at zero), times each
-        band's `magnitude_gain` unless `calibrated` is False."""
-        mag = torch.matmul(self.filters_pinv, self.linear_mel(x)).clamp(min=0.0)
-        return mag * self.bin_gain[:, None] if calibrated else mag
+        band's `magnitude_gain`."""
+        return torch.matmul(self.filters_pinv, self.linear_mel(x)).clamp(min=0.0) * self.bin_gain[:, None]
 
     def at_bins(self, per_band: torch.Tensor) -> torch.Tensor:
         """A value per mel band -> per STFT bin: the filters' weighted average, the nearest band's value

@@ -18,12 +18,12 @@ import subprocess
 from pathlib import Path
 
 from ..errors import ReverieError
-from .real import HELD_OUT_EVERY, Track
+from .build import SAMPLE_RATE
+from .real import Track, held_out, pick
 
 PROJECTS = Path("/usr/share/lmms/projects")
 FOLDERS = ("demos", "shorties")  # not the templates (empty songs) or the tutorials
 PACKAGE = "lmms"
-SAMPLE_RATE = 44100
 TIMEOUT_S = 600
 
 
@@ -63,7 +63,5 @@ def tracks(cache: Path, split: str | None = None) -> list[Track]:
         out = cache / f"{project.stem}.wav"
         if not out.is_file():
             render(project, out)
-        found.append(Track(PACKAGE, out, index % HELD_OUT_EVERY == HELD_OUT_EVERY - 1))
-    if split is None:
-        return found
-    return [t for t in found if t.held_out == (split == "held_out")]
+        found.append(Track(PACKAGE, out, held_out(index)))
+    return pick(found, split)

@@ -48,7 +48,17 @@ def tracks(split: str | None = None) -> list[Track]:
     for package, (folder, _) in SOURCES.items():
         files = sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in SUFFIXES)
         for index, path in enumerate(files):
-            found.append(Track(package, path, index % HELD_OUT_EVERY == HELD_OUT_EVERY - 1))
+            found.append(Track(package, path, held_out(index)))
+    return pick(found, split)
+
+
+def held_out(index: int) -> bool:
+    """Whether the track at `index` of its source's sorted list is held out: every fourth."""
+    return index % HELD_OUT_EVERY == HELD_OUT_EVERY - 1
+
+
+def pick(found: list[Track], split: str | None) -> list[Track]:
+    """`found` (None), or its "train" or "held_out" side."""
     if split is None:
         return found
     if split not in ("train", "held_out"):
