@@ -5,6 +5,8 @@
     arrange.py  excerpt, top voice, mode re-spelling, transposition, accompaniment, timing
     synth.py    offline General MIDI rendering (TimGM6mb.sf2 from pretty_midi)
     effects.py  pedalboard chains, noise bed, peak level
+    drums.py    Hydrogen drum kits played in the clip's tempo and metre (happy, tense)
+    lmms.py     LMMS's demo projects rendered by LMMS, and real.py: real music for the unconditional branch
     midi.py     the melody as MIDI in the clip's timeline
     build.py    split, plan, parallel rendering, manifest
     cli.py      `reverie corpus`

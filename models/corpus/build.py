@@ -38,8 +38,8 @@ import numpy as np
 import soundfile as sf
 
 from ..errors import ReverieError
-from . import arrange, effects, midi, scores, synth
-from .styles import RECIPES, STYLES
+from . import arrange, drums, effects, midi, scores, synth
+from .styles import RECIPES, STYLES, Style
 
 SAMPLE_RATE = 44100
 CHANNELS = 2
@@ -118,9 +118,11 @@ def build(
     soundfont: str = "auto",
     real_clips: int = 0,
     lmms: bool = True,
+    drum_kits: bool = True,
 ) -> list[dict]:
     """Render the corpus into `out_dir` (see the module's docstring); `real_clips` stretches of each
-    installed real training track are added without a label, LMMS's demo projects among them if `lmms`."""
+    installed real training track are added without a label, LMMS's demo projects among them if `lmms`;
+    the rhythmic styles get a drummer on the installed hydrogen-drumkits if `drum_kits`."""
     soundfont_file = check(out_dir, hours, jobs, clip_seconds, heldout, soundfont, real_clips)
     out_dir = Path(out_dir)
     _prepare(out_dir)
@@ -136,6 +138,7 @@ def build(
         names=names,
         cache_dir=str(cache_dir) if cache_dir else None,
         soundfont=soundfont_file,
+        drum_kits=drum_kits,
     )
     rows: list[dict] = []
     bar = _progress(len(clips), progress)
@@ -227,7 +230,7 @@ def _make_clip(clip: Clip, task: dict) -> dict:
             # A fresh generator per attempt: a failed candidate leaves no trace in the result.
             rng = np.random.default_rng([task["seed"], 3, SPLITS.index(clip.split), clip.index])
             performance = arrange.arrange(score, style, seconds, rng)
-            audio = _mix(performance, seconds, task["soundfont"], style.melody_margin_db, rng)
+            audio = _mix(performance, seconds, task["soundfont"], style, rng, task.get("drum_kits", True))
             audio = effects.process(audio, style, SAMPLE_RATE, rng)
         except scores.ScoreUnusable as exc:
             reasons.append(str(exc))
@@ -236,18 +239,28 @@ def _make_clip(clip: Clip, task: dict) -> dict:
     raise ReverieError(f"no usable score for {clip.clip_id} after {len(reasons)} tries: {reasons[-1]}")
 
 
-def _mix(performance: arrange.Performance, seconds: float, soundfont: str, margin_db: float, rng) -> np.ndarray:
-    """(2, frames): each part rendered alone, the accompaniment turned down to the margin, all placed."""
+def _mix(performance: arrange.Performance, seconds: float, soundfont: str, style: Style, rng, drum_kits: bool):
+    """(2, frames): each part rendered alone, the accompaniment turned down to the style's margin, all
+    placed; in a rhythmic style, most of the time a drummer at the style's level under the melody."""
     parts = [
         synth.render(performance, seconds, SAMPLE_RATE, channels=(channel,), soundfont=soundfont)
         for channel in (arrange.MELODY, arrange.CHORDS, arrange.BASS)
     ]
-    gain = effects.accompaniment_gain(parts[0], parts[1] + parts[2], margin_db)
+    gain = effects.accompaniment_gain(parts[0], parts[1] + parts[2], style.melody_margin_db)
     side = 1 if rng.random() < 0.5 else -1
     places = [float(rng.uniform(*STAGE["melody"])), side * float(rng.uniform(*STAGE["chords"]))]
     places.append(float(rng.uniform(*STAGE["bass"])))
     gains = (1.0, gain, gain)
-    return sum(effects.pan(part * g, place) for part, g, place in zip(parts, gains, places))
+    mix = sum(effects.pan(part * g, place) for part, g, place in zip(parts, gains, places))
+    # Only a rhythmic style draws from rng here, so the other styles' clips stay as they were.
+    kits = [kit for kit in drums.kits() if kit.name in style.drum_kits] if style.groove and drum_kits else []
+    if kits and rng.random() < style.drum_chance:
+        kit = kits[int(rng.integers(len(kits)))]
+        hits = drums.groove(style.groove, performance.bpm, performance.bar, seconds, rng)
+        kit_audio = drums.render(kit, hits, seconds, SAMPLE_RATE)
+        level = effects.rms(parts[0]) * 10 ** (float(rng.uniform(*style.drums_db)) / 20)
+        mix = mix + kit_audio * (level / max(effects.rms(kit_audio.mean(axis=0)), 1e-12))
+    return mix
 
 
 def _real_clips(out_dir: Path, per_track: int, seconds: float, tracks: list) -> list[dict]:

@@ -13,7 +13,7 @@ from .build import REAL_CLIPS_PER_TRACK
 
 def sources_report() -> str:
     """One line per source: installed, or how to install it."""
-    from . import lmms, real, synth
+    from . import drums, lmms, real, synth
 
     lines = ["sources:"]
     for name, ok in synth.installed_soundfonts().items():
@@ -26,6 +26,10 @@ def sources_report() -> str:
     if lmms.installed():
         state = f"installed ({len(lmms.projects())} projects)"
     lines.append(f"  real music LMMS demo projects, rendered by LMMS: {state}")
+    state = f"not installed (apt-get install {drums.PACKAGE})"
+    if drums.installed():
+        state = f"installed ({len(drums.kits())} kits that play a groove)"
+    lines.append(f"  drum kits {drums.PACKAGE}, for happy and tense: {state}")
     return "\n".join(lines)
 
 
@@ -64,6 +68,13 @@ def sources_report() -> str:
     help="With --real-clips, also LMMS's demo projects (apt-get install lmms): rendered once by LMMS into the "
     "cache (65 minutes of produced music, about 7 minutes), then cut like the other real recordings.",
 )
+@click.option(
+    "--drum-kits/--no-drum-kits",
+    default=True,
+    show_default=True,
+    help="Give most happy and tense clips a drummer playing the installed Hydrogen kits (apt-get install "
+    "hydrogen-drumkits): multi-sampled acoustic and electronic kits, each drum placed in the stereo field.",
+)
 def corpus(
     out_dir: Path,
     hours: float,
@@ -75,6 +86,7 @@ def corpus(
     soundfont: str,
     real_clips: int,
     lmms: bool,
+    drum_kits: bool,
 ) -> None:
     """Build the training corpus from music21's bundled scores, rendered with a GM soundfont, plus real music.
 
@@ -106,6 +118,7 @@ def corpus(
             soundfont=soundfont,
             real_clips=real_clips,
             lmms=lmms,
+            drum_kits=drum_kits,
         )
     except ReverieError as exc:
         raise click.ClickException(exc.message) from None

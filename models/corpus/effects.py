@@ -21,7 +21,7 @@ def accompaniment_gain(melody: np.ndarray, accompaniment: np.ndarray, margin_db:
     The melody has to be what a listener (and the melody-chroma metric) hears:
     General MIDI velocities alone leave three-note pads and a bass as loud as the tune.
     """
-    top = _rms(accompaniment) / max(_rms(melody), 1e-12) * 10 ** (margin_db / 20)
+    top = rms(accompaniment) / max(rms(melody), 1e-12) * 10 ** (margin_db / 20)
     return 1.0 / max(top, 1.0)
 
 
@@ -43,7 +43,7 @@ def process(audio: np.ndarray, style: Style, sample_rate: int, rng: np.random.Ge
 
     x = audio.astype(np.float32)
     if style.noise_bed and rng.random() < style.noise_bed:
-        level = _rms(x) * float(rng.uniform(0.15, 0.3))
+        level = rms(x) * float(rng.uniform(0.15, 0.3))
         # One noise per channel: rain and sea are wide, not a point in the middle.
         x = x + np.stack([_noise_bed(x.shape[-1], sample_rate, rng, level) for _ in range(len(x))])
     pre = []
@@ -74,7 +74,7 @@ def process(audio: np.ndarray, style: Style, sample_rate: int, rng: np.random.Ge
         # Two one-pole stages (12 dB/octave): one alone leaves pads bright.
         chain += [pb.LowpassFilter(cutoff), pb.LowpassFilter(cutoff)]
     y = pb.Pedalboard(chain)(x, sample_rate)
-    y = y + excite(x, sample_rate, _rms(y) * 10 ** (float(rng.uniform(*style.air_db)) / 20))
+    y = y + excite(x, sample_rate, rms(y) * 10 ** (float(rng.uniform(*style.air_db)) / 20))
     return normalise(y, float(rng.uniform(*style.peak_db)), sample_rate)
 
 
@@ -87,7 +87,7 @@ def excite(x: np.ndarray, sample_rate: int, level: float) -> np.ndarray:
     hp = pb.HighpassFilter
     chain = pb.Pedalboard([hp(3000.0), hp(3000.0), pb.Distortion(24.0), hp(8000.0), hp(8000.0), hp(8000.0), hp(8000.0)])
     air = chain(x.astype(np.float32), sample_rate)
-    return (air * (level / max(_rms(air), 1e-12))).astype(np.float32)
+    return (air * (level / max(rms(air), 1e-12))).astype(np.float32)
 
 
 def normalise(y: np.ndarray, peak_db: float, sample_rate: int) -> np.ndarray:
@@ -112,12 +112,12 @@ def _noise_bed(frames: int, sample_rate: int, rng: np.random.Generator, level: f
         period = rng.uniform(6.0, 10.0)
         t = np.arange(frames) / sample_rate
         noise *= 0.35 + 0.65 * np.sin(np.pi * t / period + rng.uniform(0, np.pi)) ** 2
-    return (noise / max(_rms(noise), 1e-12) * level).astype(np.float32)
+    return (noise / max(rms(noise), 1e-12) * level).astype(np.float32)
 
 
 def _peak(x: np.ndarray) -> float:
     return float(np.max(np.abs(x))) if x.size else 0.0
 
 
-def _rms(x: np.ndarray) -> float:
+def rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if x.size else 0.0

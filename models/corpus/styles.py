@@ -49,7 +49,17 @@ class Style:
     # clips scored 0.63 on the melody-chroma metric with velocities alone, 0.83 at
     # 9 dB, 0.87 at 14 dB and 0.90 at 20 dB (after the program choices above).
     melody_margin_db: float = 18.0
+    # A drummer (drums.py, hydrogen-drumkits) on this share of clips: the groove, the kits it may play
+    # (Debian's folder names; those installed), and the kit's level against the melody (RMS, dB).
+    groove: str | None = None
+    drum_chance: float = 0.0
+    drum_kits: tuple[str, ...] = ()
+    drums_db: tuple[float, float] = (-12.0, -8.0)
 
+
+ACOUSTIC_KITS = ("Audiophob", "BJA_Pacific", "ColomboAcousticDrumkit", "ForzeeStereo", "Millo-Drums_v.1",
+                 "Millo_MultiLayered2", "Millo_MultiLayered3", "The Black Pearl 1.0")  # fmt: skip
+ELECTRONIC_KITS = ("ElectricEmpireKit", "HardElectro1", "VariBreaks", "rumpf_kit_z01_h2")
 
 # A table: one recipe per block, related keys on one line.
 # fmt: off
@@ -87,6 +97,7 @@ RECIPES: dict[str, Style] = {
         bass_programs=(32, 45, 35),
         peak_db=(-1.5, -1.0), highpass_hz=(80, 120), lowpass_hz=None,
         reverb_room=(0.2, 0.35), reverb_wet=(0.06, 0.12), compress=True, bright_db=4.0,
+        groove="backbeat", drum_chance=0.75, drum_kits=ACOUSTIC_KITS,
     ),
     "sad": Style(
         name="sad", tempo=(55, 75), mode="minor", chromatic=False, register=(55, 64),
@@ -109,6 +120,7 @@ RECIPES: dict[str, Style] = {
         bass_programs=(38, 58, 43),
         peak_db=(-1.5, -1.0), highpass_hz=(110, 180), lowpass_hz=None,
         reverb_room=(0.35, 0.5), reverb_wet=(0.08, 0.15), drive_db=(10, 18), compress=True,
+        groove="drive", drum_chance=0.75, drum_kits=ELECTRONIC_KITS + ("ForzeeStereo", "The Black Pearl 1.0"),
     ),
 }
 # fmt: on
