@@ -26,6 +26,26 @@ from .detail import band_index
 BAND_EDGES = (0, 90, 250, 500, 1000, 2000, 4000, 8000, 12000, 16000)
 AIR_FROM_HZ = 8000
 AIR_LIMIT_DB = 1.5
+# A generation with nothing around it starts with its style's air: each air band's share of the whole
+# (PipelineConfig.style_bands_db, measured on the training data) within this. The model alone let calm's
+# air wander 5 to 10 dB between checkpoints trained on the same calm clips.
+STYLE_AIR_DB = 1.5
+
+
+def band_levels_db(frontend, band: np.ndarray, x: torch.Tensor) -> torch.Tensor:
+    """dB of the mean mel power in each band of BAND_EDGES over all frames of a normalised mel (n_mels, T)
+    (or (1, n_mels, T)); `band`: each mel bin's band (detail.band_index of the frontend's centres)."""
+    power = frontend.linear_mel(x).square().reshape(-1, x.shape[-1]).mean(dim=-1)  # (n_mels,)
+    sums = torch.zeros(len(BAND_EDGES), dtype=power.dtype).index_add_(0, torch.from_numpy(band), power)
+    counts = np.bincount(band, minlength=len(BAND_EDGES))
+    return 10 * torch.log10((sums / torch.from_numpy(np.maximum(counts, 1))).clamp(min=1e-24))
+
+
+def band_shares_db(frontend, x: torch.Tensor) -> torch.Tensor:
+    """Each band's level against the mean over every mel bin (dB): the balance, whatever the loudness."""
+    band = band_index(frontend.centres, BAND_EDGES)
+    total = 10 * torch.log10(frontend.linear_mel(x).square().mean().clamp(min=1e-24))
+    return band_levels_db(frontend, band, x) - total
 
 
 def band_limits(limit_db: float) -> torch.Tensor:
@@ -40,33 +60,40 @@ def excess_db(deviation: torch.Tensor, limits: torch.Tensor) -> torch.Tensor:
 
 
 class BandAnchor:
-    def __init__(self, frontend, limit_db: float | None, reference: torch.Tensor | None = None):
+    """`reference`: the frames the new ones are held to (a continuation's context); without it, the first
+    new frames, after their air is brought to within STYLE_AIR_DB of `style_shares` (band_shares_db of
+    the style's training data) where given."""
+
+    def __init__(
+        self, frontend, limit_db: float | None, reference: torch.Tensor | None = None, style_shares=None
+    ) -> None:
         self.frontend = frontend
         self.limit_db = limit_db
         self.band = band_index(frontend.centres, BAND_EDGES)
         if limit_db is not None:
             self.limits = band_limits(limit_db)
         self.reference = None if reference is None or reference.shape[-1] == 0 else self._levels(reference)
+        self.style_shares = None if style_shares is None else torch.as_tensor(style_shares, dtype=torch.float32)
 
     def _levels(self, x: torch.Tensor) -> torch.Tensor:
-        """dB of the mean mel power in each band over all frames of a normalised mel (1, n_mels, T)."""
-        power = self.frontend.linear_mel(x).square().mean(dim=-1)[0]  # (n_mels,)
-        sums = torch.zeros(len(BAND_EDGES), dtype=power.dtype).index_add_(0, torch.from_numpy(self.band), power)
-        counts = np.bincount(self.band, minlength=len(BAND_EDGES))
-        return 10 * torch.log10((sums / torch.from_numpy(np.maximum(counts, 1))).clamp(min=1e-24))
+        return band_levels_db(self.frontend, self.band, x)
+
+    def _shifted(self, x: torch.Tensor, excess: torch.Tensor) -> torch.Tensor:
+        nepers = -excess[torch.from_numpy(self.band)] * (math.log(10) / 20)
+        return x + (nepers / self.frontend.std)[None, :, None]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """New frames (1, n_mels, T), with any band beyond the limit brought back to it."""
         if self.limit_db is None or x.shape[-1] == 0:
             return x
-        levels = self._levels(x)
         if self.reference is None:
-            self.reference = levels
+            if self.style_shares is not None:
+                air = torch.tensor(BAND_EDGES) >= AIR_FROM_HZ
+                deviation = torch.where(air, band_shares_db(self.frontend, x) - self.style_shares, 0.0)
+                x = self._shifted(x, excess_db(deviation, torch.full_like(deviation, STYLE_AIR_DB)))
+            self.reference = self._levels(x)
             return x
-        deviation = levels - self.reference
-        excess = excess_db(deviation, self.limits)
-        nepers = -excess[torch.from_numpy(self.band)] * (math.log(10) / 20)
-        return x + (nepers / self.frontend.std)[None, :, None]
+        return self._shifted(x, excess_db(self._levels(x) - self.reference, self.limits))
 
 
 class AudioAnchor:

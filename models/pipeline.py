@@ -94,6 +94,10 @@ class PipelineConfig:
     # input's context) before the excess is taken back (drift.py); None: not held. A 21-minute sleep
     # generate drifted 11.2 dB (band share per minute against its median) unheld, 4.6 dB held at 4.
     drift_db: float | None = 4.0
+    # Each style's balance in the training data ("any": every clip): per band of drift.BAND_EDGES, the
+    # median over clips of drift.band_shares_db. A generation with nothing around it starts with its
+    # style's air (drift.STYLE_AIR_DB); empty: the model's own.
+    style_bands_db: dict = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict) -> "PipelineConfig":
@@ -425,7 +429,9 @@ class ReveriePipeline:
             else:
                 x = run.repaint(x0, mask, scheduler, timesteps, run.conditions(x0.shape[-1]))
             unknown = mask[0, 0] == 0
-            known_level = self.frontend.level_db(x0, ~unknown) if not unknown.all() else self._style_level(run.style)
+            known_level = (
+                self.frontend.level_db(x0, ~unknown) if not unknown.all() else self._style_value(run.style, "level")
+            )
             # A fill sits in its session: each band within FILL_DB of the known frames around it (with the
             # 4 dB that a long piece may drift, fills on held-out tracks were up to 6.6 dB darker above
             # 11.5 kHz than their surroundings; 4.2 at 1 dB, where the tracks' own regions differ by up to 8).
@@ -532,8 +538,11 @@ class ReveriePipeline:
     def _decode_windows(self, run: Run, windows, frame0: int, context_mel, known_audio) -> Iterator[np.ndarray]:
         # One level for the whole call: the input's (continuation) or the style's. Re-measuring
         # each window's context instead lets the level wander from window to window.
-        reference = self.frontend.level_db(context_mel) if windows[0][0] else self._style_level(run.style)
-        anchor = BandAnchor(self.frontend, self.config.drift_db, context_mel if windows[0][0] else None)
+        reference = self.frontend.level_db(context_mel) if windows[0][0] else self._style_value(run.style, "level")
+        if windows[0][0]:
+            anchor = BandAnchor(self.frontend, self.config.drift_db, context_mel)
+        else:
+            anchor = BandAnchor(self.frontend, self.config.drift_db, style_shares=self._style_value(run.style, "bands"))
         hold = AudioAnchor(self.frontend, self.config.drift_db)
         return decode_windows(
             run,
@@ -566,10 +575,11 @@ class ReveriePipeline:
             return x
         return self.frontend.match_level(x, reference)
 
-    def _style_level(self, style: int):
+    def _style_value(self, style: int, what: str):
+        """The style's level (`levels_db`) or balance (`style_bands_db`) in the training data, else any's."""
         name = "any" if style == self.unet.null_style else self.styles[style]
-        levels = self.config.levels_db
-        return levels.get(name, levels.get("any"))
+        table = self.config.levels_db if what == "level" else self.config.style_bands_db
+        return table.get(name, table.get("any"))
 
 
 def _signed(method, op: str, positional: tuple[str, ...]) -> None:

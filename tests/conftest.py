@@ -23,3 +23,19 @@ def tone(seconds: float, sample_rate: int, freqs=(220.0, 330.0), seed: int = 0) 
 @pytest.fixture
 def stereo48k() -> Audio:
     return tone(4.3, 48000)
+
+
+def held_out_mid(track: int, seconds: float) -> np.ndarray:
+    """`seconds` from the middle of held-out real track number `track`, as its mid at 44.1 kHz; skips
+    the test where the music packages are not installed."""
+    import soundfile as sf
+
+    from reverie.models.audio import to_model_rate
+    from reverie.models.corpus import real
+
+    held = real.tracks("held_out")
+    if not held:
+        pytest.skip("no real recordings installed: run scripts/install-music (wesnoth-1.16-music, warzone2100-music)")
+    path = held[track].path
+    samples, rate = real.read(path, sf.info(str(path)).duration / 2 - seconds / 2, seconds)
+    return to_model_rate(Audio(samples, rate), 44100)

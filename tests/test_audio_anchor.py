@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import held_out_mid
 
-from reverie.models.audio import Audio, to_model_rate
-from reverie.models.corpus import real
 from reverie.models.drift import AIR_LIMIT_DB, AudioAnchor
 from reverie.models.mel import MelConfig, MelFrontend
 
@@ -15,14 +14,7 @@ from reverie.models.mel import MelConfig, MelFrontend
 @pytest.fixture(scope="module")
 def music() -> np.ndarray:
     """8 s of a held-out real track's mid at 44.1 kHz."""
-    held = real.tracks("held_out")
-    if not held:
-        pytest.skip("no real recordings installed: run scripts/install-music (wesnoth-1.16-music, warzone2100-music)")
-    import soundfile as sf
-
-    path = held[1].path
-    samples, rate = real.read(path, sf.info(str(path)).duration / 2 - 4, 8.0)
-    return to_model_rate(Audio(samples, rate), 44100)
+    return held_out_mid(1, 8.0)
 
 
 def band_db(frontend, audio, frames, lo, hi):

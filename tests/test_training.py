@@ -11,6 +11,7 @@ import torch
 from conftest import tone
 
 from reverie.models.audio import save_audio
+from reverie.models.drift import BAND_EDGES
 from reverie.models.pipeline import ReveriePipeline
 from reverie.models.training.data import scan
 from reverie.models.unet import MelUNet1D
@@ -65,6 +66,9 @@ def test_train_writes_a_loadable_model_and_resumes(data, tmp_path):
     assert mel.f_max >= 16000 and len(mel.mean) == 304 and np.isfinite(mel.std).all()
     # and the level a generation starts from, per style
     assert set(pipe.config.levels_db) == {"any", "tense", "calm"}
+    # and each style's balance, per band of drift.BAND_EDGES
+    assert set(pipe.config.style_bands_db) == {"any", "tense", "calm"}
+    assert all(len(b) == len(BAND_EDGES) and np.isfinite(b).all() for b in pipe.config.style_bands_db.values())
     audio = pipe.generate(1.0, style="calm", sample_rate=22050)
     assert audio.samples.shape == (2, 22050) and np.isfinite(audio.samples).all()
     log = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]

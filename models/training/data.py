@@ -118,3 +118,23 @@ def style_levels(features: Features, mel: MelConfig) -> dict[str, float]:
         if len(mine):
             out[name] = round(float(mine.median()), 2)
     return out
+
+
+def style_bands(features: Features, mel: MelConfig) -> dict[str, list[float]]:
+    """Each style's balance (and every clip's, "any"): PipelineConfig.style_bands_db."""
+    frontend = MelFrontend(mel)
+    names = [features.style_names[s] if s >= 0 else None for s in features.styles.tolist()]
+    return median_bands(frontend, ((n, frontend.normalise(m.float())) for n, m in zip(names, features.log_mels)))
+
+
+def median_bands(frontend: MelFrontend, clips) -> dict[str, list[float]]:
+    """Per style, the median over `clips` ((style name or None, normalised mel) pairs) of each band's
+    share (drift.band_shares_db); "any" over them all."""
+    from ..drift import band_shares_db
+
+    shares: dict[str, list[torch.Tensor]] = {}
+    for name, x in clips:
+        share = band_shares_db(frontend, x)
+        for key in {"any", name} - {None}:
+            shares.setdefault(key, []).append(share)
+    return {key: [round(float(v), 2) for v in torch.stack(s).median(dim=0).values] for key, s in shares.items()}

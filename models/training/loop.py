@@ -20,7 +20,7 @@ from ..mel import MelConfig
 from ..pipeline import PipelineConfig, ReveriePipeline
 from ..schedulers import loss_weight, make_scheduler, training_scheduler_config, training_target
 from ..unet import MelUNet1D
-from .data import Features, style_levels
+from .data import Features, style_bands, style_levels
 from .warm_start import warm_start
 
 STATE_FILE = "training_state.pt"
@@ -143,7 +143,11 @@ def train(
     alphas = schedule.alphas_cumprod.to(device)
     batches = Batches(features, mel, config, unet.null_style)
     pipeline_config = PipelineConfig(
-        mel=mel, scheduler=scheduler_config, window_frames=config.crop_frames, levels_db=style_levels(features, mel)
+        mel=mel,
+        scheduler=scheduler_config,
+        window_frames=config.crop_frames,
+        levels_db=style_levels(features, mel),
+        style_bands_db=style_bands(features, mel),
     )
 
     from tqdm import tqdm
