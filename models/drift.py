@@ -35,17 +35,25 @@ STYLE_AIR_DB = 1.5
 def band_levels_db(frontend, band: np.ndarray, x: torch.Tensor) -> torch.Tensor:
     """dB of the mean mel power in each band of BAND_EDGES over all frames of a normalised mel (n_mels, T)
     (or (1, n_mels, T)); `band`: each mel bin's band (detail.band_index of the frontend's centres)."""
-    power = frontend.linear_mel(x).square().reshape(-1, x.shape[-1]).mean(dim=-1)  # (n_mels,)
-    sums = torch.zeros(len(BAND_EDGES), dtype=power.dtype).index_add_(0, torch.from_numpy(band), power)
-    counts = np.bincount(band, minlength=len(BAND_EDGES))
-    return 10 * torch.log10((sums / torch.from_numpy(np.maximum(counts, 1))).clamp(min=1e-24))
+    return _band_db(_bin_power(frontend, x), band)
 
 
 def band_shares_db(frontend, x: torch.Tensor) -> torch.Tensor:
     """Each band's level against the mean over every mel bin (dB): the balance, whatever the loudness."""
-    band = band_index(frontend.centres, BAND_EDGES)
-    total = 10 * torch.log10(frontend.linear_mel(x).square().mean().clamp(min=1e-24))
-    return band_levels_db(frontend, band, x) - total
+    power = _bin_power(frontend, x)
+    total = 10 * torch.log10(power.mean().clamp(min=1e-24))
+    return _band_db(power, band_index(frontend.centres, BAND_EDGES)) - total
+
+
+def _bin_power(frontend, x: torch.Tensor) -> torch.Tensor:
+    """Each mel bin's mean power over the frames (n_mels,)."""
+    return frontend.linear_mel(x).square().reshape(-1, x.shape[-1]).mean(dim=-1)
+
+
+def _band_db(power: torch.Tensor, band: np.ndarray) -> torch.Tensor:
+    sums = torch.zeros(len(BAND_EDGES), dtype=power.dtype).index_add_(0, torch.from_numpy(band), power)
+    counts = np.bincount(band, minlength=len(BAND_EDGES))
+    return 10 * torch.log10((sums / torch.from_numpy(np.maximum(counts, 1))).clamp(min=1e-24))
 
 
 def band_limits(limit_db: float) -> torch.Tensor:

@@ -429,9 +429,10 @@ class ReveriePipeline:
             else:
                 x = run.repaint(x0, mask, scheduler, timesteps, run.conditions(x0.shape[-1]))
             unknown = mask[0, 0] == 0
-            known_level = (
-                self.frontend.level_db(x0, ~unknown) if not unknown.all() else self._style_value(run.style, "level")
-            )
+            if unknown.all():
+                known_level = self._for_style(self.config.levels_db, run.style)
+            else:
+                known_level = self.frontend.level_db(x0, ~unknown)
             # A fill sits in its session: each band within FILL_DB of the known frames around it (with the
             # 4 dB that a long piece may drift, fills on held-out tracks were up to 6.6 dB darker above
             # 11.5 kHz than their surroundings; 4.2 at 1 dB, where the tracks' own regions differ by up to 8).
@@ -538,16 +539,18 @@ class ReveriePipeline:
     def _decode_windows(self, run: Run, windows, frame0: int, context_mel, known_audio) -> Iterator[np.ndarray]:
         # One level for the whole call: the input's (continuation) or the style's. Re-measuring
         # each window's context instead lets the level wander from window to window.
-        reference = self.frontend.level_db(context_mel) if windows[0][0] else self._style_value(run.style, "level")
+        c = self.config
         if windows[0][0]:
-            anchor = BandAnchor(self.frontend, self.config.drift_db, context_mel)
+            reference = self.frontend.level_db(context_mel)
+            anchor = BandAnchor(self.frontend, c.drift_db, context_mel)
         else:
-            anchor = BandAnchor(self.frontend, self.config.drift_db, style_shares=self._style_value(run.style, "bands"))
-        hold = AudioAnchor(self.frontend, self.config.drift_db)
+            reference = self._for_style(c.levels_db, run.style)
+            anchor = BandAnchor(self.frontend, c.drift_db, style_shares=self._for_style(c.style_bands_db, run.style))
+        hold = AudioAnchor(self.frontend, c.drift_db)
         return decode_windows(
             run,
             self.frontend,
-            self.config,
+            c,
             windows,
             frame0,
             context_mel,
@@ -575,10 +578,9 @@ class ReveriePipeline:
             return x
         return self.frontend.match_level(x, reference)
 
-    def _style_value(self, style: int, what: str):
-        """The style's level (`levels_db`) or balance (`style_bands_db`) in the training data, else any's."""
+    def _for_style(self, table: dict, style: int):
+        """The style's entry in a per-style `table` of the config (levels_db, style_bands_db), else any's."""
         name = "any" if style == self.unet.null_style else self.styles[style]
-        table = self.config.levels_db if what == "level" else self.config.style_bands_db
         return table.get(name, table.get("any"))
 
 

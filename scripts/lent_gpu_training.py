@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-STYLES = ("sleep", "calm", "happy", "sad", "tense")
+from reverie.models.corpus.styles import STYLES
+
 STEP = 1 / 8
 
 
@@ -71,8 +72,8 @@ def train(pack_dir: Path, out: Path, minutes: float, batch: int, lr: float) -> N
     mel = MelConfig(**{**MelConfig.for_rate(44100).to_dict(), "mean": meta["mean"], "std": meta["std"]})
     source = load_pipeline(None)
     config = TrainConfig(steps=10**6, batch_size=batch, lr=lr, save_every=2000, minutes=minutes, device="cuda")
-    unet = dict(channels=(128, 192, 256), layers_per_level=2, patch=4, attention_levels=(False, True))
-    run(features, out, mel, unet, config, init_from=source.unet, init_mel=source.config.mel)
+    # No architecture of its own: a warm start takes the embedded model's (loop.train).
+    run(features, out, mel, {}, config, init_from=source.unet, init_mel=source.config.mel)
 
 
 if __name__ == "__main__":

@@ -230,7 +230,7 @@ def _make_clip(clip: Clip, task: dict) -> dict:
             # A fresh generator per attempt: a failed candidate leaves no trace in the result.
             rng = np.random.default_rng([task["seed"], 3, SPLITS.index(clip.split), clip.index])
             performance = arrange.arrange(score, style, seconds, rng)
-            audio = _mix(performance, seconds, task["soundfont"], style, rng, task.get("drum_kits", True))
+            audio = _mix(performance, seconds, task["soundfont"], style, rng, task["drum_kits"])
             audio = effects.process(audio, style, SAMPLE_RATE, rng)
         except scores.ScoreUnusable as exc:
             reasons.append(str(exc))

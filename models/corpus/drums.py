@@ -38,6 +38,9 @@ ROLES = {
 # Where each drum sits (-1 left .. 1 right), from the audience's side, with the overheads' spread.
 STAGE = {"kick": 0.0, "snare": 0.05, "hat": 0.35, "open_hat": 0.35, "ride": -0.45, "crash": -0.5, "tom_hi": 0.25,
          "tom_lo": -0.3}  # fmt: skip
+# A role the kit lacks is played on the first of these it has (or left out).
+FALLBACKS = {"open_hat": ("hat", "ride"), "hat": ("ride",), "ride": ("hat",), "tom_hi": ("tom_lo", "snare"),
+             "tom_lo": ("tom_hi", "snare"), "crash": ()}  # fmt: skip
 CHOKE_SECONDS = 0.012  # an open hat closed by the foot fades this fast
 JITTER_SECONDS = 0.004  # a drummer's timing spread
 
@@ -162,8 +165,7 @@ def _strokes(name: str, q: int, sixteenth: int, beats: int, fill: bool, rng) -> 
 
 
 def render(kit: Kit, hits: list[Hit], seconds: float, sample_rate: int) -> np.ndarray:
-    """(2, frames) float32: `hits` played on `kit`; a role the kit lacks falls back (open hat -> hat,
-    hat <-> ride, a tom -> the other tom) or is left out."""
+    """(2, frames) float32: `hits` played on `kit`; a role the kit lacks falls back (FALLBACKS)."""
     from .effects import pan
 
     frames = int(round(seconds * sample_rate))
@@ -187,9 +189,7 @@ def render(kit: Kit, hits: list[Hit], seconds: float, sample_rate: int) -> np.nd
 
 
 def _available(kit: Kit, role: str) -> str | None:
-    fallbacks = {"open_hat": ("hat", "ride"), "hat": ("ride",), "ride": ("hat",), "tom_hi": ("tom_lo", "snare"),
-                 "tom_lo": ("tom_hi", "snare"), "crash": ()}  # fmt: skip
-    for candidate in (role, *fallbacks.get(role, ())):
+    for candidate in (role, *FALLBACKS.get(role, ())):
         if candidate in kit.pieces:
             return candidate
     return None
