@@ -195,30 +195,48 @@ class MelFrontend:
             angles = torch.where(have, init_phase, angles)
         fixed = None
         if known_stft is not None:
-            fixed = (known_stft.abs().sum(dim=0, keepdim=True) > 0).expand_as(mag)
+            fixed = known_stft.abs().sum(dim=0) > 0  # (frames,)
             mag = torch.where(fixed, known_stft.abs(), mag)
-        previous = torch.zeros_like(angles)
+        # Griffin-Lim runs frame-major, (frames, bins): every FFT is over contiguous rows and every
+        # elementwise step over contiguous memory, where torch.stft's bin-major view made each step
+        # strided (1.7x slower in all).
+        spec = (mag * angles).T.contiguous()
+        mag = mag.T.contiguous()
+        known = known_stft.T.contiguous() if fixed is not None else None
+        fixed = fixed[:, None] if fixed is not None else None
+        previous = torch.zeros_like(spec)
         blend = c.griffin_lim_momentum / (1 + c.griffin_lim_momentum)
         for _ in range(c.griffin_lim_iters):
-            audio = self.istft(mag * angles, length)
-            rebuilt = self.stft(audio)
-            angles = rebuilt - blend * previous
-            angles = unit_phase(angles)
+            rebuilt = self._stft_rows(self._istft_rows(spec, length))
+            spec = torch.sub(rebuilt, previous, alpha=blend)
+            spec.mul_(_inverse_abs(spec).mul_(mag))  # the new phase at the target magnitude
             if fixed is not None:
-                angles = torch.where(fixed, unit_phase(known_stft), angles)
+                spec = torch.where(fixed, known, spec)
             previous = rebuilt
-        return self.istft(mag * angles, length)
+        return self._istft_rows(spec, length)
 
     def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
-        """Inverse STFT by overlap-add of whole hop blocks: about 4x faster than torch.istft here,
-        and Griffin-Lim calls it every iteration."""
+        """Inverse STFT of (n_freqs, frames)."""
+        return self._istft_rows(spec.T.contiguous(), length)
+
+    def _stft_rows(self, audio: torch.Tensor) -> torch.Tensor:
+        """stft of one channel, frame-major: (frames, n_freqs), contiguous."""
+        c = self.config
+        pad = c.n_fft // 2
+        if audio.shape[-1] <= pad:
+            return self.stft(audio).T.contiguous()
+        padded = torch.nn.functional.pad(audio[None], (pad, pad), mode="reflect")[0]
+        return torch.fft.rfft(padded.unfold(0, c.n_fft, c.hop_length) * self.window, dim=-1)
+
+    def _istft_rows(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        """Inverse STFT of (frames, n_freqs) by overlap-add of whole hop blocks: about 4x faster than
+        torch.istft here, and Griffin-Lim calls it every iteration."""
         c = self.config
         n_fft, hop = c.n_fft, c.hop_length
         if n_fft % hop:
-            return torch.istft(spec, n_fft, hop, window=self.window, center=True, length=length)
-        r, frames = n_fft // hop, spec.shape[-1]
-        # irfft over contiguous rows: transposing first is several times faster than FFT along dim 0
-        blocks = (torch.fft.irfft(spec.T.contiguous(), n=n_fft, dim=-1) * self.window).reshape(frames, r, hop)
+            return torch.istft(spec.T, n_fft, hop, window=self.window, center=True, length=length)
+        r, frames = n_fft // hop, spec.shape[0]
+        blocks = (torch.fft.irfft(spec, n=n_fft, dim=-1) * self.window).reshape(frames, r, hop)
         out = torch.zeros(frames + r - 1, hop)
         envelope = torch.zeros(frames + r - 1, hop)
         square = (self.window**2).reshape(r, hop)
@@ -227,6 +245,14 @@ class MelFrontend:
             envelope[k : k + frames] += square[k]
         audio = (out / envelope.clamp(min=1e-11)).reshape(-1)[n_fft // 2 :]
         return fit_length(audio, length)
+
+
+def _inverse_abs(spec: torch.Tensor) -> torch.Tensor:
+    """1 / |spec|, huge where spec is zero (so spec * it stays zero). Through the real and imaginary
+    parts: twice as fast as complex abs, which guards against an overflow that audio never reaches."""
+    parts = torch.view_as_real(spec)
+    re, im = parts[..., 0], parts[..., 1]
+    return torch.addcmul(re * re, im, im).add_(1e-32).rsqrt_()
 
 
 def unit_phase(spec: torch.Tensor) -> torch.Tensor:
