@@ -236,14 +236,15 @@ class MelFrontend:
         if n_fft % hop:
             return torch.istft(spec.T, n_fft, hop, window=self.window, center=True, length=length)
         r, frames = n_fft // hop, spec.shape[0]
-        blocks = (torch.fft.irfft(spec, n=n_fft, dim=-1) * self.window).reshape(frames, r, hop)
+        # In place wherever it can: each new tensor of this size costs more in page faults than its maths.
+        blocks = torch.fft.irfft(spec, n=n_fft, dim=-1).mul_(self.window).reshape(frames, r, hop)
         out = torch.zeros(frames + r - 1, hop)
         envelope = torch.zeros(frames + r - 1, hop)
         square = (self.window**2).reshape(r, hop)
         for k in range(r):
             out[k : k + frames] += blocks[:, k]
             envelope[k : k + frames] += square[k]
-        audio = (out / envelope.clamp(min=1e-11)).reshape(-1)[n_fft // 2 :]
+        audio = out.div_(envelope.clamp_(min=1e-11)).reshape(-1)[n_fft // 2 :]
         return fit_length(audio, length)
 
 
