@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+import scipy.fft
+import torch
 
 FRAME_SECONDS = 0.0929  # the default model's 2048 samples at 22.05 kHz
 
@@ -112,8 +114,12 @@ class SpectralStream:
         if count > 0:
             window = s.window()
             view = np.lib.stride_tricks.sliding_window_view(self.buffer, n_fft, axis=-1)[:, : count * hop : hop]
-            spec = np.fft.rfft(view * window, axis=-1).transpose(0, 2, 1)  # (channels, bins, frames)
-            frames = np.fft.irfft(self.fn(spec, self.frame), n=n_fft, axis=1).transpose(0, 2, 1) * window
+            # scipy's pocketfft is numpy's, bit for bit, and runs on the threads torch was given.
+            workers = torch.get_num_threads()
+            spec = scipy.fft.rfft(view * window, axis=-1, workers=workers).transpose(0, 2, 1)  # (ch, bins, frames)
+            changed = np.ascontiguousarray(self.fn(spec, self.frame).transpose(0, 2, 1))
+            frames = scipy.fft.irfft(changed, n=n_fft, axis=-1, workers=workers)
+            frames *= window
             self._add(frames, window**2)
             self.frame += count
             self.buffer = self.buffer[:, count * hop :]
