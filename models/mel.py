@@ -202,16 +202,16 @@ class MelFrontend:
         # strided (1.7x slower in all).
         spec = (mag * angles).T.contiguous()
         mag = mag.T.contiguous()
-        known = known_stft.T.contiguous() if fixed is not None else None
-        fixed = fixed[:, None] if fixed is not None else None
+        known = known_stft.T[fixed] if fixed is not None else None
         previous = torch.zeros_like(spec)
         blend = c.griffin_lim_momentum / (1 + c.griffin_lim_momentum)
         for _ in range(c.griffin_lim_iters):
             rebuilt = self._stft_rows(self._istft_rows(spec, length))
-            spec = torch.sub(rebuilt, previous, alpha=blend)
+            # the momentum step lands in the buffer `spec` came from; no new tensor per iteration
+            spec = torch.sub(rebuilt, previous, alpha=blend, out=previous)
             spec.mul_(_inverse_abs(spec).mul_(mag))  # the new phase at the target magnitude
             if fixed is not None:
-                spec = torch.where(fixed, known, spec)
+                spec[fixed] = known
             previous = rebuilt
         return self._istft_rows(spec, length)
 
