@@ -195,8 +195,9 @@ class MelFrontend:
             angles = torch.where(have, init_phase, angles)
         fixed = None
         if known_stft is not None:
-            fixed = known_stft.abs().sum(dim=0) > 0  # (frames,)
-            mag = torch.where(fixed, known_stft.abs(), mag)
+            known_mag = known_stft.abs()
+            fixed = known_mag.sum(dim=0) > 0  # (frames,)
+            mag = torch.where(fixed, known_mag, mag)
         # Griffin-Lim runs frame-major, (frames, bins): every FFT is over contiguous rows and every
         # elementwise step over contiguous memory, where torch.stft's bin-major view made each step
         # strided (1.7x slower in all).
