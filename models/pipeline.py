@@ -37,6 +37,7 @@ from .audio import Audio, PeakLimiter, fit_length, limit_peaks, resample, to_mod
 from .detail import Detail, air_crossover, measure
 from .drift import AudioAnchor, BandAnchor
 from .errors import ReverieError
+from .headroom import ceiling_of, hold_under
 from .mel import MelConfig, MelFrontend, unit_phase
 from .operations import (
     INPAINT_SEAM_SECONDS,
@@ -59,6 +60,8 @@ DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 # inpaint's region bounds: checked against the clip when the call is planned.
 _REGION = ("start", "end")
 FILL_DB = 1.0  # how far an inpainted band may stray from the session around it
+# A continuation is held no louder than this much of the input before it (headroom.py).
+AROUND_SECONDS = 6.0
 
 
 @dataclass
@@ -333,6 +336,7 @@ class ReveriePipeline:
         mid = fit_length(np.concatenate(pieces), seam + frames)
         tail = audio.samples[:, max(0, audio.frames - seam) :]  # the input under the model's context audio
         new = self._finished_after(mid, tail, self._detail_of(tail, sample_rate=audio.sample_rate), audio.sample_rate)
+        new = _held(new, audio.sample_rate, audio.samples[:, -round(AROUND_SECONDS * audio.sample_rate) :])
         new = limit_peaks(new, _ceiling(audio), audio.sample_rate)
         return Audio(np.concatenate([audio.samples, new], axis=1), audio.sample_rate)
 
@@ -379,7 +383,8 @@ class ReveriePipeline:
         strength = start / (len(self.alphas_cumprod) - 1)
         # The change lands on the input's own spectrum, per channel, at its rate (touch.py).
         out = retouch(audio, x0[0], x[0], out, self.frontend, strength)
-        return Audio(limit_peaks(out.samples, _ceiling(audio), audio.sample_rate), audio.sample_rate)
+        out = _held(out.samples, audio.sample_rate, audio.samples)
+        return Audio(limit_peaks(out, _ceiling(audio), audio.sample_rate), audio.sample_rate)
 
     # --- interpolate --------------------------------------------------------
     def _plan_interpolate(self, args: dict, sampling: Sampling):
@@ -408,6 +413,7 @@ class ReveriePipeline:
         detail_b = self._detail_of(b.samples, sample_rate=b.sample_rate)
         detail = self._detail_of(a.samples, sample_rate=a.sample_rate).mix(detail_b, ratio)
         out = detail.for_channels(a.channels).finish(mid, a.sample_rate, self.sample_rate)
+        out = _held(out, a.sample_rate, a.samples, b_samples)
         return Audio(limit_peaks(out, _ceiling(a), a.sample_rate), a.sample_rate)
 
     # --- inpaint ------------------------------------------------------------
@@ -473,6 +479,7 @@ class ReveriePipeline:
         detail = self._detail_of(*[a for a in around if a.shape[-1]], sample_rate=audio.sample_rate)
         region = detail.for_channels(audio.channels).finish(mid, audio.sample_rate, self.sample_rate)
         region = fit_length(region[:, first - offset :], last - first)
+        region = _held(region, audio.sample_rate, *around)
         region = limit_peaks(region, _ceiling(audio), audio.sample_rate)
         seam = min(round(INPAINT_SEAM_SECONDS * audio.sample_rate), (last - first) // 2)
         weight = np.ones(last - first, dtype=np.float32)
@@ -611,6 +618,12 @@ def _ceiling(audio: Audio) -> float:
     """New audio must not clip where the session does not: its peaks stay under full scale, or under the
     input's own peak for float audio already over it. Only the peaks are touched (audio.limit_peaks)."""
     return max(1.0, float(np.abs(audio.samples).max()))
+
+
+def _held(new: np.ndarray, sample_rate: int, *around: np.ndarray) -> np.ndarray:
+    """New audio no louder than the session `around` it (headroom.py): its loudest 50 ms within 1 dB of theirs."""
+    ceiling = ceiling_of(*around, sample_rate=sample_rate)
+    return new if ceiling is None else hold_under(new, sample_rate, ceiling)
 
 
 def _nonempty(samples: np.ndarray, sample_rate: int) -> Iterator[Audio]:
