@@ -23,7 +23,8 @@ def reports_errors(fn):
             # str() of a bridge error also names its code and field: "invalid_value [strength]: ..."
             raise click.ClickException(str(exc)) from None
         except KeyboardInterrupt as exc:
-            click.echo(f"interrupted{_what_the_server_did(exc)}; no output was written", err=True)
+            kept = getattr(exc, "kept", None)  # what a long job saved before it was stopped (training)
+            click.echo(f"interrupted{_what_the_server_did(exc)}; {kept or 'no output was written'}", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper

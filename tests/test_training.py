@@ -103,3 +103,27 @@ def test_train_errors_are_one_line(data, tmp_path):
     assert "Traceback" not in result.stderr
     result = train(data, "-o", tmp_path / "m", "--styles", "calm")
     assert "labels tense are not in --styles (calm)" in result.stderr
+
+
+def test_ctrl_c_says_which_checkpoint_was_kept_and_how_to_resume(data, tmp_path):
+    import signal
+    import time
+
+    out = tmp_path / "model"
+    cmd = [sys.executable, "-c", "from reverie.cli.main import cli; cli()", "train", str(data), "-o", str(out)]
+    cmd += ["--steps", "100000", "--save-every", "2", "--styles", "tense,calm", *TINY]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = out / "training_log.jsonl"
+    deadline = time.monotonic() + 300
+    while not (log.is_file() and log.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    last = stderr.strip().splitlines()[-1]
+    step = json.loads(log.read_text().splitlines()[-1])["step"]
+    assert (
+        last == f"interrupted; the checkpoint of step {step} is in {out}; run the same command with --resume to go on"
+    )
+    assert "no output was written" not in stderr
+    assert ReveriePipeline.from_pretrained(out).styles == ("tense", "calm")

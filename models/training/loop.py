@@ -8,8 +8,11 @@ random so classifier-free guidance has an unconditional branch to push from.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,42 +158,71 @@ def train(
     started = time.monotonic()
     bar = tqdm(total=config.steps, initial=step, unit="step", dynamic_ncols=True)
     losses = []
-    while step < config.steps:
-        # A generator per step, seeded by (seed, step): a resumed run draws the same batches.
-        g = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-        x0, chroma, mask, styles = (t.to(device) for t in batches.draw(g))
-        noise = torch.randn(x0.shape, generator=g).to(device)
-        t = torch.randint(0, len(alphas), (x0.shape[0],), generator=g).to(device)
-        a = alphas[t][:, None, None]
-        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
-        target = training_target(x0, noise, a, config.prediction_type)
-        for group in optimiser.param_groups:
-            group["lr"] = config.lr * min(1.0, (step + 1) / config.warmup)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
-            pred = unet(xt, t, x0, mask, chroma, styles)
-        # Known frames are easy (the context holds them); weight the frames the model must invent.
-        weight = (1.0 - 0.75 * mask) * loss_weight(a, config.prediction_type)
-        loss = ((pred.float() - target) ** 2 * weight).mean()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        optimiser.step()
-        decay = min(config.ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for p_ema, p in zip(ema.parameters(), unet.parameters()):
-                p_ema.lerp_(p, 1 - decay)
-        step += 1
-        losses.append(float(loss))
-        bar.update(1)
-        bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
-        out_of_time = config.minutes is not None and time.monotonic() - started > config.minutes * 60
-        if step % config.save_every == 0 or step == config.steps or out_of_time:
-            _save(output, unet, ema, optimiser, step, mel, pipeline_config, losses)
-        if out_of_time:
-            log(f"stopped after {config.minutes:g} minutes at step {step}")
-            break
+    saved = step if state is not None else 0
+    try:
+        while step < config.steps:
+            # A generator per step, seeded by (seed, step): a resumed run draws the same batches.
+            g = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
+            x0, chroma, mask, styles = (t.to(device) for t in batches.draw(g))
+            noise = torch.randn(x0.shape, generator=g).to(device)
+            t = torch.randint(0, len(alphas), (x0.shape[0],), generator=g).to(device)
+            a = alphas[t][:, None, None]
+            xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+            target = training_target(x0, noise, a, config.prediction_type)
+            for group in optimiser.param_groups:
+                group["lr"] = config.lr * min(1.0, (step + 1) / config.warmup)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+                pred = unet(xt, t, x0, mask, chroma, styles)
+            # Known frames are easy (the context holds them); weight the frames the model must invent.
+            weight = (1.0 - 0.75 * mask) * loss_weight(a, config.prediction_type)
+            loss = ((pred.float() - target) ** 2 * weight).mean()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+            optimiser.step()
+            decay = min(config.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for p_ema, p in zip(ema.parameters(), unet.parameters()):
+                    p_ema.lerp_(p, 1 - decay)
+            step += 1
+            losses.append(float(loss))
+            bar.update(1)
+            bar.set_postfix(loss=f"{sum(losses[-50:]) / len(losses[-50:]):.4f}")
+            out_of_time = config.minutes is not None and time.monotonic() - started > config.minutes * 60
+            if step % config.save_every == 0 or step == config.steps or out_of_time:
+                with _whole_on_ctrl_c():
+                    _save(output, unet, ema, optimiser, step, mel, pipeline_config, losses)
+                    saved = step
+            if out_of_time:
+                log(f"stopped after {config.minutes:g} minutes at step {step}")
+                break
+    except KeyboardInterrupt as exc:
+        bar.close()
+        # Ctrl-C keeps the last checkpoint: say which and how to go on (cli/errors.py prints this).
+        exc.kept = (
+            f"the checkpoint of step {saved} is in {output}; run the same command with --resume to go on"
+            if saved
+            else f"no checkpoint was saved yet (the first comes at step {config.save_every})"
+        )
+        raise
     bar.close()
     return ReveriePipeline.from_pretrained(output)
+
+
+@contextlib.contextmanager
+def _whole_on_ctrl_c():
+    """Ctrl-C during a checkpoint lands just after it, so a checkpoint on disk is always a whole one."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread hears SIGINT
+        return
+    pending = []
+    previous = signal.signal(signal.SIGINT, lambda *_: pending.append(True))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def _save(output: Path, unet, ema, optimiser, step: int, mel: MelConfig, pipeline_config, losses) -> None:
