@@ -125,10 +125,15 @@ def pipeline_kwargs(req: Request, max_seconds: float) -> dict[str, Any]:
     if melody is not None:
         kwargs["melody"] = melody
     if req.op == "generate" and "seconds" not in kwargs:
-        seconds = generate_seconds(None, melody.seconds if req.midi is not None else None)  # as the CLI
+        # As the CLI: the melody's length, the MIDI file's last note or the whole hummed take.
+        source, length = ("default length", None)
+        if melody is not None:
+            source = "midi melody" if req.midi is not None else "hummed take"
+            length = melody.seconds if req.midi is not None else req.audio["hum"].seconds
+        seconds = generate_seconds(None, length)
         if seconds > max_seconds:
             raise ReverieError(
-                f"the midi melody lasts {seconds:.2f} s; this server allows at most {max_seconds:g} s per request",
+                f"the {source} lasts {seconds:.2f} s; this server allows at most {max_seconds:g} s per request",
                 field="seconds",
                 code=P.TOO_LARGE,
             )

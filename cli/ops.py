@@ -157,13 +157,18 @@ def melody_options() -> list[click.Option]:
     ]
 
 
-def format_options() -> list[click.Option]:
+def format_options(has_input: bool) -> list[click.Option]:
+    default = (
+        "the input file's own format (float in, float out: untouched samples stay bit-exact), else 24"
+        if has_input
+        else "24"
+    )
     return [
         click.Option(
             ["--bit-depth"],
             type=click.Choice(["16", "24", "32"]),
-            help="Sample format of the output: 16 or 24-bit PCM, or 32 = float (FLAC stops at 24). Default: the "
-            "input file's own format (float in, float out: untouched samples stay bit-exact), else 24.",
+            help="Sample format of the output: 16 or 24-bit PCM, or 32 = float (FLAC stops at 24). "
+            f"Default: {default}.",
         ),
         click.Option(["-q", "--quiet"], is_flag=True, help="No progress bar."),
     ]
@@ -197,7 +202,7 @@ def operation_command(name: str, runner: Runner) -> click.Command:
             *map(param_option, op.params),
             *melody_options(),
             *runner.options(),
-            *format_options(),
+            *format_options(bool(op.inputs)),
         ],
         help=_help(op, usage, runner),
         short_help=op.help,
@@ -221,7 +226,7 @@ def run_here(job: Job, model: str | None) -> None:
     melody = job.melody.read()
     params = dict(job.params)
     if job.op.name == "generate":
-        params["seconds"] = generate_seconds(params["seconds"], melody.seconds if job.melody.midi else None)
+        params["seconds"] = generate_seconds(params["seconds"], job.melody.seconds(melody))
     kwargs = {**audio, **params, "melody": melody}
 
     from reverie.models.pipeline import load_pipeline

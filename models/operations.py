@@ -193,8 +193,9 @@ OPERATIONS: dict[str, Operation] = {
             (),
             (
                 _seconds(
-                    f"Length of the result. Default: the MIDI melody's length, else {DEFAULT_GENERATE_SECONDS:g}.",
-                    default_text=f"the MIDI melody's length, else `{DEFAULT_GENERATE_SECONDS:g}`",
+                    f"Length of the result. Default: the melody's (the MIDI file's, or the hummed take's), else "
+                    f"{DEFAULT_GENERATE_SECONDS:g}.",
+                    default_text=f"the MIDI melody's or the hummed take's length, else `{DEFAULT_GENERATE_SECONDS:g}`",
                 ),
                 SAMPLE_RATE,
                 Param(
@@ -275,9 +276,9 @@ def operation(name: Any) -> Operation:
 
 
 def generate_seconds(seconds: float | None, midi_seconds: float | None) -> float:
-    """generate's length, the one rule for every face: the seconds asked for, else the MIDI melody's
-    length, else DEFAULT_GENERATE_SECONDS. A MIDI file without notes lasts 0 s and so gets the default;
-    a hummed melody never sets the length (pass None)."""
+    """generate's length, the one rule for every face: the seconds asked for, else the melody's length
+    (a MIDI melody's last note, or a hummed take's whole length), else DEFAULT_GENERATE_SECONDS. A MIDI
+    file without notes lasts 0 s and so gets the default."""
     if seconds is not None:
         return seconds
     return midi_seconds if midi_seconds else DEFAULT_GENERATE_SECONDS

@@ -5,7 +5,7 @@
     pipe = reverie.ReveriePipeline.from_pretrained()      # the embedded default model
     audio = reverie.load_audio("loop.wav")
     calm = pipe.transform(audio, style="calm", strength=0.4)
-    reverie.save_audio("calm.wav", calm)
+    reverie.save_audio(calm, "calm.wav")
 
 The subpackages are `reverie.models` (the model core), `reverie.bridge` (the
 ZeroMQ server, client and DAW scripts), `reverie.render` (the preset renderer)

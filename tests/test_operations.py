@@ -9,8 +9,8 @@ from reverie.models.operations import DEFAULT_GENERATE_SECONDS, NAMES, OPERATION
 
 def test_generate_length_is_one_rule():
     assert generate_seconds(3.5, 7.0) == 3.5  # asked for wins
-    assert generate_seconds(None, 7.0) == 7.0  # else the MIDI melody's length
-    assert generate_seconds(None, None) == DEFAULT_GENERATE_SECONDS  # no melody, or a hummed one
+    assert generate_seconds(None, 7.0) == 7.0  # else the melody's length (MIDI, or the hummed take)
+    assert generate_seconds(None, None) == DEFAULT_GENERATE_SECONDS  # no melody
     assert generate_seconds(None, 0.0) == DEFAULT_GENERATE_SECONDS  # a MIDI file without notes
 
 
