@@ -418,6 +418,8 @@ def test_generate_follows_a_hummed_melody(client, tiny_pipe):
     assert np.array_equal(result.audio, direct.samples)
     plain = client.generate(0.5, 22050, 1, seed=2).audio
     assert not np.array_equal(result.audio, plain)  # the melody conditions the model
+    whole = client.generate(None, 22050, 1, hum=hum.samples, hum_rate=16000, seed=2)
+    assert whole.audio.shape[-1] == round(hum.seconds * 22050)  # no seconds: the take's length, as the CLI
 
 
 @pytest.mark.parametrize("grace,finishes", [(60.0, True), (0.3, False)])

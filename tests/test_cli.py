@@ -140,6 +140,20 @@ def test_generate_writes_the_requested_file(tmp_path):
     assert (info.samplerate, info.channels, info.frames) == (48000, 1, 72000)
 
 
+def test_a_hummed_take_sets_the_length_unless_seconds_are_given(tmp_path):
+    take = Path(__file__).resolve().parents[1] / "presets" / "assets" / "hum_lullaby.ogg"
+    own = sf.info(take).duration
+    common = ("-o", tmp_path / "h.wav", "--model", "tiny", "--hum", take, "--sample-rate", "22050", "-q")
+    result = reverie("generate", *common)
+    assert result.returncode == 0, result.stderr
+    assert sf.info(tmp_path / "h.wav").frames == round(own * 22050) != round(10 * 22050)
+    result = reverie("generate", *common, "--seconds", "1.5")
+    assert result.returncode == 0, result.stderr
+    assert sf.info(tmp_path / "h.wav").frames == round(1.5 * 22050)
+    help_text = reverie("generate", "--help").stdout
+    assert "the hummed take's" in help_text and "input file's own format" not in help_text
+
+
 def test_the_wrote_line_gives_the_level_and_warns_of_clipping(tmp_path):
     hot = tone(1.0, 44100)
     hot = type(hot)(hot.samples / np.abs(hot.samples).max() * 1.5, 44100)  # peak +3.5 dBFS, a float file
