@@ -2,7 +2,8 @@
 
 Nothing here is downloaded: the music comes from packages installed by name (`scripts/install-music`):
 
-    apt-get install wesnoth-1.16-music warzone2100-music
+    apt-get install wesnoth-1.16-music warzone2100-music     # scripts/install-music
+    apt-get install supertuxkart-data supertux-data ...      # scripts/install-corpus: CORPUS_PACKAGES
 
 Every fourth track of each package, by sorted file name, is held out: never measured for the prior or
 trained on, kept for bench/quality.py's fidelity measures and the tests. The split is a function of
@@ -24,11 +25,23 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-# package -> folder of its music: (Debian package, folder, licence as the package states it)
+# Debian package -> (the folder its music is under, licence as its debian/copyright states it). The first
+# two are installed by scripts/install-music, for the tests and benches; the rest, game soundtracks with
+# drums, by scripts/install-corpus, for training and bench/music_fit.py.
 SOURCES = {
     "wesnoth-1.16-music": ("/usr/share/games/wesnoth/1.16/data/core/music", "GPL-2+"),
     "warzone2100-music": ("/usr/share/games/warzone2100/music", "GPL-2+ / CC-BY-SA-3.0"),
+    "supertuxkart-data": ("/usr/share/games/supertuxkart/data/music", "CC-BY-SA-3.0 / CC-BY-SA-4.0 / CC-BY-3.0"),
+    "supertux-data": ("/usr/share/games/supertux2/music", "GPL-2+ / CC-BY-SA"),
+    "hedgewars-data": ("/usr/share/games/hedgewars/Data/Music", "GPL-2"),
+    "widelands-data": ("/usr/share/games/widelands/data/music", "GPL-2+ / CC-BY-SA-3.0"),
+    "freedroidrpg-data": ("/usr/share/freedroidrpg/data/sound/music", "GPL-2+"),
+    "flare-game": ("/usr/share/games/flare/mods/fantasycore/music", "CC-BY-SA-3.0+"),
+    "openclonk-data": ("/usr/share/games/openclonk/Music.ocg", "ISC / CC-BY-3.0 / CC0"),
+    "xmoto-data": ("/usr/share/games/xmoto/Textures/Musics", "GPL-2+"),
+    "extremetuxracer-data": ("/usr/share/games/etr/music", "GPL-2+"),
 }
+CORPUS_PACKAGES = tuple(SOURCES)[2:]
 SUFFIXES = (".ogg", ".opus", ".flac", ".wav")
 HELD_OUT_EVERY = 4
 # The prior measures this stretch of each track: long enough for the mix, short enough to be quick.
