@@ -156,6 +156,8 @@ class PeakLimiter:
         samples = np.asarray(samples, dtype=np.float32)
         level = np.abs(samples).max(axis=0) if samples.shape[-1] else np.zeros(0)
         if self.pending is None:
+            if not samples.shape[-1]:
+                return samples  # nothing to hold yet: the channel count comes with the first samples
             self.pending = samples[:, :0]
             self.levels = np.full(self.reach, level[0] if len(level) else 0.0)
         self.pending = np.concatenate([self.pending, samples], axis=-1)
