@@ -1,0 +1,300 @@
+"""Musical fit: does new audio continue the music around it? Measured on held-out real recordings.
+
+    .venv/bin/python bench/music_fit.py [--model DIR|tiny] [--seconds S] [--only KIND,..] [--png DIR]
+                                        [--json OUT] [--threads N]
+
+Each clip is S seconds (default 12) from the middle of a held-out track (models/corpus/real.py: every
+fourth track of each package, never trained on), of the kinds in CLIPS: rock or metal with drums,
+electronic, orchestral, ambient. Every operation's new audio is measured against the session around it,
+and so is a real stretch of the same recording in its place: the natural variation, the bar to meet.
+
+- inpaint 1, 2 and 4 s from the clip's middle: the region against the rest of the clip; natural: the
+  recording's own region.
+- continue 6 and 30 s: the new part against the clip's last 6 s; natural: the next 6 or 30 s of the track.
+- interpolate (ratio 0.5, the default timestep) between the clip and the S seconds after it: against the
+  clip; natural: those S seconds after it.
+
+The measures, on the mono mix at the clip's rate (a 10 ms hop; figures are new against around):
+- groove: cosine of the onset envelopes' autocorrelations over lags 0.15-2 s (1: the same pulse);
+- onset rate: onsets per second, ratio;
+- transient crest: the onset envelope's 99th percentile over its mean, ratio (1: hits as sharp);
+- loudest 50 ms: dB over the surroundings' loudest 50 ms (models/headroom.py);
+- share above 11.5 kHz: dB difference (detail.hf_share_db);
+- chroma: cosine of the mean 12-bin chroma (1: the same pitch classes).
+Medians over clips per operation, and the worst clip where the issue's bar is on the worst. A
+spectrogram PNG per clip (input, each operation's result) goes to --png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.quality import log, write_json  # noqa: E402
+from reverie.models.audio import Audio  # noqa: E402
+from reverie.models.corpus import real  # noqa: E402
+from reverie.models.detail import hf_share_db  # noqa: E402
+from reverie.models.errors import ReverieError  # noqa: E402
+from reverie.models.headroom import loudest_db  # noqa: E402
+
+# (kind, package, the held-out track's file name): two of each kind, none trained on (every fourth track).
+CLIPS = (
+    ("rock", "hedgewars-data", "Rock.ogg"),
+    ("rock", "supertux-data", "battle_theme.ogg"),
+    ("electronic", "supertuxkart-data", "SkyVibe-HighFrequency.ogg"),
+    ("electronic", "freedroidrpg-data", "hellforce.ogg"),
+    ("orchestral", "wesnoth-1.16-music", "casualties_of_war.ogg"),
+    ("orchestral", "widelands-data", "ingame_23.ogg"),
+    ("ambient", "flare-game", "wind_ambient.ogg"),
+    ("ambient", "freedroidrpg-data", "underground.ogg"),
+)
+HOP_SECONDS = 0.01
+GROOVE_LAGS = (0.15, 2.0)
+MEASURES = ("groove", "onset_rate", "crest", "loudest_db", "hf_db", "chroma")
+# (what each figure is, better is, its bar from the issue; None: printed only)
+BARS = {
+    "groove": ("groove (autocorrelation cosine), median", ">=", 0.5),
+    "onset_rate": ("onset rate ratio, median", "in", (0.8, 1.25)),
+    "crest": ("transient crest ratio, median", ">=", 0.8),
+    "loudest_db": ("loudest 50 ms vs surroundings, worst", "<=", 2.0),
+    "hf_db": ("share above 11.5 kHz, worst |dB|", "<=", 4.0),
+    "chroma": ("chroma cosine, median", ">=", None),
+}
+
+
+def _frames(mono: np.ndarray, rate: int, n_fft: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Magnitude STFT (frames, bins) at a 10 ms hop, and the bins' frequencies."""
+    hop = round(HOP_SECONDS * rate)
+    if len(mono) < n_fft:
+        mono = np.pad(mono, (0, n_fft - len(mono)))
+    count = 1 + (len(mono) - n_fft) // hop
+    index = np.arange(n_fft)[None, :] + hop * np.arange(count)[:, None]
+    spec = np.abs(np.fft.rfft(mono[index] * np.hanning(n_fft), axis=-1))
+    return spec, np.fft.rfftfreq(n_fft, 1 / rate)
+
+
+def onset_envelope(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Spectral flux of the log-compressed magnitude on 40 log-spaced bands, half-wave rectified."""
+    spec, freqs = _frames(samples.mean(axis=0), rate)
+    edges = np.geomspace(40.0, min(16000.0, rate / 2), 41)
+    bands = np.stack([spec[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) for lo, hi in zip(edges[:-1], edges[1:])], 1)
+    log_bands = np.log1p(1000.0 * bands)
+    return np.maximum(0.0, np.diff(log_bands, axis=0)).sum(axis=1)
+
+
+def groove_profile(envelope: np.ndarray) -> np.ndarray:
+    """The envelope's normalised autocorrelation over the groove lags."""
+    e = envelope - envelope.mean()
+    lo, hi = (round(s / HOP_SECONDS) for s in GROOVE_LAGS)
+    hi = min(hi, len(e) - 1)
+    full = np.correlate(e, e, mode="full")[len(e) - 1 :]
+    return full[lo : hi + 1] / (full[0] + 1e-12)
+
+
+def onset_rate(envelope: np.ndarray) -> float:
+    """Onsets per second: local maxima (within 50 ms) above the envelope's running median plus its spread."""
+    from scipy.ndimage import maximum_filter1d, median_filter
+
+    baseline = median_filter(envelope, size=round(1.0 / HOP_SECONDS), mode="nearest")
+    threshold = baseline + 0.5 * envelope.std()
+    peaks = (envelope == maximum_filter1d(envelope, size=round(0.1 / HOP_SECONDS) | 1)) & (envelope > threshold)
+    return float(peaks.sum() / (len(envelope) * HOP_SECONDS))
+
+
+def crest(envelope: np.ndarray) -> float:
+    return float(np.percentile(envelope, 99) / (envelope.mean() + 1e-12))
+
+
+def chroma(samples: np.ndarray, rate: int) -> np.ndarray:
+    """Mean 12-bin chroma (power per pitch class, 55-2000 Hz)."""
+    spec, freqs = _frames(samples.mean(axis=0), rate, n_fft=8192)
+    keep = (freqs >= 55) & (freqs <= 2000)
+    pitch_class = np.round(12 * np.log2(freqs[keep] / 440.0)).astype(int) % 12
+    power = (spec[:, keep] ** 2).mean(axis=0)
+    return np.bincount(pitch_class, weights=power, minlength=12)
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
+
+
+def fit(new: np.ndarray, around: np.ndarray, rate: int) -> dict:
+    """Every measure of `new` (channels, frames) against `around`."""
+    env_new, env_around = onset_envelope(new, rate), onset_envelope(around, rate)
+    return {
+        "groove": cosine(groove_profile(env_new), groove_profile(env_around)),
+        "onset_rate": onset_rate(env_new) / max(onset_rate(env_around), 1e-6),
+        "crest": crest(env_new) / crest(env_around),
+        "loudest_db": loudest_db(new, rate) - loudest_db(around, rate),
+        "hf_db": hf_share_db(new, rate) - hf_share_db(around, rate),
+        "chroma": cosine(chroma(new, rate), chroma(around, rate)),
+    }
+
+
+def material(seconds: float, need: float, only: list[str]) -> list[tuple[str, str, np.ndarray, int]]:
+    """(kind, track, samples, rate): `need` seconds from the middle of the held-out track of each kind."""
+    import soundfile as sf
+
+    held = {(t.package, t.path.name): t for t in real.tracks("held_out")}
+    out = []
+    for kind, package, name in CLIPS:
+        if only and kind not in only:
+            continue
+        track = held.get((package, name))
+        if track is None:
+            log(f"music_fit: the held-out {kind} track {name} ({package}) is missing: run scripts/install-corpus")
+            continue
+        duration = sf.info(str(track.path)).duration
+        if duration < need:
+            log(f"music_fit: {name} is {duration:.0f} s, shorter than the {need:.0f} s measured; skipped")
+            continue
+        samples, rate = real.read(track.path, max(0.0, duration / 2 - need / 2), need)
+        out.append((kind, name, samples, rate))
+    if not out:
+        raise ReverieError("no held-out recordings of the kinds measured are installed", field="clips")
+    return out
+
+
+def measure_clip(pipe, samples: np.ndarray, rate: int, seconds: float, seed: int) -> tuple[dict, dict]:
+    """{operation: {"reverie": fit, "natural": fit}} for one clip, and the outputs to picture."""
+    n = round(seconds * rate)
+    clip = Audio(samples[:, :n], rate)
+    rows, pictures = {}, {"input": clip.samples}
+    middle = seconds / 2
+    for length in (1.0, 2.0, 4.0):
+        a, b = round((middle - length / 2) * rate), round((middle + length / 2) * rate)
+        out = pipe.inpaint(clip, a / rate, b / rate, seed=seed)
+        outside = np.concatenate([clip.samples[:, :a], clip.samples[:, b:]], axis=1)
+        rows[f"inpaint {length:g} s"] = {
+            "reverie": fit(out.samples[:, a:b], outside, rate),
+            "natural": fit(clip.samples[:, a:b], outside, rate),
+        }
+        pictures[f"inpaint {length:g} s"] = out.samples
+    tail = clip.samples[:, -6 * rate :]
+    for length in (6, 30):
+        out = pipe.continue_(clip, float(length), seed=seed)
+        rows[f"continue {length} s"] = {
+            "reverie": fit(out.samples[:, n:], tail, rate),
+            "natural": fit(samples[:, n : n + length * rate], tail, rate),
+        }
+        pictures[f"continue {length} s"] = out.samples
+    after = Audio(samples[:, n : 2 * n], rate)
+    out = pipe.interpolate(clip, after, ratio=0.5, seed=seed)
+    rows["interpolate"] = {
+        "reverie": fit(out.samples, clip.samples, rate),
+        "natural": fit(after.samples, clip.samples, rate),
+    }
+    pictures["interpolate"] = out.samples
+    return rows, pictures
+
+
+def save_png(pictures: dict, rate: int, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(pictures), 1, figsize=(12, 2.2 * len(pictures)), squeeze=False)
+    for ax, (name, samples) in zip(axes[:, 0], pictures.items()):
+        spec, freqs = _frames(samples.mean(axis=0), rate)
+        db = 20 * np.log10(spec.T + 1e-6)
+        seconds = spec.shape[0] * HOP_SECONDS
+        ax.imshow(db, origin="lower", aspect="auto", extent=(0, seconds, 0, freqs[-1] / 1000), vmin=db.max() - 80)
+        ax.set_ylabel("kHz")
+        ax.set_title(name, fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("seconds")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def summarise(per_clip: dict) -> dict:
+    """{operation: {measure: {"reverie": (median, worst), "natural": (median, worst)}}}."""
+    ops = next(iter(per_clip.values())).keys()
+    out = {}
+    for op in ops:
+        out[op] = {}
+        for m in MEASURES:
+            row = {}
+            for side in ("reverie", "natural"):
+                values = np.array([per_clip[c][op][side][m] for c in per_clip])
+                worst = values[np.abs(values).argmax()] if m in ("loudest_db", "hf_db") else values.min()
+                if m == "onset_rate":
+                    worst = values[np.abs(np.log(np.maximum(values, 1e-6))).argmax()]
+                row[side] = (float(np.median(values)), float(worst))
+            out[op][m] = row
+    return out
+
+
+def print_table(summary: dict, header: str) -> None:
+    print(f"\n{header}")
+    print("median (worst) over clips; reverie | natural: a real stretch of the same recording in its place")
+    names = {"groove": "groove", "onset_rate": "onsets", "crest": "crest", "loudest_db": "loud dB", "hf_db": "HF dB"}
+    names["chroma"] = "chroma"
+    print(f"{'operation':<14}" + "".join(f"{names[m]:>26}" for m in MEASURES))
+    for op, row in summary.items():
+        cells = []
+        for m in MEASURES:
+            (rm, rw), (nm, nw) = row[m]["reverie"], row[m]["natural"]
+            cells.append(f"{rm:6.2f} ({rw:5.2f}) | {nm:5.2f} ({nw:5.2f})")
+        print(f"{op:<14}" + "".join(f"{c:>26}" for c in cells))
+    print("\nbars (issue 19): " + "; ".join(f"{label} {op} {bar}" for label, op, bar in BARS.values() if bar))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=None, help="model folder, or 'tiny'; default: the embedded model")
+    parser.add_argument("--seconds", type=float, default=12.0, help="length of each clip")
+    parser.add_argument("--only", default="", help="comma-separated kinds to measure (default: every kind of CLIPS)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--png", type=Path, default=None, help="write a spectrogram PNG per clip here")
+    parser.add_argument("--json", type=Path, default=None, help="also write every number here")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from reverie.models.pipeline import load_pipeline
+
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    pipe = load_pipeline(args.model)
+    need = max(2 * args.seconds, args.seconds + 30)
+    per_clip = {}
+    for kind, name, samples, rate in material(args.seconds, need, [k for k in args.only.split(",") if k]):
+        t0 = time.perf_counter()
+        rows, pictures = measure_clip(pipe, samples, rate, args.seconds, args.seed)
+        per_clip[f"{kind}: {name}"] = rows
+        if args.png:
+            args.png.mkdir(parents=True, exist_ok=True)
+            save_png(pictures, rate, args.png / f"{kind}-{Path(name).stem}.png", f"{kind}: {name}")
+        log(f"music_fit {kind} ({name}): {time.perf_counter() - t0:.0f} s")
+    summary = summarise(per_clip)
+    print_table(
+        summary,
+        f"Reverie musical fit: model {pipe.model_hash} ({args.model or 'embedded default'}), {len(per_clip)} "
+        f"held-out clips of {args.seconds:g} s ({', '.join(per_clip)}), seed {args.seed}, "
+        f"{(time.perf_counter() - started) / 60:.1f} min",
+    )
+    result = {"model_hash": pipe.model_hash, "summary": summary, "clips": per_clip}
+    if args.json:
+        write_json(args.json, result)
+    return result
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ReverieError as exc:
+        sys.exit(f"error: {exc}")
