@@ -149,6 +149,16 @@ TRACK = Param(
     default_text="the top voice of all tracks",
 )
 SAMPLING = (STYLE, SEED, STEPS, GUIDANCE, SCHEDULER)
+# inpaint's and continue's start (models/groove.py): the session's own bars, noised this far.
+VARIATION = Param(
+    "variation",
+    NUMBER,
+    "How far new audio moves from the session's own bars, repeated at their period: 1 = made afresh from "
+    "noise, lower keeps more of the groove, the hits and the harmony around it.",
+    default=0.5,
+    low=0,
+    high=1,
+)
 # generate's output rate; also the range every audio input's rate must be in (audio.check_sample_rate).
 SAMPLE_RATE = Param("sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=1000, high=384000)
 
@@ -239,6 +249,7 @@ OPERATIONS: dict[str, Operation] = {
                     default="trained",
                     choices=INPAINT_METHODS,
                 ),
+                VARIATION,
                 *SAMPLING,
             ),
         ),
@@ -260,6 +271,7 @@ OPERATIONS: dict[str, Operation] = {
             ("audio",),
             (
                 _seconds("How many seconds to add after the end.", required=True),
+                VARIATION,
                 *SAMPLING,
             ),
         ),

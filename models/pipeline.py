@@ -37,6 +37,7 @@ from .audio import Audio, PeakLimiter, fit_length, limit_peaks, resample, to_mod
 from .detail import Detail, air_crossover, measure
 from .drift import AudioAnchor, BandAnchor
 from .errors import ReverieError
+from .groove import fill_gap, period
 from .headroom import ceiling_of, hold_under
 from .mel import MelConfig, MelFrontend, unit_phase
 from .operations import (
@@ -315,7 +316,11 @@ class ReveriePipeline:
         args["last_frame"] = self.frontend.frames_for(len(args["mono"])) - 1
         context = min(self.config.context_frames, args["last_frame"])
         windows = self._windows(self.frontend.frames_for(math.ceil(args["seconds"] * self.sample_rate)) + 2, context)
-        return windows, len(windows) * self.denoiser.steps(sampling)
+        with torch.inference_mode():
+            args["mel"] = self.frontend.encode(torch.from_numpy(args["mono"]))[None]
+        args["groove"] = self._groove_start(args, args["mel"][..., : args["last_frame"]])
+        begin = args["groove"][1] if args["groove"] else None
+        return windows, len(windows) * self.denoiser.steps(sampling, begin)
 
     def _run_continue(self, call: PreparedCall, run: Run) -> Audio:
         audio, mono, last_frame = call.args["audio"], call.args["mono"], call.args["last_frame"]
@@ -325,10 +330,15 @@ class ReveriePipeline:
         # Begin resampling on a sample where both rate grids meet, so output samples line up exactly.
         aligned = frame0 * hop // resampler.block_in * resampler.block_in
         pieces = [resampler.push(mono[aligned : frame0 * hop])]
+        mel, groove = call.args["mel"], call.args["groove"]
         with torch.inference_mode():
-            mel = self.frontend.encode(torch.from_numpy(mono))[None]
             model_audio = self._decode_windows(
-                run, call.windows, frame0, mel[..., frame0:last_frame], mono[frame0 * hop :]
+                run,
+                call.windows,
+                frame0,
+                mel[..., frame0:last_frame],
+                mono[frame0 * hop :],
+                groove=(mel[..., :last_frame], *groove) if groove else None,
             )
             pieces += list(resampled(model_audio, resampler))
         seam = audio.frames - aligned // resampler.block_in * resampler.block_out
@@ -420,18 +430,29 @@ class ReveriePipeline:
     def _plan_inpaint(self, args: dict, sampling: Sampling):
         audio = args["audio"]
         args["first"], args["last"] = check_region(args["start"], args["end"], audio.seconds, audio.sample_rate)
-        return (), self.denoiser.steps(sampling)
+        args["crop"], args["mask"], args["lo"] = self._inpaint_crop(audio, args["first"], args["last"])
+        with torch.inference_mode():
+            args["x0"] = self.frontend.encode(torch.from_numpy(args["crop"]))[None]
+        args["layout"], begin = None, None
+        if args["method"] == "trained" and args["variation"] < 1:
+            args["layout"] = fill_gap(args["x0"], args["mask"][0, 0] == 0, self.config.mel.frame_rate)
+            if args["layout"] is not None:
+                begin = round(args["variation"] * (len(self.alphas_cumprod) - 1))
+        args["begin"] = begin
+        return (), self.denoiser.steps(sampling, begin)
 
     def _run_inpaint(self, call: PreparedCall, run: Run) -> Audio:
         audio, first, last = call.args["audio"], call.args["first"], call.args["last"]
-        crop, mask, lo = self._inpaint_crop(audio, first, last)
+        crop, mask, lo, x0 = (call.args[k] for k in ("crop", "mask", "lo", "x0"))
         run.chroma_offset = lo / self.sample_rate
         with torch.inference_mode():
-            x0 = self.frontend.encode(torch.from_numpy(crop))[None]
-            scheduler, timesteps = run.schedule()
+            scheduler, timesteps = run.schedule(call.args["begin"])
             if call.args["method"] == "trained":
                 cond = run.conditions(x0.shape[-1], context=x0, mask=mask)
-                x = run.denoise(run.noise(x0.shape), scheduler, timesteps, cond)
+                x = run.noise(x0.shape)
+                if call.args["layout"] is not None:  # the session's own bars across the gap (groove.py)
+                    x = self.denoiser.add_noise(call.args["layout"], x, timesteps[0])
+                x = run.denoise(x, scheduler, timesteps, cond)
             else:
                 x = run.repaint(x0, mask, scheduler, timesteps, run.conditions(x0.shape[-1]))
             unknown = mask[0, 0] == 0
@@ -543,7 +564,17 @@ class ReveriePipeline:
         c = self.config
         return plan_windows(new_frames, context, c.window_frames, c.context_frames)
 
-    def _decode_windows(self, run: Run, windows, frame0: int, context_mel, known_audio) -> Iterator[np.ndarray]:
+    def _groove_start(self, args: dict, known: torch.Tensor) -> tuple[int, int] | None:
+        """(lag, start timestep) for new audio made from `known` repeated at its period (groove.py), or None:
+        variation 1, or no period in `known`."""
+        if args["variation"] >= 1:
+            return None
+        lag = period(known[..., -self.config.window_frames :], self.config.mel.frame_rate)
+        return None if lag is None else (lag, round(args["variation"] * (len(self.alphas_cumprod) - 1)))
+
+    def _decode_windows(
+        self, run: Run, windows, frame0: int, context_mel, known_audio, groove=None
+    ) -> Iterator[np.ndarray]:
         # One level for the whole call: the input's (continuation) or the style's. Re-measuring
         # each window's context instead lets the level wander from window to window.
         c = self.config
@@ -564,6 +595,7 @@ class ReveriePipeline:
             known_audio,
             level=lambda x: self._leveled(anchor(x), reference),
             hold=hold,
+            groove=groove,
         )
 
     @property

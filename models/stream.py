@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .audio import fit_length, resample
+from .groove import repeat_after
 from .mel import unit_phase
 
 # (context, new) frame counts of one window: `context` frames re-seen from before, `new` made.
@@ -113,15 +114,18 @@ def decode_windows(
     known_audio,
     level: Callable[[torch.Tensor], torch.Tensor],
     hold: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    groove: tuple[torch.Tensor, int, int] | None = None,
 ) -> Iterator[np.ndarray]:
     """Denoise and decode `windows`; yield final model-rate audio from sample frame0 * hop on.
 
     `run` is a sampling.Run, `frontend` the MelFrontend, `config` the PipelineConfig; `context_mel` and
     `known_audio` are what precedes the first window (None when it has no context), and `level` sets a
     window's new frames to the call's one reference level; `hold` (drift.AudioAnchor) keeps the decoded
-    new frames' balance near the first context's (or the first window's). Griffin-Lim holds each overlap's STFT fixed
-    (bar the frames at its edge), so both windows sound the same there, and a short crossfade in the
-    middle of the overlap joins them.
+    new frames' balance near the first context's (or the first window's). `groove` (history, lag, start):
+    each window's new frames start from the mel so far (`history`, ending where the first window's
+    context ends) repeated at `lag` frames, noised to timestep `start` (groove.py). Griffin-Lim holds
+    each overlap's STFT fixed (bar the frames at its edge), so both windows sound the same there, and a
+    short crossfade in the middle of the overlap joins them.
     """
     mel = config.mel
     hop = mel.hop_length
@@ -135,12 +139,19 @@ def decode_windows(
             ctx[..., :context] = context_mel[..., -context:]
             mask[..., :context] = 1
         run.chroma_offset = frame0 / mel.frame_rate
-        scheduler, timesteps = run.schedule()
-        x = run.denoise(
-            run.noise((1, mel.n_mels, length)), scheduler, timesteps, run.conditions(length, context=ctx, mask=mask)
-        )
+        noise = run.noise((1, mel.n_mels, length))
+        if groove is not None and context:
+            history, lag, begin = groove
+            scheduler, timesteps = run.schedule(begin)
+            layout = torch.cat([ctx[..., :context], repeat_after(history, lag, new)], dim=-1)
+            noise = run.denoiser.add_noise(layout, noise, timesteps[0])
+        else:
+            scheduler, timesteps = run.schedule()
+        x = run.denoise(noise, scheduler, timesteps, run.conditions(length, context=ctx, mask=mask))
         x[..., context:] = level(x[..., context:])
         x[..., :context] = ctx[..., :context]
+        if groove is not None:
+            groove = (torch.cat([groove[0], x[..., context:]], dim=-1), *groove[1:])
         audio = _decode_window(frontend, x, length, context, previous, run.generator)
         if hold is not None:
             frames = np.arange(length)
