@@ -20,7 +20,10 @@ The measures, on the mono mix at the clip's rate (a 10 ms hop; figures are new a
 - transient crest: the onset envelope's 99th percentile over its mean, ratio (1: hits as sharp);
 - loudest 50 ms: dB over the surroundings' loudest 50 ms (models/headroom.py);
 - share above 11.5 kHz: dB difference (detail.hf_share_db);
-- chroma: cosine of the mean 12-bin chroma (1: the same pitch classes).
+- chroma: cosine of the mean 12-bin chroma (1: the same pitch classes);
+- from loop: how far the new audio is from the audio before it simply looped at its own period (mean
+  |dB| over 40 bands, every 10 ms): 0 is a plain loop; the natural figure is how far the music itself
+  moves from one.
 Medians over clips per operation, and the worst clip where the issue's bar is on the worst. A
 spectrogram PNG per clip (input, each operation's result) goes to --png.
 """
@@ -58,7 +61,7 @@ CLIPS = (
 )
 HOP_SECONDS = 0.01
 GROOVE_LAGS = (0.15, 2.0)
-MEASURES = ("groove", "onset_rate", "crest", "loudest_db", "hf_db", "chroma")
+MEASURES = ("groove", "onset_rate", "crest", "loudest_db", "hf_db", "chroma", "loop_db")
 # (what each figure is, better is, its bar from the issue; None: printed only)
 BARS = {
     "groove": ("groove (autocorrelation cosine), median", ">=", 0.5),
@@ -67,6 +70,7 @@ BARS = {
     "loudest_db": ("loudest 50 ms vs surroundings, worst", "<=", 2.0),
     "hf_db": ("share above 11.5 kHz, worst |dB|", "<=", 4.0),
     "chroma": ("chroma cosine, median", ">=", None),
+    "loop_db": ("distance from the session looped, median dB", ">=", None),
 }
 
 
@@ -128,10 +132,39 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
 
 
-def fit(new: np.ndarray, around: np.ndarray, rate: int) -> dict:
-    """Every measure of `new` (channels, frames) against `around`."""
+def band_db(samples: np.ndarray, rate: int) -> np.ndarray:
+    """(frames, 40) dB of the mono mix on 40 log-spaced bands, 10 ms hop, 46 ms frames."""
+    spec, freqs = _frames(samples.mean(axis=0), rate)
+    edges = np.geomspace(40.0, min(16000.0, rate / 2), 41)
+    power = np.stack([(spec[:, (freqs >= lo) & (freqs < hi)] ** 2).sum(1) for lo, hi in zip(edges[:-1], edges[1:])], 1)
+    return 10 * np.log10(power + 1e-10)
+
+
+def loop_distance(new: np.ndarray, before: np.ndarray, rate: int) -> float:
+    """How far `new` is from `before` (the audio it follows) simply looped: the mean |dB| difference over
+    40 bands and every 10 ms between `new` and the last period of `before` repeated, the period being the
+    lag (1-8 s) where `before`'s onset envelope best matches itself. 0: a plain loop."""
+    env = onset_envelope(before, rate)
+    e = env - env.mean()
+    lags = np.arange(round(1.0 / HOP_SECONDS), min(round(8.0 / HOP_SECONDS), len(e) // 2) + 1)
+    if not len(lags):
+        return float("nan")
+    scores = [np.dot(e[:-k], e[k:]) / (np.linalg.norm(e[:-k]) * np.linalg.norm(e[k:]) + 1e-12) for k in lags]
+    lag = round(lags[int(np.argmax(scores))] * HOP_SECONDS * rate)
+    tile = before[:, -lag:]
+    loop = np.concatenate([tile] * -(-new.shape[-1] // lag), axis=1)[:, : new.shape[-1]]
+    a, b = band_db(new, rate), band_db(loop, rate)
+    loud = b > b.max() - 60  # where the loop has something to compare against
+    return float(np.abs(a - b)[loud].mean())
+
+
+def fit(new: np.ndarray, around: np.ndarray, rate: int, before: np.ndarray | None = None) -> dict:
+    """Every measure of `new` (channels, frames) against `around`; with `before` (the audio `new` follows),
+    also its distance from `before` looped."""
     env_new, env_around = onset_envelope(new, rate), onset_envelope(around, rate)
+    loop = {} if before is None else {"loop_db": loop_distance(new, before, rate)}
     return {
+        **loop,
         "groove": cosine(groove_profile(env_new), groove_profile(env_around)),
         "onset_rate": onset_rate(env_new) / max(onset_rate(env_around), 1e-6),
         "crest": crest(env_new) / crest(env_around),
@@ -175,24 +208,25 @@ def measure_clip(pipe, samples: np.ndarray, rate: int, seconds: float, seed: int
         a, b = round((middle - length / 2) * rate), round((middle + length / 2) * rate)
         out = pipe.inpaint(clip, a / rate, b / rate, seed=seed)
         outside = np.concatenate([clip.samples[:, :a], clip.samples[:, b:]], axis=1)
+        before = clip.samples[:, :a]
         rows[f"inpaint {length:g} s"] = {
-            "reverie": fit(out.samples[:, a:b], outside, rate),
-            "natural": fit(clip.samples[:, a:b], outside, rate),
+            "reverie": fit(out.samples[:, a:b], outside, rate, before),
+            "natural": fit(clip.samples[:, a:b], outside, rate, before),
         }
         pictures[f"inpaint {length:g} s"] = out.samples
     tail = clip.samples[:, -6 * rate :]
     for length in (6, 30):
         out = pipe.continue_(clip, float(length), seed=seed)
         rows[f"continue {length} s"] = {
-            "reverie": fit(out.samples[:, n:], tail, rate),
-            "natural": fit(samples[:, n : n + length * rate], tail, rate),
+            "reverie": fit(out.samples[:, n:], tail, rate, clip.samples),
+            "natural": fit(samples[:, n : n + length * rate], tail, rate, clip.samples),
         }
         pictures[f"continue {length} s"] = out.samples
     after = Audio(samples[:, n : 2 * n], rate)
     out = pipe.interpolate(clip, after, ratio=0.5, seed=seed)
     rows["interpolate"] = {
-        "reverie": fit(out.samples, clip.samples, rate),
-        "natural": fit(after.samples, clip.samples, rate),
+        "reverie": fit(out.samples, clip.samples, rate, clip.samples),
+        "natural": fit(after.samples, clip.samples, rate, clip.samples),
     }
     pictures["interpolate"] = out.samples
     return rows, pictures
@@ -241,7 +275,7 @@ def print_table(summary: dict, header: str) -> None:
     print(f"\n{header}")
     print("median (worst) over clips; reverie | natural: a real stretch of the same recording in its place")
     names = {"groove": "groove", "onset_rate": "onsets", "crest": "crest", "loudest_db": "loud dB", "hf_db": "HF dB"}
-    names["chroma"] = "chroma"
+    names["chroma"], names["loop_db"] = "chroma", "from loop dB"
     print(f"{'operation':<14}" + "".join(f"{names[m]:>26}" for m in MEASURES))
     for op, row in summary.items():
         cells = []

@@ -13,6 +13,9 @@ has no period (its best match is weaker than MIN_MATCH) the new audio is made fr
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 
 PERIOD_SECONDS = (1.0, 8.0)
@@ -50,33 +53,76 @@ def best_match(mel: torch.Tensor, frame_rate: float) -> tuple[int, float] | None
     return None if lag is None else (lag, best)
 
 
-def repeat_after(history: torch.Tensor, lag: int, frames: int) -> torch.Tensor:
-    """`frames` new frames of (..., n_mels, T) `history` repeated at `lag`: frame j is history[T - lag + j % lag]."""
-    index = history.shape[-1] - lag + torch.arange(frames) % lag
-    return history[..., index]
+def repeat_after(history, lag: int, frames: int):
+    """`frames` new frames of (..., T) `history` (a mel, or audio) repeated at `lag`: frame j is
+    history[T - lag + j % lag]."""
+    return history[..., history.shape[-1] - lag + np.arange(frames) % lag]
 
 
-def repeat_before(future: torch.Tensor, lag: int, frames: int) -> torch.Tensor:
-    """`frames` frames that lead into `future` repeated at `lag` (repeat_after, mirrored in time)."""
-    return repeat_after(future.flip(-1), lag, frames).flip(-1)
+def repeat_before(future, lag: int, frames: int):
+    """`frames` frames that lead into (..., T) `future` repeated at `lag` (repeat_after, mirrored in time)."""
+    return future[..., lag - 1 - (frames - 1 - np.arange(frames)) % lag]
 
 
-def fill_gap(x0: torch.Tensor, unknown: torch.Tensor, frame_rate: float) -> torch.Tensor | None:
-    """x0 (1, n_mels, T) with its unknown frames (one run, a bool (T,)) laid out as the known music of the
-    side that repeats best, repeated at its period into the gap; None where neither side has a period.
-    One side, not a blend of both: two repeats that meet out of phase would double every hit."""
+def loop_after(history: np.ndarray, lag: int, frames: int, fade: int) -> np.ndarray:
+    """Audio (..., T): its last `lag` samples looped for `frames` samples. Each loop's last `fade` samples
+    turn into the `fade` that led into its first sample in `history`, so one loop runs into the next
+    without a click."""
+    tile = history[..., -lag:].copy()
+    fade = min(fade, lag, history.shape[-1] - lag)
+    if fade > 0:
+        w = np.linspace(0.0, 1.0, fade, dtype=tile.dtype)
+        tile[..., -fade:] = tile[..., -fade:] * (1 - w) + history[..., -lag - fade : -lag] * w
+    return np.concatenate([tile] * -(-frames // lag), axis=-1)[..., :frames]
+
+
+def loop_before(future: np.ndarray, lag: int, frames: int, fade: int) -> np.ndarray:
+    """loop_after mirrored in time: `frames` samples of `future`'s first `lag` looped back from its start."""
+    return loop_after(future[..., ::-1], lag, frames, fade)[..., ::-1].copy()
+
+
+@dataclass(frozen=True)
+class GapRepeat:
+    """How a gap of frames [start, end) is laid out: the music before it repeated on into it every `lag`
+    frames (forward), or the music after it repeated back into it."""
+
+    start: int
+    end: int
+    lag: int
+    forward: bool
+
+    def lay_out(self, x, unit: int = 1):
+        """(..., T) `x` with the gap filled: mel frames (unit 1) or audio samples (unit: the hop)."""
+        a, b, lag = self.start * unit, self.end * unit, self.lag * unit
+        out = x.clone() if isinstance(x, torch.Tensor) else x.copy()
+        fill = repeat_after(x[..., :a], lag, b - a) if self.forward else repeat_before(x[..., b:], lag, b - a)
+        out[..., a:b] = fill
+        return out
+
+    def laid_audio(self, samples: np.ndarray, first: int, last: int, lag: int, fade: int) -> np.ndarray:
+        """Audio (channels, frames) with samples [first, last) looped from the same side at `lag` samples
+        (the period at the audio's own rate)."""
+        out = samples.copy()
+        n = last - first
+        if self.forward:
+            out[:, first:last] = loop_after(samples[:, :first], min(lag, first), n, fade)
+        else:
+            out[:, first:last] = loop_before(samples[:, last:], min(lag, samples.shape[-1] - last), n, fade)
+        return out
+
+
+def gap_repeat(x0: torch.Tensor, unknown: torch.Tensor, frame_rate: float) -> GapRepeat | None:
+    """The repeat of the side of a gap (the unknown frames of x0 (1, n_mels, T), one run) whose music
+    repeats best; None where neither side has a period. One side, not a blend of both: two repeats that
+    meet out of phase would double every hit."""
     where = torch.nonzero(unknown).flatten()
     if not len(where):
         return None
     a, b = int(where[0]), int(where[-1]) + 1
-    left, right = x0[..., :a], x0[..., b:]
-    before = best_match(left, frame_rate) if a else None
-    after = best_match(right, frame_rate) if b < x0.shape[-1] else None
+    before = best_match(x0[..., :a], frame_rate) if a else None
+    after = best_match(x0[..., b:], frame_rate) if b < x0.shape[-1] else None
     if before is None and after is None:
         return None
-    out = x0.clone()
     if after is None or (before is not None and before[1] >= after[1]):
-        out[..., a:b] = repeat_after(left, before[0], b - a)
-    else:
-        out[..., a:b] = repeat_before(right, after[0], b - a)
-    return out
+        return GapRepeat(a, b, before[0], forward=True)
+    return GapRepeat(a, b, after[0], forward=False)

@@ -37,7 +37,7 @@ from .audio import Audio, PeakLimiter, fit_length, limit_peaks, resample, to_mod
 from .detail import Detail, air_crossover, measure
 from .drift import AudioAnchor, BandAnchor
 from .errors import ReverieError
-from .groove import fill_gap, period
+from .groove import gap_repeat, loop_after, period
 from .headroom import ceiling_of, hold_under
 from .mel import MelConfig, MelFrontend, unit_phase
 from .operations import (
@@ -53,7 +53,7 @@ from .operations import (
 )
 from .sampling import Callback, Denoiser, Run, Sampling, slerp
 from .schedulers import training_scheduler_config
-from .stream import StreamResampler, Window, decode_windows, fade_curve, plan_windows, resampled
+from .stream import StreamResampler, Window, decode_windows, fade_curve, fit_frames, plan_windows, resampled
 from .touch import channel_resynthesis, retouch
 from .unet import MelUNet1D
 
@@ -319,8 +319,23 @@ class ReveriePipeline:
         with torch.inference_mode():
             args["mel"] = self.frontend.encode(torch.from_numpy(args["mono"]))[None]
         args["groove"] = self._groove_start(args, args["mel"][..., : args["last_frame"]])
-        begin = args["groove"][1] if args["groove"] else None
+        begin = None
+        if args["groove"] is not None:
+            lag, begin = args["groove"]
+            args["laid"], args["mel_laid"] = self._laid_after(args["audio"], lag, args["seconds"])
         return windows, len(windows) * self.denoiser.steps(sampling, begin)
+
+    def _laid_after(self, audio: Audio, lag: int, seconds: float) -> tuple[np.ndarray, torch.Tensor]:
+        """The caller's audio followed by its last `lag` frames' worth looped for `seconds` and a little
+        more (groove.py), and the model's mel of it: where the continuation starts from, and what the
+        model's change is measured against."""
+        period = round(lag * self.config.mel.hop_length * audio.sample_rate / self.sample_rate)
+        frames = round(seconds * audio.sample_rate) + self.config.mel.n_fft * audio.sample_rate // self.sample_rate
+        fade = round(INPAINT_SEAM_SECONDS * audio.sample_rate)
+        laid = np.concatenate([audio.samples, loop_after(audio.samples, period, frames, fade)], axis=1)
+        with torch.inference_mode():
+            mono = to_model_rate(Audio(laid, audio.sample_rate), self.sample_rate)
+            return laid, self.frontend.encode(torch.from_numpy(mono))[None]
 
     def _run_continue(self, call: PreparedCall, run: Run) -> Audio:
         audio, mono, last_frame = call.args["audio"], call.args["mono"], call.args["last_frame"]
@@ -330,22 +345,33 @@ class ReveriePipeline:
         # Begin resampling on a sample where both rate grids meet, so output samples line up exactly.
         aligned = frame0 * hop // resampler.block_in * resampler.block_in
         pieces = [resampler.push(mono[aligned : frame0 * hop])]
-        mel, groove = call.args["mel"], call.args["groove"]
+        mel, groove, made = call.args["mel"], call.args["groove"], []
         with torch.inference_mode():
-            model_audio = self._decode_windows(
-                run,
-                call.windows,
-                frame0,
-                mel[..., frame0:last_frame],
-                mono[frame0 * hop :],
-                groove=(mel[..., :last_frame], *groove) if groove else None,
+            model_audio = list(
+                self._decode_windows(
+                    run,
+                    call.windows,
+                    frame0,
+                    mel[..., frame0:last_frame],
+                    mono[frame0 * hop :],
+                    groove=(call.args["mel_laid"], groove[1], made) if groove else None,
+                )
             )
-            pieces += list(resampled(model_audio, resampler))
+            pieces += list(resampled(iter(model_audio), resampler))
         seam = audio.frames - aligned // resampler.block_in * resampler.block_out
         frames = round(call.args["seconds"] * audio.sample_rate)
-        mid = fit_length(np.concatenate(pieces), seam + frames)
         tail = audio.samples[:, max(0, audio.frames - seam) :]  # the input under the model's context audio
-        new = self._finished_after(mid, tail, self._detail_of(tail, sample_rate=audio.sample_rate), audio.sample_rate)
+        rate = audio.sample_rate
+        if groove is None:
+            mid = fit_length(np.concatenate(pieces), seam + frames)
+            new = self._finished_after(mid, tail, self._detail_of(tail, sample_rate=rate), rate)
+        else:  # the model's change as a gain on the looped session itself: its hits, image and air (touch.py)
+            laid, before = call.args["laid"], call.args["mel_laid"][0]
+            after = fit_frames(torch.cat([mel[..., :last_frame], *made], dim=-1), before.shape[-1])[0]
+            length = (before.shape[-1] - 1) * hop  # as many frames as `before`
+            resynth = fit_length(np.concatenate([mono[: frame0 * hop], *model_audio]), length)
+            changed = retouch(Audio(laid, rate), before, after, resynth, self.frontend, call.args["variation"])
+            new = _joined_after(changed.samples[:, audio.frames : audio.frames + frames], tail, rate)
         new = _held(new, audio.sample_rate, audio.samples[:, -round(AROUND_SECONDS * audio.sample_rate) :])
         new = limit_peaks(new, _ceiling(audio), audio.sample_rate)
         return Audio(np.concatenate([audio.samples, new], axis=1), audio.sample_rate)
@@ -433,25 +459,38 @@ class ReveriePipeline:
         args["crop"], args["mask"], args["lo"] = self._inpaint_crop(audio, args["first"], args["last"])
         with torch.inference_mode():
             args["x0"] = self.frontend.encode(torch.from_numpy(args["crop"]))[None]
-        args["layout"], begin = None, None
+        args["repeat"] = args["begin"] = None
         if args["method"] == "trained" and args["variation"] < 1:
-            args["layout"] = fill_gap(args["x0"], args["mask"][0, 0] == 0, self.config.mel.frame_rate)
-            if args["layout"] is not None:
-                begin = round(args["variation"] * (len(self.alphas_cumprod) - 1))
-        args["begin"] = begin
-        return (), self.denoiser.steps(sampling, begin)
+            args["repeat"] = gap_repeat(args["x0"], args["mask"][0, 0] == 0, self.config.mel.frame_rate)
+            if args["repeat"] is not None:
+                args["begin"] = round(args["variation"] * (len(self.alphas_cumprod) - 1))
+                args["laid"], args["x0_laid"] = self._laid_gap(audio, args)
+        return (), self.denoiser.steps(sampling, args["begin"])
+
+    def _laid_gap(self, audio: Audio, args: dict) -> tuple[np.ndarray, torch.Tensor]:
+        """The caller's audio with the region looped in from the side that repeats (groove.py), and the
+        model's mel of that over the crop: where new audio starts from, and what the model's change is
+        measured against."""
+        repeat, first, last = args["repeat"], args["first"], args["last"]
+        lag = round(repeat.lag * self.config.mel.hop_length * audio.sample_rate / self.sample_rate)
+        fade = round(INPAINT_SEAM_SECONDS * audio.sample_rate)
+        laid = repeat.laid_audio(audio.samples, first, last, lag, fade)
+        mono = to_model_rate(Audio(laid, audio.sample_rate), self.sample_rate)
+        crop = mono[args["lo"] : args["lo"] + len(args["crop"])]
+        with torch.inference_mode():
+            return laid, self.frontend.encode(torch.from_numpy(crop))[None]
 
     def _run_inpaint(self, call: PreparedCall, run: Run) -> Audio:
         audio, first, last = call.args["audio"], call.args["first"], call.args["last"]
-        crop, mask, lo, x0 = (call.args[k] for k in ("crop", "mask", "lo", "x0"))
+        crop, mask, lo, x0, repeat = (call.args[k] for k in ("crop", "mask", "lo", "x0", "repeat"))
         run.chroma_offset = lo / self.sample_rate
         with torch.inference_mode():
             scheduler, timesteps = run.schedule(call.args["begin"])
             if call.args["method"] == "trained":
                 cond = run.conditions(x0.shape[-1], context=x0, mask=mask)
                 x = run.noise(x0.shape)
-                if call.args["layout"] is not None:  # the session's own bars across the gap (groove.py)
-                    x = self.denoiser.add_noise(call.args["layout"], x, timesteps[0])
+                if repeat is not None:  # the session's own bars across the gap (groove.py)
+                    x = self.denoiser.add_noise(call.args["x0_laid"], x, timesteps[0])
                 x = run.denoise(x, scheduler, timesteps, cond)
             else:
                 x = run.repaint(x0, mask, scheduler, timesteps, run.conditions(x0.shape[-1]))
@@ -465,12 +504,22 @@ class ReveriePipeline:
             # 11.5 kHz than their surroundings; 4.2 at 1 dB, where the tracks' own regions differ by up to 8).
             anchor = BandAnchor(self.frontend, FILL_DB, x0[..., ~unknown])
             x[..., unknown] = self._leveled(anchor(x[..., unknown]), known_level)
-            known = self.frontend.stft(torch.from_numpy(crop)) * _erode(mask[0, 0], 2)[None, :]
+            spec = self.frontend.stft(torch.from_numpy(crop))
+            known = spec * _erode(mask[0, 0], 2)[None, :]
             filled = self.frontend.decode(
                 x[0], len(crop), run.generator, init_phase=unit_phase(known), known_stft=known
             )
             filled = AudioAnchor(self.frontend, FILL_DB)(filled.numpy(), ~unknown.numpy(), unknown.numpy())
-        return self._splice(audio, filled, lo, first, last)
+        offset = lo * audio.sample_rate // self.sample_rate
+        end = offset + round(len(crop) * audio.sample_rate / self.sample_rate)
+        around = [audio.samples[:, offset:first], audio.samples[:, last:end]]
+        if repeat is None:
+            region = self._finished_region(audio, filled, offset, first, last, around)
+        else:  # the model's change as a gain on the looped session itself: its hits, image and air (touch.py)
+            laid = Audio(call.args["laid"][:, offset:end], audio.sample_rate)
+            changed = retouch(laid, call.args["x0_laid"][0], x[0], filled, self.frontend, call.args["variation"])
+            region = fit_length(changed.samples[:, first - offset :], last - first)
+        return self._spliced(audio, region, first, last, around)
 
     def _inpaint_crop(self, audio: Audio, first: int, last: int):
         """The model-rate mid around the region, its known-frame mask, and where the crop starts.
@@ -492,14 +541,15 @@ class ReveriePipeline:
         unknown = (centres > a - n_fft // 2) & (centres < b + n_fft // 2)
         return crop, (~unknown).float()[None, None, :], lo
 
-    def _splice(self, audio: Audio, filled: np.ndarray, lo: int, first: int, last: int) -> Audio:
-        offset = lo * audio.sample_rate // self.sample_rate
+    def _finished_region(self, audio: Audio, filled: np.ndarray, offset: int, first: int, last: int, around):
+        """The region of the crop's model-rate mid `filled`, finished with the image and air `around` it."""
         mid = resample(filled[None, :], self.sample_rate, audio.sample_rate)[0]
-        end = offset + len(mid)
-        around = [audio.samples[:, offset:first], audio.samples[:, last:end]]
         detail = self._detail_of(*[a for a in around if a.shape[-1]], sample_rate=audio.sample_rate)
         region = detail.for_channels(audio.channels).finish(mid, audio.sample_rate, self.sample_rate)
-        region = fit_length(region[:, first - offset :], last - first)
+        return fit_length(region[:, first - offset :], last - first)
+
+    def _spliced(self, audio: Audio, region: np.ndarray, first: int, last: int, around) -> Audio:
+        """`audio` with `region` in [first, last): no louder than `around`, faded in and out over the seams."""
         region = _held(region, audio.sample_rate, *around)
         region = limit_peaks(region, _ceiling(audio), audio.sample_rate)
         seam = min(round(INPAINT_SEAM_SECONDS * audio.sample_rate), (last - first) // 2)
@@ -656,6 +706,17 @@ def _held(new: np.ndarray, sample_rate: int, *around: np.ndarray) -> np.ndarray:
     """New audio no louder than the session `around` it (headroom.py): its loudest 50 ms within 1 dB of theirs."""
     ceiling = ceiling_of(*around, sample_rate=sample_rate)
     return new if ceiling is None else hold_under(new, sample_rate, ceiling)
+
+
+def _joined_after(new: np.ndarray, before: np.ndarray, sample_rate: int) -> np.ndarray:
+    """`new` audio after `before` (the caller's audio it follows): over its first seam it fades in from
+    `before` mirrored at the join, so no channel jumps there."""
+    seam = min(round(INPAINT_SEAM_SECONDS * sample_rate), before.shape[-1], new.shape[-1])
+    new = new.astype(np.float32)
+    if seam:
+        fade = fade_curve(seam)
+        new[:, :seam] = new[:, :seam] * fade + before[:, before.shape[-1] - seam :][:, ::-1] * (1 - fade)
+    return new
 
 
 def _nonempty(samples: np.ndarray, sample_rate: int) -> Iterator[Audio]:

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from .audio import fit_length, resample
-from .groove import repeat_after
 from .mel import unit_phase
 
 # (context, new) frame counts of one window: `context` frames re-seen from before, `new` made.
@@ -114,16 +113,17 @@ def decode_windows(
     known_audio,
     level: Callable[[torch.Tensor], torch.Tensor],
     hold: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
-    groove: tuple[torch.Tensor, int, int] | None = None,
+    groove: tuple[torch.Tensor, int, list] | None = None,
 ) -> Iterator[np.ndarray]:
     """Denoise and decode `windows`; yield final model-rate audio from sample frame0 * hop on.
 
     `run` is a sampling.Run, `frontend` the MelFrontend, `config` the PipelineConfig; `context_mel` and
     `known_audio` are what precedes the first window (None when it has no context), and `level` sets a
     window's new frames to the call's one reference level; `hold` (drift.AudioAnchor) keeps the decoded
-    new frames' balance near the first context's (or the first window's). `groove` (history, lag, start):
-    each window's new frames start from the mel so far (`history`, ending where the first window's
-    context ends) repeated at `lag` frames, noised to timestep `start` (groove.py). Griffin-Lim holds
+    new frames' balance near the first context's (or the first window's). `groove` (layout, start, made):
+    each window's new frames start from `layout` (the session looped at its period, groove.py; a mel
+    over the same frames as `frame0` counts) noised to timestep `start`, and each window's finished new
+    frames are appended to the list `made`. Griffin-Lim holds
     each overlap's STFT fixed (bar the frames at its edge), so both windows sound the same there, and a
     short crossfade in the middle of the overlap joins them.
     """
@@ -140,10 +140,9 @@ def decode_windows(
             mask[..., :context] = 1
         run.chroma_offset = frame0 / mel.frame_rate
         noise = run.noise((1, mel.n_mels, length))
-        if groove is not None and context:
-            history, lag, begin = groove
-            scheduler, timesteps = run.schedule(begin)
-            layout = torch.cat([ctx[..., :context], repeat_after(history, lag, new)], dim=-1)
+        if groove is not None:
+            scheduler, timesteps = run.schedule(groove[1])
+            layout = fit_frames(groove[0][..., frame0 : frame0 + length], length)
             noise = run.denoiser.add_noise(layout, noise, timesteps[0])
         else:
             scheduler, timesteps = run.schedule()
@@ -151,7 +150,7 @@ def decode_windows(
         x[..., context:] = level(x[..., context:])
         x[..., :context] = ctx[..., :context]
         if groove is not None:
-            groove = (torch.cat([groove[0], x[..., context:]], dim=-1), *groove[1:])
+            groove[2].append(x[..., context:])
         audio = _decode_window(frontend, x, length, context, previous, run.generator)
         if hold is not None:
             frames = np.arange(length)
@@ -176,6 +175,13 @@ def decode_windows(
         emitted = cut
         previous = audio[frame0 * hop - start :]
         context_mel = x[..., length - next_context :]
+
+
+def fit_frames(mel: torch.Tensor, frames: int) -> torch.Tensor:
+    """(..., T) mel cut or extended (its last frame repeated) to `frames` frames."""
+    if mel.shape[-1] >= frames:
+        return mel[..., :frames]
+    return torch.cat([mel, mel[..., -1:].expand(*mel.shape[:-1], frames - mel.shape[-1])], dim=-1)
 
 
 def _decode_window(frontend, x, length: int, context: int, previous, generator) -> np.ndarray:

@@ -59,7 +59,9 @@ def test_transform_output_follows_the_input_level(pipe):
         assert abs(model_band_db(out.samples, 44100) - model_band_db(a.samples, 44100)) < 4.0
     plain = with_config(pipe, match_level=False)
     unmatched = [plain.transform(a, strength=1.0, seed=4) for a in (loud, soft)]
-    assert abs(rms_db(unmatched[0].samples) - rms_db(unmatched[1].samples)) < 10.0  # what matching fixes
+    # What matching fixes: unmatched, the loud input comes out at the model's own level, far under it
+    # (the soft one cannot show it: new audio is held under the loudest 50 ms of its input, headroom.py).
+    assert model_band_db(loud.samples, 44100) - model_band_db(unmatched[0].samples, 44100) > 8.0
 
 
 def test_generate_starts_at_the_style_level_and_keeps_it_over_windows(pipe):
