@@ -280,6 +280,7 @@ class TruePeakLimiter:
         self.threshold = ceiling_db - margin_db
         self._level = 0.0  # held attenuation at the previous sample
         self._history = np.zeros(self.lookahead - 1)  # the last lookahead - 1 held values
+        self._started = False  # before the first sample: no audio to ramp down over
         self.max_attenuation_db = 0.0
 
     @property
@@ -295,6 +296,7 @@ class TruePeakLimiter:
         peaks = sparse_peaks(extended, floor)
         if self._level == 0.0 and not (peaks > floor).any():
             self._history[:] = 0.0
+            self._started = True
             return np.zeros(n)
         with np.errstate(divide="ignore"):
             need = np.maximum(0.0, 20.0 * np.log10(np.maximum(peaks, 1e-12)) - self.threshold)
@@ -310,6 +312,11 @@ class TruePeakLimiter:
         held = np.maximum.accumulate(np.maximum(forward + ramp, self._level)) - ramp
         held = np.maximum(held, forward)
         self._level = float(held[-1])
+        if not self._started and n:
+            # A file that starts loud has no samples before its first to ramp the gain down over: the
+            # average starts from the first value, which covers every peak of the first L samples.
+            self._history[:] = held[0]
+        self._started = True
         # Moving average over L samples, continuing from the previous block.
         joined = np.concatenate([self._history, held])
         sums = np.cumsum(np.concatenate([[0.0], joined]))

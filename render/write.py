@@ -172,8 +172,10 @@ def file_entry(written: Written, set_spec: SetSpec, frames: int) -> dict:
 
 
 def mastering(written: Written, target: Target) -> dict:
-    """The manifest's account of the measuring and mastering, the same for stems and the mixdown."""
-    return {
+    """The manifest's account of the measuring and mastering, the same for stems and the mixdown; with
+    `warning` where the ceiling kept the file short of its loudness (the line `render` prints)."""
+    entry = {
+        "file": written.path.name,
         "spectrogram": written.png.name,
         "measured_raw": written.measured_raw.as_dict(),
         "target": target.as_dict(),
@@ -181,6 +183,8 @@ def mastering(written: Written, target: Target) -> dict:
         "limiter_db": round(written.result.limiter_db, 3),
         "measured": written.result.measured.as_dict(),
     }
+    held = held_below_target(entry)
+    return {**entry, "warning": held} if held else entry
 
 
 def held_below_target(entry: dict) -> str | None:

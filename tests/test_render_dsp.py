@@ -94,6 +94,24 @@ def test_normalise_meets_target_under_the_ceiling(tmp_path, mode, value):
     assert (result.limiter_db > 0) == (mode == "lufs" and value == -10.0)
 
 
+def test_a_file_that_starts_loud_stays_under_a_ceiling_its_loudness_cannot_meet(tmp_path):
+    """-3 LUFS under -6 dBTP cannot both hold: the ceiling wins from the very first sample (the limiter
+    has nothing before it to ramp down over), and the result says by how much the loudness fell short."""
+    rate = 22050
+    noise = np.random.default_rng(3).standard_normal((2, rate * 4))
+    x = (0.3 * scipy.signal.lfilter(*scipy.signal.butter(4, 6000 / (rate / 2)), noise)).astype(np.float32)
+    x[:, :2000] += 0.9 * np.cos(2 * np.pi * 220 * np.arange(2000) / rate)  # loud from the first sample
+    raw, out = tmp_path / "raw.wav", tmp_path / "out.wav"
+    sf.write(raw, x.T, rate, subtype="FLOAT")
+    first = L.StreamMeasure(rate, 2)
+    first.push(x)
+    result = L.normalise_file(raw, out, L.Target("lufs", -3.0, -6.0), first, subtype="PCM_24", fmt="WAV")
+    y, _ = sf.read(out, always_2d=True)
+    assert reference_true_peak_db(y.T) <= -6.0 + 0.05
+    assert L.db(np.abs(y[:100]).max()) <= -6.0  # the first 5 ms too: before, they came out clipped at 0 dBFS
+    assert result.measured.true_peak_dbtp <= -6.0 and result.measured.loudness_lufs < -6.0
+
+
 def test_limiter_is_block_size_independent(tmp_path):
     rate = 22050
     x = music(4.0, rate) * 4

@@ -105,3 +105,35 @@ def test_a_full_disk_is_one_line_and_keeps_finished_stems(tmp_path, small_disk, 
     finished = json.loads((folder / "manifest.json").read_text())["stems"]
     assert list(finished) == ["a"] and (folder / "a.flac").is_file()
     assert sorted(p.name for p in folder.iterdir()) == [".render.lock", "a.flac", "a.png", "manifest.json"]
+
+
+def test_a_ceiling_the_loudness_cannot_meet_wins_and_is_said_once_per_file(tmp_path):
+    """-3 LUFS under -6 dBTP: every file stays under -6 dBTP (read back from the file), one warning line
+    each, and the manifest says the same. The tiny model makes white noise, with power up to Nyquist that
+    the 4x meter's interpolator (like BS.1770's) passes only to 0.9 of it: so the file is read back with
+    that meter (test_render_dsp holds it to an independent resampler on band-limited audio)."""
+    import soundfile as sf
+
+    from reverie.render.loudness import TruePeakMeter
+
+    (tmp_path / "loud.toml").write_text(
+        preset_text(
+            {"name": "loud", "sample_rate": RATE, "seconds": 4, "loudness_lufs": -3, "true_peak_dbtp": -6},
+            {"name": "a", "steps": 2, "style": "tense"},
+            {"name": "b", "steps": 2, "style": "calm"},
+        )
+    )
+    result = invoke(tmp_path / "loud.toml", "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out" / "loud" / "manifest.json").read_text())
+    entries = [*manifest["stems"].values(), manifest["mixdown"]]
+    for entry in entries:
+        samples, _ = sf.read(tmp_path / "out" / "loud" / entry["file"], always_2d=True)
+        meter = TruePeakMeter(2)
+        meter.push(samples.T)
+        meter.finish()
+        assert meter.peak_db <= -6.0 + 0.01, entry["file"]
+        assert entry["measured"]["true_peak_dbtp"] <= -6.0
+        assert entry["warning"].startswith(f"{entry['file']}: the true-peak limiter holds it at ")
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 3 and all("lower loudness_lufs or raise true_peak_dbtp (-6)" in w for w in warnings)
