@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import queue
 import threading
+import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -147,8 +148,11 @@ class StemPool:
         self.actors = [Worker.remote(model, self.threads) for _ in range(min(wanted, fit))]
         try:
             self.workers = ray.get([a.ready.remote() for a in self.actors], timeout=READY_TIMEOUT_S)
-        except Exception as exc:
-            raise ReverieError(f"--ray: a worker could not start: {_cause(exc)}", field="ray") from None
+        except Exception:  # one was lost while it loaded the model: Ray restarts it; wait for each in turn
+            try:
+                self.workers = [self._ready(a, READY_TIMEOUT_S) for a in self.actors]
+            except Exception as exc:
+                raise ReverieError(f"--ray: a worker could not start: {_cause(exc)}", field="ray") from None
         for info in self.workers:
             theirs = {k: info["engine"][k] for k in ("torch", "cpu_isa", "threads")}
             if theirs != self.facts or info["engine"]["torch_threads"] != self.threads:
@@ -286,10 +290,27 @@ class StemPool:
     def _restarted(self, actor) -> bool:
         """Wait for Ray to restart a lost actor; False when it will not come back."""
         try:
-            self.ray.get(actor.ready.remote(), timeout=RESTART_WAIT_S)
+            self._ready(actor, RESTART_WAIT_S)
             return True
         except Exception:
             return False
+
+    def _ready(self, actor, timeout: float):
+        """The actor's `ready()`, waiting out a restart: while Ray restarts a lost actor (about 12 s with
+        the model load) a call says "temporarily unavailable", so ask again until `timeout`. A dead actor,
+        or a run that is stopping, raises at once."""
+        unavailable = getattr(self.ray.exceptions, "ActorUnavailableError", ())
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if self.stop.is_set() or left <= 0:
+                raise TimeoutError(f"the worker did not come back within {timeout:g} s")
+            try:
+                return self.ray.get(actor.ready.remote(), timeout=min(2.0, left))
+            except unavailable:
+                time.sleep(POLL_S)
+            except self.ray.exceptions.GetTimeoutError:
+                continue
 
     def _stem(self, actor, task: Task):
         """Stream one stem's audio from `actor` into its temp files here: its Output (not yet published)."""
