@@ -19,7 +19,7 @@ from typing import Any
 from reverie.models.errors import Cancelled, ReverieError
 
 from .model import ModelActor, ModelSource, ship_model
-from .runtime import capacity, import_ray
+from .runtime import await_ready, capacity, import_ray
 
 SLOTS = 2  # one job plus `cancel`
 POLL_S = 0.05  # how often a waiting server thread looks at the job's cancel flag
@@ -84,6 +84,9 @@ class JobWorker(ModelActor):
                 self._steps.pop(token, None)
 
 
+RESTART_WAIT_S = 300.0  # a lost actor's restart, model load included, before it is reported lost
+
+
 class RayRunner:
     """bridge.runners.Runner on Ray: `workers` JobWorker actors of `threads` CPUs each."""
 
@@ -111,12 +114,35 @@ class RayRunner:
             self.free.put(actor)
 
     def run(self, op: str, kwargs: dict, progress, cancel: threading.Event) -> Any:
-        from reverie.models.audio import Audio
-
+        """The job on a free actor. One found lost before the job made a step (killed while idle) is sent
+        to restart and the job waits for the next free one; one lost mid-job fails the job, saying so."""
         from .render import lost_errors
 
+        while True:
+            actor = self.free.get()  # the server has one thread per actor: one is free, or will be
+            started = threading.Event()
+            try:
+                result = self._run_on(actor, op, kwargs, progress, cancel, started)
+            except lost_errors() as exc:
+                self._back_when_ready(actor)
+                if not started.is_set() and not cancel.is_set():
+                    continue
+                reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+                raise ReverieError(
+                    f"the Ray worker running this job was lost ({reason}); Ray is restarting it, and a job "
+                    "sent again waits for a worker",
+                    code=INTERNAL,
+                ) from None
+            except BaseException:
+                self.free.put(actor)
+                raise
+            self.free.put(actor)
+            return result
+
+    def _run_on(self, actor, op: str, kwargs: dict, progress, cancel: threading.Event, started: threading.Event):
+        from reverie.models.audio import Audio
+
         ray = self.ray
-        actor = self.free.get()  # the server has one thread per actor: one is free
         token = uuid.uuid4().hex
         told = None  # the cancel call's answer: the step the job had finished when it arrived
 
@@ -125,34 +151,43 @@ class RayRunner:
             if told is None:
                 told = actor.cancel.remote(token)
 
-        try:
-            stream = actor.run.remote(token, op, kwargs)
-            while True:
-                ready, _ = ray.wait([stream], timeout=POLL_S)
-                if cancel.is_set():  # between steps too: the actor stops at the end of the step it is in
+        stream = actor.run.remote(token, op, kwargs)
+        while True:
+            ready, _ = ray.wait([stream], timeout=POLL_S)
+            if cancel.is_set():  # between steps too: the actor stops at the end of the step it is in
+                stop()
+            if not ready:
+                continue
+            try:
+                item = ray.get(next(stream))
+            except StopIteration:
+                raise ReverieError("the Ray worker ended the job without an answer", code=INTERNAL) from None
+            started.set()
+            if item[0] == "step":
+                if progress(item[1], item[2]) is False:
                     stop()
-                if not ready:
-                    continue
-                try:
-                    item = ray.get(next(stream))
-                except StopIteration:
-                    raise ReverieError("the Ray worker ended the job without an answer", code=INTERNAL) from None
-                if item[0] == "step":
-                    if progress(item[1], item[2]) is False:
-                        stop()
-                elif item[0] == "result":
-                    return Audio(item[1], item[2])
-                elif item[0] == "cancelled":
-                    raise Cancelled(heard_at=None if told is None else ray.get(told))
-                else:
-                    raise ReverieError(item[1], field=item[2], code=item[3])
-        except lost_errors() as exc:
-            reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-            raise ReverieError(
-                f"the Ray worker running this job was lost ({reason}); send the job again", code=INTERNAL
-            ) from None
-        finally:
-            self.free.put(actor)  # a lost actor is restarted by Ray; the next job waits for it
+            elif item[0] == "result":
+                return Audio(item[1], item[2])
+            elif item[0] == "cancelled":
+                raise Cancelled(heard_at=None if told is None else ray.get(told))
+            else:
+                raise ReverieError(item[1], field=item[2], code=item[3])
+
+    def _back_when_ready(self, actor) -> None:
+        """A lost actor rejoins the free queue once Ray has restarted it (jobs queue meanwhile), and `info`
+        says so: "restarting", then the new process, or "lost" if it never comes back."""
+        index = self.actors.index(actor)
+        self.workers[index] = {**self.workers[index], "state": "restarting"}
+
+        def wait() -> None:
+            try:
+                self.workers[index] = await_ready(self.ray, actor, RESTART_WAIT_S)
+            except Exception as exc:
+                self.workers[index] = {**self.workers[index], "state": "lost", "reason": str(exc)[:200]}
+                return
+            self.free.put(actor)
+
+        threading.Thread(target=wait, name="ray-restart", daemon=True).start()
 
     def describe(self) -> dict:
         """`info`'s account of the cluster: where each worker runs."""

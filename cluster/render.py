@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import queue
 import threading
-import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from dataclasses import dataclass, field
 from reverie.models.errors import ReverieError
 
 from .model import ship_model
-from .runtime import capacity, import_ray
+from .runtime import await_ready, capacity, import_ray
 from .stem_worker import SLOTS, StemWorker
 
 ATTEMPTS = 3  # tries per stem when its worker is lost, the first included
@@ -296,21 +295,7 @@ class StemPool:
             return False
 
     def _ready(self, actor, timeout: float):
-        """The actor's `ready()`, waiting out a restart: while Ray restarts a lost actor (about 12 s with
-        the model load) a call says "temporarily unavailable", so ask again until `timeout`. A dead actor,
-        or a run that is stopping, raises at once."""
-        unavailable = getattr(self.ray.exceptions, "ActorUnavailableError", ())
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if self.stop.is_set() or left <= 0:
-                raise TimeoutError(f"the worker did not come back within {timeout:g} s")
-            try:
-                return self.ray.get(actor.ready.remote(), timeout=min(2.0, left))
-            except unavailable:
-                time.sleep(POLL_S)
-            except self.ray.exceptions.GetTimeoutError:
-                continue
+        return await_ready(self.ray, actor, timeout, self.stop.is_set)
 
     def _stem(self, actor, task: Task):
         """Stream one stem's audio from `actor` into its temp files here: its Output (not yet published)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
 
 from reverie.models.errors import ReverieError
@@ -95,6 +96,24 @@ def _reachable(address: str, timeout: float = 5.0) -> None:
             "`ray start --head` there (it prints the address to give), or --ray alone for a local runtime",
             field="ray",
         ) from None
+
+
+def await_ready(ray, actor, timeout: float, stopping=lambda: False):
+    """The actor's `ready()`, waiting out a restart: while Ray restarts a lost actor (about 12 s with the
+    model load) a call says "temporarily unavailable", so ask again until `timeout`. A dead actor raises
+    at once, as does a caller that is `stopping()`."""
+    unavailable = getattr(ray.exceptions, "ActorUnavailableError", ())
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if stopping() or left <= 0:
+            raise TimeoutError(f"the worker did not come back within {timeout:g} s")
+        try:
+            return ray.get(actor.ready.remote(), timeout=min(2.0, left))
+        except unavailable:
+            time.sleep(0.2)
+        except ray.exceptions.GetTimeoutError:
+            continue
 
 
 def capacity(threads: int) -> tuple[int, list[dict]]:

@@ -105,3 +105,49 @@ def test_cancel_stops_a_ray_job_at_the_next_step_and_frees_its_worker(served):
         assert total == 1000 and reply["step"] <= heard <= stopped <= heard + 1, (reply, error.message)
         quick = c.transform(tone(0.3), 44100, strength=0.2)
         assert quick.timings["queue_s"] < 0.5
+
+
+def test_killed_workers_are_reported_restarting_and_jobs_queue_for_them(served):
+    """Kill every worker while one runs a long job: that job's error says Ray is restarting it, `info` says
+    "restarting", jobs sent meanwhile wait for a worker instead of failing, and `info` then shows the new
+    processes."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from reverie.bridge.client import RemoteError
+
+    with Client(served.endpoint, timeout=120) as c:
+        pids = [w["pid"] for w in c.info()["ray"]["workers"]]
+    outcome = {}
+
+    def long_job():
+        with Client(served.endpoint, timeout=120) as c:
+            try:
+                c.generate(60.0, 22050, 1, steps=200, progress=lambda s, t, eta: outcome.setdefault("started", s))
+            except Exception as exc:
+                outcome["error"] = exc
+
+    job = threading.Thread(target=long_job)
+    job.start()
+    deadline = time.monotonic() + 60
+    while "started" not in outcome and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    job.join(120)
+    assert isinstance(outcome.get("error"), RemoteError), outcome
+    assert "Ray is restarting it" in str(outcome["error"])
+    with Client(served.endpoint, timeout=120) as c:
+        states = [w.get("state") for w in c.info()["ray"]["workers"]]
+        assert "restarting" in states, states
+        for seed in range(3):  # each waits for a restarted worker; none fails
+            assert c.transform(tone(0.3), 44100, strength=0.2, seed=seed).audio.shape == (2, 13230)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            workers = c.info()["ray"]["workers"]
+            if all("state" not in w for w in workers):
+                break
+            time.sleep(0.5)
+    assert all("state" not in w and w["pid"] not in pids for w in workers), workers
