@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 
 # Bump when a change in the renderer changes the audio it writes for the same inputs.
-RENDER_VERSION = 2  # 2: TPDF dither on 16-bit files, tags in every file
+RENDER_VERSION = 3  # 2: TPDF dither on 16-bit files, tags in every file; 3: a bext chunk in WAV files
 MANIFEST = "manifest.json"
 FORMAT = "reverie-render/1"
 MIXDOWN = "mixdown"  # the mixdown's output name (a name no stem may take)

@@ -41,6 +41,7 @@ def render_mixdown(
         mix.target,
         title,
         tags=tags(set_spec, NAME, f"mixdown of set {set_spec.name}"),
+        reference=key[:32],
     )
     times = {
         "mix_s": written.times["render_s"],

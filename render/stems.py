@@ -296,8 +296,11 @@ def render_stem(
         title,
         on_mastering=(lambda: phase("mastering")) if phase else None,
         tags=tags(
-            set_spec, stem.name, f"stem {stem.name} of set {set_spec.name} ({stem.op}, seed {params.get('seed')})"
+            set_spec,
+            stem.name,
+            f"stem {stem.name} of set {set_spec.name} ({stem.op}, seed {params.get('seed')}, key {key[:16]})",
         ),
+        reference=key[:32],
     )
     # of render_s, model_s is the time inside the pipeline
     times = {

@@ -27,6 +27,7 @@ import soundfile as sf
 from reverie.models.audio import SUBTYPES
 from reverie.models.errors import ReverieError
 
+from .bwf import append_bext, bext_chunk
 from .loudness import Measurement, NormaliseResult, StreamMeasure, Target, normalise_file
 from .manifest import sha256_file
 from .preset import SetSpec
@@ -66,11 +67,13 @@ def write_mastered(
     title: Callable[[int, NormaliseResult], str],
     on_mastering: Callable[[], None] | None = None,
     tags: dict | None = None,
+    reference: str = "",
 ) -> Written:
     """Write (channels, n) float32 `blocks` to folder/<name>.<format>, mastered to `target`, and <name>.png.
 
     `title(frames, result)` is the spectrogram's title; `on_mastering` is called when the second pass begins;
-    `tags` (soundfile's metadata fields: title, album, ...) are written into the file.
+    `tags` (soundfile's metadata fields: title, album, ...) are written into the file; a WAV file also gets a
+    Broadcast Wave `bext` chunk (bwf.py) with the comment, `reference` and the loudness it was mastered to.
     """
     from .spectrogram import SpectrogramCollector, write_png
 
@@ -103,6 +106,19 @@ def write_mastered(
             on_block=columns,
             metadata=tags,
         )
+        if set_spec.format == "wav":
+            measured = result.measured
+            append_bext(
+                partial,
+                bext_chunk(
+                    (tags or {}).get("comment", name),
+                    reference,
+                    measured.loudness_lufs,
+                    measured.true_peak_dbtp,
+                    set_spec.sample_rate,
+                    set_spec.bit_depth,
+                ),
+            )
         times["master_s"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         write_png(columns.result(), png_partial, title(frames, result))
@@ -168,6 +184,8 @@ def file_entry(written: Written, set_spec: SetSpec, frames: int) -> dict:
         "channels": CHANNELS,
         "format": set_spec.format,
         "bit_depth": set_spec.bit_depth,
+        # 16-bit files are dithered (seeded TPDF: reruns stay bit-identical); 24-bit and float need none.
+        "dither": "tpdf" if set_spec.bit_depth == 16 else "none",
     }
 
 

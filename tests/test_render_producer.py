@@ -7,9 +7,11 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 import soundfile as sf
 from render_presets import ASSETS, RATE, manifest_of, preset_text, render
 
+from reverie.render.bwf import read_bext
 from reverie.render.dither import LSB_16, TPDFDither
 
 DRONE = {
@@ -61,6 +63,18 @@ def test_tags_relative_paths_and_the_mixdown_progress(tmp_path):
         assert tags["title"] == f"sleep_set - {name}" and tags["album"] == "sleep_set"
         assert tags["comment"].startswith(comment)
     m = manifest_of(folder)
+    # WAV files carry a Broadcast Wave bext chunk: what the file is, its cache key, what it was mastered to.
+    for name, entry in (("drone", m["stems"]["drone"]), ("mixdown", m["mixdown"])):
+        bext = read_bext(folder / f"{name}.wav")
+        assert bext["version"] == 2 and bext["originator"] == "Reverie render"
+        assert bext["description"].startswith(f"{'stem drone' if name == 'drone' else 'mixdown'} of set sleep_set")
+        assert bext["reference"] == entry["key"][:32]
+        assert bext["loudness_lufs"] == pytest.approx(entry["measured"]["loudness_lufs"], abs=0.01)
+        assert bext["true_peak_dbtp"] == pytest.approx(entry["measured"]["true_peak_dbtp"], abs=0.01)
+        assert entry["dither"] == "tpdf" and entry["bit_depth"] == 16
+        assert sf.info(folder / f"{name}.wav").frames == entry["frames"]  # still a WAV every reader reads
+    seed, key = m["stems"]["drone"]["seed"], m["stems"]["drone"]["key"]
+    assert f"seed {seed}, key {key[:16]}" in sf.SoundFile(folder / "drone.wav").copy_metadata()["comment"]
     assert m["stems"]["drone"]["params"]["effects"][0]["impulse_response_filename"] == "irs/room.ogg"
 
 
