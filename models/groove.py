@@ -2,13 +2,14 @@
 
 Made afresh from noise, a fill or a continuation of real music had no groove at all (bench/music_fit.py:
 the onset envelope's autocorrelation against the surroundings' had a cosine near 0, where a real stretch
-of the same recording has 0.5-0.95), and its hits were a wash. Music repeats: the period at which the
-session's onset envelope best matches itself (a beat, a bar, a phrase: 1-8 s) is found in the known mel,
-the new frames are first laid out as the session repeated at that period (from the left of a gap and from
-its right, blended across it), and the model starts from that layout noised to `variation` of the
-schedule instead of from pure noise, as a transform would. So the new audio keeps the pulse, the hits'
-places and the harmony of the bars around it, and the model makes it new from there. Where the session
-has no period (its best match is weaker than MIN_MATCH) the new audio is made from noise as before.
+of the same recording has 0.5-0.95), and its hits were a wash. Music repeats: `period` finds the lag at
+which the session's onset envelope best matches itself (a beat, a bar, a phrase: 1-8 s), the session's
+own audio is looped at that lag into the new stretch (`loop_after`; for a gap, from the side that repeats
+better: `gap_repeat`), and the model starts from that loop's mel noised to `variation` of the schedule,
+as a transform starts from its input. Its change is then applied to the loop itself as a gain
+(touch.retouch), so the new audio keeps the pulse, the hits, the image and the air of the bars around
+it, and the model makes it new from there. Where the session has no period (its best match is weaker
+than MIN_MATCH) the new audio is made from noise as before.
 """
 
 from __future__ import annotations
@@ -53,17 +54,6 @@ def best_match(mel: torch.Tensor, frame_rate: float) -> tuple[int, float] | None
     return None if lag is None else (lag, best)
 
 
-def repeat_after(history, lag: int, frames: int):
-    """`frames` new frames of (..., T) `history` (a mel, or audio) repeated at `lag`: frame j is
-    history[T - lag + j % lag]."""
-    return history[..., history.shape[-1] - lag + np.arange(frames) % lag]
-
-
-def repeat_before(future, lag: int, frames: int):
-    """`frames` frames that lead into (..., T) `future` repeated at `lag` (repeat_after, mirrored in time)."""
-    return future[..., lag - 1 - (frames - 1 - np.arange(frames)) % lag]
-
-
 def loop_after(history: np.ndarray, lag: int, frames: int, fade: int) -> np.ndarray:
     """Audio (..., T): its last `lag` samples looped for `frames` samples. Each loop's last `fade` samples
     turn into the `fade` that led into its first sample in `history`, so one loop runs into the next
@@ -83,21 +73,13 @@ def loop_before(future: np.ndarray, lag: int, frames: int, fade: int) -> np.ndar
 
 @dataclass(frozen=True)
 class GapRepeat:
-    """How a gap of frames [start, end) is laid out: the music before it repeated on into it every `lag`
-    frames (forward), or the music after it repeated back into it."""
+    """How a gap of frames [start, end) is filled: the music before it looped on into it every `lag` frames
+    (forward), or the music after it looped back into it."""
 
     start: int
     end: int
     lag: int
     forward: bool
-
-    def lay_out(self, x, unit: int = 1):
-        """(..., T) `x` with the gap filled: mel frames (unit 1) or audio samples (unit: the hop)."""
-        a, b, lag = self.start * unit, self.end * unit, self.lag * unit
-        out = x.clone() if isinstance(x, torch.Tensor) else x.copy()
-        fill = repeat_after(x[..., :a], lag, b - a) if self.forward else repeat_before(x[..., b:], lag, b - a)
-        out[..., a:b] = fill
-        return out
 
     def laid_audio(self, samples: np.ndarray, first: int, last: int, lag: int, fade: int) -> np.ndarray:
         """Audio (channels, frames) with samples [first, last) looped from the same side at `lag` samples

@@ -11,7 +11,7 @@ import torch
 
 from reverie.models.audio import Audio
 from reverie.models.errors import ReverieError
-from reverie.models.groove import gap_repeat, loop_after, loop_before, period, repeat_after, repeat_before
+from reverie.models.groove import gap_repeat, loop_after, loop_before, period
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.music_fit import fit  # noqa: E402
@@ -57,26 +57,18 @@ def test_period_finds_the_lag_at_which_the_hits_repeat_and_none_without_one():
     assert period(pulse_mel(40, 10), FRAME_RATE) is None  # shorter than two of the shortest period (1 s)
 
 
-def test_repeats_continue_the_history_and_lead_into_the_future():
-    history = torch.arange(10.0).reshape(1, 1, 10)
-    assert repeat_after(history, 4, 6).flatten().tolist() == [6, 7, 8, 9, 6, 7]
-    assert repeat_before(history, 4, 6).flatten().tolist() == [2, 3, 0, 1, 2, 3]
-    audio = np.arange(10.0)[None]  # audio samples the same way
-    assert repeat_after(audio, 4, 6).tolist() == [[6, 7, 8, 9, 6, 7]]
-
-
-def test_a_gap_is_laid_out_from_the_side_that_repeats():
+def test_a_gap_is_filled_from_the_side_that_repeats():
     mel = pulse_mel(500, 50)
     unknown = torch.zeros(500, dtype=torch.bool)
     unknown[200:300] = True
     holed = mel.clone()
     holed[..., unknown] = 0
     repeat = gap_repeat(holed, unknown, FRAME_RATE)
-    layout = repeat.lay_out(holed)
-    assert torch.equal(layout[..., ~unknown], holed[..., ~unknown])
-    # The hits land every 50 frames through the gap, as in the music it was cut from.
-    hits = torch.nonzero(layout[0, :, unknown].mean(0) > 1.5).flatten() + 200
-    assert hits.tolist() == [200, 250]
+    assert (repeat.start, repeat.end) == (200, 300) and repeat.lag in (50, 100)
+    audio = np.arange(20.0)[None].repeat(2, 0)  # the gap's audio, looped from the chosen side
+    laid = repeat.laid_audio(audio, 8, 12, 4, fade=0)
+    assert np.array_equal(laid[:, :8], audio[:, :8]) and np.array_equal(laid[:, 12:], audio[:, 12:])
+    assert laid[0, 8:12].tolist() == ([4, 5, 6, 7] if repeat.forward else [12, 13, 14, 15])
     flat = 0.05 * torch.randn(1, 16, 500, generator=torch.Generator().manual_seed(2))
     assert gap_repeat(flat, unknown, FRAME_RATE) is None  # nothing repeats: made from noise as before
 
