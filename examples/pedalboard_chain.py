@@ -1,8 +1,8 @@
 """Put Reverie between two pedalboard effect chains: board_a -> Remote -> board_b.
 
-Start a server first (`reverie serve`), then:
+Start a server first (`.venv/bin/reverie serve`), then, from the repository's root:
 
-    python examples/pedalboard_chain.py in.wav out.wav --strength 0.3 --style calm
+    .venv/bin/python examples/pedalboard_chain.py presets/assets/music_box.ogg out.wav --strength 0.3 --style calm
 
 The file is streamed in chunks (pedalboard.io.AudioFile), so any length
 works in constant memory; the model's chunks are crossfaded where they meet.
