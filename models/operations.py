@@ -163,13 +163,14 @@ VARIATION = Param(
 SAMPLE_RATE = Param("sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=1000, high=384000)
 
 # strength's default is applied by the pipeline, not here: a given timestep replaces it.
+DEFAULT_STRENGTH = 0.5
 STRENGTH = Param(
     "strength",
     NUMBER,
-    "Noise level, 0-1: 0 keeps the input, 1 ignores it. Default 0.5.",
+    f"Noise level, 0-1: 0 keeps the input, 1 ignores it. Default {DEFAULT_STRENGTH:g}.",
     low=0,
     high=1,
-    default_text="`0.5`",
+    default_text=f"`{DEFAULT_STRENGTH:g}`",
 )
 TIMESTEP = Param(
     "timestep",
@@ -278,6 +279,19 @@ OPERATIONS: dict[str, Operation] = {
     )
 }
 NAMES = tuple(OPERATIONS)
+
+
+def _declared_defaults() -> dict[str, Any]:
+    """Every parameter's declared default over all operations: a name shared by two has one default."""
+    found: dict[str, Any] = {}
+    for op in OPERATIONS.values():
+        for p in op.params:
+            if p.default is not None and found.setdefault(p.name, p.default) != p.default:
+                raise ValueError(f"{p.name} is declared with two defaults: {found[p.name]!r} and {p.default!r}")
+    return found
+
+
+DECLARED_DEFAULTS = _declared_defaults()
 
 
 def operation(name: Any) -> Operation:

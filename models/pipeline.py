@@ -41,6 +41,8 @@ from .groove import gap_repeat, loop_after, period
 from .headroom import ceiling_of, hold_under
 from .mel import MelConfig, MelFrontend, unit_phase
 from .operations import (
+    DECLARED_DEFAULTS,
+    DEFAULT_STRENGTH,
     INPAINT_SEAM_SECONDS,
     MAX_SECONDS,
     SCHEDULER,
@@ -201,16 +203,15 @@ class ReveriePipeline:
 
     @property
     def defaults(self) -> dict:
+        """What a call gets for what it leaves out: the declared defaults (operations.py), and the model's own
+        steps, guidance and sampler."""
         c = self.config
         return {
+            **DECLARED_DEFAULTS,
             "steps": c.steps,
             "guidance": c.guidance,
             "scheduler": c.sampler,
-            "strength": 0.5,
-            "ratio": 0.5,
-            "mix": "slerp",
-            "method": "trained",
-            "seed": 0,
+            "strength": DEFAULT_STRENGTH,
             "inpaint_seam_seconds": INPAINT_SEAM_SECONDS,
             "max_seconds": MAX_SECONDS,
         }
@@ -607,7 +608,7 @@ class ReveriePipeline:
         strength, timestep = check_strength(args["strength"], args["timestep"])
         if timestep is not None:
             return timestep
-        return round((0.5 if strength is None else strength) * (len(self.alphas_cumprod) - 1))
+        return round((DEFAULT_STRENGTH if strength is None else strength) * (len(self.alphas_cumprod) - 1))
 
     # --- shared machinery ---------------------------------------------------
     def _windows(self, new_frames: int, context: int) -> tuple[Window, ...]:
