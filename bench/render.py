@@ -62,7 +62,7 @@ enabled = false
 
 def child(argv: list[str]) -> None:
     """Run `render` in this process, then print the peak RSS (for the memory runs)."""
-    from reverie.render.cli import main
+    from reverie.cli.render import main
 
     code = 0
     try:

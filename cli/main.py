@@ -16,8 +16,8 @@ from reverie.models.operations import OPERATIONS
 # from the spec: cli/ops.py names each command after its pipeline method (`continue_`).
 COMMANDS: dict[str, tuple[str, str]] = {
     **{name: (f"reverie.cli.ops:{op.method}", op.help) for name, op in OPERATIONS.items()},
-    "corpus": ("reverie.models.corpus.cli:corpus", "Build the training corpus from packaged scores and soundfont."),
-    "train": ("reverie.models.training.cli:train", "Train a model on a folder of audio."),
+    "corpus": ("reverie.cli.corpus:corpus", "Build the training corpus from packaged scores and soundfont."),
+    "train": ("reverie.cli.train:train", "Train a model on a folder of audio."),
     "serve": ("reverie.cli.serve:serve", "Run the ZeroMQ bridge server that DAWs and scripts talk to."),
     "send": ("reverie.cli.send:send", "Send an operation to a running bridge server."),
     "keys": ("reverie.cli.serve:keys", "Make a CURVE key pair for a non-loopback bridge."),

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from reverie.cli.render import main
 from reverie.render import preset as P
-from reverie.render.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "presets" / "assets"

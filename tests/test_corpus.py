@@ -252,7 +252,7 @@ def test_arranged_tune_gets_chords_below_it():
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    from reverie.models.corpus.cli import corpus
+    from reverie.cli.corpus import corpus
 
     result = CliRunner().invoke(corpus, [str(tmp_path / "x"), "--hours", "0"])
     assert result.exit_code == 1
@@ -340,8 +340,8 @@ def test_soundfont_choice_is_checked(tmp_path):
 
 
 def test_cli_says_which_sources_are_installed(tmp_path):
+    from reverie.cli.corpus import corpus
     from reverie.models.corpus import lmms, real, synth
-    from reverie.models.corpus.cli import corpus
 
     result = CliRunner().invoke(
         corpus, [str(tmp_path / "x"), "--hours", "0.003", "--clip-seconds", "5", "--real-clips", "0", "--jobs", "1"]

@@ -54,7 +54,7 @@ def test_render_and_serve_without_ray_never_import_it(tmp_path):
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from reverie.render.cli import main\n"
+        "from reverie.cli.render import main\n"
         "import reverie.cli.serve, reverie.bridge.server\n"
         f"r = CliRunner().invoke(main, [{str(preset)!r}, '--dry-run', '--model', 'tiny', '-o', {str(tmp_path)!r}])\n"
         "assert r.exit_code == 0, r.output\n"

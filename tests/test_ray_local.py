@@ -19,7 +19,7 @@ from test_ray_render import final_files, partials, stem_workers
 pytest.importorskip("ray", reason='ray is not installed: pip install -e ".[ray]" (scripts/setup does)')
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
-RENDER = [sys.executable, "-c", "from reverie.render.cli import main; main()"]
+RENDER = [sys.executable, "-c", "from reverie.cli.render import main; main()"]
 
 
 def small(tmp: Path) -> Path:

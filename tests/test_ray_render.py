@@ -158,7 +158,7 @@ def test_a_worker_killed_mid_stem_is_retried_and_leaves_no_partial_file(cluster,
 def test_ctrl_c_cancels_the_cluster_tasks_and_leaves_no_partial_file(cluster, tmp_path):
     presets = two_sets(tmp_path, seconds=240.0)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "reverie.render.cli", *map(str, presets), "-o", str(out), "--model", "tiny", "-q"]
+    cmd = [sys.executable, "-m", "reverie.cli.render", *map(str, presets), "-o", str(out), "--model", "tiny", "-q"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([*cmd, "--ray", cluster.address], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180

@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 from render_presets import ASSETS, RATE, only_error, preset_text, write
 
+from reverie.cli.render import main
 from reverie.render import effects
 from reverie.render import preset as P
-from reverie.render.cli import main
 
 BASE = preset_text({"name": "checks", "sample_rate": RATE, "seconds": 3}, {"name": "pad"})
 

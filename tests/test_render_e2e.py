@@ -191,7 +191,7 @@ def test_resume_after_kill(tmp_path):
     preset.write_text(KILL_PRESET)
     out = tmp_path / "out"
     folder = out / "killed"
-    cmd = [sys.executable, "-m", "reverie.render.cli", str(preset), "-o", str(out), "--model", "tiny", "-q"]
+    cmd = [sys.executable, "-m", "reverie.cli.render", str(preset), "-o", str(out), "--model", "tiny", "-q"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 from render_presets import RATE, ROOT, manifest_of, preset_text
 
+from reverie.cli.render import main
 from reverie.render import engine
-from reverie.render.cli import main
 from reverie.render.manifest import sha256_file
 from reverie.render.preset import load_preset
 from reverie.render.renderer import plan_set, render_set
@@ -65,7 +65,7 @@ def test_workers_die_with_a_killed_parent_and_never_publish(tmp_path):
     cmd = [
         sys.executable,
         "-m",
-        "reverie.render.cli",
+        "reverie.cli.render",
         str(preset),
         "-o",
         str(out),

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 from render_presets import RATE, preset_text
 
+from reverie.cli.render import main
 from reverie.render import space
-from reverie.render.cli import main
 
 
 def looped(seconds: float) -> str:

@@ -15,8 +15,8 @@ import pytest
 from click.testing import CliRunner
 from render_presets import ASSETS, ROOT, errors_of, only_error, preset_text, write
 
+from reverie.cli.render import main
 from reverie.render import preset as P
-from reverie.render.cli import main
 from reverie.render.effects import builtin_plugins
 from reverie.render.model_check import check_with_pipeline
 

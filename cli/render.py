@@ -97,9 +97,8 @@ def main(presets, output, only, dry_run, force, jobs, ray_address, model, prefix
 
 def _main(presets, output, only, dry_run, force, jobs, model, quiet, prefix=False, ray_address=None):
     from reverie.models.errors import ReverieError
-
-    from .errors import PresetErrors
-    from .preset import load_presets
+    from reverie.render.errors import PresetErrors
+    from reverie.render.preset import load_presets
 
     try:
         loaded = load_presets(presets)
@@ -129,9 +128,8 @@ def _main(presets, output, only, dry_run, force, jobs, model, quiet, prefix=Fals
 
             runtime = connect(ray_address)
         from reverie.models.pipeline import load_pipeline
-
-        from .renderer import Progress, describe_plan, plan_set, render_set
-        from .space import check_free_space
+        from reverie.render.renderer import Progress, describe_plan, plan_set, render_set
+        from reverie.render.space import check_free_space
 
         pipe = load_pipeline(model)
         plans, errors = [], []

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from ..errors import ReverieError
-from .build import REAL_CLIPS_PER_TRACK
+from reverie.models.corpus.build import REAL_CLIPS_PER_TRACK
+from reverie.models.errors import ReverieError
 
 
 def sources_report() -> str:
     """One line per source: installed, or how to install it."""
-    from . import drums, lmms, real, synth
+    from reverie.models.corpus import drums, lmms, real, synth
 
     lines = ["sources:"]
     for name, ok in synth.installed_soundfonts().items():
@@ -101,7 +101,7 @@ def corpus(
     Example:
       reverie corpus data/corpus --hours 2 --seed 0
     """
-    from .build import build, check, default_cache_dir, hours_of
+    from reverie.models.corpus.build import build, check, default_cache_dir, hours_of
 
     started = time.monotonic()
     try:
