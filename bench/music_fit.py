@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.quality import log, write_json  # noqa: E402
+from bench.quality import entry_point, log, write_json  # noqa: E402
 from reverie.models.audio import Audio  # noqa: E402
 from reverie.models.corpus import real  # noqa: E402
 from reverie.models.detail import hf_share_db  # noqa: E402
@@ -322,13 +322,8 @@ def main(argv: list[str] | None = None) -> dict:
         f"{(time.perf_counter() - started) / 60:.1f} min",
     )
     result = {"model_hash": pipe.model_hash, "summary": summary, "clips": per_clip}
-    if args.json:
-        write_json(args.json, result)
-    return result
+    return write_json(args.json, result)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ReverieError as exc:
-        sys.exit(f"error: {exc}")
+    entry_point(main)

@@ -678,12 +678,25 @@ def main(argv: list[str] | None = None) -> dict:
         "detail": detail,
         "spectrograms": pngs,
     }
-    if args.json:
-        write_json(args.json, result)
+    return write_json(args.json, result)
+
+
+def entry_point(main) -> None:
+    """Run a bench's `main`: bad input ends in its one-line message, not a traceback."""
+    try:
+        main()
+    except ReverieError as exc:
+        sys.exit(f"error: {exc}")
+
+
+def write_json(path: Path | None, result: dict) -> dict:
+    """`result`, also written to `path` (when given) as JSON."""
+    if path is not None:
+        save_json(path, result)
     return result
 
 
-def write_json(path: Path, result: dict) -> None:
+def save_json(path: Path, result: dict) -> None:
     """A report's numbers as JSON: numpy scalars as Python, NaN and infinities as null."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(_plain(result), indent=2, allow_nan=False) + "\n")
@@ -703,7 +716,4 @@ def _plain(v):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except ReverieError as exc:
-        sys.exit(f"error: {exc}")
+    entry_point(main)

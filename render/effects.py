@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import did_you_mean
+
 ENTRY_KEYS = ("plugin", "path", "plugin_name")
 EXTERNAL_SUFFIXES = (".vst3", ".component")
 # pedalboard classes that are containers, abstract bases or loaders, not effects to name in a preset.
@@ -218,7 +220,7 @@ def _check_builtin(entry: dict, key: str, sample_rate: int, base_dir: Path):
     name = entry["plugin"]
     plugins = builtin_plugins()
     if not isinstance(name, str) or name not in plugins:
-        hint = _close(name, plugins)
+        hint = did_you_mean(name, plugins)
         return None, [EffectIssue("plugin", f"{key}.plugin", name, f"unknown plugin{hint}", ", ".join(plugins))]
     params = plugin_params(name)
     issues, values = [], {}
@@ -234,7 +236,7 @@ def _check_builtin(entry: dict, key: str, sample_rate: int, base_dir: Path):
         where = f"{key}.{pname}"
         if pname not in params:
             allowed = ", ".join(params) or "none (this plugin takes no parameters)"
-            problem = f"{name} has no parameter {pname!r}{_close(pname, params)}"
+            problem = f"{name} has no parameter {pname!r}{did_you_mean(pname, params)}"
             issues.append(EffectIssue("unknown", where, value, problem, allowed))
             continue
         issue, converted = _check_value(params[pname], value, where, sample_rate, base_dir)
@@ -263,7 +265,7 @@ def _check_value(param: Param, value, where: str, sample_rate: int, base_dir: Pa
         members = list(param.enum.__members__)
         if not isinstance(value, str) or value not in members:
             return EffectIssue(
-                "choice", where, value, f"not a {param.name}{_close(value, members)}", ", ".join(members)
+                "choice", where, value, f"not a {param.name}{did_you_mean(value, members)}", ", ".join(members)
             ), None
         return None, value
     if param.type in ("path", "str"):
@@ -327,7 +329,7 @@ def _check_external(entry: dict, key: str, base_dir: Path):
                     "choice",
                     f"{key}.plugin_name",
                     plugin_name,
-                    f"{path.name} has no plugin of that name{_close(plugin_name, names)}",
+                    f"{path.name} has no plugin of that name{did_you_mean(plugin_name, names)}",
                     "one of " + ", ".join(map(repr, names)),
                 )
             ]
@@ -374,7 +376,7 @@ def check_external_params(plugin, params: dict, key: str) -> list[EffectIssue]:
                     "unknown",
                     where,
                     value,
-                    f"the plugin has no parameter {pname!r}{_close(pname, plugin.parameters)}",
+                    f"the plugin has no parameter {pname!r}{did_you_mean(pname, plugin.parameters)}",
                     ", ".join(plugin.parameters),
                 )
             )
@@ -456,15 +458,6 @@ class EffectChain:
 
             out = fit_length(out, block.shape[1])
         return out
-
-
-def _close(value, options) -> str:
-    import difflib
-
-    if not isinstance(value, str):
-        return ""
-    match = difflib.get_close_matches(value, list(options), n=1)
-    return f"; did you mean {match[0]!r}?" if match else ""
 
 
 def _one_line(text: str) -> str:

@@ -82,3 +82,11 @@ class Issues:
         if self.errors:
             unique = list({e.message: e for e in self.errors}.values())  # inherited keys may repeat
             raise PresetErrors(unique)
+
+
+def did_you_mean(value, options) -> str:
+    """ "; did you mean 'x'?" for the option closest to a wrong `value`, or "" when none is close."""
+    import difflib
+
+    match = difflib.get_close_matches(str(value), [str(o) for o in options], n=1)
+    return f"; did you mean {match[0]!r}?" if match else ""

@@ -17,7 +17,7 @@ from pathlib import Path
 from reverie.models.errors import ReverieError
 
 from .effects import EffectSpec, check_effect
-from .errors import Issues, PresetError, PresetErrors
+from .errors import Issues, PresetError, PresetErrors, did_you_mean
 from .loudness import Target
 from .schema import (
     DEFAULT_CEILING,
@@ -121,7 +121,8 @@ def load_preset(path: str | Path) -> Preset:
 
     for key, value in data.items():
         if key not in SECTIONS:
-            issues.add("unknown", key, value, f"unknown section{_close(key, SECTIONS)}", "[set], [[stems]], [mix]")
+            hint = did_you_mean(key, SECTIONS)
+            issues.add("unknown", key, value, f"unknown section{hint}", "[set], [[stems]], [mix]")
     base = path.resolve().parent
     set_spec = _check_set(data.get("set", {}), issues, path)
     stems = _check_stems(data.get("stems"), issues, base, set_spec)
@@ -144,7 +145,7 @@ def _check_table(
             values[key] = value
             continue
         if key not in keys:
-            issues.add("unknown", where, value, f"unknown key{_close(key, keys)}", ", ".join(keys))
+            issues.add("unknown", where, value, f"unknown key{did_you_mean(key, keys)}", ", ".join(keys))
             continue
         spec = keys[key]
         if op is not None and spec.ops is not None and op not in spec.ops:
@@ -204,9 +205,7 @@ def _check_value(spec: Key, value, where: str, issues: Issues) -> bool:
             return False
         return True
     if spec.choices is not None and value not in spec.choices:
-        issues.add(
-            "choice", where, value, f"not allowed{_close(str(value), [str(c) for c in spec.choices])}", spec.allowed()
-        )
+        issues.add("choice", where, value, f"not allowed{did_you_mean(value, spec.choices)}", spec.allowed())
         return False
     if kind in ("int", "number"):
         too_low = spec.lo is not None and (value < spec.lo or (spec.lo_open and value == spec.lo))
@@ -309,7 +308,7 @@ def _check_stems(stems, issues: Issues, base: Path, set_spec: SetSpec) -> list[S
         if op not in OPERATIONS:  # one line: a wrong type is not also reported as a wrong choice
             if isinstance(op, str):
                 issues.add(
-                    "choice", f"{key}.op", op, f"not an operation{_close(op, OPERATIONS)}", ", ".join(OPERATIONS)
+                    "choice", f"{key}.op", op, f"not an operation{did_you_mean(op, OPERATIONS)}", ", ".join(OPERATIONS)
                 )
             else:
                 issues.add("type", f"{key}.op", op, "must be a string", "one of " + ", ".join(OPERATIONS))
@@ -460,13 +459,6 @@ def _check_mix(table, issues: Issues, base: Path, set_spec: SetSpec) -> MixSpec:
     target = _target(table, v, "mix", issues, DEFAULT_LUFS, ceiling, set_spec.target)
     effects = _check_effects(v.get("effects"), "mix.effects", issues, base, set_spec.sample_rate)
     return MixSpec(v["enabled"] if v["enabled"] is not None else True, effects, target)
-
-
-def _close(value: str, options) -> str:
-    import difflib
-
-    match = difflib.get_close_matches(str(value), [str(o) for o in options], n=1)
-    return f"; did you mean {match[0]!r}?" if match else ""
 
 
 def load_presets(paths) -> list[Preset]:
