@@ -323,19 +323,27 @@ class ReveriePipeline:
         begin = None
         if args["groove"] is not None:
             lag, begin = args["groove"]
-            args["laid"], args["mel_laid"] = self._laid_after(args["audio"], lag, args["seconds"])
+            # What is laid out starts on a frame at or before the first window's, where both rate grids
+            # meet: the input before it is neither denoised nor retouched.
+            hop, rate = self.config.mel.hop_length, args["audio"].sample_rate
+            grid = self.sample_rate // math.gcd(self.sample_rate, rate)
+            step = grid // math.gcd(grid, hop)
+            args["laid_from"] = (args["last_frame"] - windows[0][0]) // step * step
+            args["laid"], args["mel_laid"] = self._laid_after(args["audio"], lag, args["seconds"], args["laid_from"])
         return windows, len(windows) * self.denoiser.steps(sampling, begin)
 
-    def _laid_after(self, audio: Audio, lag: int, seconds: float) -> tuple[np.ndarray, torch.Tensor]:
-        """The caller's audio followed by its last `lag` frames' worth looped for `seconds` and a little
-        more (groove.py), and the model's mel of it: where the continuation starts from, and what the
-        model's change is measured against."""
-        period = round(lag * self.config.mel.hop_length * audio.sample_rate / self.sample_rate)
-        frames = round(seconds * audio.sample_rate) + self.config.mel.n_fft * audio.sample_rate // self.sample_rate
-        fade = round(INPAINT_SEAM_SECONDS * audio.sample_rate)
-        laid = np.concatenate([audio.samples, loop_after(audio.samples, period, frames, fade)], axis=1)
+    def _laid_after(self, audio: Audio, lag: int, seconds: float, from_frame: int) -> tuple[np.ndarray, torch.Tensor]:
+        """The caller's audio from model frame `from_frame` on, followed by its last `lag` frames' worth
+        looped for `seconds` and a little more (groove.py), and the model's mel of that: where the
+        continuation starts from, and what the model's change is measured against."""
+        hop, rate = self.config.mel.hop_length, audio.sample_rate
+        period = round(lag * hop * rate / self.sample_rate)
+        frames = round(seconds * rate) + self.config.mel.n_fft * rate // self.sample_rate
+        fade = round(INPAINT_SEAM_SECONDS * rate)
+        offset = from_frame * hop * rate // self.sample_rate
+        laid = np.concatenate([audio.samples[:, offset:], loop_after(audio.samples, period, frames, fade)], axis=1)
         with torch.inference_mode():
-            mono = to_model_rate(Audio(laid, audio.sample_rate), self.sample_rate)
+            mono = to_model_rate(Audio(laid, rate), self.sample_rate)
             return laid, self.frontend.encode(torch.from_numpy(mono))[None]
 
     def _run_continue(self, call: PreparedCall, run: Run) -> Audio:
@@ -355,7 +363,7 @@ class ReveriePipeline:
                     frame0,
                     mel[..., frame0:last_frame],
                     mono[frame0 * hop :],
-                    groove=(call.args["mel_laid"], groove[1], made) if groove else None,
+                    groove=(call.args["mel_laid"], groove[1], made, call.args["laid_from"]) if groove else None,
                 )
             )
             pieces += list(resampled(iter(model_audio), resampler))
@@ -367,12 +375,13 @@ class ReveriePipeline:
             mid = fit_length(np.concatenate(pieces), seam + frames)
             new = self._finished_after(mid, tail, self._detail_of(tail, sample_rate=rate), rate)
         else:  # the model's change as a gain on the looped session itself: its hits, image and air (touch.py)
-            laid, before = call.args["laid"], call.args["mel_laid"][0]
-            after = fit_frames(torch.cat([mel[..., :last_frame], *made], dim=-1), before.shape[-1])[0]
+            laid, before, start = call.args["laid"], call.args["mel_laid"][0], call.args["laid_from"]
+            after = fit_frames(torch.cat([mel[..., start:last_frame], *made], dim=-1), before.shape[-1])[0]
             length = (before.shape[-1] - 1) * hop  # as many frames as `before`
-            resynth = fit_length(np.concatenate([mono[: frame0 * hop], *model_audio]), length)
+            resynth = fit_length(np.concatenate([mono[start * hop : frame0 * hop], *model_audio]), length)
             changed = retouch(Audio(laid, rate), before, after, resynth, self.frontend, call.args["variation"])
-            new = _joined_after(changed.samples[:, audio.frames : audio.frames + frames], tail, rate)
+            known = audio.frames - start * hop * rate // self.sample_rate  # the input's samples in `laid`
+            new = _joined_after(changed.samples[:, known : known + frames], tail, rate)
         new = _held(new, audio.sample_rate, audio.samples[:, -round(AROUND_SECONDS * audio.sample_rate) :])
         new = limit_peaks(new, _ceiling(audio), audio.sample_rate)
         return Audio(np.concatenate([audio.samples, new], axis=1), audio.sample_rate)

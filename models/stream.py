@@ -113,17 +113,17 @@ def decode_windows(
     known_audio,
     level: Callable[[torch.Tensor], torch.Tensor],
     hold: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
-    groove: tuple[torch.Tensor, int, list] | None = None,
+    groove: tuple[torch.Tensor, int, list, int] | None = None,
 ) -> Iterator[np.ndarray]:
     """Denoise and decode `windows`; yield final model-rate audio from sample frame0 * hop on.
 
     `run` is a sampling.Run, `frontend` the MelFrontend, `config` the PipelineConfig; `context_mel` and
     `known_audio` are what precedes the first window (None when it has no context), and `level` sets a
     window's new frames to the call's one reference level; `hold` (drift.AudioAnchor) keeps the decoded
-    new frames' balance near the first context's (or the first window's). `groove` (layout, start, made):
+    new frames' balance near the first context's (or the first window's). `groove` (layout, start, made, first):
     each window's new frames start from `layout` (the session looped at its period, groove.py; a mel
-    over the same frames as `frame0` counts) noised to timestep `start`, and each window's finished new
-    frames are appended to the list `made`. Griffin-Lim holds
+    whose frame 0 is frame `first` of the counting `frame0` is in) noised to timestep `start`, and each
+    window's finished new frames are appended to the list `made`. Griffin-Lim holds
     each overlap's STFT fixed (bar the frames at its edge), so both windows sound the same there, and a
     short crossfade in the middle of the overlap joins them.
     """
@@ -142,7 +142,7 @@ def decode_windows(
         noise = run.noise((1, mel.n_mels, length))
         if groove is not None:
             scheduler, timesteps = run.schedule(groove[1])
-            layout = fit_frames(groove[0][..., frame0 : frame0 + length], length)
+            layout = fit_frames(groove[0][..., frame0 - groove[3] : frame0 - groove[3] + length], length)
             noise = run.denoiser.add_noise(layout, noise, timesteps[0])
         else:
             scheduler, timesteps = run.schedule()
