@@ -222,13 +222,25 @@ class ReveriePipeline:
         spec = operation(op)
         args = self._checked(spec, kwargs)
         sampling = self._sampling(args)
-        windows, total = getattr(self, f"_plan_{spec.name}")(args, sampling)
+        plan, _ = self._steps_of(spec.name)
+        windows, total = plan(args, sampling)
         return PreparedCall(self, spec.name, args, sampling, total, windows)
 
     def execute(self, call: PreparedCall, callback: Callback | None = None) -> Audio:
         """Run a prepared call. `callback(step, total)` after every model step; returning False cancels."""
         run = Run(self.denoiser, call.sampling, call.total_steps, callback)
-        return getattr(self, f"_run_{call.op}")(call, run)
+        _, run_call = self._steps_of(call.op)
+        return run_call(call, run)
+
+    def _steps_of(self, op: str):
+        """Operation -> (plan, run): one table, so a reader follows a call from its name."""
+        return {
+            "generate": (self._plan_generate, self._run_generate),
+            "transform": (self._plan_transform, self._run_transform),
+            "inpaint": (self._plan_inpaint, self._run_inpaint),
+            "interpolate": (self._plan_interpolate, self._run_interpolate),
+            "continue": (self._plan_continue, self._run_continue),
+        }[op]
 
     def stream(self, call: PreparedCall, callback: Callback | None = None) -> Iterator[Audio]:
         """A prepared generate call as consecutive chunks; memory stays constant in its length."""

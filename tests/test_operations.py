@@ -42,3 +42,12 @@ def test_remote_and_client_take_their_names_from_the_spec():
     with Client("tcp://127.0.0.1:9", timeout=0.1) as client, pytest.raises(InvalidRequest) as caught:
         client.run("explode")
     assert caught.value.code == P.UNKNOWN_OP
+
+
+def test_every_declared_operation_has_its_plan_and_run_in_the_pipelines_table():
+    from reverie.models.pipeline import ReveriePipeline
+
+    pipe = ReveriePipeline.tiny()
+    for name in NAMES:
+        plan, run = pipe._steps_of(name)
+        assert plan.__name__ == f"_plan_{OPERATIONS[name].name}" and run.__name__ == f"_run_{OPERATIONS[name].name}"
