@@ -55,7 +55,7 @@ from .operations import (
 )
 from .sampling import Callback, Denoiser, Run, Sampling, slerp
 from .schedulers import training_scheduler_config
-from .stream import StreamResampler, Window, decode_windows, fade_curve, fit_frames, plan_windows, resampled
+from .stream import Layout, StreamResampler, Window, decode_windows, fade_curve, fit_frames, plan_windows, resampled
 from .touch import channel_resynthesis, retouch
 from .unet import MelUNet1D
 
@@ -331,10 +331,9 @@ class ReveriePipeline:
         windows = self._windows(self.frontend.frames_for(math.ceil(args["seconds"] * self.sample_rate)) + 2, context)
         with torch.inference_mode():
             args["mel"] = self.frontend.encode(torch.from_numpy(args["mono"]))[None]
-        args["groove"] = self._groove_start(args, args["mel"][..., : args["last_frame"]])
-        begin = None
-        if args["groove"] is not None:
-            lag, begin = args["groove"]
+        lag = self._groove_lag(args, args["mel"][..., : args["last_frame"]])
+        args["begin"] = None if lag is None else self._timestep(args["variation"])
+        if lag is not None:
             # What is laid out starts on a frame at or before the first window's, where both rate grids
             # meet: the input before it is neither denoised nor retouched.
             hop, rate = self.config.mel.hop_length, args["audio"].sample_rate
@@ -342,7 +341,7 @@ class ReveriePipeline:
             step = grid // math.gcd(grid, hop)
             args["laid_from"] = (args["last_frame"] - windows[0][0]) // step * step
             args["laid"], args["mel_laid"] = self._laid_after(args["audio"], lag, args["seconds"], args["laid_from"])
-        return windows, len(windows) * self.denoiser.steps(sampling, begin)
+        return windows, len(windows) * self.denoiser.steps(sampling, args["begin"])
 
     def _laid_after(self, audio: Audio, lag: int, seconds: float, from_frame: int) -> tuple[np.ndarray, torch.Tensor]:
         """The caller's audio from model frame `from_frame` on, followed by its last `lag` frames' worth
@@ -366,7 +365,8 @@ class ReveriePipeline:
         # Begin resampling on a sample where both rate grids meet, so output samples line up exactly.
         aligned = frame0 * hop // resampler.block_in * resampler.block_in
         pieces = [resampler.push(mono[aligned : frame0 * hop])]
-        mel, groove, made = call.args["mel"], call.args["groove"], []
+        mel, begin = call.args["mel"], call.args["begin"]
+        layout = None if begin is None else Layout(call.args["mel_laid"], call.args["laid_from"], begin)
         with torch.inference_mode():
             model_audio = list(
                 self._decode_windows(
@@ -375,7 +375,7 @@ class ReveriePipeline:
                     frame0,
                     mel[..., frame0:last_frame],
                     mono[frame0 * hop :],
-                    groove=(call.args["mel_laid"], groove[1], made, call.args["laid_from"]) if groove else None,
+                    layout=layout,
                 )
             )
             pieces += list(resampled(iter(model_audio), resampler))
@@ -383,12 +383,12 @@ class ReveriePipeline:
         frames = round(call.args["seconds"] * audio.sample_rate)
         tail = audio.samples[:, max(0, audio.frames - seam) :]  # the input under the model's context audio
         rate = audio.sample_rate
-        if groove is None:
+        if layout is None:
             mid = fit_length(np.concatenate(pieces), seam + frames)
             new = self._finished_after(mid, tail, self._detail_of(tail, sample_rate=rate), rate)
         else:  # the model's change as a gain on the looped session itself: its hits, image and air (touch.py)
             laid, before, start = call.args["laid"], call.args["mel_laid"][0], call.args["laid_from"]
-            after = fit_frames(torch.cat([mel[..., start:last_frame], *made], dim=-1), before.shape[-1])[0]
+            after = fit_frames(torch.cat([mel[..., start:last_frame], *layout.made], dim=-1), before.shape[-1])[0]
             length = (before.shape[-1] - 1) * hop  # as many frames as `before`
             resynth = fit_length(np.concatenate([mono[start * hop : frame0 * hop], *model_audio]), length)
             changed = retouch(Audio(laid, rate), before, after, resynth, self.frontend, call.args["variation"])
@@ -485,7 +485,7 @@ class ReveriePipeline:
         if args["method"] == "trained" and args["variation"] < 1:
             args["repeat"] = gap_repeat(args["x0"], args["mask"][0, 0] == 0, self.config.mel.frame_rate)
             if args["repeat"] is not None:
-                args["begin"] = round(args["variation"] * (len(self.alphas_cumprod) - 1))
+                args["begin"] = self._timestep(args["variation"])
                 args["laid"], args["x0_laid"] = self._laid_gap(audio, args)
         return (), self.denoiser.steps(sampling, args["begin"])
 
@@ -526,8 +526,7 @@ class ReveriePipeline:
             # 11.5 kHz than their surroundings; 4.2 at 1 dB, where the tracks' own regions differ by up to 8).
             anchor = BandAnchor(self.frontend, FILL_DB, x0[..., ~unknown])
             x[..., unknown] = self._leveled(anchor(x[..., unknown]), known_level)
-            spec = self.frontend.stft(torch.from_numpy(crop))
-            known = spec * _erode(mask[0, 0], 2)[None, :]
+            known = self.frontend.stft(torch.from_numpy(crop)) * _erode(mask[0, 0], 2)[None, :]
             filled = self.frontend.decode(
                 x[0], len(crop), run.generator, init_phase=unit_phase(known), known_stft=known
             )
@@ -629,23 +628,25 @@ class ReveriePipeline:
         strength, timestep = check_strength(args["strength"], args["timestep"])
         if timestep is not None:
             return timestep
-        return round((DEFAULT_STRENGTH if strength is None else strength) * (len(self.alphas_cumprod) - 1))
+        return self._timestep(DEFAULT_STRENGTH if strength is None else strength)
+
+    def _timestep(self, share: float) -> int:
+        """The timestep `share` (0-1) of the way through the noise schedule: strength's, variation's."""
+        return round(share * (len(self.alphas_cumprod) - 1))
 
     # --- shared machinery ---------------------------------------------------
     def _windows(self, new_frames: int, context: int) -> tuple[Window, ...]:
         c = self.config
         return plan_windows(new_frames, context, c.window_frames, c.context_frames)
 
-    def _groove_start(self, args: dict, known: torch.Tensor) -> tuple[int, int] | None:
-        """(lag, start timestep) for new audio made from `known` repeated at its period (groove.py), or None:
-        variation 1, or no period in `known`."""
+    def _groove_lag(self, args: dict, known: torch.Tensor) -> int | None:
+        """The period (frames) new audio repeats `known` at (groove.py), or None: variation 1, or no period."""
         if args["variation"] >= 1:
             return None
-        lag = period(known[..., -self.config.window_frames :], self.config.mel.frame_rate)
-        return None if lag is None else (lag, round(args["variation"] * (len(self.alphas_cumprod) - 1)))
+        return period(known[..., -self.config.window_frames :], self.config.mel.frame_rate)
 
     def _decode_windows(
-        self, run: Run, windows, frame0: int, context_mel, known_audio, groove=None
+        self, run: Run, windows, frame0: int, context_mel, known_audio, layout: Layout | None = None
     ) -> Iterator[np.ndarray]:
         # One level for the whole call: the input's (continuation) or the style's. Re-measuring
         # each window's context instead lets the level wander from window to window.
@@ -667,7 +668,7 @@ class ReveriePipeline:
             known_audio,
             level=lambda x: self._leveled(anchor(x), reference),
             hold=hold,
-            groove=groove,
+            layout=layout,
         )
 
     @property

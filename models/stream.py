@@ -8,6 +8,7 @@ one seamless stream of model-rate samples, which `resampled` carries to the call
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import numpy as np
@@ -103,6 +104,22 @@ def fade_span(context: int, crossfade_frames: int, hop: int) -> tuple[int, int]:
     return fade_len, (context * hop - fade_len) // 2
 
 
+@dataclass
+class Layout:
+    """Where a continuation's windows start from (groove.py): `mel`, the session looped at its period, whose
+    frame 0 is frame `first` of the windows' count, noised to timestep `begin`; `made` collects each
+    window's finished new frames, which the change is measured with."""
+
+    mel: torch.Tensor
+    first: int
+    begin: int
+    made: list = field(default_factory=list)
+
+    def start(self, frame0: int, length: int) -> torch.Tensor:
+        """The layout of the window of `length` frames from frame `frame0`."""
+        return fit_frames(self.mel[..., frame0 - self.first : frame0 - self.first + length], length)
+
+
 def decode_windows(
     run,
     frontend,
@@ -113,17 +130,15 @@ def decode_windows(
     known_audio,
     level: Callable[[torch.Tensor], torch.Tensor],
     hold: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
-    groove: tuple[torch.Tensor, int, list, int] | None = None,
+    layout: Layout | None = None,
 ) -> Iterator[np.ndarray]:
     """Denoise and decode `windows`; yield final model-rate audio from sample frame0 * hop on.
 
     `run` is a sampling.Run, `frontend` the MelFrontend, `config` the PipelineConfig; `context_mel` and
     `known_audio` are what precedes the first window (None when it has no context), and `level` sets a
     window's new frames to the call's one reference level; `hold` (drift.AudioAnchor) keeps the decoded
-    new frames' balance near the first context's (or the first window's). `groove` (layout, start, made, first):
-    each window's new frames start from `layout` (the session looped at its period, groove.py; a mel
-    whose frame 0 is frame `first` of the counting `frame0` is in) noised to timestep `start`, and each
-    window's finished new frames are appended to the list `made`. Griffin-Lim holds
+    new frames' balance near the first context's (or the first window's); with a `layout`, each window
+    starts from it instead of from noise and leaves its new frames in `layout.made`. Griffin-Lim holds
     each overlap's STFT fixed (bar the frames at its edge), so both windows sound the same there, and a
     short crossfade in the middle of the overlap joins them.
     """
@@ -140,17 +155,16 @@ def decode_windows(
             mask[..., :context] = 1
         run.chroma_offset = frame0 / mel.frame_rate
         noise = run.noise((1, mel.n_mels, length))
-        if groove is not None:
-            scheduler, timesteps = run.schedule(groove[1])
-            layout = fit_frames(groove[0][..., frame0 - groove[3] : frame0 - groove[3] + length], length)
-            noise = run.denoiser.add_noise(layout, noise, timesteps[0])
+        if layout is not None:
+            scheduler, timesteps = run.schedule(layout.begin)
+            noise = run.denoiser.add_noise(layout.start(frame0, length), noise, timesteps[0])
         else:
             scheduler, timesteps = run.schedule()
         x = run.denoise(noise, scheduler, timesteps, run.conditions(length, context=ctx, mask=mask))
         x[..., context:] = level(x[..., context:])
         x[..., :context] = ctx[..., :context]
-        if groove is not None:
-            groove[2].append(x[..., context:])
+        if layout is not None:
+            layout.made.append(x[..., context:])
         audio = _decode_window(frontend, x, length, context, previous, run.generator)
         if hold is not None:
             frames = np.arange(length)
