@@ -19,7 +19,7 @@ from typing import Any
 from reverie.models.errors import Cancelled, ReverieError
 
 from .model import ModelActor, ModelSource, ship_model
-from .runtime import await_ready, capacity, import_ray
+from .runtime import RESTART_WAIT_S, await_ready, capacity, import_ray
 
 SLOTS = 2  # one job plus `cancel`
 POLL_S = 0.05  # how often a waiting server thread looks at the job's cancel flag
@@ -82,9 +82,6 @@ class JobWorker(ModelActor):
             if not thread.is_alive():
                 self._cancelled.discard(token)
                 self._steps.pop(token, None)
-
-
-RESTART_WAIT_S = 300.0  # a lost actor's restart, model load included, before it is reported lost
 
 
 class RayRunner:

@@ -25,13 +25,12 @@ from dataclasses import dataclass, field
 from reverie.models.errors import ReverieError
 
 from .model import ship_model
-from .runtime import await_ready, capacity, import_ray
+from .runtime import RESTART_WAIT_S, await_ready, capacity, import_ray
 from .stem_worker import SLOTS, StemWorker
 
 ATTEMPTS = 3  # tries per stem when its worker is lost, the first included
 AHEAD = 4  # audio blocks a stream may hold in the object store before the actor waits for this process
 READY_TIMEOUT_S = 600.0  # loading the model on a cold node
-RESTART_WAIT_S = 300.0  # a lost actor's restart (model load included) before its thread gives up
 POLL_S = 0.2
 
 

@@ -98,6 +98,9 @@ def _reachable(address: str, timeout: float = 5.0) -> None:
         ) from None
 
 
+RESTART_WAIT_S = 300.0  # a lost actor's restart, model load included, before it counts as gone
+
+
 def await_ready(ray, actor, timeout: float, stopping=lambda: False):
     """The actor's `ready()`, waiting out a restart: while Ray restarts a lost actor (about 12 s with the
     model load) a call says "temporarily unavailable", so ask again until `timeout`. A dead actor raises
