@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 import click
 
-from reverie.models.errors import ReverieError
 from reverie.models.operations import (
+    ASKED,
     BOOLEAN,
     INPAINT_SEAM_SECONDS,
     INTEGER,
@@ -119,12 +119,14 @@ def param_option(p: Param) -> click.Option:
     if p.type == BOOLEAN:
         return click.Option([option_flag(p.name)], is_flag=True, default=bool(p.default), help=p.help)
     kind = click.Choice(p.choices) if p.choices else _CLICK_TYPES.get(p.type, str)
+    # A default that another option sets aside (strength's, by --timestep) is the pipeline's to fill in.
+    default = None if p.replaced_by else p.default
     return click.Option(
         [option_flag(p.name)],
         type=kind,
-        default=p.default,
+        default=default,
         required=p.required,
-        show_default=p.default is not None,
+        show_default=default is not None,
         help=p.help,
     )
 
@@ -185,8 +187,7 @@ def operation_command(name: str, runner: Runner) -> click.Command:
     def callback(output, midi, track, hum, write_midi, bit_depth, quiet, **values):
         inputs = {key: values.pop(key) for key in op.inputs}
         params = {p.name: values.pop(p.name) for p in op.params}
-        if params.get("strength") is not None and params.get("timestep") is not None:
-            raise ReverieError("give --strength or --timestep, not both", field="timestep")
+        op.check_alternatives(params, spell=option_flag)
         first = next(iter(inputs.values()), None)
         bit_depth = bit_depth or source_bit_depth(first) or "24"
         job = Job(op, inputs, params, MelodyFiles(midi, track, hum, write_midi), output, bit_depth, quiet)
@@ -225,7 +226,7 @@ def run_here(job: Job, model: str | None) -> None:
     audio = {name: read_audio(path, input_field(name)) for name, path in job.inputs.items()}
     melody = job.melody.read()
     params = dict(job.params)
-    if job.op.name == "generate":
+    if job.op.length == ASKED:
         params["seconds"] = generate_seconds(params["seconds"], job.melody.seconds(melody))
     kwargs = {**audio, **params, "melody": melody}
 

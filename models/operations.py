@@ -28,6 +28,11 @@ DEFAULT_GENERATE_SECONDS = 10.0
 INPAINT_SEAM_SECONDS = 0.05
 MAX_CHANNELS = 64
 INT64 = 2**63 - 1
+# The training noise schedule's length (schedulers.py): a timestep runs from 0 to NOISE_TIMESTEPS - 1.
+NOISE_TIMESTEPS = 1000
+# What an operation's result lasts (Operation.length): as many seconds as asked, as long as its main input,
+# or its main input and `seconds` more.
+ASKED, AS_INPUT, EXTENDED = "asked", "input", "input + seconds"
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,8 @@ class Param:
     # Only these values may stand for "open" ends: low is exclusive (seconds must be above 0).
     low_exclusive: bool = False
     default_text: str | None = None
+    # Another parameter that says the same thing another way: given, it replaces this one's default.
+    replaced_by: str | None = None
 
     def check(self, value: Any) -> Any:
         """The value as the pipeline uses it, or a ReverieError naming what is allowed."""
@@ -88,13 +95,16 @@ class Param:
 
 @dataclass(frozen=True)
 class Operation:
-    """A pipeline operation: its audio inputs and its parameters. Every operation may follow a melody
-    (MIDI or a hummed take), given as a `Melody` object, or on the wire and the CLI as a file plus `TRACK`."""
+    """A pipeline operation: its audio inputs, its parameters and what its result lasts. Every operation
+    may follow a melody (MIDI or a hummed take), given as a `Melody` object, or on the wire and the CLI as a
+    file plus `TRACK`. Faces ask it what they need (`main_input`, `edits`, `length`, `filled`) rather
+    than comparing names."""
 
     name: str
     help: str
     inputs: tuple[str, ...]
     params: tuple[Param, ...]
+    length: str = AS_INPUT
     method: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -114,6 +124,39 @@ class Operation:
     @property
     def required(self) -> tuple[str, ...]:
         return tuple(p.name for p in self.params if p.required)
+
+    @property
+    def main_input(self) -> str | None:
+        """The input whose rate, channels and length the result follows; None for new audio."""
+        return self.inputs[0] if self.inputs else None
+
+    @property
+    def edits(self) -> bool:
+        """Whether it moves whole inputs a chosen distance (strength, or its timestep)."""
+        return STRENGTH in self.params
+
+    def filled(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Every parameter: the value given (None counts as left out), else its declared default, which a
+        given `replaced_by` parameter sets aside (a timestep replaces strength)."""
+        return {
+            p.name: given[p.name] if given.get(p.name) is not None else self._default(p, given) for p in self.params
+        }
+
+    def check_alternatives(self, given: dict[str, Any], spell=str) -> None:
+        """A parameter and the one that replaces it say the same thing two ways: at most one may be given.
+        `spell` names a parameter as the face shows it (the CLI: `--timestep`)."""
+        for p in self.params:
+            if p.replaced_by is not None and given.get(p.name) is not None and given.get(p.replaced_by) is not None:
+                raise ReverieError(f"give {spell(p.name)} or {spell(p.replaced_by)}, not both", field=p.replaced_by)
+
+    def _default(self, p: Param, given: dict[str, Any]) -> Any:
+        return None if p.replaced_by is not None and given.get(p.replaced_by) is not None else p.default
+
+    def result_seconds(self, main_seconds: float | None, seconds: float | None) -> float:
+        """How long the result lasts, from the main input's length and the seconds asked for."""
+        if self.length == ASKED:
+            return seconds
+        return main_seconds + seconds if self.length == EXTENDED else main_seconds
 
 
 # --- the parameters ------------------------------------------------------------
@@ -162,22 +205,22 @@ VARIATION = Param(
 # generate's output rate; also the range every audio input's rate must be in (audio.check_sample_rate).
 SAMPLE_RATE = Param("sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=1000, high=384000)
 
-# strength's default is applied by the pipeline, not here: a given timestep replaces it.
-DEFAULT_STRENGTH = 0.5
+_STRENGTH = 0.5
 STRENGTH = Param(
     "strength",
     NUMBER,
-    f"Noise level, 0-1: 0 keeps the input, 1 ignores it. Default {DEFAULT_STRENGTH:g}.",
+    f"Noise level, 0-1: 0 keeps the input, 1 ignores it. Default {_STRENGTH:g}.",
+    default=_STRENGTH,
     low=0,
     high=1,
-    default_text=f"`{DEFAULT_STRENGTH:g}`",
+    replaced_by="timestep",
 )
 TIMESTEP = Param(
     "timestep",
     INTEGER,
-    "Noise timestep 0-999 instead of strength.",
+    f"Noise timestep 0-{NOISE_TIMESTEPS - 1} instead of strength.",
     low=0,
-    high=999,
+    high=NOISE_TIMESTEPS - 1,
     default_text="none (strength decides)",
 )
 
@@ -219,6 +262,7 @@ OPERATIONS: dict[str, Operation] = {
                 ),
                 *SAMPLING,
             ),
+            length=ASKED,
         ),
         Operation(
             "transform",
@@ -275,6 +319,7 @@ OPERATIONS: dict[str, Operation] = {
                 VARIATION,
                 *SAMPLING,
             ),
+            length=EXTENDED,
         ),
     )
 }
@@ -308,16 +353,6 @@ def generate_seconds(seconds: float | None, midi_seconds: float | None) -> float
     if seconds is not None:
         return seconds
     return midi_seconds if midi_seconds else DEFAULT_GENERATE_SECONDS
-
-
-def check_strength(strength: Any, timestep: Any) -> tuple[float | None, int | None]:
-    """strength and timestep say the same thing two ways: at most one may be given."""
-    if strength is not None and timestep is not None:
-        raise ReverieError("give strength or timestep, not both", field="timestep")
-    return (
-        None if strength is None else STRENGTH.check(strength),
-        None if timestep is None else TIMESTEP.check(timestep),
-    )
 
 
 def check_region(start: Any, end: Any, seconds: float, sample_rate: int) -> tuple[int, int]:

@@ -37,20 +37,19 @@ from .audio import Audio, PeakLimiter, fit_length, limit_peaks, resample, to_mod
 from .detail import Detail, air_crossover, measure
 from .drift import AudioAnchor, BandAnchor
 from .errors import ReverieError
-from .groove import gap_repeat, loop_after, period
+from .groove import GapRepeat, gap_repeat, loop_after, period
 from .headroom import ceiling_of, hold_under
 from .mel import MelConfig, MelFrontend, unit_phase
 from .operations import (
     DECLARED_DEFAULTS,
-    DEFAULT_STRENGTH,
     INPAINT_SEAM_SECONDS,
     MAX_SECONDS,
     SCHEDULER,
     STYLE,
+    TIMESTEP,
     Operation,
     Param,
     check_region,
-    check_strength,
     operation,
 )
 from .sampling import Callback, Denoiser, Run, Sampling, slerp
@@ -116,12 +115,60 @@ class PipelineConfig:
 
 
 @dataclass(frozen=True, eq=False)
+class Laid:
+    """The session's own audio laid out where new audio goes, repeated at its period (groove.py): where new
+    audio starts from and what the model's change is measured against. `mel` is the model's mel of it from
+    model frame `from_frame` of the session on."""
+
+    audio: np.ndarray
+    mel: torch.Tensor
+    from_frame: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class FromTimestep:
+    """transform's and interpolate's plan: the timestep denoising starts from (0: the input as it is)."""
+
+    timestep: int
+
+
+@dataclass(frozen=True, eq=False)
+class ContinuePlan:
+    """The input at the model's rate and its mel, the last whole frame the context ends on, and, when the
+    session's bars are laid out after it, variation's timestep and what was laid."""
+
+    mono: np.ndarray
+    mel: torch.Tensor
+    last_frame: int
+    begin: int | None = None
+    laid: Laid | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class InpaintPlan:
+    """The region [first, last) in the caller's samples; the model-rate crop around it (starting at sample
+    `lo`), its mel `x0` and known-frame `mask`; and, when the gap is filled from a side that repeats, that
+    side, variation's timestep and what was laid."""
+
+    first: int
+    last: int
+    crop: np.ndarray
+    lo: int
+    mask: torch.Tensor
+    x0: torch.Tensor
+    repeat: GapRepeat | None = None
+    begin: int | None = None
+    laid: Laid | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class PreparedCall:
     """One operation with its arguments checked and its work planned; run it with `run` or `pipe.execute`.
 
     `args` holds every argument of the operation, checked, with defaults filled in (None still means
-    "the model's setting" or "absent"), plus what planning derived from them; `windows` are the
-    (context, new) frame counts of generate and continue, one denoising loop each.
+    "the model's setting" or "absent"); `plan` what planning derived from them (the operation's own
+    plan type above; None for generate); `windows` are the (context, new) frame counts of generate and
+    continue, one denoising loop each.
     """
 
     pipe: "ReveriePipeline" = field(repr=False)
@@ -130,6 +177,7 @@ class PreparedCall:
     sampling: Sampling
     total_steps: int
     windows: tuple[Window, ...] = ()
+    plan: Any = field(default=None, repr=False)
 
     def run(self, callback: Callback | None = None) -> Audio:
         return self.pipe.execute(self, callback=callback)
@@ -211,7 +259,6 @@ class ReveriePipeline:
             "steps": c.steps,
             "guidance": c.guidance,
             "scheduler": c.sampler,
-            "strength": DEFAULT_STRENGTH,
             "inpaint_seam_seconds": INPAINT_SEAM_SECONDS,
             "max_seconds": MAX_SECONDS,
         }
@@ -222,9 +269,9 @@ class ReveriePipeline:
         spec = operation(op)
         args = self._checked(spec, kwargs)
         sampling = self._sampling(args)
-        plan, _ = self._steps_of(spec.name)
-        windows, total = plan(args, sampling)
-        return PreparedCall(self, spec.name, args, sampling, total, windows)
+        plan_of, _ = self._steps_of(spec.name)
+        plan, windows, total = plan_of(args, sampling)
+        return PreparedCall(self, spec.name, args, sampling, total, windows, plan)
 
     def execute(self, call: PreparedCall, callback: Callback | None = None) -> Audio:
         """Run a prepared call. `callback(step, total)` after every model step; returning False cancels."""
@@ -296,7 +343,7 @@ class ReveriePipeline:
         if args["seconds"] is None:
             raise TypeError("generate needs seconds")
         windows = self._windows(self.frontend.frames_for(math.ceil(args["seconds"] * self.sample_rate)) + 1, 0)
-        return windows, len(windows) * self.denoiser.steps(sampling)
+        return None, windows, len(windows) * self.denoiser.steps(sampling)
 
     def _run_generate(self, call: PreparedCall, run: Run) -> Audio:
         chunks = self._generate_chunks(call, run)
@@ -324,29 +371,29 @@ class ReveriePipeline:
 
     # --- continue -----------------------------------------------------------
     def _plan_continue(self, args: dict, sampling: Sampling):
-        args["mono"] = to_model_rate(args["audio"], self.sample_rate)
+        mono = to_model_rate(args["audio"], self.sample_rate)
         # The input's last frame hangs over its end; the context is the whole frames before it.
-        args["last_frame"] = self.frontend.frames_for(len(args["mono"])) - 1
-        context = min(self.config.context_frames, args["last_frame"])
+        last_frame = self.frontend.frames_for(len(mono)) - 1
+        context = min(self.config.context_frames, last_frame)
         windows = self._windows(self.frontend.frames_for(math.ceil(args["seconds"] * self.sample_rate)) + 2, context)
         with torch.inference_mode():
-            args["mel"] = self.frontend.encode(torch.from_numpy(args["mono"]))[None]
-        lag = self._groove_lag(args, args["mel"][..., : args["last_frame"]])
-        args["begin"] = None if lag is None else self._timestep(args["variation"])
+            mel = self.frontend.encode(torch.from_numpy(mono))[None]
+        plan = ContinuePlan(mono, mel, last_frame)
+        lag = self._groove_lag(args, mel[..., :last_frame])
         if lag is not None:
             # What is laid out starts on a frame at or before the first window's, where both rate grids
             # meet: the input before it is neither denoised nor retouched.
             hop, rate = self.config.mel.hop_length, args["audio"].sample_rate
             grid = self.sample_rate // math.gcd(self.sample_rate, rate)
             step = grid // math.gcd(grid, hop)
-            args["laid_from"] = (args["last_frame"] - windows[0][0]) // step * step
-            args["laid"], args["mel_laid"] = self._laid_after(args["audio"], lag, args["seconds"], args["laid_from"])
-        return windows, len(windows) * self.denoiser.steps(sampling, args["begin"])
+            laid_from = (last_frame - windows[0][0]) // step * step
+            laid = self._laid_after(args["audio"], lag, args["seconds"], laid_from)
+            plan = replace(plan, begin=self._timestep(args["variation"]), laid=laid)
+        return plan, windows, len(windows) * self.denoiser.steps(sampling, plan.begin)
 
-    def _laid_after(self, audio: Audio, lag: int, seconds: float, from_frame: int) -> tuple[np.ndarray, torch.Tensor]:
+    def _laid_after(self, audio: Audio, lag: int, seconds: float, from_frame: int) -> Laid:
         """The caller's audio from model frame `from_frame` on, followed by its last `lag` frames' worth
-        looped for `seconds` and a little more (groove.py), and the model's mel of that: where the
-        continuation starts from, and what the model's change is measured against."""
+        looped for `seconds` and a little more (groove.py)."""
         hop, rate = self.config.mel.hop_length, audio.sample_rate
         period = round(lag * hop * rate / self.sample_rate)
         frames = round(seconds * rate) + self.config.mel.n_fft * rate // self.sample_rate
@@ -355,18 +402,19 @@ class ReveriePipeline:
         laid = np.concatenate([audio.samples[:, offset:], loop_after(audio.samples, period, frames, fade)], axis=1)
         with torch.inference_mode():
             mono = to_model_rate(Audio(laid, rate), self.sample_rate)
-            return laid, self.frontend.encode(torch.from_numpy(mono))[None]
+            return Laid(laid, self.frontend.encode(torch.from_numpy(mono))[None], from_frame)
 
     def _run_continue(self, call: PreparedCall, run: Run) -> Audio:
-        audio, mono, last_frame = call.args["audio"], call.args["mono"], call.args["last_frame"]
+        audio, plan = call.args["audio"], call.plan
+        mono, last_frame = plan.mono, plan.last_frame
         hop = self.config.mel.hop_length
         frame0 = last_frame - call.windows[0][0]
         resampler = StreamResampler(self.sample_rate, audio.sample_rate)
         # Begin resampling on a sample where both rate grids meet, so output samples line up exactly.
         aligned = frame0 * hop // resampler.block_in * resampler.block_in
         pieces = [resampler.push(mono[aligned : frame0 * hop])]
-        mel, begin = call.args["mel"], call.args["begin"]
-        layout = None if begin is None else Layout(call.args["mel_laid"], call.args["laid_from"], begin)
+        mel = plan.mel
+        layout = None if plan.laid is None else Layout(plan.laid.mel, plan.laid.from_frame, plan.begin)
         with torch.inference_mode():
             model_audio = list(
                 self._decode_windows(
@@ -387,7 +435,7 @@ class ReveriePipeline:
             mid = fit_length(np.concatenate(pieces), seam + frames)
             new = self._finished_after(mid, tail, self._detail_of(tail, sample_rate=rate), rate)
         else:  # the model's change as a gain on the looped session itself: its hits, image and air (touch.py)
-            laid, before, start = call.args["laid"], call.args["mel_laid"][0], call.args["laid_from"]
+            laid, before, start = plan.laid.audio, plan.laid.mel[0], plan.laid.from_frame
             after = fit_frames(torch.cat([mel[..., start:last_frame], *layout.made], dim=-1), before.shape[-1])[0]
             length = (before.shape[-1] - 1) * hop  # as many frames as `before`
             resynth = fit_length(np.concatenate([mono[start * hop : frame0 * hop], *model_audio]), length)
@@ -414,12 +462,12 @@ class ReveriePipeline:
 
     # --- transform ----------------------------------------------------------
     def _plan_transform(self, args: dict, sampling: Sampling):
-        args["start"] = start = self._start_timestep(args)
+        start = self._start_timestep(args)
         loop = self.denoiser.steps(sampling, start) if start > 0 else 0
-        return (), loop * 2 if args["inversion"] else loop
+        return FromTimestep(start), (), loop * 2 if args["inversion"] else loop
 
     def _run_transform(self, call: PreparedCall, run: Run) -> Audio:
-        audio, start = call.args["audio"], call.args["start"]
+        audio, start = call.args["audio"], call.plan.timestep
         if start == 0:
             return Audio(audio.samples.copy(), audio.sample_rate)
         mono = to_model_rate(audio, self.sample_rate)
@@ -446,11 +494,11 @@ class ReveriePipeline:
 
     # --- interpolate --------------------------------------------------------
     def _plan_interpolate(self, args: dict, sampling: Sampling):
-        args["start"] = start = self._start_timestep(args)
-        return (), self.denoiser.steps(sampling, start) if start > 0 else 0
+        start = self._start_timestep(args)
+        return FromTimestep(start), (), self.denoiser.steps(sampling, start) if start > 0 else 0
 
     def _run_interpolate(self, call: PreparedCall, run: Run) -> Audio:
-        a, b, ratio, start = (call.args[k] for k in ("a", "b", "ratio", "start"))
+        a, b, ratio, start = call.args["a"], call.args["b"], call.args["ratio"], call.plan.timestep
         b_samples = resample(b.samples, b.sample_rate, a.sample_rate).mean(axis=0)
         b_samples = np.resize(b_samples, a.frames)[None, :].repeat(a.channels, 0)
         if start == 0:
@@ -477,42 +525,40 @@ class ReveriePipeline:
     # --- inpaint ------------------------------------------------------------
     def _plan_inpaint(self, args: dict, sampling: Sampling):
         audio = args["audio"]
-        args["first"], args["last"] = check_region(args["start"], args["end"], audio.seconds, audio.sample_rate)
-        args["crop"], args["mask"], args["lo"] = self._inpaint_crop(audio, args["first"], args["last"])
+        first, last = check_region(args["start"], args["end"], audio.seconds, audio.sample_rate)
+        crop, mask, lo = self._inpaint_crop(audio, first, last)
         with torch.inference_mode():
-            args["x0"] = self.frontend.encode(torch.from_numpy(args["crop"]))[None]
-        args["repeat"] = args["begin"] = None
+            x0 = self.frontend.encode(torch.from_numpy(crop))[None]
+        plan = InpaintPlan(first, last, crop, lo, mask, x0)
         if args["method"] == "trained" and args["variation"] < 1:
-            args["repeat"] = gap_repeat(args["x0"], args["mask"][0, 0] == 0, self.config.mel.frame_rate)
-            if args["repeat"] is not None:
-                args["begin"] = self._timestep(args["variation"])
-                args["laid"], args["x0_laid"] = self._laid_gap(audio, args)
-        return (), self.denoiser.steps(sampling, args["begin"])
+            repeat = gap_repeat(x0, mask[0, 0] == 0, self.config.mel.frame_rate)
+            if repeat is not None:
+                plan = replace(plan, repeat=repeat, begin=self._timestep(args["variation"]))
+                plan = replace(plan, laid=self._laid_gap(audio, plan))
+        return plan, (), self.denoiser.steps(sampling, plan.begin)
 
-    def _laid_gap(self, audio: Audio, args: dict) -> tuple[np.ndarray, torch.Tensor]:
-        """The caller's audio with the region looped in from the side that repeats (groove.py), and the
-        model's mel of that over the crop: where new audio starts from, and what the model's change is
-        measured against."""
-        repeat, first, last = args["repeat"], args["first"], args["last"]
-        lag = round(repeat.lag * self.config.mel.hop_length * audio.sample_rate / self.sample_rate)
+    def _laid_gap(self, audio: Audio, plan: InpaintPlan) -> Laid:
+        """The caller's audio with the region looped in from the side that repeats (groove.py); its mel is
+        the model's over the crop."""
+        lag = round(plan.repeat.lag * self.config.mel.hop_length * audio.sample_rate / self.sample_rate)
         fade = round(INPAINT_SEAM_SECONDS * audio.sample_rate)
-        laid = repeat.laid_audio(audio.samples, first, last, lag, fade)
+        laid = plan.repeat.laid_audio(audio.samples, plan.first, plan.last, lag, fade)
         mono = to_model_rate(Audio(laid, audio.sample_rate), self.sample_rate)
-        crop = mono[args["lo"] : args["lo"] + len(args["crop"])]
+        crop = mono[plan.lo : plan.lo + len(plan.crop)]
         with torch.inference_mode():
-            return laid, self.frontend.encode(torch.from_numpy(crop))[None]
+            return Laid(laid, self.frontend.encode(torch.from_numpy(crop))[None])
 
     def _run_inpaint(self, call: PreparedCall, run: Run) -> Audio:
-        audio, first, last = call.args["audio"], call.args["first"], call.args["last"]
-        crop, mask, lo, x0, repeat = (call.args[k] for k in ("crop", "mask", "lo", "x0", "repeat"))
+        audio, plan = call.args["audio"], call.plan
+        first, last, crop, mask, lo, x0 = plan.first, plan.last, plan.crop, plan.mask, plan.lo, plan.x0
         run.chroma_offset = lo / self.sample_rate
         with torch.inference_mode():
-            scheduler, timesteps = run.schedule(call.args["begin"])
+            scheduler, timesteps = run.schedule(plan.begin)
             if call.args["method"] == "trained":
                 cond = run.conditions(x0.shape[-1], context=x0, mask=mask)
                 x = run.noise(x0.shape)
-                if repeat is not None:  # the session's own bars across the gap (groove.py)
-                    x = self.denoiser.add_noise(call.args["x0_laid"], x, timesteps[0])
+                if plan.laid is not None:  # the session's own bars across the gap (groove.py)
+                    x = self.denoiser.add_noise(plan.laid.mel, x, timesteps[0])
                 x = run.denoise(x, scheduler, timesteps, cond)
             else:
                 x = run.repaint(x0, mask, scheduler, timesteps, run.conditions(x0.shape[-1]))
@@ -534,11 +580,11 @@ class ReveriePipeline:
         offset = lo * audio.sample_rate // self.sample_rate
         end = offset + round(len(crop) * audio.sample_rate / self.sample_rate)
         around = [audio.samples[:, offset:first], audio.samples[:, last:end]]
-        if repeat is None:
+        if plan.laid is None:
             region = self._finished_region(audio, filled, offset, first, last, around)
         else:  # the model's change as a gain on the looped session itself: its hits, image and air (touch.py)
-            laid = Audio(call.args["laid"][:, offset:end], audio.sample_rate)
-            changed = retouch(laid, call.args["x0_laid"][0], x[0], filled, self.frontend, call.args["variation"])
+            laid = Audio(plan.laid.audio[:, offset:end], audio.sample_rate)
+            changed = retouch(laid, plan.laid.mel[0], x[0], filled, self.frontend, call.args["variation"])
             region = fit_length(changed.samples[:, first - offset :], last - first)
         return self._spliced(audio, region, first, last, around)
 
@@ -584,7 +630,7 @@ class ReveriePipeline:
     # --- arguments ----------------------------------------------------------
     def _checked(self, spec: Operation, kwargs: dict) -> dict:
         """Every input and parameter of `spec` (plus melody), checked against operations.py, defaults filled in.
-        Unknown and missing arguments are the caller's bug, as in a Python call: TypeError."""
+        None counts as left out. Unknown and missing arguments are the caller's bug, as in a Python call: TypeError."""
         unknown = set(kwargs) - set(spec.inputs) - set(spec.names) - {"melody"}
         missing = [name for name in spec.inputs + spec.required if name not in kwargs]
         if unknown or missing:
@@ -595,21 +641,23 @@ class ReveriePipeline:
                 f"scheduler 'repaint' goes with inpaint's method 'repaint'; allowed: {', '.join(SCHEDULER.choices)}",
                 field="scheduler",
             )
+        spec.check_alternatives(kwargs)
         args: dict[str, Any] = {name: kwargs[name].validate(name) for name in spec.inputs}
-        for param in spec.params:
-            value = kwargs.get(param.name, param.default)
+        for param, value in zip(spec.params, spec.filled(kwargs).values()):
             if param.name in _REGION:  # check_region tells the clip's length, which the declaration cannot
                 args[param.name] = value
-            else:
-                args[param.name] = None if value is None and param.default is None else self._param(param).check(value)
+            else:  # None: absent, or the model's setting
+                args[param.name] = None if value is None else self._param(param).check(value)
         args["melody"] = kwargs.get("melody")
         if args["melody"] is not None and not hasattr(args["melody"], "chroma"):
             raise ReverieError("melody must be a Melody (from a MIDI file or a hummed take)", field="melody")
         return args
 
     def _param(self, param: Param) -> Param:
-        """The declared parameter as this model allows it: styles are the model's own."""
-        return replace(STYLE, choices=self.styles) if param is STYLE else param
+        """The declared parameter as this model allows it: styles and timesteps are the model's own."""
+        if param is STYLE:
+            return replace(STYLE, choices=self.styles)
+        return replace(TIMESTEP, high=len(self.alphas_cumprod) - 1) if param is TIMESTEP else param
 
     def _sampling(self, args: dict) -> Sampling:
         c = self.config
@@ -625,10 +673,8 @@ class ReveriePipeline:
 
     def _start_timestep(self, args: dict) -> int:
         """Where transform and interpolate start denoising: timestep, or strength 0-1 of the schedule."""
-        strength, timestep = check_strength(args["strength"], args["timestep"])
-        if timestep is not None:
-            return timestep
-        return self._timestep(DEFAULT_STRENGTH if strength is None else strength)
+        timestep = args["timestep"]
+        return self._timestep(args["strength"]) if timestep is None else timestep
 
     def _timestep(self, share: float) -> int:
         """The timestep `share` (0-1) of the way through the noise schedule: strength's, variation's."""

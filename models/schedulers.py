@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from .errors import ReverieError
+from .operations import NOISE_TIMESTEPS
 
 SCHEDULERS = ("ddim", "dpm", "ddpm", "repaint")
 
@@ -21,7 +22,7 @@ def training_scheduler_config(prediction_type: str = "sample") -> dict:
             f"unknown prediction type {prediction_type!r}; allowed: {', '.join(PREDICTIONS)}", field="prediction"
         )
     return {
-        "num_train_timesteps": 1000,
+        "num_train_timesteps": NOISE_TIMESTEPS,
         "beta_schedule": "squaredcos_cap_v2",
         "prediction_type": prediction_type,
         "clip_sample": False,
