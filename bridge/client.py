@@ -201,21 +201,21 @@ class Client:
     # Everything else is a parameter of the operation (reverie.models.operations), sent as is.
 
     def generate(self, seconds: float, sample_rate: int = 44100, channels: int = 2, **params: Any) -> Result:
-        return self._job("generate", {}, dict(params, seconds=seconds, sample_rate=sample_rate, channels=channels))
+        return self.job("generate", {}, dict(params, seconds=seconds, sample_rate=sample_rate, channels=channels))
 
     def transform(self, audio: np.ndarray, sample_rate: int, **params: Any) -> Result:
-        return self._job("transform", {"audio": (audio, sample_rate)}, params)
+        return self.job("transform", {"audio": (audio, sample_rate)}, params)
 
     def inpaint(self, audio: np.ndarray, sample_rate: int, start: float, end: float, **params: Any) -> Result:
-        return self._job("inpaint", {"audio": (audio, sample_rate)}, dict(params, start=start, end=end))
+        return self.job("inpaint", {"audio": (audio, sample_rate)}, dict(params, start=start, end=end))
 
     def interpolate(
         self, a: np.ndarray, b: np.ndarray, sample_rate: int, *, b_rate: int | None = None, **params: Any
     ) -> Result:
-        return self._job("interpolate", {"a": (a, sample_rate), "b": (b, b_rate or sample_rate)}, params)
+        return self.job("interpolate", {"a": (a, sample_rate), "b": (b, b_rate or sample_rate)}, params)
 
     def continue_(self, audio: np.ndarray, sample_rate: int, seconds: float, **params: Any) -> Result:
-        return self._job("continue", {"audio": (audio, sample_rate)}, dict(params, seconds=seconds))
+        return self.job("continue", {"audio": (audio, sample_rate)}, dict(params, seconds=seconds))
 
     def run(self, op: str, progress: Progress | None = None, **kwargs: Any) -> Result:
         """Dispatch by op name, with the method's own keyword arguments (for CLI and pedal code)."""
@@ -223,7 +223,9 @@ class Client:
             raise InvalidRequest(f"unknown op {op!r}; allowed: {', '.join(P.JOB_OPS)}", field="op", code=P.UNKNOWN_OP)
         return getattr(self, OPERATIONS[op].method)(progress=progress, **kwargs)
 
-    def _job(self, op: str, audio: dict, params: dict) -> Result:
+    def job(self, op: str, audio: dict[str, tuple[np.ndarray, int]], params: dict) -> Result:
+        """Operation `op` with its audio inputs by name, each (samples, sample_rate), and its parameters."""
+        params = dict(params)
         midi, hum, hum_rate = params.pop("midi", None), params.pop("hum", None), params.pop("hum_rate", None)
         progress, job_id = params.pop("progress", None), params.pop("job_id", None)
         entries, frames = [], []

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reverie.models.errors import ReverieError
-from reverie.models.operations import generate_seconds
+from reverie.models.operations import ASKED, generate_seconds, operation
 
 from . import protocol as P
 from .validate import Request
@@ -124,13 +124,9 @@ def pipeline_kwargs(req: Request, max_seconds: float) -> dict[str, Any]:
     melody = _melody(req)
     if melody is not None:
         kwargs["melody"] = melody
-    if req.op == "generate" and "seconds" not in kwargs:
-        # As the CLI: the melody's length, the MIDI file's last note or the whole hummed take.
-        source, length = ("default length", None)
-        if melody is not None:
-            source = "midi melody" if req.midi is not None else "hummed take"
-            length = melody.seconds if req.midi is not None else req.audio["hum"].seconds
-        seconds = generate_seconds(None, length)
+    if operation(req.op).length == ASKED and "seconds" not in kwargs:
+        source = "default length" if melody is None else "midi melody" if req.midi is not None else "hummed take"
+        seconds = generate_seconds(None, melody)
         if seconds > max_seconds:
             raise ReverieError(
                 f"the {source} lasts {seconds:.2f} s; this server allows at most {max_seconds:g} s per request",

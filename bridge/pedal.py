@@ -56,9 +56,9 @@ class Remote:
         client: Client | None = None,
         **params: Any,
     ):
-        operation(op)  # an unknown name is a ReverieError listing the five
-        if op == "interpolate" and other is None:
-            raise ReverieError("interpolate needs other= (the B clip) and other_rate=", field="other")
+        self.spec = operation(op)  # an unknown name is a ReverieError listing the five
+        if len(self.spec.inputs) > 1 and other is None:
+            raise ReverieError(f"{op} needs other= (the B clip) and other_rate=", field="other")
         self.op, self.params, self.progress = op, params, progress
         self.other, self.other_rate = other, other_rate
         self._endpoint, self._server_key, self._timeout = server, server_key, timeout
@@ -80,13 +80,12 @@ class Remote:
             raise ReverieError(f"audio must be (channels, frames) or 1-D, got shape {samples.shape}", field="audio")
         rate = int(round(sample_rate))
         kw = dict(self.params, progress=self.progress)
-        if self.op == "generate":
+        if self.spec.main_input is None:  # new audio in the incoming audio's place
             channels, frames = planar.shape
             result = self.client.generate(frames / rate, rate, channels, **kw)
-        elif self.op == "interpolate":
-            result = self.client.interpolate(planar, self.other, rate, b_rate=self.other_rate or rate, **kw)
         else:
-            result = self.client.run(self.op, audio=planar, sample_rate=rate, **kw)
+            sources = dict(zip(self.spec.inputs, ((planar, rate), (self.other, self.other_rate or rate))))
+            result = self.client.job(self.op, sources, kw)
         self.last_result = result
         out = np.array(result.audio, dtype=np.float32)  # writable, like a plugin's output
         return out[0] if mono_in and out.shape[0] == 1 else out

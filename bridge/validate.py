@@ -19,7 +19,7 @@ import numpy as np
 from reverie.models.audio import MAX_CHANNELS, Audio, check_sample_rate
 from reverie.models.errors import ReverieError
 from reverie.models.operations import INT64 as INT64_MAX
-from reverie.models.operations import SAMPLE_RATE
+from reverie.models.operations import SAMPLE_RATE, operation
 
 from . import protocol as P
 from .protocol import ProtocolError
@@ -310,8 +310,9 @@ def _check_seconds(req: Request, limits: Limits) -> None:
     """The longest audio a request sends, and the audio it asks for, must be within max_seconds."""
     spans = [(audio.seconds, name) for name, audio in req.audio.items()]
     if "seconds" in req.params:  # inputs first: an input over the limit is named before the output
-        base = req.audio["audio"].seconds if req.op == "continue" else 0.0
-        spans.append((base + req.params["seconds"], "seconds"))
+        spec = operation(req.op)
+        main = req.audio[spec.main_input].seconds if spec.main_input else None
+        spans.append((spec.result_seconds(main, req.params["seconds"]), "seconds"))
     req.seconds = max((seconds for seconds, _ in spans), default=0.0)
     for seconds, name in spans:
         if seconds > limits.max_seconds:

@@ -88,16 +88,6 @@ class MelodyFiles:
             return melody
         return None
 
-    def seconds(self, melody) -> float | None:
-        """How long the melody read from these files lasts: the MIDI file's last note, or the whole take."""
-        if self.midi:
-            return melody.seconds
-        if self.hum:
-            import soundfile as sf
-
-            return sf.info(self.hum).duration
-        return None
-
     def midi_path(self) -> Path:
         path = Path(self.midi)
         if not path.is_file():

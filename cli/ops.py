@@ -227,7 +227,7 @@ def run_here(job: Job, model: str | None) -> None:
     melody = job.melody.read()
     params = dict(job.params)
     if job.op.length == ASKED:
-        params["seconds"] = generate_seconds(params["seconds"], job.melody.seconds(melody))
+        params["seconds"] = generate_seconds(params["seconds"], melody)
     kwargs = {**audio, **params, "melody": melody}
 
     from reverie.models.pipeline import load_pipeline

@@ -105,6 +105,8 @@ class Operation:
     inputs: tuple[str, ...]
     params: tuple[Param, ...]
     length: str = AS_INPUT
+    # Whether its result can be made chunk by chunk, memory constant in its length (pipeline.stream).
+    streams: bool = False
     method: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -135,11 +137,14 @@ class Operation:
         """Whether it moves whole inputs a chosen distance (strength, or its timestep)."""
         return STRENGTH in self.params
 
-    def filled(self, given: dict[str, Any]) -> dict[str, Any]:
-        """Every parameter: the value given (None counts as left out), else its declared default, which a
-        given `replaced_by` parameter sets aside (a timestep replaces strength)."""
+    def filled(self, given: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Every parameter: the value given (None counts as left out), else its default (`defaults`, such as
+        a model's own steps, before the declared ones). A given `replaced_by` parameter sets the default
+        aside (a timestep replaces strength)."""
+        defaults = defaults or {}
         return {
-            p.name: given[p.name] if given.get(p.name) is not None else self._default(p, given) for p in self.params
+            p.name: given[p.name] if given.get(p.name) is not None else self._default(p, given, defaults)
+            for p in self.params
         }
 
     def check_alternatives(self, given: dict[str, Any], spell=str) -> None:
@@ -149,8 +154,10 @@ class Operation:
             if p.replaced_by is not None and given.get(p.name) is not None and given.get(p.replaced_by) is not None:
                 raise ReverieError(f"give {spell(p.name)} or {spell(p.replaced_by)}, not both", field=p.replaced_by)
 
-    def _default(self, p: Param, given: dict[str, Any]) -> Any:
-        return None if p.replaced_by is not None and given.get(p.replaced_by) is not None else p.default
+    def _default(self, p: Param, given: dict[str, Any], defaults: dict[str, Any]) -> Any:
+        if p.replaced_by is not None and given.get(p.replaced_by) is not None:
+            return None
+        return defaults.get(p.name, p.default)
 
     def result_seconds(self, main_seconds: float | None, seconds: float | None) -> float:
         """How long the result lasts, from the main input's length and the seconds asked for."""
@@ -263,6 +270,7 @@ OPERATIONS: dict[str, Operation] = {
                 *SAMPLING,
             ),
             length=ASKED,
+            streams=True,
         ),
         Operation(
             "transform",
@@ -346,13 +354,14 @@ def operation(name: Any) -> Operation:
     return OPERATIONS[name]
 
 
-def generate_seconds(seconds: float | None, midi_seconds: float | None) -> float:
+def generate_seconds(seconds: float | None, melody: Any = None) -> float:
     """generate's length, the one rule for every face: the seconds asked for, else the melody's length
-    (a MIDI melody's last note, or a hummed take's whole length), else DEFAULT_GENERATE_SECONDS. A MIDI
-    file without notes lasts 0 s and so gets the default."""
+    (`Melody.length`: a MIDI melody's last note, or a hummed take's whole length), else
+    DEFAULT_GENERATE_SECONDS. A MIDI file without notes lasts 0 s and so gets the default."""
     if seconds is not None:
         return seconds
-    return midi_seconds if midi_seconds else DEFAULT_GENERATE_SECONDS
+    length = melody.length if melody is not None else None
+    return length if length else DEFAULT_GENERATE_SECONDS
 
 
 def check_region(start: Any, end: Any, seconds: float, sample_rate: int) -> tuple[int, int]:

@@ -44,6 +44,7 @@ from .operations import (
     DECLARED_DEFAULTS,
     INPAINT_SEAM_SECONDS,
     MAX_SECONDS,
+    OPERATIONS,
     SCHEDULER,
     STYLE,
     TIMESTEP,
@@ -291,8 +292,9 @@ class ReveriePipeline:
 
     def stream(self, call: PreparedCall, callback: Callback | None = None) -> Iterator[Audio]:
         """A prepared generate call as consecutive chunks; memory stays constant in its length."""
-        if call.op != "generate":
-            raise ValueError(f"only generate streams, not {call.op}")
+        if not operation(call.op).streams:
+            streaming = ", ".join(name for name, op in OPERATIONS.items() if op.streams)
+            raise ValueError(f"{call.op} does not stream; {streaming} does")
         return self._generate_chunks(call, Run(self.denoiser, call.sampling, call.total_steps, callback))
 
     def run(self, op: str, callback: Callback | None = None, **kwargs) -> Audio:

@@ -7,11 +7,10 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
+from reverie.models.operations import ASKED, operation
+
 from .preset import SetSpec, StemSpec
 from .schema import CHANNELS
-
-# Arguments that carry data rather than settings: passed to the pipeline, not recorded.
-DATA = ("melody", "audio", "a", "b")
 
 
 @dataclass(frozen=True)
@@ -23,38 +22,24 @@ class StemCall:
 
     @property
     def settings(self) -> dict:
-        """The arguments the audio depends on, as the manifest records them (absent ones left out)."""
-        return {k: v for k, v in self.kwargs.items() if v is not None and k not in DATA}
+        """The parameters the audio depends on, as the manifest records them (absent ones left out); inputs
+        and melody are data, recorded by their files' hashes."""
+        return {k: v for k, v in self.kwargs.items() if v is not None and k in operation(self.op).names}
 
 
 def stem_call(stem: StemSpec, set_spec: SetSpec, defaults: dict) -> StemCall:
-    """The stem's pipeline call; `defaults` are the pipeline's (`pipe.defaults`), `stem.inputs` must be read."""
-    v = stem.values
+    """The stem's pipeline call; `defaults` are the pipeline's (`pipe.defaults`), `stem.inputs` must be read.
+    Every parameter is the stem's, else the set's (rate, channels, seed, a generate's length), else the
+    model's default, so the manifest records the values the audio was made with."""
+    spec = operation(stem.op)
     melody, audio = stem.inputs
-
-    def given(name: str):
-        return v[name] if v.get(name) is not None else defaults[name]
-
-    kwargs = dict(
-        style=v.get("style"),
-        melody=melody,
-        seed=stem_seed(stem, set_spec),
-        steps=given("steps"),
-        guidance=given("guidance"),
-        scheduler=given("scheduler"),
-    )
-    if stem.op == "generate":
-        kwargs.update(seconds=requested_seconds(stem, set_spec), sample_rate=set_spec.sample_rate, channels=CHANNELS)
-    elif stem.op == "continue":
-        kwargs.update(audio=audio["audio"], seconds=v["seconds"])
-    elif stem.op in ("transform", "interpolate"):
-        sources = {"audio": audio["audio"]} if stem.op == "transform" else {"a": audio["a"], "b": audio["b"]}
-        # A timestep replaces strength, so strength's default applies only when neither is given.
-        strength = v.get("strength") if v.get("timestep") is not None else given("strength")
-        kwargs.update(sources, strength=strength, timestep=v.get("timestep"))
-        if stem.op == "interpolate":
-            kwargs["ratio"] = given("ratio")
-    return StemCall(stem.op, kwargs)
+    given = {name: stem.values.get(name) for name in spec.names}
+    of_the_set = {"sample_rate": set_spec.sample_rate, "channels": CHANNELS, "seed": stem_seed(stem, set_spec)}
+    given |= {name: value for name, value in of_the_set.items() if name in spec.names}
+    if spec.length == ASKED:
+        given["seconds"] = requested_seconds(stem, set_spec)
+    params = spec.filled(given, defaults)
+    return StemCall(stem.op, {**{name: audio[name] for name in spec.inputs}, **params, "melody": melody})
 
 
 def requested_seconds(stem: StemSpec, set_spec: SetSpec) -> float:

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from reverie.models.errors import ReverieError
+from reverie.models.operations import operation
 
 from .manifest import sha256_file, write_json_atomic
 from .preset import StemSpec
@@ -37,11 +38,10 @@ def load_inputs(
         melody = Melody.from_midi(stem.paths["midi"], track=v.get("track"), channel=v.get("channel"))
     elif "hum" in stem.paths:
         melody = transcribe_hum(stem.paths["hum"], v.get("hum_key"), cache_dir, write_cache, deferred)
-    if "source" in stem.paths:
-        audio["audio"] = set_audio(load_audio(stem.paths["source"], field="source"), sample_rate, "source")
-    if "sources" in stem.paths:
-        audio["a"] = set_audio(load_audio(stem.paths["sources"][0], field="a"), sample_rate, "a")
-        audio["b"] = set_audio(load_audio(stem.paths["sources"][1], field="b"), sample_rate, "b")
+    files = stem.paths.get("sources") or ([stem.paths["source"]] if "source" in stem.paths else [])
+    for name, path in zip(operation(stem.op).inputs, files):
+        where = "source" if len(files) == 1 else name  # as the error names it: the preset's key, or a / b
+        audio[name] = set_audio(load_audio(path, field=where), sample_rate, where)
     return melody, audio
 
 
@@ -69,13 +69,14 @@ def transcribe_hum(
         cached = Path(cache_dir) / f"hum-{sha256_file(path)[:24]}-{(key or 'auto').replace(' ', '_')}.json"
         if cached.is_file():
             try:
-                return Melody(tuple(Note(**n) for n in json.loads(cached.read_text())["notes"]))
+                entry = json.loads(cached.read_text())
+                return Melody(tuple(Note(**n) for n in entry["notes"]), take_seconds=entry.get("take_seconds"))
             except (ValueError, KeyError, TypeError, ReverieError):
                 pass  # a damaged cache entry: transcribe again
     melody = Melody.from_hum(load_audio(path, field="hum"), key=key)
     if cached is not None and write_cache:
         notes = [{"start": n.start, "end": n.end, "pitch": n.pitch, "velocity": n.velocity} for n in melody.notes]
-        entry = (cached, {"source": Path(path).name, "key": key, "notes": notes})
+        entry = (cached, {"source": Path(path).name, "key": key, "notes": notes, "take_seconds": melody.take_seconds})
         deferred.append(entry) if deferred is not None else write_cache_entries([entry])
     return melody
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reverie.models.errors import ReverieError
+from reverie.models.operations import ASKED, operation
 
 from .effects import EffectSpec, check_effect
 from .errors import Issues, PresetError, PresetErrors, did_you_mean
@@ -33,6 +34,7 @@ from .schema import (
     SET_KEYS,
     STEM_KEYS,
     Key,
+    input_key,
 )
 
 # --- the validated preset ------------------------------------------------------------
@@ -335,7 +337,9 @@ def _check_stems(stems, issues: Issues, base: Path, set_spec: SetSpec) -> list[S
 
 def _check_stem_rules(stem: StemSpec, table: dict, v: dict, issues: Issues, base: Path, set_spec: SetSpec) -> None:
     key, op = stem.key, stem.op
-    for a, b in (("midi", "hum"),):
+    spec = operation(op)
+    # Two ways to say one thing: a melody from MIDI or a take; the spec's alternatives (strength, timestep).
+    for a, b in (("midi", "hum"), *((p.name, p.replaced_by) for p in spec.params if p.replaced_by)):
         if a in table and b in table:
             issues.add("conflict", f"{key}.{b}", table[b], f"give {a} or {b}, not both", f"one of {a}, {b}")
     for needs, what in (
@@ -353,17 +357,18 @@ def _check_stem_rules(stem: StemSpec, table: dict, v: dict, issues: Issues, base
                 f"`{needs}` needs `{what}`",
                 f"{needs} together with {what}" + (" = true" if what == "loop" else ""),
             )
-    required = {"transform": "source", "continue": "source", "interpolate": "sources"}.get(op)
+    required = input_key(op)
     if required and required not in table:
         issues.add("missing", f"{key}.{required}", None, f'missing: op "{op}" needs it', STEM_KEYS[required].allowed())
-    if op == "continue" and "seconds" not in table:
-        issues.add(
-            "missing",
-            f"{key}.seconds",
-            None,
-            'missing: op "continue" needs the seconds to add',
-            STEM_KEYS["seconds"].allowed(),
-        )
+    for name in spec.required:
+        if name not in table:
+            issues.add(
+                "missing",
+                f"{key}.{name}",
+                None,
+                f'missing: op "{op}" needs `{name}`: {spec.param(name).help}',
+                STEM_KEYS[name].allowed(),
+            )
     for pkey in ("midi", "hum", "source"):
         if isinstance(v.get(pkey), str):
             found = _existing(base, v[pkey], f"{key}.{pkey}", issues)
@@ -380,7 +385,8 @@ def _check_stem_rules(stem: StemSpec, table: dict, v: dict, issues: Issues, base
                 stem.paths["sources"] = found
     # Lengths on the set's timeline.
     start = v.get("start") or 0.0
-    if op == "generate" and not v.get("loop") and "seconds" not in table and start >= set_spec.seconds:
+    new_audio = spec.length == ASKED  # lasts its seconds, by default to the end of the set
+    if new_audio and not v.get("loop") and "seconds" not in table and start >= set_spec.seconds:
         issues.add(
             "conflict",
             f"{key}.start",
@@ -399,7 +405,7 @@ def _check_stem_rules(stem: StemSpec, table: dict, v: dict, issues: Issues, base
                 f"a start before set.seconds ({set_spec.seconds:g}) or an explicit length",
             )
         clip = v.get("seconds")
-        if op == "generate" and clip is None:
+        if new_audio and clip is None:
             issues.add(
                 "missing",
                 f"{key}.seconds",
@@ -415,7 +421,7 @@ def _check_stem_rules(stem: StemSpec, table: dict, v: dict, issues: Issues, base
                 "is longer than half the looped clip",
                 f"at most {clip / 2:g} (half of seconds)",
             )
-    in_memory = op in ("transform", "interpolate", "continue") or v.get("loop")
+    in_memory = not new_audio or v.get("loop")
     if in_memory and isinstance(v.get("seconds"), (int, float)) and v["seconds"] > MAX_IN_MEMORY_SECONDS:
         issues.add(
             "range",

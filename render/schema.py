@@ -1,7 +1,7 @@
 """The preset schema: every key of [set], [[stems]] and [mix], with its type, default, range and choices.
 
 Keys that are pipeline parameters (style, seconds, seed, steps, guidance,
-scheduler, track, strength, timestep, ratio) take their type, range and
+scheduler, track, strength, timestep, ratio, inversion, mix, variation) take their type, range and
 choices from `reverie.models.operations`, so a preset allows what the
 pipeline allows; only the renderer's own keys are defined here. Nothing here
 imports torch: a preset validates without loading the model.
@@ -74,8 +74,23 @@ def param_key(param: ops.Param, doc: str, *, on: tuple | None = None) -> Key:
     return Key(KINDS_OF_TYPES[param.type], None, doc, choices=param.choices, ops=on, param=param)
 
 
-MELODY = ("generate", "transform", "interpolate", "continue")
-EDITS = ("transform", "interpolate")
+def ops_with(name: str) -> tuple[str, ...]:
+    """The operations a preset may use that take pipeline parameter `name`."""
+    return tuple(op for op in OPERATIONS if name in ops.OPERATIONS[op].names)
+
+
+def ops_with_inputs(count: int) -> tuple[str, ...]:
+    return tuple(op for op in OPERATIONS if len(ops.OPERATIONS[op].inputs) == count)
+
+
+# The stem key that names an operation's input files, by how many inputs it takes.
+INPUT_KEYS = {1: "source", 2: "sources"}
+
+
+def input_key(op: str) -> str | None:
+    """The key that names `op`'s input audio (source, or sources for two), or None for new audio."""
+    return INPUT_KEYS.get(len(ops.OPERATIONS[op].inputs))
+
 
 SET_KEYS: dict[str, Key] = {
     "name": Key("name", None, "Name of the set and of its output folder (default: the preset file's name)."),
@@ -109,7 +124,7 @@ SET_KEYS: dict[str, Key] = {
     ),
 }
 
-_generate, _interpolate = ops.OPERATIONS["generate"], ops.OPERATIONS["interpolate"]
+_generate, _transform, _interpolate = (ops.OPERATIONS[name] for name in ("generate", "transform", "interpolate"))
 
 STEM_KEYS: dict[str, Key] = {
     "name": Key("name", None, "Stem name, unique in the set; the file is <name>.<format>.", required=True),
@@ -118,24 +133,40 @@ STEM_KEYS: dict[str, Key] = {
     "seconds": param_key(
         _generate.param("seconds"),
         "generate: length (default: to the end of the set); continue: seconds added.",
-        on=("generate", "continue"),
+        on=ops_with("seconds"),
     ),
     "seed": param_key(ops.SEED, "Seed (default: derived from [set].seed and the stem name)."),
     "steps": param_key(ops.STEPS, "Denoising steps (default: the model's)."),
     "guidance": param_key(ops.GUIDANCE, "Guidance scale (default: the model's)."),
     "scheduler": param_key(ops.SCHEDULER, "Sampler (default: the model's)."),
-    "midi": Key("path", None, "MIDI file whose melody the stem follows.", ops=MELODY),
-    "track": param_key(ops.TRACK, "With midi: the track (0-based) to take the melody from.", on=MELODY),
-    "channel": Key("int", None, "With midi: the MIDI channel (0-based) to take the melody from.", lo=0, ops=MELODY),
-    "hum": Key("path", None, "Audio of a hummed, whistled or sung melody to follow.", ops=MELODY),
-    "hum_key": Key("str", None, 'With hum: snap notes to this key, e.g. "D major".', ops=MELODY),
-    "source": Key("path", None, "transform, continue: the input audio file.", ops=("transform", "continue")),
-    "sources": Key("paths", None, "interpolate: the two input audio files [A, B].", ops=("interpolate",)),
-    "strength": param_key(ops.STRENGTH, "transform, interpolate: how far to move from the input (0-1).", on=EDITS),
-    "timestep": param_key(
-        ops.TIMESTEP, "transform, interpolate: the noise timestep to start from (instead of strength).", on=EDITS
+    # Every operation may follow a melody.
+    "midi": Key("path", None, "MIDI file whose melody the stem follows."),
+    "track": param_key(ops.TRACK, "With midi: the track (0-based) to take the melody from."),
+    "channel": Key("int", None, "With midi: the MIDI channel (0-based) to take the melody from.", lo=0),
+    "hum": Key("path", None, "Audio of a hummed, whistled or sung melody to follow."),
+    "hum_key": Key("str", None, 'With hum: snap notes to this key, e.g. "D major".'),
+    "source": Key("path", None, "transform, continue: the input audio file.", ops=ops_with_inputs(1)),
+    "sources": Key("paths", None, "interpolate: the two input audio files [A, B].", ops=ops_with_inputs(2)),
+    "strength": param_key(
+        ops.STRENGTH, "transform, interpolate: how far to move from the input (0-1).", on=ops_with("strength")
     ),
-    "ratio": param_key(_interpolate.param("ratio"), "interpolate: B's share, 0 = A, 1 = B.", on=("interpolate",)),
+    "timestep": param_key(
+        ops.TIMESTEP,
+        "transform, interpolate: the noise timestep to start from (instead of strength).",
+        on=ops_with("timestep"),
+    ),
+    "ratio": param_key(_interpolate.param("ratio"), "interpolate: B's share, 0 = A, 1 = B.", on=ops_with("ratio")),
+    "inversion": param_key(
+        _transform.param("inversion"),
+        "transform: find the noise by DDIM inversion (more faithful edits).",
+        on=ops_with("inversion"),
+    ),
+    "mix": param_key(_interpolate.param("mix"), "interpolate: how the noised clips are blended.", on=ops_with("mix")),
+    "variation": param_key(
+        ops.VARIATION,
+        "continue: how far new audio moves from the source's own bars (1 = afresh from noise).",
+        on=ops_with("variation"),
+    ),
     "start": Key("number", 0.0, "Where the stem starts in the set, seconds.", lo=0.0),
     "fade_in": Key("number", 0.0, "Fade-in at the stem's own start, seconds.", lo=0.0),
     "fade_out": Key("number", 0.0, "Fade-out at the stem's own end, seconds.", lo=0.0),

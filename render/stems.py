@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from reverie.models.operations import ASKED, EXTENDED, operation
 from reverie.models.stream import fade_curve
 
 from .call import generate_seconds, stem_call
@@ -36,21 +37,21 @@ def content_frames(stem: StemSpec, set_spec: SetSpec) -> int:
     start = v.get("start") or 0.0
     if v.get("loop"):
         return round((v.get("length") or (set_spec.seconds - start)) * sr)
-    if stem.op == "generate":
+    spec = operation(stem.op)
+    if spec.length == ASKED:
         return round(generate_seconds(stem, set_spec) * sr)
     _, audio = stem.inputs
-    if stem.op == "continue":
-        return audio["audio"].frames + round(v["seconds"] * sr)
-    return (audio["audio"] if stem.op == "transform" else audio["a"]).frames
+    main = audio[spec.main_input].frames  # read at the set's rate
+    return main + round(v["seconds"] * sr) if spec.length == EXTENDED else main
 
 
 def model_seconds(stem: StemSpec, params: dict) -> float:
     """Seconds of audio the model made for the stem (a loop clip counts once)."""
-    if stem.op in ("generate", "continue"):
+    spec = operation(stem.op)
+    if "seconds" in spec.names:  # what it makes: a generate's length, or what a continuation adds
         return float(params["seconds"])
     _, audio = stem.inputs
-    source = audio["audio"] if stem.op == "transform" else audio["a"]
-    return source.frames / source.sample_rate
+    return audio[spec.main_input].seconds
 
 
 def start_frame(stem: StemSpec, set_spec: SetSpec) -> int:
@@ -100,8 +101,8 @@ def content(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, callback) -> 
     if stem.values.get("loop"):
         clip = pipe.run(call.op, **kwargs).samples
         yield from looped(clip, round(params["crossfade"] * set_spec.sample_rate), total)
-    elif call.op == "generate":
-        for chunk in pipe.stream_generate(**kwargs):
+    elif operation(call.op).streams:
+        for chunk in pipe.stream(pipe.prepare(call.op, **call.kwargs), callback=callback):
             yield chunk.samples
     else:
         out = pipe.run(call.op, **kwargs).samples

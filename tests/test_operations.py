@@ -8,10 +8,37 @@ from reverie.models.operations import DEFAULT_GENERATE_SECONDS, NAMES, OPERATION
 
 
 def test_generate_length_is_one_rule():
-    assert generate_seconds(3.5, 7.0) == 3.5  # asked for wins
-    assert generate_seconds(None, 7.0) == 7.0  # else the melody's length (MIDI, or the hummed take)
+    from reverie.models.melody import Melody, Note
+
+    tune = Melody((Note(0.5, 7.0, 60),))
+    take = Melody((Note(0.5, 7.0, 60),), take_seconds=9.25)  # hummed: the take ran on after its last note
+    assert generate_seconds(3.5, tune) == 3.5  # asked for wins
+    assert generate_seconds(None, tune) == 7.0  # else the melody's length: a MIDI melody's last note
+    assert generate_seconds(None, take) == 9.25  # or the hummed take's whole length
     assert generate_seconds(None, None) == DEFAULT_GENERATE_SECONDS  # no melody
-    assert generate_seconds(None, 0.0) == DEFAULT_GENERATE_SECONDS  # a MIDI file without notes
+    assert generate_seconds(None, Melody(())) == DEFAULT_GENERATE_SECONDS  # a MIDI file without notes
+
+
+def test_an_operation_says_what_its_result_lasts_and_which_input_it_follows():
+    generate, transform, interpolate, continue_ = (
+        OPERATIONS[n] for n in ("generate", "transform", "interpolate", "continue")
+    )
+    assert (generate.main_input, transform.main_input, interpolate.main_input) == (None, "audio", "a")
+    assert generate.result_seconds(None, 4.0) == 4.0
+    assert transform.result_seconds(12.5, None) == 12.5
+    assert continue_.result_seconds(12.5, 4.0) == 16.5
+    assert [n for n, op in OPERATIONS.items() if op.edits] == ["transform", "interpolate"]
+    assert [n for n, op in OPERATIONS.items() if op.streams] == ["generate"]
+
+
+def test_a_timestep_sets_strengths_default_aside_and_both_together_are_refused():
+    transform = OPERATIONS["transform"]
+    assert transform.filled({})["strength"] == 0.5 and transform.filled({})["timestep"] is None
+    assert transform.filled({"timestep": 300})["strength"] is None
+    assert transform.filled({"steps": None}, {"steps": 12})["steps"] == 12  # a model's own default
+    with pytest.raises(ReverieError, match="give --strength or --timestep, not both") as caught:
+        transform.check_alternatives({"strength": 0.2, "timestep": 300}, spell=lambda name: "--" + name)
+    assert caught.value.field == "timestep"
 
 
 def test_the_wire_tables_are_the_spec_plus_wire_only_things():

@@ -178,6 +178,23 @@ ONE_ERROR = [
         id="midi-and-hum-together",
     ),
     pytest.param(
+        "strength = 0.3",
+        "strength = 0.3\ntimestep = 400",
+        "conflict",
+        "stems[2].timestep",
+        "{path}: stems[2].timestep = 400: give strength or timestep, not both; allowed: one of strength, timestep",
+        id="strength-and-timestep-together",
+    ),
+    pytest.param(
+        "strength = 0.3",
+        "strength = 0.3\nvariation = 0.2",
+        "conflict",
+        "stems[2].variation",
+        '{path}: stems[2].variation = 0.2: `variation` is not used by op "transform"; '
+        "allowed: variation with op continue",
+        id="a-parameter-of-another-operation",
+    ),
+    pytest.param(
         'name = "xf"',
         'name = "pad"',
         "duplicate",

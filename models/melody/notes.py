@@ -48,6 +48,8 @@ class Note:
 @dataclass(frozen=True)
 class Melody:
     notes: tuple[Note, ...]  # sorted by start (then pitch); monophonic when read from MIDI or a hum
+    # A hummed take's whole length: its melody lasts the take, pauses and all (None: the last note's end).
+    take_seconds: float | None = None
 
     def __post_init__(self) -> None:
         notes = tuple(self.notes)
@@ -62,6 +64,12 @@ class Melody:
     def seconds(self) -> float:
         """End of the last note (0.0 for an empty melody)."""
         return max((n.end for n in self.notes), default=0.0)
+
+    @property
+    def length(self) -> float:
+        """How long music that follows it lasts unless told otherwise: a hummed take's whole length, else
+        the end of the last note (operations.generate_seconds)."""
+        return self.seconds if self.take_seconds is None else self.take_seconds
 
     # --- front ends (lazy: mido / torch are imported only when used) ---
 
@@ -94,7 +102,7 @@ class Melody:
         """
         from .hum import transcribe
 
-        return cls(transcribe(audio, key=key))
+        return cls(transcribe(audio, key=key), take_seconds=audio.seconds)
 
     def to_midi(self, path: str | os.PathLike) -> None:
         """Write a one-track MIDI file (120 bpm) that `from_midi` reads back to the same notes."""
