@@ -33,13 +33,15 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# The bench starts its server as the bridge tests do; that helper is test code, not part of the package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import numpy as np
 import zmq
+from bridge_helpers import ServeProcess
 
 from reverie.bridge import protocol as P
 from reverie.bridge.client import Client
-from reverie.bridge.testing import ServeProcess
 
 RATE, SECONDS = 48000, 10.0
 

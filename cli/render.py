@@ -128,7 +128,8 @@ def _main(presets, output, only, dry_run, force, jobs, model, quiet, prefix=Fals
 
             runtime = connect(ray_address)
         from reverie.models.pipeline import load_pipeline
-        from reverie.render.renderer import Progress, describe_plan, plan_set, render_set
+        from reverie.render.progress import Progress
+        from reverie.render.renderer import describe_plan, plan_set, render_set
         from reverie.render.space import check_free_space
 
         pipe = load_pipeline(model)

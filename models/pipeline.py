@@ -89,16 +89,16 @@ class PipelineConfig:
     # for transform and interpolate, the known context's for inpaint and continue,
     # and the style's typical level in the training data (`levels_db`, "any" for
     # no style) for generate; one level for every window of a long call. Small
-    # errors in the log domain become large level errors after the exponential:
-    # an under-trained model came out 20 dB louder than its data.
+    # errors in the log domain become large level errors after the exponential, far
+    # louder than the data for an under-trained model.
     match_level: bool = True
     levels_db: dict = field(default_factory=dict)
     # The image and air of new audio with no session around it (detail.Detail.to_dict), measured on real
     # stereo recordings; empty: centred and band-limited.
     detail: dict = field(default_factory=dict)
     # Long audio: how far (dB) a window's band may drift from the piece's first window (or the continued
-    # input's context) before the excess is taken back (drift.py); None: not held. A 21-minute sleep
-    # generate drifted 11.2 dB (band share per minute against its median) unheld, 4.6 dB held at 4.
+    # input's context) before the excess is taken back (drift.py); None: not held. Unheld, a long
+    # generate drifts well past that (docs/model.md).
     drift_db: float | None = 4.0
     # Each style's balance in the training data ("any": every clip): per band of drift.BAND_EDGES, the
     # median over clips of drift.band_shares_db. A generation with nothing around it starts with its
@@ -569,9 +569,8 @@ class ReveriePipeline:
                 known_level = self._for_style(self.config.levels_db, run.style)
             else:
                 known_level = self.frontend.level_db(x0, ~unknown)
-            # A fill sits in its session: each band within FILL_DB of the known frames around it (with the
-            # 4 dB that a long piece may drift, fills on held-out tracks were up to 6.6 dB darker above
-            # 11.5 kHz than their surroundings; 4.2 at 1 dB, where the tracks' own regions differ by up to 8).
+            # A fill sits in its session: each band within FILL_DB of the known frames around it, much
+            # tighter than the drift a long piece may have (docs/model.md).
             anchor = BandAnchor(self.frontend, FILL_DB, x0[..., ~unknown])
             x[..., unknown] = self._leveled(anchor(x[..., unknown]), known_level)
             known = self.frontend.stft(torch.from_numpy(crop)) * _erode(mask[0, 0], 2)[None, :]

@@ -6,13 +6,12 @@ instead, as a gain per mel band and frame (the model's mel over the input's), an
 to the input's own complex STFT, per channel, at the input's rate: what the model left alone comes
 back as it was, phase, image and air included. Above 10 kHz (`CROSSOVER_HZ`) the gain is the change
 of the whole band's power: the air keeps its share. A 22.05 kHz model hears nothing there; a 44.1 kHz
-one does, but reconstructs real recordings' air worst of all (following its own top bins moved the
-share above 11.5 kHz by 5.5 dB at strength 0.3, against 0.7 dB this way; following the octave under
-the crossover, as new audio does in detail.py, moved a 22.05 kHz model's by 10.4 dB, against 1.1).
+one does, but reconstructs real recordings' air worst of all (docs/model.md, "Measurements behind the
+design", has the numbers and the commit that measured them).
 
 Strength also bounds how far any band may move: `CHANGE_DB_PER_STRENGTH` dB per unit (3 dB at 0.05,
-18 dB at 0.3). A model that does not reconstruct material unlike its corpus (the shipped one moved a
-quiet orchestral clip by -9 dB on average at strength 0.05) then still cannot spoil a light touch.
+18 dB at 0.3). A model that does not reconstruct material unlike its corpus (a quiet orchestral clip
+far from its training data) then still cannot spoil a light touch.
 
 A gain can only reshape energy that is there. Where the model asks for more than `MAX_BOOST_DB` over
 the input (a new note, a filled gap), the shortfall comes from the model's own resynthesis, faded in as
@@ -22,8 +21,8 @@ a strong transform is new audio.
 
 With a full-band model the resynthesis is made per channel (`channel_resynthesis`): each channel's own
 mel, moved by the model's change to the mid's, through Griffin-Lim from that channel's phases, so a
-strong transform keeps the recording's image as it moves in time (a round trip of 6 held-out clips this
-way scored ViSQOL 4.52, against 4.06 for their mid finished with a static image). A band-limited model
+strong transform keeps the recording's image as it moves in time, where a mid finished with a static
+image does not (ViSQOL in docs/model.md). A band-limited model
 resynthesises the mid, finished with the input's image and air (detail.py), which rebuilds the band
 it cannot make.
 """

@@ -12,23 +12,21 @@ every stem, so whatever finished before an interruption is kept and reused.
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from reverie.models.errors import ReverieError
-
 from .engine import engine, stem_threads, torch_threads
 from .inputs import write_cache_entries
+from .lock import SetLock, clean_partials
 from .manifest import MIXDOWN, RENDER_VERSION, Manifest, cache_key, sha256_file
 from .mixdown import mix_title, render_mixdown
 from .model_check import check_with_pipeline
 from .preset import Preset, StemSpec
+from .progress import Progress
 from .stems import render_stem, resolved_params, set_frames, stem_title
 from .write import Output, held_below_target, publish
 
-LOCK = ".render.lock"
 CACHE = ".cache"  # under the output folder: hum transcriptions
 
 
@@ -145,143 +143,7 @@ def _hash(path: str, cache: dict[str, str]) -> str:
     return cache[path]
 
 
-# --- progress ----------------------------------------------------------------------
-
-
-class Progress:
-    """tqdm bars: one for all stems of the run (denoising steps), one per stem being rendered."""
-
-    def __init__(self, total_steps: int, enabled: bool = True):
-        from tqdm import tqdm
-
-        self._tqdm = tqdm
-        self.enabled = enabled
-        self.lock = threading.Lock()
-        self.overall = tqdm(
-            total=total_steps,
-            unit="step",
-            desc="all stems",
-            position=0,
-            disable=not enabled,
-            dynamic_ncols=True,
-            file=sys.stderr,
-        )
-        self.bars: dict[str, object] = {}
-        self.done: dict[str, int] = {}
-        self.slots: list[str | None] = []
-
-    def start(self, name: str, total: int) -> None:
-        with self.lock:
-            self._open(name, total=total, unit="step")
-            self.done[name] = 0
-
-    def start_frames(self, name: str, frames: int, rate: int) -> None:
-        """A bar in seconds of audio (the mixdown: no denoising steps), outside the steps of the overall bar."""
-        with self.lock:
-            self._open(name, total=frames, unit="s", unit_scale=1 / rate)
-
-    def _open(self, name: str, **bar) -> None:
-        """A bar for `name` on the first free line below the overall bar (call with the lock held)."""
-        slot = self.slots.index(None) if None in self.slots else len(self.slots)
-        if slot == len(self.slots):
-            self.slots.append(None)
-        self.slots[slot] = name
-        self.bars[name] = self._tqdm(
-            **bar,
-            desc=name,
-            position=slot + 1,
-            leave=False,
-            disable=not self.enabled,
-            dynamic_ncols=True,
-            file=sys.stderr,
-        )
-
-    def advance(self, name: str, frames: int) -> None:
-        with self.lock:
-            bar = self.bars.get(name)
-            if bar is not None:
-                bar.update(frames)
-                if bar.n >= bar.total:
-                    bar.refresh()  # show the finished line, however fast it got there
-
-    def step(self, name: str, step: int, total: int) -> None:
-        with self.lock:
-            bar = self.bars.get(name)
-            if bar is None:
-                return
-            delta = step - self.done[name]
-            self.done[name] = step
-            bar.update(delta)
-            self.overall.update(delta)
-
-    def phase(self, name: str, text: str) -> None:
-        with self.lock:
-            if name in self.bars:
-                self.bars[name].set_postfix_str(text)
-
-    def note(self, text: str) -> None:
-        """A word on the overall bar (with --ray: stems done across the cluster)."""
-        with self.lock:
-            self.overall.set_postfix_str(text)
-
-    def abandon(self, name: str) -> None:
-        """A stem that will be rendered again from the start (its Ray worker was lost): take back its steps."""
-        with self.lock:
-            bar = self.bars.pop(name, None)
-            if bar is not None:
-                bar.close()
-                self.slots[self.slots.index(name)] = None
-            self.overall.update(-self.done.pop(name, 0))
-
-    def finish(self, name: str, line: str) -> None:
-        with self.lock:
-            bar = self.bars.pop(name, None)
-            if bar is not None:
-                bar.close()
-                self.slots[self.slots.index(name)] = None
-            self.overall.write(line, file=sys.stderr) if self.enabled else None
-
-    def close(self) -> None:
-        for bar in list(self.bars.values()):
-            bar.close()
-        self.overall.close()
-
-
 # --- rendering -------------------------------------------------------------------------
-
-
-class SetLock:
-    """An exclusive lock on a set folder (released when the process ends, however it ends)."""
-
-    def __init__(self, folder: Path):
-        self.path = folder / LOCK
-        self.file = None
-
-    def __enter__(self):
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.file = open(self.path, "w")
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self.file.close()
-            raise ReverieError(
-                f"another render is writing {self.path.parent}; wait for it or use another -o folder", field="output"
-            ) from None
-        return self
-
-    def __exit__(self, *exc):
-        self.file.close()
-
-
-def clean_partials(folder: Path) -> list[str]:
-    """Remove temp files a killed run left (hidden names containing `.partial`)."""
-    removed = []
-    for path in folder.glob(".*.partial*"):
-        path.unlink(missing_ok=True)
-        removed.append(path.name)
-    return removed
 
 
 class SetRun:

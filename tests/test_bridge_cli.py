@@ -13,10 +13,10 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
+from bridge_helpers import REPO, ServeProcess, reverie_command
 from click.testing import CliRunner
 
 from reverie.bridge.client import CancelledError, Client
-from reverie.bridge.testing import REPO, ServeProcess, reverie_command
 from reverie.cli.serve import keys
 from reverie.models.errors import ReverieError
 

@@ -8,10 +8,10 @@ import time
 
 import numpy as np
 import pytest
+from bridge_helpers import collect, exchange, raw_socket, running_server
 
 from reverie.bridge import protocol as P
 from reverie.bridge.client import Client, InvalidRequest
-from reverie.bridge.testing import collect, exchange, raw_socket, running_server
 from reverie.bridge.validate import Limits
 
 N_MESSAGES = 600

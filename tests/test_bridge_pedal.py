@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+from bridge_helpers import running_server
 from pedalboard import Gain, HighpassFilter, Pedalboard, Reverb
 from pedalboard.io import AudioFile
 
 from reverie.bridge.pedal import Remote, process_file
-from reverie.bridge.testing import running_server
 from reverie.models.audio import Audio
 from reverie.models.errors import ReverieError
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from bridge_helpers import running_server
 
 from reverie.bridge.client import Client
 from reverie.bridge.daw.reaper_inpaint import inpaint_selection
-from reverie.bridge.testing import running_server
 
 
 class FakeReaper:

@@ -10,12 +10,12 @@ import time
 import numpy as np
 import pytest
 import zmq
+from bridge_helpers import cancel_a_long_job, collect, exchange, raw_socket, running_server
 
 from reverie.bridge import protocol as P
 from reverie.bridge.client import BridgeTimeout, BusyError, CancelledError, Client, InvalidRequest
 from reverie.bridge.keys import load_public, load_secret, make_keypair
 from reverie.bridge.server import Server
-from reverie.bridge.testing import cancel_a_long_job, collect, exchange, raw_socket, running_server
 from reverie.bridge.validate import Limits
 from reverie.models.audio import Audio
 from reverie.models.errors import ReverieError

@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 import soundfile as sf
-
-from reverie.bridge.testing import ServeProcess
+from bridge_helpers import ServeProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,8 +12,9 @@ import pytest
 
 ray = pytest.importorskip("ray", reason='ray is not installed: pip install -e ".[ray]" (scripts/setup does)')
 
+from bridge_helpers import ServeProcess, cancel_a_long_job, running_server  # noqa: E402
+
 from reverie.bridge.client import CancelledError, Client  # noqa: E402
-from reverie.bridge.testing import ServeProcess, cancel_a_long_job, running_server  # noqa: E402
 
 
 @pytest.fixture(scope="module")

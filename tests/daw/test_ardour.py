@@ -26,8 +26,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-
-from reverie.bridge.testing import ServeProcess
+from bridge_helpers import ServeProcess
 
 HERE = Path(__file__).resolve().parent
 ACTION = HERE.parents[1] / "bridge" / "daw" / "ardour_inpaint.lua"

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 import zmq
 
-from . import protocol as P
+from reverie.bridge import protocol as P
 
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK_ANY_PORT = "tcp://127.0.0.1:*"
@@ -24,7 +24,7 @@ LOOPBACK_ANY_PORT = "tcp://127.0.0.1:*"
 @contextlib.contextmanager
 def running_server(pipe: Any, **kwargs: Any) -> Iterator[Any]:
     """A Server on an ephemeral loopback port, served by a thread; stopped on exit."""
-    from .server import Server
+    from reverie.bridge.server import Server
 
     server = Server(pipe, kwargs.pop("bind", LOOPBACK_ANY_PORT), **kwargs)
     server.bind()
