@@ -67,6 +67,24 @@ FILL_DB = 1.0  # how far an inpainted band may stray from the session around it
 AROUND_SECONDS = 6.0
 
 
+def _declared(op: str):
+    """Give a named method the signature operation `op` declares after its own positional parameters:
+    help() and editors list every parameter, with its default, without a second list here."""
+
+    def sign(method):
+        kind = inspect.Parameter
+        own = [p for p in inspect.signature(method).parameters.values() if p.kind is kind.POSITIONAL_OR_KEYWORD]
+        names = {p.name for p in own}
+        params = own + [
+            kind(p.name, kind.KEYWORD_ONLY, default=p.default) for p in operation(op).params if p.name not in names
+        ]
+        params += [kind(name, kind.KEYWORD_ONLY, default=None) for name in ("melody", "callback")]
+        method.__signature__ = inspect.signature(method).replace(parameters=params)
+        return method
+
+    return sign
+
+
 @dataclass
 class PipelineConfig:
     mel: MelConfig = field(default_factory=MelConfig)
@@ -306,20 +324,24 @@ class ReveriePipeline:
         return self.prepare(op, **kwargs).total_steps
 
     # --- the operations, by name --------------------------------------------
-    # Shorthands for prepare + execute. Their parameters are the spec's (operations.py); each method's
-    # signature is built from it below, so help() and editors show them without a second list here.
+    # Shorthands for prepare + execute. Their parameters are the spec's (operations.py): `_declared` adds
+    # them to each method's signature, so help() and editors show them without a second list here.
+    @_declared("generate")
     def generate(self, seconds: float, **params) -> Audio:
         """New audio in a style, optionally following a melody."""
         return self.run("generate", seconds=seconds, **params)
 
+    @_declared("generate")
     def stream_generate(self, seconds: float, *, callback: Callback | None = None, **params) -> Iterator[Audio]:
         """generate as consecutive chunks: arguments are checked now, memory stays constant in `seconds`."""
         return self.stream(self.prepare("generate", seconds=seconds, **params), callback=callback)
 
+    @_declared("transform")
     def transform(self, audio: Audio, **params) -> Audio:
         """Restyle `audio`: noise it to a level, then denoise toward a style (Msanii §5.2)."""
         return self.run("transform", audio=audio, **params)
 
+    @_declared("interpolate")
     def interpolate(self, a: Audio, b: Audio, **params) -> Audio:
         """Mix two clips at noise level t, then denoise (Msanii §5.3). `ratio` is B's share: 0 = A, 1 = B.
 
@@ -328,6 +350,7 @@ class ReveriePipeline:
         """
         return self.run("interpolate", a=a, b=b, **params)
 
+    @_declared("inpaint")
     def inpaint(self, audio: Audio, start: float, end: float, **params) -> Audio:
         """Regenerate [start, end) seconds. Outside it every sample is the input's own, bit for bit.
 
@@ -336,6 +359,7 @@ class ReveriePipeline:
         """
         return self.run("inpaint", audio=audio, start=start, end=end, **params)
 
+    @_declared("continue")
     def continue_(self, audio: Audio, seconds: float, **params) -> Audio:
         """`audio` and `seconds` more of it; the input itself is kept bit-exact."""
         return self.run("continue", audio=audio, seconds=seconds, **params)
@@ -741,29 +765,6 @@ class ReveriePipeline:
         """The style's entry in a per-style `table` of the config (levels_db, style_bands_db), else any's."""
         name = "any" if style == self.unet.null_style else self.styles[style]
         return table.get(name, table.get("any"))
-
-
-def _signed(method, op: str, positional: tuple[str, ...]) -> None:
-    """Give a named method the signature its operation declares: help() and editors list the parameters."""
-    kind = inspect.Parameter
-    params = [kind("self", kind.POSITIONAL_OR_KEYWORD)]
-    params += [kind(name, kind.POSITIONAL_OR_KEYWORD) for name in positional]
-    params += [
-        kind(p.name, kind.KEYWORD_ONLY, default=p.default) for p in operation(op).params if p.name not in positional
-    ]
-    params += [kind(name, kind.KEYWORD_ONLY, default=None) for name in ("melody", "callback")]
-    method.__signature__ = inspect.signature(method).replace(parameters=params)
-
-
-for _method, _op, _positional in (
-    (ReveriePipeline.generate, "generate", ("seconds",)),
-    (ReveriePipeline.stream_generate, "generate", ("seconds",)),
-    (ReveriePipeline.transform, "transform", ("audio",)),
-    (ReveriePipeline.interpolate, "interpolate", ("a", "b")),
-    (ReveriePipeline.inpaint, "inpaint", ("audio", "start", "end")),
-    (ReveriePipeline.continue_, "continue", ("audio", "seconds")),
-):
-    _signed(_method, _op, _positional)
 
 
 def _ceiling(audio: Audio) -> float:
