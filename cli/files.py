@@ -45,17 +45,22 @@ def read_audio(path: str, field: str):
     return load_audio(path, field=field)
 
 
-def check_style(style: str | None, model: str | None) -> None:
-    """Reject an unknown style from the model's config file, before torch is imported."""
-    if style is None or model == "tiny":
+def check_style(params: dict, model: str | None) -> None:
+    """Reject an unknown style, or a mood the model's styles cannot make, from the model's config file,
+    before the model loads."""
+    style, mood = params.get("style"), params.get("mood")
+    if (style is None and mood is None) or model == "tiny":
         return
+    from reverie.models.mood import parse_mood
     from reverie.models.pipeline import DEFAULT_MODEL_DIR
 
     config = Path(model or DEFAULT_MODEL_DIR) / "unet" / "config.json"
     if config.is_file():
         styles = json.loads(config.read_text()).get("styles", [])
-        if style not in styles:
+        if style is not None and style not in styles:
             raise ReverieError(f"unknown style {style!r}; allowed: {', '.join(styles)}", field="style")
+        if mood is not None:
+            parse_mood(mood, tuple(styles))
 
 
 @dataclass(frozen=True)

@@ -221,7 +221,7 @@ def _help(op: Operation, usage: Usage, runner: Runner) -> str:
 
 def run_here(job: Job, model: str | None) -> None:
     """Load the model, run the operation with a progress bar, write the file."""
-    check_style(job.params.get("style"), model)
+    check_style(job.params, model)
     check_output(job.output)
     audio = {name: read_audio(path, input_field(name)) for name, path in job.inputs.items()}
     melody = job.melody.read()

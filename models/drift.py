@@ -82,6 +82,8 @@ class BandAnchor:
             self.limits = band_limits(limit_db)
         self.reference = None if reference is None or reference.shape[-1] == 0 else self._levels(reference)
         self.style_shares = None if style_shares is None else torch.as_tensor(style_shares, dtype=torch.float32)
+        # How far (dB per band) the balance held to has moved since the reference: a mood that moves.
+        self.moved: torch.Tensor | None = None
 
     def _levels(self, x: torch.Tensor) -> torch.Tensor:
         return band_levels_db(self.frontend, self.band, x)
@@ -101,7 +103,8 @@ class BandAnchor:
                 x = self._shifted(x, excess_db(deviation, torch.full_like(deviation, STYLE_AIR_DB)))
             self.reference = self._levels(x)
             return x
-        return self._shifted(x, excess_db(self._levels(x) - self.reference, self.limits))
+        reference = self.reference if self.moved is None else self.reference + self.moved
+        return self._shifted(x, excess_db(self._levels(x) - reference, self.limits))
 
 
 class AudioAnchor:
@@ -124,6 +127,7 @@ class AudioAnchor:
         edges = np.array([*BAND_EDGES, top], float)
         self.centres = np.sqrt(np.maximum(edges[:-1], 20.0) * edges[1:])  # geometric band centres (Hz)
         self.reference = None
+        self.moved: np.ndarray | None = None  # as BandAnchor.moved, level included
 
     def _levels(self, power: np.ndarray) -> np.ndarray:
         """dB of the mean power in each band over the frames of `power` (bins, T)."""
@@ -139,7 +143,7 @@ class AudioAnchor:
         power = spec.abs().square().numpy()
         if self.reference is None:
             self.reference = self._levels(power[:, before] if before.any() else power[:, new])
-        deviation = self._levels(power[:, new]) - self.reference
+        deviation = self._levels(power[:, new]) - self.reference - (0 if self.moved is None else self.moved)
         excess = excess_db(torch.from_numpy(deviation), self.limits).numpy()
         if not excess.any():
             return audio

@@ -177,6 +177,15 @@ STYLE = Param(
     STRING,
     "Steer toward a style of the model (default model: sleep, calm, happy, sad, tense).",
     default_text="none (unconditioned)",
+    replaced_by="mood",
+)
+MOOD = Param(
+    "mood",
+    STRING,
+    'Steer toward a mood instead of one style: a point "valence,arousal" (each -1..1, "0.3,-0.6"), a mix '
+    'of styles ("calm*0.7+sleep*0.3"), or, for generate, a trajectory of seconds:mood entries '
+    '("0:tense; 300:calm; 1200:sleep") that moves smoothly between them.',
+    default_text="none (the style, if given)",
 )
 SEED = Param("seed", INTEGER, "Same seed and options give the same file, bit for bit.", default=0, low=0, high=INT64)
 STEPS = Param(
@@ -198,7 +207,7 @@ TRACK = Param(
     high=65535,
     default_text="the top voice of all tracks",
 )
-SAMPLING = (STYLE, SEED, STEPS, GUIDANCE, SCHEDULER)
+SAMPLING = (STYLE, MOOD, SEED, STEPS, GUIDANCE, SCHEDULER)
 # inpaint's and continue's start (models/groove.py): the session's own bars, noised this far.
 VARIATION = Param(
     "variation",

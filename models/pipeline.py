@@ -40,6 +40,7 @@ from .errors import ReverieError
 from .groove import GapRepeat, gap_repeat, loop_after, period
 from .headroom import ceiling_of, hold_under
 from .mel import MelConfig, MelFrontend, unit_phase
+from .mood import parse_mood
 from .operations import (
     DECLARED_DEFAULTS,
     INPAINT_SEAM_SECONDS,
@@ -287,7 +288,7 @@ class ReveriePipeline:
         """Check every argument of operation `op` and plan its work; nothing is computed yet."""
         spec = operation(op)
         args = self._checked(spec, kwargs)
-        sampling = self._sampling(args)
+        sampling = self._sampling(spec, args)
         plan_of, _ = self._steps_of(spec.name)
         plan, windows, total = plan_of(args, sampling)
         return PreparedCall(self, spec.name, args, sampling, total, windows, plan)
@@ -684,10 +685,18 @@ class ReveriePipeline:
             return replace(STYLE, choices=self.styles)
         return replace(TIMESTEP, high=len(self.alphas_cumprod) - 1) if param is TIMESTEP else param
 
-    def _sampling(self, args: dict) -> Sampling:
+    def _sampling(self, spec: Operation, args: dict) -> Sampling:
         c = self.config
         sampler = c.sampler if args["scheduler"] is None else args["scheduler"]
+        mood = None if args["mood"] is None else parse_mood(args["mood"], self.styles)
+        if mood is not None and mood.moves and not spec.streams:
+            streaming = ", ".join(name for name, op in OPERATIONS.items() if op.streams)
+            raise ReverieError(
+                f"a mood that moves over time is for {streaming}, made window by window; give {spec.name} one mood",
+                field="mood",
+            )
         return Sampling(
+            mood=mood,
             style=self.unet.null_style if args["style"] is None else self.styles.index(args["style"]),
             melody=args["melody"],
             seed=args["seed"],
@@ -729,18 +738,31 @@ class ReveriePipeline:
             reference = self._for_style(c.levels_db, run.style)
             anchor = BandAnchor(self.frontend, c.drift_db, style_shares=self._for_style(c.style_bands_db, run.style))
         hold = AudioAnchor(self.frontend, c.drift_db)
+        if run.sampling.mood is not None and run.sampling.mood.moves:
+            level = self._following(run, anchor, hold)
+        else:
+            level = lambda x: self._leveled(anchor(x), reference)  # noqa: E731
         return decode_windows(
-            run,
-            self.frontend,
-            c,
-            windows,
-            frame0,
-            context_mel,
-            known_audio,
-            level=lambda x: self._leveled(anchor(x), reference),
-            hold=hold,
-            layout=layout,
+            run, self.frontend, c, windows, frame0, context_mel, known_audio, level=level, hold=hold, layout=layout
         )
+
+    def _following(self, run: Run, anchor: BandAnchor, hold: AudioAnchor):
+        """A window's level when the mood moves: the mood's own level where the window is, and the balance
+        both anchors hold (drift.py) moved by how far the mood's balance and level have moved since the first
+        window, so the piece keeps its drift in check and still goes where it is asked."""
+        c, start = self.config, {}
+
+        def level(x: torch.Tensor) -> torch.Tensor:
+            style = run.window_style
+            now = self._for_style(c.levels_db, style), self._for_style(c.style_bands_db, style)
+            level_db, shares = start.setdefault("first", now)
+            if now[1] is not None and shares is not None:
+                moved = np.subtract(now[1], shares)
+                anchor.moved = torch.tensor(moved, dtype=torch.float32)
+                hold.moved = moved + (now[0] - level_db if now[0] is not None and level_db is not None else 0.0)
+            return self._leveled(anchor(x), now[0])
+
+        return level
 
     @property
     def prior(self) -> Detail:
@@ -761,8 +783,14 @@ class ReveriePipeline:
             return x
         return self.frontend.match_level(x, reference)
 
-    def _for_style(self, table: dict, style: int):
-        """The style's entry in a per-style `table` of the config (levels_db, style_bands_db), else any's."""
+    def _for_style(self, table: dict, style: int | tuple[float, ...]):
+        """The style's entry in a per-style `table` of the config (levels_db, style_bands_db), else any's; for a
+        mood's weights, their mean of the styles' entries (of numbers or lists of them)."""
+        if isinstance(style, tuple):
+            entries = [(w, self._for_style(table, i)) for i, w in enumerate(style) if w > 0]
+            if any(entry is None for _, entry in entries):
+                return None
+            return np.sum([w * np.asarray(entry, dtype=np.float64) for w, entry in entries], axis=0).tolist()
         name = "any" if style == self.unet.null_style else self.styles[style]
         return table.get(name, table.get("any"))
 

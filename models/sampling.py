@@ -23,7 +23,8 @@ Callback = Callable[[int, int], "bool | None"]
 
 @dataclass(frozen=True)
 class Sampling:
-    """A call's sampling settings, already checked: style index, melody, seed, steps, guidance, sampler."""
+    """A call's sampling settings, already checked: style index, melody, seed, steps, guidance, sampler,
+    and a mood (mood.MoodCurve over the model's styles) that steers instead of the style when given."""
 
     style: int
     melody: Any  # a Melody (anything with .chroma), or None
@@ -31,6 +32,7 @@ class Sampling:
     steps: int
     guidance: float
     sampler: str
+    mood: Any = None
 
 
 class Progress:
@@ -45,7 +47,7 @@ class Progress:
 
 @dataclass
 class Conditions:
-    style: int
+    style: int | tuple[float, ...]
     chroma: torch.Tensor  # (1, 12, T)
     context: torch.Tensor  # (1, n_mels, T)
     mask: torch.Tensor  # (1, 1, T)
@@ -87,7 +89,11 @@ class Denoiser:
         null = self.unet.null_style
         guided = cond.guidance != 1.0 and (cond.style != null or bool(cond.chroma.any()))
         batch = 2 if guided else 1
-        styles = torch.tensor([cond.style, null][:batch])
+        if isinstance(cond.style, tuple):  # a mood: its weights, and the null style to guide from
+            styles = torch.eye(null + 1)[[null, null]][:batch]
+            styles[0] = torch.tensor([*cond.style, 0.0])
+        else:
+            styles = torch.tensor([cond.style, null][:batch])
         chroma = torch.cat([cond.chroma, torch.zeros_like(cond.chroma)][:batch])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
             out = self.unet(
@@ -127,11 +133,17 @@ class Run:
         self.denoiser, self.sampling = denoiser, sampling
         self.generator = torch.Generator().manual_seed(sampling.seed)
         self.progress = Progress(total_steps, callback)
-        self.chroma_offset = 0.0  # seconds of the melody before the first frame
+        self.chroma_offset = 0.0  # seconds of the melody (and mood) before the first frame
+        self.window_style = self.style_at(0.0)  # the style of the latest conditions
 
     @property
-    def style(self) -> int:
-        return self.sampling.style
+    def style(self) -> int | tuple[float, ...]:
+        """The call's style, or its mood's weights where it starts."""
+        return self.style_at(0.0)
+
+    def style_at(self, seconds: float) -> int | tuple[float, ...]:
+        mood = self.sampling.mood
+        return self.sampling.style if mood is None else mood.at(seconds)
 
     def schedule(self, start: int | None = None):
         return self.denoiser.schedule(self.sampling, start)
@@ -145,8 +157,10 @@ class Run:
         if self.sampling.melody is not None:
             values = self.sampling.melody.chroma(mel.frame_rate, frames, offset=self.chroma_offset)
             chroma = torch.as_tensor(np.asarray(values, dtype=np.float32))[None]
+        # A mood that moves is heard as it is in the middle of the frames.
+        self.window_style = self.style_at(self.chroma_offset + frames / 2 / mel.frame_rate)
         return Conditions(
-            self.sampling.style,
+            self.window_style,
             chroma,
             context if context is not None else torch.zeros(1, mel.n_mels, frames),
             mask if mask is not None else torch.zeros(1, 1, frames),

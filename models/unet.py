@@ -148,7 +148,8 @@ class MelUNet1D(ModelMixin, ConfigMixin):
         chroma: torch.Tensor,
         style: torch.Tensor,
     ) -> torch.Tensor:
-        """sample, context: (B, n_mels, T); mask: (B, 1, T), 1 = known; chroma: (B, 12, T); style: (B,) long."""
+        """sample, context: (B, n_mels, T); mask: (B, 1, T), 1 = known; chroma: (B, 12, T); style: (B,) long,
+        or (B, styles + 1) float weights: the model hears their mean of its style embeddings (a mood)."""
         b, n_mels, frames = sample.shape
         patch = self.config.patch
         x = torch.cat([sample, context * mask, mask, chroma], dim=1)
@@ -159,7 +160,9 @@ class MelUNet1D(ModelMixin, ConfigMixin):
         # (B, C, T) -> (B, T / patch, patch * C): each token is `patch` consecutive frames
         x = x.transpose(1, 2).reshape(b, tokens, patch * x.shape[1])
         t = timestep.expand(b) if timestep.ndim == 0 else timestep
-        emb = F.silu(self.time_embed(self.time_proj(t).to(x.dtype)) + self.style_embed(style))
+        mixed = style.is_floating_point()  # a mood's weights
+        style_emb = style.to(x.dtype) @ self.style_embed.weight if mixed else self.style_embed(style)
+        emb = F.silu(self.time_embed(self.time_proj(t).to(x.dtype)) + style_emb)
 
         h = self.embed_in(x)
         skips = []

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reverie.models.errors import ReverieError
+from reverie.models.mood import as_text
 from reverie.models.operations import ASKED, operation
 
 from .effects import EffectSpec, check_effect
@@ -155,6 +156,11 @@ def _check_table(
                 "conflict", where, value, f'`{key}` is not used by op "{op}"', f"{key} with op " + ", ".join(spec.ops)
             )
             continue
+        if spec.kind == "mood":  # a trajectory may be a TOML list: the pipeline takes its text form
+            value = _mood_text(value, where, issues)
+            if value is None:
+                values[key] = None
+                continue
         if _check_value(spec, value, where, issues):
             values[key] = value
     for key, spec in keys.items():
@@ -165,6 +171,14 @@ def _check_table(
         elif key not in values:
             values[key] = None
     return values
+
+
+def _mood_text(value, where: str, issues: Issues) -> str | None:
+    try:
+        return as_text(value)
+    except ReverieError as exc:
+        issues.add("type", where, value, exc.message, STEM_KEYS["mood"].allowed())
+        return None
 
 
 def _check_value(spec: Key, value, where: str, issues: Issues) -> bool:

@@ -57,6 +57,7 @@ class Key:
             "path": "a file path (relative to the preset)",
             "paths": "a list of file paths",
             "effects": "a list of effect tables",
+            "mood": "a mood (text) or a list of [seconds, mood] pairs",
         }[self.kind]
         if self.param is not None:
             bounded = self.param.low is not None or self.param.high is not None
@@ -130,6 +131,13 @@ STEM_KEYS: dict[str, Key] = {
     "name": Key("name", None, "Stem name, unique in the set; the file is <name>.<format>.", required=True),
     "op": Key("str", "generate", "Pipeline operation.", choices=None),  # checked against OPERATIONS first
     "style": param_key(ops.STYLE, "Style to steer toward (the model's styles; default: none)."),
+    "mood": Key(
+        "mood",
+        None,
+        "Mood to steer toward instead of a style: a style, a point \"valence,arousal\", a mix, or (generate) a "
+        'trajectory [[seconds, mood], ...] such as [[0, "tense"], [300, "calm"], [1200, "sleep"]].',
+        param=ops.MOOD,
+    ),
     "seconds": param_key(
         _generate.param("seconds"),
         "generate: length (default: to the end of the set); continue: seconds added.",
