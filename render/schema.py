@@ -134,7 +134,7 @@ STEM_KEYS: dict[str, Key] = {
     "mood": Key(
         "mood",
         None,
-        "Mood to steer toward instead of a style: a style, a point \"valence,arousal\", a mix, or (generate) a "
+        'Mood to steer toward instead of a style: a style, a point "valence,arousal", a mix, or (generate) a '
         'trajectory [[seconds, mood], ...] such as [[0, "tense"], [300, "calm"], [1200, "sleep"]].',
         param=ops.MOOD,
     ),
