@@ -139,6 +139,17 @@ class MelUNet1D(ModelMixin, ConfigMixin):
     def frame_multiple(self) -> int:
         return self.config.patch * 2 ** (len(self.config.channels) - 1)
 
+    def _mixed_style(self, weights: torch.Tensor) -> torch.Tensor:
+        """A mood's weights (B, styles + 1) -> its embedding: the weighted mean of the styles' embeddings, as
+        long as their weighted mean length. The learned embeddings are near orthogonal, so their plain mean
+        is shorter than any the network was trained with; kept at length, a mix lands nearer between its
+        styles (docs/model.md, bench/controls.py). One style's weights give exactly its embedding."""
+        table = self.style_embed.weight
+        mean = weights @ table
+        several = (weights > 0).sum(dim=-1, keepdim=True) > 1
+        length = (weights @ table.norm(dim=-1))[:, None] / mean.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+        return torch.where(several, mean * length, mean)
+
     def forward(
         self,
         sample: torch.Tensor,
@@ -160,8 +171,7 @@ class MelUNet1D(ModelMixin, ConfigMixin):
         # (B, C, T) -> (B, T / patch, patch * C): each token is `patch` consecutive frames
         x = x.transpose(1, 2).reshape(b, tokens, patch * x.shape[1])
         t = timestep.expand(b) if timestep.ndim == 0 else timestep
-        mixed = style.is_floating_point()  # a mood's weights
-        style_emb = style.to(x.dtype) @ self.style_embed.weight if mixed else self.style_embed(style)
+        style_emb = self._mixed_style(style.to(x.dtype)) if style.is_floating_point() else self.style_embed(style)
         emb = F.silu(self.time_embed(self.time_proj(t).to(x.dtype)) + style_emb)
 
         h = self.embed_in(x)
