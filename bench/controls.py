@@ -39,6 +39,7 @@ from reverie.models.mood import STYLE_POINTS, parse_mood, point_of  # noqa: E402
 
 BARS = {"mood_error": 0.25, "trajectory_error": 0.25, "seam_ratio": 1.0}
 TRAJECTORY = "0:tense; 60:tense; 150:calm; 300:sleep"
+RATE = 22050  # the classifier's features are band-limited to 11 kHz
 CROP_SECONDS = 8.0  # the classifier's crop, as bench/quality.py trains it
 BETWEEN = ("calm+sleep", "happy+tense", "sad+calm", "tense+sad")
 
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--trajectory", default=TRAJECTORY, help="the moving mood (seconds:mood; ...)")
     parser.add_argument("--minutes", type=float, default=6.0, help="length of each trajectory generate")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "quality", help="classifier cache folder")
+    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: mood, trajectory")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -95,10 +97,8 @@ def main(argv: list[str] | None = None) -> dict:
     from reverie.models.pipeline import load_pipeline
 
     pipe = load_pipeline(args.model)
-    styles = pipe.styles
     clips = read_manifest(args.corpus)
-    clf, data = classifier_for(clips, args.corpus, styles, CROP_SECONDS, 0, args.cache)
-    rate = 22050
+    clf, _ = classifier_for(clips, args.corpus, pipe.styles, CROP_SECONDS, 0, args.cache)
     result: dict = {"bars": BARS}
 
     # The listener's own error on held-out corpus clips of each style.
@@ -109,7 +109,16 @@ def main(argv: list[str] | None = None) -> dict:
     result["listener_heldout"] = np.mean(own, axis=0).tolist()
     print(f"listener on {len(own)} held-out corpus clips: distance {result['listener_heldout'][0]:.3f}")
 
-    rows = []
+    skip = set(filter(None, args.skip.split(",")))
+    if "mood" not in skip:
+        mood_as_asked(pipe, clf, args, result)
+    if "trajectory" not in skip:
+        trajectory(pipe, clf, args, result)
+    return write_json(args.json, result)
+
+
+def mood_as_asked(pipe, clf, args, result: dict) -> None:
+    styles, rate, rows = pipe.styles, RATE, []
     for mood in (*styles, *BETWEEN):
         asked = parse_mood(mood, styles).point(0.0)
         for seed in range(args.seeds):
@@ -131,6 +140,10 @@ def main(argv: list[str] | None = None) -> dict:
     mood_error = float(np.mean([(r[5] + r[6]) / 2 for r in rows]))
     result["mood_error"] = mood_error
     print(f"mood as asked: mean axis error {mood_error:.3f} (bar <= {BARS['mood_error']})")
+
+
+def trajectory(pipe, clf, args, result: dict) -> None:
+    styles, rate = pipe.styles, RATE
 
     curve = parse_mood(args.trajectory, styles)
     seconds = args.minutes * 60
@@ -179,7 +192,6 @@ def main(argv: list[str] | None = None) -> dict:
         f"largest level step across a window join (0.5 s either side): moving {np.median(joins):.2f} dB, one mood "
         f"{np.median(steady_joins):.2f} dB: ratio {join_ratio:.2f} (bar <= {BARS['seam_ratio']})"
     )
-    return write_json(args.json, result)
 
 
 if __name__ == "__main__":
