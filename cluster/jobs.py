@@ -102,7 +102,8 @@ class RayRunner:
         model = ship_model(model_spec, model_hash)
         self.actors = [Worker.remote(model, threads) for _ in range(workers)]
         try:
-            self.workers = ray.get([a.ready.remote() for a in self.actors], timeout=READY_TIMEOUT_S)
+            # Asked again every few seconds: a call to an actor lost while it loaded may never be answered.
+            self.workers = [await_ready(ray, a, READY_TIMEOUT_S) for a in self.actors]
         except Exception as exc:
             self.close()
             raise ReverieError(f"--ray: a worker could not start: {str(exc).strip()[:300]}", field="ray") from None

@@ -144,13 +144,12 @@ class StemPool:
             max_concurrency=SLOTS,
         )
         self.actors = [Worker.remote(model, self.threads) for _ in range(min(wanted, fit))]
+        # Each actor is asked again every few seconds rather than once: a call to one lost while it loaded
+        # the model may never be answered (the render then waited its whole READY_TIMEOUT_S on a busy machine).
         try:
-            self.workers = ray.get([a.ready.remote() for a in self.actors], timeout=READY_TIMEOUT_S)
-        except Exception:  # one was lost while it loaded the model: Ray restarts it; wait for each in turn
-            try:
-                self.workers = [self._ready(a, READY_TIMEOUT_S) for a in self.actors]
-            except Exception as exc:
-                raise ReverieError(f"--ray: a worker could not start: {_cause(exc)}", field="ray") from None
+            self.workers = [self._ready(a, READY_TIMEOUT_S) for a in self.actors]
+        except Exception as exc:
+            raise ReverieError(f"--ray: a worker could not start: {_cause(exc)}", field="ray") from None
         for info in self.workers:
             theirs = {k: info["engine"][k] for k in ("torch", "cpu_isa", "threads")}
             if theirs != self.facts or info["engine"]["torch_threads"] != self.threads:
