@@ -341,6 +341,7 @@ OPERATIONS: dict[str, Operation] = {
     )
 }
 NAMES = tuple(OPERATIONS)
+STREAMING = tuple(name for name, op in OPERATIONS.items() if op.streams)
 
 
 def _declared_defaults() -> dict[str, Any]:

@@ -45,8 +45,8 @@ from .operations import (
     DECLARED_DEFAULTS,
     INPAINT_SEAM_SECONDS,
     MAX_SECONDS,
-    OPERATIONS,
     SCHEDULER,
+    STREAMING,
     STYLE,
     TIMESTEP,
     Operation,
@@ -312,8 +312,7 @@ class ReveriePipeline:
     def stream(self, call: PreparedCall, callback: Callback | None = None) -> Iterator[Audio]:
         """A prepared generate call as consecutive chunks; memory stays constant in its length."""
         if not operation(call.op).streams:
-            streaming = ", ".join(name for name, op in OPERATIONS.items() if op.streams)
-            raise ValueError(f"{call.op} does not stream; {streaming} does")
+            raise ValueError(f"{call.op} does not stream; {', '.join(STREAMING)} does")
         return self._generate_chunks(call, Run(self.denoiser, call.sampling, call.total_steps, callback))
 
     def run(self, op: str, callback: Callback | None = None, **kwargs) -> Audio:
@@ -690,9 +689,9 @@ class ReveriePipeline:
         sampler = c.sampler if args["scheduler"] is None else args["scheduler"]
         mood = None if args["mood"] is None else parse_mood(args["mood"], self.styles)
         if mood is not None and mood.moves and not spec.streams:
-            streaming = ", ".join(name for name, op in OPERATIONS.items() if op.streams)
             raise ReverieError(
-                f"a mood that moves over time is for {streaming}, made window by window; give {spec.name} one mood",
+                f"a mood that moves over time is for {', '.join(STREAMING)}, made window by window; "
+                f"give {spec.name} one mood",
                 field="mood",
             )
         return Sampling(

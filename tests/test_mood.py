@@ -3,11 +3,17 @@ trajectory that moves a real generate from one mood's level and balance to anoth
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from reverie.models.errors import ReverieError
 from reverie.models.mood import STYLE_POINTS, parse_mood
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.controls import join_steps  # noqa: E402  the bench's seam measure, so test and bench agree
 
 STYLES = tuple(STYLE_POINTS)
 
@@ -98,16 +104,6 @@ def _level_db(mono: np.ndarray) -> float:
     return 20 * np.log10(np.sqrt(np.mean(mono**2)))
 
 
-def _join_steps_db(pipe, mono: np.ndarray, rate: int, seconds: float) -> float:
-    """The largest level change across a window join (where a seam would be): 0.5 s either side."""
-    windows, frame0, steps = pipe.prepare("generate", seconds=seconds).windows, 0, []
-    for (context, new), (next_context, _) in zip(windows, windows[1:]):
-        frame0 += context + new - next_context
-        at = round((frame0 + next_context / 2) / pipe.config.mel.frame_rate * rate)
-        steps.append(abs(_level_db(mono[at : at + rate // 2]) - _level_db(mono[at - rate // 2 : at])))
-    return max(steps)
-
-
 def test_a_trajectory_goes_from_one_moods_level_and_air_to_the_others_without_a_jump():
     """The embedded model, tense to sleep over 60 s: the last 12 s sound like sleep, not like the tense
     start that the long-piece anchors would otherwise hold them to."""
@@ -126,5 +122,5 @@ def test_a_trajectory_goes_from_one_moods_level_and_air_to_the_others_without_a_
         to_sleep, to_tense = abs(end - measure(sleep[tail], rate)), abs(end - measure(tense[tail], rate))
         assert to_sleep < to_tense / 2, (start, end, measure(sleep[tail], rate), measure(tense[tail], rate))
     # No seam where it moves: across the window joins, no level step beyond the steady pieces' own.
-    steady = max(_join_steps_db(pipe, tense, rate, seconds), _join_steps_db(pipe, sleep, rate, seconds))
-    assert _join_steps_db(pipe, moving, rate, seconds) <= steady + 1.0
+    steady = max(join_steps(pipe, tense, rate, seconds), join_steps(pipe, sleep, rate, seconds))
+    assert join_steps(pipe, moving, rate, seconds) <= steady + 1.0
