@@ -49,6 +49,7 @@ class Performance:
     mode: str
     programs: tuple[int, int, int]  # melody, chords, bass (General MIDI, 0-based)
     bar: float = 4.0  # quarter notes per bar; time 0 is a bar line
+    tonic: int = 0  # pitch class of the key the clip is in (its mode is `mode`)
 
     @property
     def bpm(self) -> float:
@@ -105,7 +106,7 @@ def arrange(score: ScoreNotes, style: Style, clip_seconds: float, rng: np.random
         int(rng.choice(style.chord_programs)),
         int(rng.choice(style.bass_programs)),
     )
-    return Performance(tuple(notes), tempo_us, shift, style.mode, programs, float(score.bar))
+    return Performance(tuple(notes), tempo_us, shift, style.mode, programs, float(score.bar), tonic)
 
 
 def _check_melody(melody: list[Note], clip_seconds: float, score_id: str) -> None:

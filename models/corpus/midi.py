@@ -1,4 +1,5 @@
-"""The melody of a clip as a one-track MIDI file in the clip's timeline (time 0 = sample 0)."""
+"""The melody of a clip as a one-track MIDI file in the clip's timeline (time 0 = sample 0, a bar line),
+with the clip's tempo, metre and key, so the file beside a clip is all training needs to know its grid."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import mido
 
+from ..melody.key import NAMES
 from .arrange import Performance
 
 TICKS_PER_BEAT = 480
@@ -29,6 +31,9 @@ def write_melody(performance: Performance, seconds: float, path: Path) -> None:
 
     track = mido.MidiTrack()
     track.append(mido.MetaMessage("set_tempo", tempo=performance.tempo_us, time=0))
+    track.append(mido.MetaMessage("time_signature", **time_signature(performance.bar), time=0))
+    key = NAMES[performance.tonic] + ("m" if performance.mode == "minor" else "")
+    track.append(mido.MetaMessage("key_signature", key=key, time=0))
     track.append(mido.Message("program_change", channel=0, program=performance.programs[0], time=0))
     now = 0
     for t, is_on, key, velocity in events:
@@ -38,3 +43,11 @@ def write_melody(performance: Performance, seconds: float, path: Path) -> None:
     midi = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
     midi.tracks.append(track)
     midi.save(str(path))
+
+
+def time_signature(quarters_per_bar: float) -> dict:
+    """A bar of so many quarter notes as a time signature: 4.0 -> 4/4, 3.0 -> 3/4, 1.5 -> 3/8."""
+    eighths = round(quarters_per_bar * 2)
+    if eighths % 2:
+        return {"numerator": eighths, "denominator": 8}
+    return {"numerator": eighths // 2, "denominator": 4}
