@@ -72,6 +72,15 @@ def _csv_ints(value: str) -> tuple[int, ...]:
     help="What the network predicts: the clean mel (x0) or v. With v, per-frame noise must pass the "
     "token bottleneck to be cancelled, and samples stayed grainy.",
 )
+@click.option(
+    "--grid/--no-grid",
+    default=True,
+    show_default=True,
+    help="Teach the model tempo, metre and key (what generate --bpm/--key ask for), learned from the "
+    "tempo, time signature and key signature of the MIDI file beside each clip (the corpus builder "
+    "writes them); clips without them train the grid-free case. Starting from a model without the grid "
+    "inputs adds them, at zero.",
+)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--bf16", is_flag=True, help="bf16 autocast for the forward pass.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -95,6 +104,7 @@ def train(
     resume,
     init_from,
     prediction,
+    grid,
     device,
     bf16,
     seed,
@@ -127,7 +137,8 @@ def train(
     output.mkdir(parents=True, exist_ok=True)
     mel = MelConfig.for_rate(int(sample_rate))
     key = hashlib.sha256(
-        json.dumps([[str(i.audio), i.style, str(i.midi)] for i in items] + [mel.to_dict(), names]).encode()
+        # "grid": the features know each clip's grid and key (a cache from before did not)
+        json.dumps([[str(i.audio), i.style, str(i.midi)] for i in items] + [mel.to_dict(), names, "grid"]).encode()
     ).hexdigest()[:16]
     cache = output / f"features-{key}.pt"
     if cache.is_file():
@@ -177,5 +188,6 @@ def train(
         log=lambda m: click.echo(m, err=True),
         init_from=start,
         init_mel=start_mel,
+        grid=grid,
     )
     click.echo(f"model written to {output}", err=True)

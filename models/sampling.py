@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .errors import Cancelled
+from .grid import KEYS
 from .schedulers import make_scheduler, to_epsilon
 from .unet import CHROMA_BINS, MelUNet1D
 
@@ -24,7 +25,8 @@ Callback = Callable[[int, int], "bool | None"]
 @dataclass(frozen=True)
 class Sampling:
     """A call's sampling settings, already checked: style index, melody, seed, steps, guidance, sampler,
-    and a mood (mood.MoodCurve over the model's styles) that steers instead of the style when given."""
+    a mood (mood.MoodCurve over the model's styles) that steers instead of the style when given, and the
+    grid and key to follow (for a model trained with them)."""
 
     style: int
     melody: Any  # a Melody (anything with .chroma), or None
@@ -33,6 +35,8 @@ class Sampling:
     guidance: float
     sampler: str
     mood: Any = None
+    grid: Any = None  # a grid.Grid: the beats and bars to put the music on, or None
+    key: int = KEYS  # grid.key_index of the key asked for; KEYS: none
 
 
 class Progress:
@@ -52,6 +56,8 @@ class Conditions:
     context: torch.Tensor  # (1, n_mels, T)
     mask: torch.Tensor  # (1, 1, T)
     guidance: float
+    grid: torch.Tensor | None = None  # (1, GRID_FEATURES, T)
+    key: int = KEYS
 
 
 class Denoiser:
@@ -87,7 +93,8 @@ class Denoiser:
         when it has something to guide."""
         timestep = torch.as_tensor(t).reshape(())
         null = self.unet.null_style
-        guided = cond.guidance != 1.0 and (cond.style != null or bool(cond.chroma.any()))
+        told = cond.grid is not None or cond.key != KEYS
+        guided = cond.guidance != 1.0 and (cond.style != null or bool(cond.chroma.any()) or told)
         batch = 2 if guided else 1
         if isinstance(cond.style, tuple):  # a mood: its weights, and the null style to guide from
             styles = torch.eye(null + 1)[[null, null]][:batch]
@@ -95,6 +102,9 @@ class Denoiser:
         else:
             styles = torch.tensor([cond.style, null][:batch])
         chroma = torch.cat([cond.chroma, torch.zeros_like(cond.chroma)][:batch])
+        # The unconditional branch knows no grid and no key: guidance pushes toward them as toward a style.
+        grid = None if cond.grid is None else torch.cat([cond.grid, torch.zeros_like(cond.grid)][:batch])
+        key = torch.tensor([cond.key, KEYS][:batch])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.config.precision == "bf16"):
             out = self.unet(
                 x.expand(batch, -1, -1),
@@ -103,6 +113,8 @@ class Denoiser:
                 cond.mask.expand(batch, -1, -1),
                 chroma,
                 styles,
+                grid,
+                key,
             ).float()
         if not guided:
             return out
@@ -133,7 +145,8 @@ class Run:
         self.denoiser, self.sampling = denoiser, sampling
         self.generator = torch.Generator().manual_seed(sampling.seed)
         self.progress = Progress(total_steps, callback)
-        self.chroma_offset = 0.0  # seconds of the melody (and mood) before the first frame
+        self.chroma_offset = 0.0  # seconds of the melody (and mood and grid) before the first frame
+        self.origin = 0.0  # the piece's time at frame 0: negative where a pre-roll comes first (bar_loop.py)
         self.window_style = self.style_at(0.0)  # the style of the latest conditions
 
     @property
@@ -153,18 +166,23 @@ class Run:
 
     def conditions(self, frames: int, context=None, mask=None) -> Conditions:
         mel = self.denoiser.config.mel
+        at = self.chroma_offset + self.origin
         chroma = torch.zeros(1, CHROMA_BINS, frames)
         if self.sampling.melody is not None:
-            values = self.sampling.melody.chroma(mel.frame_rate, frames, offset=self.chroma_offset)
+            values = self.sampling.melody.chroma(mel.frame_rate, frames, offset=at)
             chroma = torch.as_tensor(np.asarray(values, dtype=np.float32))[None]
+        grid = self.sampling.grid
+        grid = None if grid is None else torch.from_numpy(grid.features(mel.frame_rate, frames, at))[None]
         # A mood that moves is heard as it is in the middle of the frames.
-        self.window_style = self.style_at(self.chroma_offset + frames / 2 / mel.frame_rate)
+        self.window_style = self.style_at(at + frames / 2 / mel.frame_rate)
         return Conditions(
             self.window_style,
             chroma,
             context if context is not None else torch.zeros(1, mel.n_mels, frames),
             mask if mask is not None else torch.zeros(1, 1, frames),
             self.sampling.guidance,
+            grid,
+            self.sampling.key,
         )
 
     # --- the loops: one progress step per model call ---------------------------

@@ -3,7 +3,11 @@
 Inputs, stacked per frame: the noisy mel, the known-context mel times its
 mask, the mask itself and a 12-bin melody chroma. A style label (with a null
 label for classifier-free guidance) joins the timestep embedding, which
-modulates every block (scale and shift after the norm).
+modulates every block (scale and shift after the norm). A model built with
+`grid=True` also hears the musical grid (grid.py: beat and bar pulses and
+phases per frame, added to the first tokens) and a key (an embedding beside
+the style's); both start at zero, so a model warm-started into them begins
+exactly where it was.
 
 Built for a laptop CPU: tensors stay (batch, time, channels) so every
 projection is one matrix product (on this CPU a Linear is about 4x faster than
@@ -21,6 +25,8 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
+
+from .grid import GRID_FEATURES, KEYS
 
 CHROMA_BINS = 12
 SHIFTS = (1, -1, 2, -2)  # frame offsets of the first four of eight channel groups
@@ -95,6 +101,7 @@ class MelUNet1D(ModelMixin, ConfigMixin):
         mlp_factor: int = 2,
         time_embed_dim: int = 256,
         styles: tuple[str, ...] = ("sleep", "calm", "happy", "sad", "tense"),
+        grid: bool = False,
     ):
         super().__init__()
         # One entry per level from the finest down; the last level (the middle, the lowest resolution)
@@ -130,6 +137,11 @@ class MelUNet1D(ModelMixin, ConfigMixin):
         self.embed_out = nn.Linear(c0, n_mels * patch)
         nn.init.zeros_(self.embed_out.weight)
         nn.init.zeros_(self.embed_out.bias)
+        if grid:
+            self.grid_in = nn.Linear(GRID_FEATURES * patch, c0)
+            self.key_embed = nn.Embedding(KEYS + 1, time_embed_dim)  # index KEYS: the key is not known
+            for weight in (self.grid_in.weight, self.grid_in.bias, self.key_embed.weight):
+                nn.init.zeros_(weight)
 
     @property
     def null_style(self) -> int:
@@ -158,9 +170,13 @@ class MelUNet1D(ModelMixin, ConfigMixin):
         mask: torch.Tensor,
         chroma: torch.Tensor,
         style: torch.Tensor,
+        grid: torch.Tensor | None = None,
+        key: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """sample, context: (B, n_mels, T); mask: (B, 1, T), 1 = known; chroma: (B, 12, T); style: (B,) long,
-        or (B, styles + 1) float weights: the model hears their mean of its style embeddings (a mood)."""
+        or (B, styles + 1) float weights: the model hears their mean of its style embeddings (a mood);
+        grid: (B, GRID_FEATURES, T) or None (not known); key: (B,) long, KEYS or None for not known. A model
+        built without `grid` ignores both."""
         b, n_mels, frames = sample.shape
         patch = self.config.patch
         x = torch.cat([sample, context * mask, mask, chroma], dim=1)
@@ -172,9 +188,15 @@ class MelUNet1D(ModelMixin, ConfigMixin):
         x = x.transpose(1, 2).reshape(b, tokens, patch * x.shape[1])
         t = timestep.expand(b) if timestep.ndim == 0 else timestep
         style_emb = self._mixed_style(style.to(x.dtype)) if style.is_floating_point() else self.style_embed(style)
+        if self.config.grid:  # the key joins the style: what the music is, beside how it feels
+            known = torch.full((b,), KEYS, dtype=torch.long) if key is None else key.expand(b)
+            style_emb = style_emb + self.key_embed(known)
         emb = F.silu(self.time_embed(self.time_proj(t).to(x.dtype)) + style_emb)
 
         h = self.embed_in(x)
+        if self.config.grid and grid is not None:
+            g = F.pad(grid.to(x.dtype), (0, pad)) if pad else grid.to(x.dtype)
+            h = h + self.grid_in(g.transpose(1, 2).reshape(b, tokens, patch * GRID_FEATURES))
         skips = []
         for level, merge in zip(self.down, self.merge):
             h = level(h, emb)

@@ -4,7 +4,9 @@ Labels: a file's style is the name of the folder it sits in (DATA/calm/x.wav is
 "calm"), or comes from a CSV with `path,style` rows. Files directly in DATA,
 or rows without a style, are unlabelled and train the unconditional branch.
 A MIDI file beside an audio file (same stem) gives its melody; otherwise the
-melody is read from the audio itself (dominant chroma bin per frame).
+melody is read from the audio itself (dominant chroma bin per frame). Where that
+MIDI file states a tempo, time signature and key (the corpus builder's do), they
+label the clip's grid and key (grid.from_midi); otherwise both are unknown.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import torch
 
 from ..audio import load_audio, to_model_rate
 from ..errors import ReverieError
+from ..grid import KEYS, Grid, from_midi, key_index
 from ..mel import MelConfig, MelFrontend
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -65,12 +68,25 @@ def _read_labels(labels_csv, data_dir: Path) -> dict[Path, str]:
 
 @dataclass
 class Features:
-    """Per clip: log-mel (n_mels, T) float16, chroma (12, T) uint8, style index (or -1)."""
+    """Per clip: log-mel (n_mels, T) float16, chroma (12, T) uint8, style index (or -1), and where known
+    its grid as (bpm, quarter notes per bar, first bar line in seconds) and its key (grid.key_index)."""
 
     log_mels: list[torch.Tensor]
     chromas: list[torch.Tensor]
     styles: torch.Tensor
     style_names: tuple[str, ...]
+    grids: list[tuple[float, float, float] | None] | None = None
+    keys: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.grids is None:  # a cache written before grids were read: nothing is known
+            self.grids = [None] * len(self.log_mels)
+        if self.keys is None:
+            self.keys = torch.full((len(self.log_mels),), KEYS, dtype=torch.long)
+
+    def grid(self, index: int) -> Grid | None:
+        known = self.grids[index]
+        return None if known is None else Grid.steady(known[0], known[1], known[2])
 
     def save(self, path: Path) -> None:
         torch.save(self.__dict__, path)
@@ -84,21 +100,25 @@ def featurise(items: list[Item], mel: MelConfig, style_names: tuple[str, ...], p
     from ..melody import Melody, audio_chroma
 
     frontend = MelFrontend(MelConfig(**{**mel.to_dict(), "mean": 0.0, "std": 1.0}))
-    log_mels, chromas, styles = [], [], []
+    log_mels, chromas, styles, grids, keys = [], [], [], [], []
     for item in items:
         mono = to_model_rate(load_audio(item.audio), mel.sample_rate)
         log_mel = frontend.encode(torch.from_numpy(mono))
         frames = log_mel.shape[-1]
+        grid = key = None
         if item.midi is not None:
             chroma = Melody.from_midi(item.midi).chroma(mel.frame_rate, frames)
+            grid, key = from_midi(item.midi)
         else:
             chroma = audio_chroma(mono, mel.sample_rate, mel.frame_rate, frames)
         log_mels.append(log_mel.half())
         chromas.append(torch.as_tensor(np.asarray(chroma) > 0.5, dtype=torch.uint8))
         styles.append(style_names.index(item.style) if item.style in style_names else -1)
+        grids.append(None if grid is None else (grid.steady_bpm, grid.beats_per_bar, grid.downbeat))
+        keys.append(key_index(key))
         if progress is not None:
             progress()
-    return Features(log_mels, chromas, torch.tensor(styles), style_names)
+    return Features(log_mels, chromas, torch.tensor(styles), style_names, grids, torch.tensor(keys))
 
 
 def bin_statistics(features: Features) -> tuple[list[float], list[float]]:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ..grid import GRID_FEATURES, KEYS
 from ..mel import MelConfig
 from ..pipeline import PipelineConfig, ReveriePipeline
 from ..schedulers import loss_weight, make_scheduler, training_scheduler_config, training_target
@@ -39,6 +40,10 @@ class TrainConfig:
     ema_decay: float = 0.999
     style_dropout: float = 0.2
     melody_dropout: float = 0.3
+    grid_dropout: float = 0.3  # for a model with grid inputs: the grid and the key, each on its own
+    # The grid and key inputs learn this many times faster: warm-started at zero into a trained network,
+    # they have everything to learn while the rest only adjusts.
+    new_inputs_lr_scale: float = 10.0
     p_prefix: float = 0.3
     p_gap: float = 0.3
     seed: int = 0
@@ -57,12 +62,15 @@ class Batches:
         self.mean = torch.tensor(mel.mean)[:, None]
         self.std = torch.tensor(mel.std)[:, None]
         self.lengths = torch.tensor([m.shape[-1] for m in features.log_mels])
+        self.frame_rate = mel.frame_rate
 
     def draw(self, g: torch.Generator):
         c = self.config
         n = len(self.features.log_mels)
         x0, chroma, ctx_mask = [], [], []
         styles = torch.empty(c.batch_size, dtype=torch.long)
+        keys = torch.full((c.batch_size,), KEYS, dtype=torch.long)
+        grids = torch.zeros(c.batch_size, GRID_FEATURES, c.crop_frames)
         for i in range(c.batch_size):
             k = int(torch.randint(n, (1,), generator=g))
             length = int(self.lengths[k])
@@ -78,11 +86,18 @@ class Batches:
                 style = self.null_style
             if float(torch.rand(1, generator=g)) < c.melody_dropout:
                 ch = torch.zeros_like(ch)
+            # Drawn for every clip, known grid or not, so a batch's other draws do not depend on labels.
+            keep_grid, keep_key = (float(u) >= c.grid_dropout for u in torch.rand(2, generator=g))
+            grid = self.features.grid(k)
+            if grid is not None and keep_grid:
+                grids[i, :, :crop] = torch.from_numpy(grid.features(self.frame_rate, crop, start / self.frame_rate))
+            if keep_key:
+                keys[i] = self.features.keys[k]
             x0.append(mel)
             chroma.append(ch)
             ctx_mask.append(self._mask(g))
             styles[i] = style
-        return torch.stack(x0), torch.stack(chroma), torch.stack(ctx_mask), styles
+        return torch.stack(x0), torch.stack(chroma), torch.stack(ctx_mask), styles, grids, keys
 
     def _mask(self, g: torch.Generator) -> torch.Tensor:
         c, frames = self.config, self.config.crop_frames
@@ -109,6 +124,7 @@ def train(
     log=print,
     init_from: MelUNet1D | None = None,
     init_mel: MelConfig | None = None,
+    grid: bool | None = None,
 ) -> ReveriePipeline:
     """Train (or resume) into `output`. `init_from`: weights to start from instead of noise
     (its architecture wins over `unet_kwargs`; see warm_start), made for `init_mel` (default: `mel`)."""
@@ -124,17 +140,17 @@ def train(
         state = None
         old = init_mel or mel
         bands = (old.f_min, old.f_max), (mel.f_min, mel.f_max)
-        unet = warm_start(init_from, mel.n_mels, tuple(features.style_names), *bands)
+        unet = warm_start(init_from, mel.n_mels, tuple(features.style_names), *bands, grid=grid)
         log(
             f"starting from a model trained elsewhere ({init_from.config.n_mels} mel bins to {old.f_max:g} Hz "
             f"-> {mel.n_mels} to {mel.f_max:g} Hz)"
         )
     else:
         state = None
-        unet = MelUNet1D(styles=tuple(features.style_names), n_mels=mel.n_mels, **unet_kwargs)
+        unet = MelUNet1D(styles=tuple(features.style_names), n_mels=mel.n_mels, grid=bool(grid), **unet_kwargs)
     unet.to(device).train()
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
-    optimiser = torch.optim.AdamW(unet.parameters(), lr=config.lr, betas=(0.9, 0.99), weight_decay=0.01)
+    optimiser = torch.optim.AdamW(_param_groups(unet, config), lr=config.lr, betas=(0.9, 0.99), weight_decay=0.01)
     step = 0
     if state is not None:
         ema.load_state_dict(state["ema"])
@@ -163,16 +179,16 @@ def train(
         while step < config.steps:
             # A generator per step, seeded by (seed, step): a resumed run draws the same batches.
             g = torch.Generator().manual_seed(config.seed * 1_000_003 + step)
-            x0, chroma, mask, styles = (t.to(device) for t in batches.draw(g))
+            x0, chroma, mask, styles, grids, keys = (t.to(device) for t in batches.draw(g))
             noise = torch.randn(x0.shape, generator=g).to(device)
             t = torch.randint(0, len(alphas), (x0.shape[0],), generator=g).to(device)
             a = alphas[t][:, None, None]
             xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
             target = training_target(x0, noise, a, config.prediction_type)
             for group in optimiser.param_groups:
-                group["lr"] = config.lr * min(1.0, (step + 1) / config.warmup)
+                group["lr"] = group.get("base_lr", config.lr) * min(1.0, (step + 1) / config.warmup)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
-                pred = unet(xt, t, x0, mask, chroma, styles)
+                pred = unet(xt, t, x0, mask, chroma, styles, grids, keys)
             # Known frames are easy (the context holds them); weight the frames the model must invent.
             weight = (1.0 - 0.75 * mask) * loss_weight(a, config.prediction_type)
             loss = ((pred.float() - target) ** 2 * weight).mean()
@@ -207,6 +223,16 @@ def train(
         raise
     bar.close()
     return ReveriePipeline.from_pretrained(output)
+
+
+def _param_groups(unet: MelUNet1D, config: TrainConfig) -> list[dict]:
+    new = ("grid_in.", "key_embed.")
+    named = list(unet.named_parameters())
+    groups = [
+        {"params": [p for n, p in named if not n.startswith(new)], "base_lr": config.lr},
+        {"params": [p for n, p in named if n.startswith(new)], "base_lr": config.lr * config.new_inputs_lr_scale},
+    ]
+    return [g for g in groups if g["params"]]
 
 
 @contextlib.contextmanager

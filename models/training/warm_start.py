@@ -22,10 +22,16 @@ Band = tuple[float, float]  # a mel's (f_min, f_max), Hz
 
 
 def warm_start(
-    old: MelUNet1D, n_mels: int, styles: tuple[str, ...], old_band: Band | None = None, band: Band | None = None
+    old: MelUNet1D,
+    n_mels: int,
+    styles: tuple[str, ...],
+    old_band: Band | None = None,
+    band: Band | None = None,
+    grid: bool | None = None,
 ) -> MelUNet1D:
     """A model for `n_mels` bins over `band` and `styles`, initialised from `old` (bins over `old_band`;
-    by default both bands are the same)."""
+    by default both bands are the same). `grid=True` adds the grid and key inputs to a model without
+    them (they start at zero, so the new model begins as the old one); None keeps the old model's."""
     if tuple(old.config.styles) != tuple(styles):
         raise ReverieError(
             f"the model to start from knows styles {', '.join(old.config.styles)}; the data has "
@@ -33,11 +39,16 @@ def warm_start(
             field="init_from",
         )
     config = {k: v for k, v in dict(old.config).items() if not k.startswith("_")}
-    new = MelUNet1D(**{**config, "n_mels": n_mels, "styles": tuple(styles)})
+    adds_grid = bool(grid) and not config.get("grid", False)
+    if grid is not None and not grid and config.get("grid", False):
+        raise ReverieError("the model to start from hears a grid; a model without one cannot start from it")
+    new = MelUNet1D(**{**config, "n_mels": n_mels, "styles": tuple(styles), "grid": config.get("grid") or adds_grid})
     state = old.state_dict()
     if n_mels != old.config.n_mels or (old_band and band and old_band != band):
         source = nearest_bins(old.config.n_mels, n_mels, old_band, band)
         state = _remap_mel_layers(state, source, old.config.n_mels, n_mels, old.config.patch)
+    if adds_grid:
+        state = {**state, **{k: v for k, v in new.state_dict().items() if k.startswith(("grid_in.", "key_embed."))}}
     new.load_state_dict(state)
     return new
 
