@@ -125,15 +125,19 @@ def pipeline_kwargs(req: Request, max_seconds: float) -> dict[str, Any]:
     if melody is not None:
         kwargs["melody"] = melody
     if operation(req.op).length == ASKED and "seconds" not in kwargs:
+        bars = kwargs.get("bars")
         source = "default length" if melody is None else "midi melody" if req.midi is not None else "hummed take"
-        seconds = generate_seconds(None, melody)
+        source = f"{bars} bars" if bars is not None else source
+        seconds = generate_seconds(None, melody, bars, kwargs.get("bpm"), kwargs.get("beats_per_bar"))
         if seconds > max_seconds:
             raise ReverieError(
                 f"the {source} lasts {seconds:.2f} s; this server allows at most {max_seconds:g} s per request",
-                field="seconds",
+                field="bars" if bars is not None else "seconds",
                 code=P.TOO_LARGE,
             )
-        kwargs["seconds"] = req.seconds = seconds
+        req.seconds = seconds
+        if bars is None:  # bars: the pipeline counts them out
+            kwargs["seconds"] = seconds
     return kwargs
 
 

@@ -226,7 +226,7 @@ def run_here(job: Job, model: str | None) -> None:
     audio = {name: read_audio(path, input_field(name)) for name, path in job.inputs.items()}
     melody = job.melody.read()
     params = dict(job.params)
-    if job.op.length == ASKED:
+    if job.op.length == ASKED and params.get("bars") is None:  # bars: the pipeline counts them out
         params["seconds"] = generate_seconds(params["seconds"], melody)
     kwargs = {**audio, **params, "melody": melody}
 

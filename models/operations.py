@@ -218,6 +218,39 @@ VARIATION = Param(
     low=0,
     high=1,
 )
+# The grid and key generate puts its music on (models/grid.py); learned conditioning of a model trained
+# with them (`reverie train --grid`).
+BPM = Param(
+    "bpm",
+    STRING,
+    'Tempo in quarter notes per minute ("96"), or a tempo that moves: seconds:bpm entries, linear between '
+    '("0:84; 1200:60"). The beats and bars land on this grid, a bar line at 0 s.',
+    default_text="none (a tempo of the model's choosing)",
+)
+BEATS_PER_BAR = Param(
+    "beats_per_bar",
+    NUMBER,
+    "With bpm: quarter notes per bar (4 for 4/4, 3 for 3/4 and 6/8).",
+    low=1,
+    high=16,
+    default_text="4",
+)
+BARS = Param(
+    "bars",
+    INTEGER,
+    "With bpm: the length in whole bars instead of seconds; the result loops on the bar.",
+    low=1,
+    high=10_000,
+    replaced_by="seconds",
+    default_text="none (seconds decide)",
+)
+KEY = Param(
+    "key",
+    STRING,
+    'Key of the result: a tonic A-G with an optional # or b, then major or minor ("A minor", "F#m", "Eb").',
+    default_text="none (a key of the model's choosing)",
+)
+GRID = (BPM, BEATS_PER_BAR, BARS, KEY)
 # generate's output rate; also the range every audio input's rate must be in (audio.check_sample_rate).
 SAMPLE_RATE = Param("sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=1000, high=384000)
 
@@ -276,6 +309,7 @@ OPERATIONS: dict[str, Operation] = {
                     low=1,
                     high=MAX_CHANNELS,
                 ),
+                *GRID,
                 *SAMPLING,
             ),
             length=ASKED,
@@ -364,12 +398,20 @@ def operation(name: Any) -> Operation:
     return OPERATIONS[name]
 
 
-def generate_seconds(seconds: float | None, melody: Any = None) -> float:
-    """generate's length, the one rule for every face: the seconds asked for, else the melody's length
-    (`Melody.length`: a MIDI melody's last note, or a hummed take's whole length), else
-    DEFAULT_GENERATE_SECONDS. A MIDI file without notes lasts 0 s and so gets the default."""
+def generate_seconds(
+    seconds: float | None, melody: Any = None, bars: int | None = None, bpm: Any = None, beats_per_bar=None
+) -> float:
+    """generate's length, the one rule for every face: the seconds asked for, else `bars` whole bars at
+    `bpm`, else the melody's length (`Melody.length`: a MIDI melody's last note, or a hummed take's whole
+    length), else DEFAULT_GENERATE_SECONDS. A MIDI file without notes lasts 0 s and so gets the default."""
     if seconds is not None:
         return seconds
+    if bars is not None:
+        if bpm is None:
+            raise ReverieError("bars needs a bpm: give the tempo the bars are counted in", field="bars")
+        from .grid import parse_bpm  # numpy, not torch: a face that only validates stays light
+
+        return parse_bpm(bpm, beats_per_bar).bars_seconds(BARS.check(bars))
     length = melody.length if melody is not None else None
     return length if length else DEFAULT_GENERATE_SECONDS
 

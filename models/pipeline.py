@@ -34,12 +34,15 @@ import numpy as np
 import torch
 
 from .audio import Audio, PeakLimiter, fit_length, limit_peaks, resample, to_model_rate
+from .bar_loop import BarLoop
 from .detail import Detail, air_crossover, measure
 from .drift import AudioAnchor, BandAnchor
 from .errors import ReverieError
+from .grid import key_index, parse_bpm
 from .groove import GapRepeat, gap_repeat, loop_after, period
 from .headroom import ceiling_of, hold_under
 from .mel import MelConfig, MelFrontend, unit_phase
+from .melody.key import parse_key
 from .mood import parse_mood
 from .operations import (
     DECLARED_DEFAULTS,
@@ -52,6 +55,7 @@ from .operations import (
     Operation,
     Param,
     check_region,
+    generate_seconds,
     operation,
 )
 from .sampling import Callback, Denoiser, Run, Sampling, slerp
@@ -146,6 +150,16 @@ class Laid:
 
 
 @dataclass(frozen=True, eq=False)
+class GeneratePlan:
+    """generate's length in seconds and, for a result of whole bars, the pre-roll made before bar 1 and
+    the fade from the last bar into it (bar_loop.py), in seconds."""
+
+    seconds: float
+    lead: float = 0.0
+    fade: float = 0.0
+
+
+@dataclass(frozen=True, eq=False)
 class FromTimestep:
     """transform's and interpolate's plan: the timestep denoising starts from (0: the input as it is)."""
 
@@ -187,7 +201,7 @@ class PreparedCall:
 
     `args` holds every argument of the operation, checked, with defaults filled in (None still means
     "the model's setting" or "absent"); `plan` what planning derived from them (the operation's own
-    plan type above; None for generate); `windows` are the (context, new) frame counts of generate and
+    plan type above); `windows` are the (context, new) frame counts of generate and
     continue, one denoising loop each.
     """
 
@@ -235,9 +249,9 @@ class ReveriePipeline:
         return path
 
     @classmethod
-    def tiny(cls, seed: int = 0) -> "ReveriePipeline":
-        """A small random model with the full machinery, fast enough for tests. Like every call, it leaves
-        torch's global generator as it found it."""
+    def tiny(cls, seed: int = 0, grid: bool = False) -> "ReveriePipeline":
+        """A small random model with the full machinery, fast enough for tests; `grid`: one that hears
+        tempo and key. Like every call, it leaves torch's global generator as it found it."""
         # Module initialisers draw from the global generator: seed a forked copy of it.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -248,10 +262,13 @@ class ReveriePipeline:
                 attention_levels=(False,),
                 attention_heads=2,
                 time_embed_dim=64,
+                grid=grid,
             )
-            # A trained model's output layer is not zero: without this, style and melody could not
-            # change a sample and tests could not tell a face that drops them.
-            torch.nn.init.normal_(unet.embed_out.weight, std=0.02)
+            # A trained model's output layer (and grid input) is not zero: without this, style, melody
+            # and tempo could not change a sample and tests could not tell a face that drops them.
+            trained = [unet.embed_out.weight] + ([unet.grid_in.weight, unet.key_embed.weight] if grid else [])
+            for weight in trained:
+                torch.nn.init.normal_(weight, std=0.02)
         mel = MelConfig(n_fft=512, hop_length=256, n_mels=32, griffin_lim_iters=8)
         config = PipelineConfig(mel=mel, window_frames=64, context_frames=16, crossfade_frames=8, steps=4, guidance=2.0)
         return cls(unet, config)
@@ -327,12 +344,14 @@ class ReveriePipeline:
     # Shorthands for prepare + execute. Their parameters are the spec's (operations.py): `_declared` adds
     # them to each method's signature, so help() and editors show them without a second list here.
     @_declared("generate")
-    def generate(self, seconds: float, **params) -> Audio:
-        """New audio in a style, optionally following a melody."""
+    def generate(self, seconds: float | None = None, **params) -> Audio:
+        """New audio in a style, optionally following a melody; `bars=` at `bpm=` instead of seconds."""
         return self.run("generate", seconds=seconds, **params)
 
     @_declared("generate")
-    def stream_generate(self, seconds: float, *, callback: Callback | None = None, **params) -> Iterator[Audio]:
+    def stream_generate(
+        self, seconds: float | None = None, *, callback: Callback | None = None, **params
+    ) -> Iterator[Audio]:
         """generate as consecutive chunks: arguments are checked now, memory stays constant in `seconds`."""
         return self.stream(self.prepare("generate", seconds=seconds, **params), callback=callback)
 
@@ -366,33 +385,46 @@ class ReveriePipeline:
 
     # --- generate -----------------------------------------------------------
     def _plan_generate(self, args: dict, sampling: Sampling):
-        if args["seconds"] is None:
-            raise TypeError("generate needs seconds")
-        windows = self._windows(self.frontend.frames_for(math.ceil(args["seconds"] * self.sample_rate)) + 1, 0)
-        return None, windows, len(windows) * self.denoiser.steps(sampling)
+        if args["bars"] is not None:
+            seconds = generate_seconds(None, bars=args["bars"], bpm=args["bpm"], beats_per_bar=args["beats_per_bar"])
+            # A beat of pre-roll leads into bar 1; the last bar fades into it, so the result loops.
+            lead = sampling.grid.seconds_of(1.0) - sampling.grid.downbeat
+            plan = GeneratePlan(seconds, lead, lead)
+        elif args["seconds"] is None:
+            raise TypeError("generate needs seconds or bars")
+        else:
+            plan = GeneratePlan(args["seconds"])
+        made = math.ceil((plan.lead + plan.seconds) * self.sample_rate)
+        windows = self._windows(self.frontend.frames_for(made) + 1, 0)
+        return plan, windows, len(windows) * self.denoiser.steps(sampling)
 
     def _run_generate(self, call: PreparedCall, run: Run) -> Audio:
         chunks = self._generate_chunks(call, run)
         return Audio(np.concatenate([c.samples for c in chunks], axis=1), call.args["sample_rate"])
 
     def _generate_chunks(self, call: PreparedCall, run: Run) -> Iterator[Audio]:
-        sample_rate, channels = call.args["sample_rate"], call.args["channels"]
-        out_frames, emitted = round(call.args["seconds"] * sample_rate), 0
+        sample_rate, channels, plan = call.args["sample_rate"], call.args["channels"], call.plan
+        lead = round(plan.lead * sample_rate)
+        out_frames, emitted = lead + round(plan.seconds * sample_rate), 0
         finish = self.prior.for_channels(channels).stream(sample_rate, self.sample_rate)
         # New audio does not clip: the widened image adds the side's peaks to the mid's.
         limiter = PeakLimiter(1.0, sample_rate)
+        loop = BarLoop(lead, round(plan.fade * sample_rate), out_frames - lead) if lead else None
+        looped = (lambda x: x) if loop is None else loop.push
+        run.origin = -plan.lead
         with torch.inference_mode():
             model_audio = self._decode_windows(run, call.windows, 0, None, None)
             for piece in resampled(model_audio, StreamResampler(self.sample_rate, sample_rate)):
                 piece = piece[: out_frames - emitted]
                 emitted += len(piece)
                 if len(piece):
-                    yield from _nonempty(limiter.push(finish.push(piece[None, :])), sample_rate)
+                    yield from _nonempty(limiter.push(looped(finish.push(piece[None, :]))), sample_rate)
         if emitted < out_frames:
-            yield from _nonempty(
-                limiter.push(finish.push(np.zeros((1, out_frames - emitted), np.float32))), sample_rate
-            )
-        yield from _nonempty(limiter.push(finish.flush()), sample_rate)
+            silence = np.zeros((1, out_frames - emitted), np.float32)
+            yield from _nonempty(limiter.push(looped(finish.push(silence))), sample_rate)
+        yield from _nonempty(limiter.push(looped(finish.flush())), sample_rate)
+        if loop is not None:
+            yield from _nonempty(limiter.push(loop.flush()), sample_rate)
         yield from _nonempty(limiter.flush(), sample_rate)
 
     # --- continue -----------------------------------------------------------
@@ -694,7 +726,10 @@ class ReveriePipeline:
                 f"give {spec.name} one mood",
                 field="mood",
             )
+        grid, key = self._grid_and_key(args)
         return Sampling(
+            grid=grid,
+            key=key_index(key),
             mood=mood,
             style=self.unet.null_style if args["style"] is None else self.styles.index(args["style"]),
             melody=args["melody"],
@@ -703,6 +738,21 @@ class ReveriePipeline:
             guidance=c.guidance if args["guidance"] is None else args["guidance"],
             sampler="repaint" if args.get("method") == "repaint" else sampler,
         )
+
+    def _grid_and_key(self, args: dict):
+        """The grid (bpm, beats_per_bar) and key asked for, checked against what this model was taught."""
+        bpm, beats, key = args.get("bpm"), args.get("beats_per_bar"), args.get("key")
+        for name, value in (("beats_per_bar", beats), ("bars", args.get("bars"))):
+            if value is not None and bpm is None:
+                raise ReverieError(f"{name} needs a bpm: give the tempo its bars are counted in", field=name)
+        if (bpm is not None or key is not None) and not self.unet.config.grid:
+            asked = "bpm" if bpm is not None else "key"
+            raise ReverieError(
+                f"this model was trained without tempo and key, so {asked} cannot steer it; leave {asked} out, "
+                "or use a model trained with them (`reverie train --grid`; the shipped model is not yet)",
+                field=asked,
+            )
+        return (None if bpm is None else parse_bpm(bpm, beats)), (None if key is None else parse_key(key))
 
     def _start_timestep(self, args: dict) -> int:
         """Where transform and interpolate start denoising: timestep, or strength 0-1 of the schedule."""

@@ -8,6 +8,7 @@ import zlib
 from dataclasses import dataclass
 
 from reverie.models.operations import ASKED, operation
+from reverie.models.operations import generate_seconds as bars_or_seconds
 
 from .preset import SetSpec, StemSpec
 from .schema import CHANNELS
@@ -36,7 +37,7 @@ def stem_call(stem: StemSpec, set_spec: SetSpec, defaults: dict) -> StemCall:
     given = {name: stem.values.get(name) for name in spec.names}
     of_the_set = {"sample_rate": set_spec.sample_rate, "channels": CHANNELS, "seed": stem_seed(stem, set_spec)}
     given |= {name: value for name, value in of_the_set.items() if name in spec.names}
-    if spec.length == ASKED:
+    if spec.length == ASKED and stem.values.get("bars") is None:  # bars: the pipeline counts them out
         given["seconds"] = requested_seconds(stem, set_spec)
     params = spec.filled(given, defaults)
     return StemCall(stem.op, {**{name: audio[name] for name in spec.inputs}, **params, "melody": melody})
@@ -53,8 +54,8 @@ def requested_seconds(stem: StemSpec, set_spec: SetSpec) -> float:
 def generate_seconds(stem: StemSpec, set_spec: SetSpec) -> float:
     """A generate stem's length on the timeline: its seconds, else up to the end of the set."""
     v = stem.values
-    if v.get("seconds") is not None:
-        return float(v["seconds"])
+    if v.get("seconds") is not None or v.get("bars") is not None:
+        return bars_or_seconds(v["seconds"], bars=v.get("bars"), bpm=v.get("bpm"), beats_per_bar=v.get("beats_per_bar"))
     return set_spec.seconds - (v.get("start") or 0.0)
 
 

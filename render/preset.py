@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from reverie.models.errors import ReverieError
+from reverie.models.grid import tempo_text
 from reverie.models.mood import as_text
 from reverie.models.operations import ASKED, operation
 
@@ -37,6 +38,9 @@ from .schema import (
     Key,
     input_key,
 )
+
+# Keys whose TOML form may be a list of [seconds, value] pairs; the pipeline takes their text form.
+TEXT_FORMS = {"mood": as_text, "tempo": tempo_text}
 
 # --- the validated preset ------------------------------------------------------------
 
@@ -156,8 +160,8 @@ def _check_table(
                 "conflict", where, value, f'`{key}` is not used by op "{op}"', f"{key} with op " + ", ".join(spec.ops)
             )
             continue
-        if spec.kind == "mood":  # a trajectory may be a TOML list: the pipeline takes its text form
-            value = _mood_text(value, where, issues)
+        if spec.kind in TEXT_FORMS:  # a trajectory may be a TOML list: the pipeline takes its text form
+            value = _text_form(key, value, where, issues)
             if value is None:
                 values[key] = None
                 continue
@@ -173,11 +177,11 @@ def _check_table(
     return values
 
 
-def _mood_text(value, where: str, issues: Issues) -> str | None:
+def _text_form(key: str, value, where: str, issues: Issues) -> str | None:
     try:
-        return as_text(value)
+        return TEXT_FORMS[STEM_KEYS[key].kind](value)
     except ReverieError as exc:
-        issues.add("type", where, value, exc.message, STEM_KEYS["mood"].allowed())
+        issues.add("type", where, value, exc.message, STEM_KEYS[key].allowed())
         return None
 
 

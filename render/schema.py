@@ -34,7 +34,7 @@ KINDS_OF_TYPES = {ops.INTEGER: "int", ops.NUMBER: "number", ops.STRING: "str", o
 
 @dataclass(frozen=True)
 class Key:
-    kind: str  # name, str, int, number, bool, path, paths, effects
+    kind: str  # name, str, int, number, bool, path, paths, effects, mood, tempo
     default: object = None
     doc: str = ""
     lo: float | None = None
@@ -58,6 +58,7 @@ class Key:
             "paths": "a list of file paths",
             "effects": "a list of effect tables",
             "mood": "a mood (text) or a list of [seconds, mood] pairs",
+            "tempo": "a bpm, its text, or a list of [seconds, bpm] pairs",
         }[self.kind]
         if self.param is not None:
             bounded = self.param.low is not None or self.param.high is not None
@@ -143,6 +144,21 @@ STEM_KEYS: dict[str, Key] = {
         "generate: length (default: to the end of the set); continue: seconds added.",
         on=ops_with("seconds"),
     ),
+    "bpm": Key(
+        "tempo",
+        None,
+        "generate: the tempo its beats and bars land on, a bar line at the stem's start: a bpm such as 96, "
+        "or a tempo that moves, [[seconds, bpm], ...] such as [[0, 84], [1200, 60]].",
+        ops=ops_with("bpm"),
+        param=ops.BPM,
+    ),
+    "beats_per_bar": param_key(ops.BEATS_PER_BAR, "With bpm: quarter notes per bar (default 4).", on=ops_with("bpm")),
+    "bars": param_key(
+        ops.BARS,
+        "generate, with bpm: the length in whole bars (instead of seconds); it loops on the bar.",
+        on=ops_with("bars"),
+    ),
+    "key": param_key(ops.KEY, 'generate: the key, such as "A minor" or "F#m".', on=ops_with("key")),
     "seed": param_key(ops.SEED, "Seed (default: derived from [set].seed and the stem name)."),
     "steps": param_key(ops.STEPS, "Denoising steps (default: the model's)."),
     "guidance": param_key(ops.GUIDANCE, "Guidance scale (default: the model's)."),

@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from reverie.models.operations import ASKED, EXTENDED, operation
+from reverie.models.operations import generate_seconds as bars_or_seconds
 from reverie.models.stream import fade_curve
 
 from .call import generate_seconds, stem_call
@@ -48,8 +49,9 @@ def content_frames(stem: StemSpec, set_spec: SetSpec) -> int:
 def model_seconds(stem: StemSpec, params: dict) -> float:
     """Seconds of audio the model made for the stem (a loop clip counts once)."""
     spec = operation(stem.op)
-    if "seconds" in spec.names:  # what it makes: a generate's length, or what a continuation adds
-        return float(params["seconds"])
+    if "seconds" in spec.names:  # what it makes: a generate's length (asked, or whole bars), or what continue adds
+        bars = {name: params.get(name) for name in ("bars", "bpm", "beats_per_bar")}
+        return float(bars_or_seconds(params.get("seconds"), **bars))
     _, audio = stem.inputs
     return audio[spec.main_input].seconds
 
