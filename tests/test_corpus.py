@@ -16,7 +16,7 @@ import soundfile as sf
 from click.testing import CliRunner
 
 from reverie.models.corpus import arrange, build, effects, scores
-from reverie.models.corpus.styles import RECIPES, STYLES
+from reverie.models.corpus.styles import ANY_TEMPO, RECIPES, STYLES
 from reverie.models.melody import Melody, audio_chroma, pitch_class_accuracy
 from reverie.models.melody.midi import read_midi
 
@@ -91,7 +91,9 @@ def test_audio_format_and_level(corpora):
 def test_manifest_values_follow_the_recipes(corpora):
     for r in manifest(corpora / "a"):
         recipe = RECIPES[r["style"]]
-        assert recipe.tempo[0] - 0.01 <= float(r["tempo_bpm"]) <= recipe.tempo[1] + 0.01
+        bpm = float(r["tempo_bpm"])
+        # the style's own range, or the share played at any tempo (styles.ANY_TEMPO)
+        assert any(lo - 0.01 <= bpm <= hi + 0.01 for lo, hi in (recipe.tempo, ANY_TEMPO)), (r["clip_id"], bpm)
         assert r["mode"] == recipe.mode
         melody_program, chord_program, bass_program = (int(p) for p in r["programs"].split(";"))
         assert melody_program in recipe.melody_programs and chord_program in recipe.chord_programs
@@ -210,7 +212,7 @@ def test_styles_differ_in_brightness_and_pace(corpora):
     }
     assert max(by_style["sleep"]) < min(by_style["happy"])
     tempos = {s: [float(r["tempo_bpm"]) for r in rows if r["style"] == s] for s in STYLES}
-    assert max(tempos["sleep"]) < min(tempos["happy"])
+    assert np.median(tempos["sleep"]) < np.median(tempos["happy"]) - 40
 
 
 def _score(parts, bar=4.0):

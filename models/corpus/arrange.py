@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .scores import ScoreNotes, ScoreUnusable, estimate_key
-from .styles import Style
+from .styles import ANY_TEMPO, ANY_TEMPO_SHARE, Style
 
 MELODY, CHORDS, BASS = 0, 1, 2  # synthesiser channels
 LOWEST_MIDI = 28  # E1: lower notes are octave-folded up, the soundfont has little below
@@ -61,7 +61,11 @@ class Performance:
 
 
 def arrange(score: ScoreNotes, style: Style, clip_seconds: float, rng: np.random.Generator) -> Performance:
-    tempo_us = int(round(60_000_000 / rng.uniform(*style.tempo)))
+    if rng.random() < ANY_TEMPO_SHARE:
+        bpm = float(np.exp(rng.uniform(*np.log(ANY_TEMPO))))
+    else:
+        bpm = rng.uniform(*style.tempo)
+    tempo_us = int(round(60_000_000 / bpm))
     spq = tempo_us / 1_000_000  # seconds per quarter, exactly what the MIDI tempo says
     span_q = clip_seconds / spq
     start = _choose_start(score, span_q, rng)

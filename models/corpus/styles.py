@@ -16,6 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 STYLES = ("sleep", "calm", "happy", "sad", "tense")
+# A share of every style's clips is played at any tempo a producer may ask for (log-uniform over
+# ANY_TEMPO), so the model's tempo input learns tempo apart from style: otherwise every calm clip it
+# hears is 60-80 bpm and "calm at 120" is a request it has never met. Each style's own range still
+# holds most of its clips, so tempo stays one of the cues that sets the styles apart.
+ANY_TEMPO = (60.0, 160.0)
+ANY_TEMPO_SHARE = 0.3
 
 
 @dataclass(frozen=True)
