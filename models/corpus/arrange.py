@@ -61,10 +61,13 @@ class Performance:
 
 
 def arrange(score: ScoreNotes, style: Style, clip_seconds: float, rng: np.random.Generator) -> Performance:
-    if rng.random() < ANY_TEMPO_SHARE:
-        bpm = float(np.exp(rng.uniform(*np.log(ANY_TEMPO))))
+    # One uniform draw picks both the kind of tempo and the tempo, so the rest of a seed's draws (score,
+    # excerpt, register, instruments) stay what they were before any-tempo clips were made.
+    u = rng.uniform()
+    if u < ANY_TEMPO_SHARE:
+        bpm = float(np.exp(np.interp(u / ANY_TEMPO_SHARE, (0, 1), np.log(ANY_TEMPO))))
     else:
-        bpm = rng.uniform(*style.tempo)
+        bpm = float(np.interp((u - ANY_TEMPO_SHARE) / (1 - ANY_TEMPO_SHARE), (0, 1), style.tempo))
     tempo_us = int(round(60_000_000 / bpm))
     spq = tempo_us / 1_000_000  # seconds per quarter, exactly what the MIDI tempo says
     span_q = clip_seconds / spq
