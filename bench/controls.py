@@ -15,9 +15,17 @@ STYLE_POINTS). On the corpus's held-out clips that estimate is printed first: th
 - no seam where it moves: the largest change of loudness between consecutive seconds, and across the
   window joins, in the trajectory, against the same for pieces of each mood it names.
 
-Tempo and key are not controls of the shipped model yet (they need the retrain of issues 19 and 21), so
-they are not measured here. The corpus is built by `reverie corpus data/corpus6 --hours 2 --seed 0
---real-clips 0` (about 11 minutes).
+- tempo, key and the loop (a model trained with the grid): generates of whole bars at asked tempos (60-160
+  bpm) and keys, every style, several seeds. Tempo by librosa's beat tracker (librosa.feature.tempo over
+  the onset envelope), a hit within 4% of the asked bpm, octave errors counted as misses; key by
+  Krumhansl-Kessler profiles against librosa's CQT chroma. Keys are asked in each style's own mode (the
+  corpus's calm is always major, sad always minor) and, as a separate row, in the other mode. Each
+  listener is first run on held-out corpus clips whose tempo and key are known, and on the generates
+  against another case's asked tempo and key (what a result that ignores the ask would score). The loop
+  seam: the result played twice, the log-mel and level change between the 46 ms before and after the
+  loop point against the clip's own 95th percentile of that change between neighbouring 46 ms.
+
+The corpus is built by `reverie corpus data/corpus7 --hours 2 --seed 0` (about 16 minutes).
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from bench import style_classifier as sc  # noqa: E402
 from bench.quality import classifier_for, entry_point, read_manifest, write_json  # noqa: E402
 from reverie.models.mood import STYLE_POINTS, parse_mood, point_of  # noqa: E402
 
-BARS = {"mood_error": 0.25, "trajectory_error": 0.25, "seam_ratio": 1.0}
+BARS = {"mood_error": 0.25, "trajectory_error": 0.25, "seam_ratio": 1.0, "tempo": 0.8, "key": 0.75, "loop_seam": 1.0}
 TRAJECTORY = "0:tense; 60:tense; 150:calm; 300:sleep"
 RATE = 22050  # the classifier's features are band-limited to 11 kHz
 CROP_SECONDS = 8.0  # the classifier's crop, as bench/quality.py trains it
@@ -83,13 +91,14 @@ def join_steps(pipe, mono: np.ndarray, sample_rate: int, seconds: float) -> floa
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=None, help="model folder; default: the embedded model")
-    parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus6")
+    parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus7")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=24.0, help="length of each mood-as-asked generate")
     parser.add_argument("--trajectory", default=TRAJECTORY, help="the moving mood (seconds:mood; ...)")
     parser.add_argument("--minutes", type=float, default=6.0, help="length of each trajectory generate")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "quality", help="classifier cache folder")
-    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: mood, trajectory")
+    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: mood, trajectory, grid")
+    parser.add_argument("--bars", type=int, default=4, help="length of each tempo-and-key generate")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
@@ -114,6 +123,11 @@ def main(argv: list[str] | None = None) -> dict:
         mood_as_asked(pipe, clf, args, result)
     if "trajectory" not in skip:
         trajectory(pipe, clf, args, result)
+    if "grid" not in skip:
+        if not pipe.unet.config.get("grid", False):
+            print("\ntempo and key: not measured, this model was trained without the grid (reverie train --grid)")
+        else:
+            grid_controls(pipe, clips, args, result)
     return write_json(args.json, result)
 
 
@@ -191,6 +205,176 @@ def trajectory(pipe, clf, args, result: dict) -> None:
     print(
         f"largest level step across a window join (0.5 s either side): moving {np.median(joins):.2f} dB, one mood "
         f"{np.median(steady_joins):.2f} dB: ratio {join_ratio:.2f} (bar <= {BARS['seam_ratio']})"
+    )
+
+
+# Krumhansl-Kessler key profiles (C major, C minor), as in models/melody/key.py's estimator, rebuilt here so
+# the listener shares nothing with the model's code.
+KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+ASKED_BPM = (60, 80, 100, 120, 140, 160)
+TEMPO_TOLERANCE = 0.04
+
+
+def tempo_of(mono: np.ndarray, sample_rate: int) -> float:
+    import librosa
+
+    onsets = librosa.onset.onset_strength(y=mono, sr=sample_rate)
+    return float(librosa.feature.tempo(onset_envelope=onsets, sr=sample_rate, aggregate=np.median)[0])
+
+
+def key_of(mono: np.ndarray, sample_rate: int) -> tuple[int, bool]:
+    """(tonic pitch class, minor) whose profile best correlates with the clip's mean CQT chroma."""
+    import librosa
+
+    chroma = librosa.feature.chroma_cqt(y=mono, sr=sample_rate).mean(axis=1)
+    scores = [
+        (np.corrcoef(chroma, np.roll(profile, tonic))[0, 1], tonic, minor)
+        for minor, profile in ((False, KK_MAJOR), (True, KK_MINOR))
+        for tonic in range(12)
+    ]
+    _, tonic, minor = max(scores)
+    return tonic, minor
+
+
+def tempo_hit(found: float, asked: float) -> bool:
+    return abs(found / asked - 1.0) <= TEMPO_TOLERANCE
+
+
+def loop_seam(mono: np.ndarray, sample_rate: int) -> tuple[float, float]:
+    """(spectral, level) jump at the loop point over the clip's own p95 of that jump between neighbours."""
+    import librosa
+
+    n_fft = hop = 2048  # neighbouring, non-overlapping 46 ms frames, so the loop point is between two
+    half = (len(mono) // 2) // hop * hop
+    played = np.concatenate([mono[-half:], mono[:half]])  # the end, then the start again
+    frames = librosa.util.frame(played, frame_length=n_fft, hop_length=hop)
+    mel = np.log(
+        librosa.feature.melspectrogram(
+            S=np.abs(np.fft.rfft(frames * np.hanning(n_fft)[:, None], axis=0)) ** 2, sr=sample_rate
+        )
+        + 1e-8
+    )
+    level = 10 * np.log10(np.mean(frames**2, axis=0) + 1e-10)
+    spectral, loud = np.abs(np.diff(mel, axis=1)).mean(axis=0), np.abs(np.diff(level))
+    seam = half // hop - 1  # the change from the frame ending at the loop point to the one starting there
+    inside = np.ones(len(spectral), bool)
+    inside[seam] = False
+    audible = level[1:] > level.max() - 50
+    return (
+        float(spectral[seam] / np.percentile(spectral[inside & audible], 95)),
+        float(loud[seam] / np.percentile(loud[inside & audible], 95)),
+    )
+
+
+def key_name(tonic: int, minor: bool) -> str:
+    return f"{NOTE_NAMES[tonic]} {'minor' if minor else 'major'}"
+
+
+def grid_controls(pipe, clips, args, result: dict) -> None:
+    import csv
+
+    from reverie.models.audio import load_audio, to_mid
+    from reverie.models.grid import from_midi
+
+    # The listeners on held-out corpus clips of known tempo (within the asked range) and key.
+    with open(args.corpus / "manifest.csv", newline="") as f:
+        bpm_of = {r["clip_id"]: float(r["tempo_bpm"]) for r in csv.DictReader(f) if r.get("tempo_bpm")}
+    tempo_ok, key_ok = [], []
+    for clip in [c for c in clips if c.split == "heldout" and c.clip_id in bpm_of]:
+        audio = load_audio(clip.audio)
+        mono = to_mid(audio)
+        if ASKED_BPM[0] <= bpm_of[clip.clip_id] <= ASKED_BPM[-1]:
+            tempo_ok.append(tempo_hit(tempo_of(mono, audio.sample_rate), bpm_of[clip.clip_id]))
+        _, key = from_midi(clip.midi)
+        if key is not None:
+            key_ok.append(key_of(mono, audio.sample_rate) == (key.tonic, key.minor))
+    result["listener_tempo"], result["listener_key"] = float(np.mean(tempo_ok)), float(np.mean(key_ok))
+    print(
+        f"\nlisteners on held-out corpus clips: tempo within 4% {np.mean(tempo_ok):.2f} ({len(tempo_ok)} clips), "
+        f"key {np.mean(key_ok):.2f} ({len(key_ok)} clips)"
+    )
+
+    rate, rows, t_spent, audio_s = RATE, [], 0.0, 0.0
+    for i, style in enumerate(pipe.styles):
+        minor = style in ("sad", "tense")  # the corpus's modes (models/corpus/styles.py)
+        for j, bpm in enumerate(ASKED_BPM):
+            for seed in range(args.seeds):
+                tonic = (5 * seed + 7 * i + 3 * j) % 12
+                for other_mode in (False, True) if j % 3 == 0 else (False,):
+                    key = (tonic, minor != other_mode)
+                    t0 = time.perf_counter()
+                    out = pipe.generate(
+                        None,
+                        bars=args.bars,
+                        bpm=str(bpm),
+                        key=key_name(*key),
+                        style=style,
+                        seed=seed,
+                        sample_rate=rate,
+                        channels=1,
+                    )
+                    t_spent += time.perf_counter() - t0
+                    mono = out.samples[0]
+                    audio_s += len(mono) / rate
+                    rows.append(
+                        dict(
+                            style=style,
+                            bpm=bpm,
+                            seed=seed,
+                            key=key,
+                            other_mode=other_mode,
+                            seconds=len(mono) / rate,
+                            tempo=tempo_of(mono, rate),
+                            found_key=key_of(mono, rate),
+                            seam=loop_seam(mono, rate),
+                        )
+                    )
+    own = [r for r in rows if not r["other_mode"]]
+    tempo = float(np.mean([tempo_hit(r["tempo"], r["bpm"]) for r in own]))
+    # the ask of another case (the next tempo up, another key): what ignoring the ask scores
+    chance_tempo = float(np.mean([tempo_hit(r["tempo"], ASKED_BPM[(ASKED_BPM.index(r["bpm"]) + 3) % 6]) for r in own]))
+    key = float(np.mean([tuple(r["found_key"]) == tuple(r["key"]) for r in own]))
+    chance_key = float(np.mean([tuple(r["found_key"]) == ((r["key"][0] + 5) % 12, r["key"][1]) for r in own]))
+    crossed = [r for r in rows if r["other_mode"]]
+    key_crossed = float(np.mean([tuple(r["found_key"]) == tuple(r["key"]) for r in crossed]))
+    seams = np.array([max(r["seam"]) for r in own])
+    print(f"\n{'style':<8}{'tempo hits':>12}{'key hits':>10}{'seam (median)':>15}")
+    for style in pipe.styles:
+        mine = [r for r in own if r["style"] == style]
+        print(
+            f"{style:<8}{np.mean([tempo_hit(r['tempo'], r['bpm']) for r in mine]):>12.2f}"
+            f"{np.mean([tuple(r['found_key']) == tuple(r['key']) for r in mine]):>10.2f}"
+            f"{np.median([max(r['seam']) for r in mine]):>15.2f}"
+        )
+    print(f"{'bpm':<8}" + "".join(f"{b:>6}" for b in ASKED_BPM))
+    print(
+        f"{'hits':<8}"
+        + "".join(f"{np.mean([tempo_hit(r['tempo'], b) for r in own if r['bpm'] == b]):>6.2f}" for b in ASKED_BPM)
+    )
+    print(
+        f"{'found':<8}" + "".join(f"{np.median([r['tempo'] for r in own if r['bpm'] == b]):>6.0f}" for b in ASKED_BPM)
+    )
+    result.update(
+        grid_rows=rows,
+        tempo=tempo,
+        tempo_chance=chance_tempo,
+        key=key,
+        key_chance=chance_key,
+        key_other_mode=key_crossed,
+        loop_seam_median=float(np.median(seams)),
+        loop_seam_worst=float(seams.max()),
+        grid_speed=audio_s / t_spent,
+    )
+    print(
+        f"tempo within 4% of asked: {tempo:.2f} of {len(own)} "
+        f"(another case's tempo: {chance_tempo:.2f}; bar >= {BARS['tempo']})\n"
+        f"key as asked, the style's mode: {key:.2f} (another key: {chance_key:.2f}; bar >= {BARS['key']}); "
+        f"the other mode: {key_crossed:.2f} of {len(crossed)}\n"
+        f"loop seam over the clip's own p95 change: median {np.median(seams):.2f}, worst {seams.max():.2f} "
+        f"(bar <= {BARS['loop_seam']})\n"
+        f"generated at {audio_s / t_spent:.1f}x real time ({args.bars} bars each, {RATE} Hz mono)"
     )
 
 
