@@ -251,6 +251,21 @@ KEY = Param(
     default_text="none (a key of the model's choosing)",
 )
 GRID = (BPM, BEATS_PER_BAR, BARS, KEY)
+# The session's grid and key, which the operations on audio keep (models/beat.py): heard, or the caller's.
+SESSION_BPM = Param(
+    "bpm",
+    STRING,
+    "The session's tempo in quarter notes per minute (a DAW knows it); where its beats and bars fall is "
+    "still heard from the audio. For a model trained with tempo and key.",
+    default_text="heard from the audio",
+)
+SESSION_KEY = Param(
+    "key",
+    STRING,
+    'The session\'s key ("A minor", "F#m", "Eb"). For a model trained with tempo and key.',
+    default_text="heard from the audio",
+)
+SESSION = (SESSION_BPM, BEATS_PER_BAR, SESSION_KEY)
 # generate's output rate; also the range every audio input's rate must be in (audio.check_sample_rate).
 SAMPLE_RATE = Param("sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=1000, high=384000)
 
@@ -328,6 +343,7 @@ OPERATIONS: dict[str, Operation] = {
                     "Find the noise by DDIM inversion instead of drawing it: more faithful edits.",
                     default=False,
                 ),
+                *SESSION,
                 *SAMPLING,
             ),
         ),
@@ -346,6 +362,7 @@ OPERATIONS: dict[str, Operation] = {
                     choices=INPAINT_METHODS,
                 ),
                 VARIATION,
+                *SESSION,
                 *SAMPLING,
             ),
         ),
@@ -358,6 +375,7 @@ OPERATIONS: dict[str, Operation] = {
                 STRENGTH,
                 TIMESTEP,
                 Param("mix", STRING, "How the noised clips are blended.", default="slerp", choices=MIX_MODES),
+                *SESSION,
                 *SAMPLING,
             ),
         ),
@@ -368,6 +386,7 @@ OPERATIONS: dict[str, Operation] = {
             (
                 _seconds("How many seconds to add after the end.", required=True),
                 VARIATION,
+                *SESSION,
                 *SAMPLING,
             ),
             length=EXTENDED,

@@ -35,13 +35,15 @@ import torch
 
 from .audio import Audio, PeakLimiter, fit_length, limit_peaks, resample, to_model_rate
 from .bar_loop import BarLoop
+from .beat import BASS_HZ, session_grid, session_key
 from .detail import Detail, air_crossover, measure
 from .drift import AudioAnchor, BandAnchor
 from .errors import ReverieError
-from .grid import key_index, parse_bpm
-from .groove import GapRepeat, gap_repeat, loop_after, period
+from .grid import Grid, key_index, parse_bpm
+from .groove import GapRepeat, gap_repeat, loop_after, onsets, period
 from .headroom import ceiling_of, hold_under
-from .mel import MelConfig, MelFrontend, unit_phase
+from .mel import MelConfig, MelFrontend, hz_to_mel, unit_phase
+from .melody.chroma import audio_chroma
 from .melody.key import parse_key
 from .mood import parse_mood
 from .operations import (
@@ -70,6 +72,8 @@ _REGION = ("start", "end")
 FILL_DB = 1.0  # how far an inpainted band may stray from the session around it
 # A continuation is held no louder than this much of the input before it (headroom.py).
 AROUND_SECONDS = 6.0
+# How much of a session its tempo and key are heard from (beat.py): several bars at any tempo it hears.
+HEARD_SECONDS = 16.0
 
 
 def _declared(op: str):
@@ -726,7 +730,7 @@ class ReveriePipeline:
                 f"give {spec.name} one mood",
                 field="mood",
             )
-        grid, key = self._grid_and_key(args)
+        grid, key = self._grid_and_key(spec, args)
         return Sampling(
             grid=grid,
             key=key_index(key),
@@ -739,11 +743,12 @@ class ReveriePipeline:
             sampler="repaint" if args.get("method") == "repaint" else sampler,
         )
 
-    def _grid_and_key(self, args: dict):
-        """The grid (bpm, beats_per_bar) and key asked for, checked against what this model was taught."""
+    def _grid_and_key(self, spec: Operation, args: dict):
+        """The grid and key to follow, checked against what this model was taught: generate's are the ones
+        asked for; an operation on audio keeps the session's, the caller's or heard from it (beat.py)."""
         bpm, beats, key = args.get("bpm"), args.get("beats_per_bar"), args.get("key")
         for name, value in (("beats_per_bar", beats), ("bars", args.get("bars"))):
-            if value is not None and bpm is None:
+            if value is not None and bpm is None and not spec.inputs:
                 raise ReverieError(f"{name} needs a bpm: give the tempo its bars are counted in", field=name)
         if (bpm is not None or key is not None) and not self.unet.config.grid:
             asked = "bpm" if bpm is not None else "key"
@@ -752,7 +757,46 @@ class ReveriePipeline:
                 "or use a model trained with them (`reverie train --grid`; the shipped model is not yet)",
                 field=asked,
             )
-        return (None if bpm is None else parse_bpm(bpm, beats)), (None if key is None else parse_key(key))
+        grid = None if bpm is None else parse_bpm(bpm, beats)
+        key = None if key is None else parse_key(key)
+        if not spec.inputs or not self.unet.config.grid:
+            return grid, key
+        if grid is not None and grid.steady_bpm is None:
+            raise ReverieError(f'bpm {bpm!r} moves; a session\'s tempo is one bpm, such as "96"', field="bpm")
+        return self._session_grid_and_key(spec, args, grid, key)
+
+    def _session_grid_and_key(self, spec: Operation, args: dict, grid, key):
+        """The grid and key heard from the part of the session the new audio joins (continue: its last
+        HEARD_SECONDS; inpaint: around the region; otherwise its start), where the caller did not give them."""
+        audio = args[spec.inputs[0]]
+        seconds = audio.frames / audio.sample_rate
+        if spec.name == "continue":
+            start = max(0.0, seconds - HEARD_SECONDS)
+        elif spec.name == "inpaint":
+            start = min(max(0.0, float(args["start"]) - HEARD_SECONDS / 2), max(0.0, seconds - HEARD_SECONDS))
+        else:
+            start = 0.0
+        lo = int(start * audio.sample_rate)
+        heard = Audio(audio.samples[:, lo : lo + int(HEARD_SECONDS * audio.sample_rate)], audio.sample_rate)
+        mono = to_model_rate(heard, self.sample_rate)
+        frame_rate = self.config.mel.frame_rate
+        with torch.inference_mode():
+            mel = self.frontend.encode(torch.from_numpy(mono))[None]
+        m = self.config.mel
+        span = hz_to_mel(m.f_max) - hz_to_mel(m.f_min)
+        low = max(1, round(m.n_mels * (hz_to_mel(BASS_HZ) - hz_to_mel(m.f_min)) / span))
+        found = session_grid(
+            onsets(mel).numpy(),
+            onsets(mel[:, :low]).numpy(),
+            frame_rate,
+            grid and grid.steady_bpm,
+            args.get("beats_per_bar"),
+        )
+        if found is not None:
+            found = Grid.steady(found.steady_bpm, found.beats_per_bar, start + found.downbeat)
+        if key is None:
+            key = session_key(audio_chroma(mono, self.sample_rate, frame_rate, mel.shape[-1]))
+        return found, key
 
     def _start_timestep(self, args: dict) -> int:
         """Where transform and interpolate start denoising: timestep, or strength 0-1 of the schedule."""
