@@ -148,17 +148,20 @@ STEM_KEYS: dict[str, Key] = {
         "tempo",
         None,
         "generate: the tempo its beats and bars land on, a bar line at the stem's start: a bpm such as 96, "
-        "or a tempo that moves, [[seconds, bpm], ...] such as [[0, 84], [1200, 60]].",
+        "or a tempo that moves, [[seconds, bpm], ...] such as [[0, 84], [1200, 60]]. transform, interpolate, "
+        "continue: the input's tempo, one bpm (default: heard from it).",
         ops=ops_with("bpm"),
         param=ops.BPM,
     ),
-    "beats_per_bar": param_key(ops.BEATS_PER_BAR, "With bpm: quarter notes per bar (default 4).", on=ops_with("bpm")),
+    "beats_per_bar": param_key(ops.BEATS_PER_BAR, "Quarter notes per bar (default 4).", on=ops_with("bpm")),
     "bars": param_key(
         ops.BARS,
         "generate, with bpm: the length in whole bars (instead of seconds); it loops on the bar.",
         on=ops_with("bars"),
     ),
-    "key": param_key(ops.KEY, 'generate: the key, such as "A minor" or "F#m".', on=ops_with("key")),
+    "key": param_key(
+        ops.KEY, 'The key, such as "A minor" or "F#m" (an input\'s: default heard from it).', on=ops_with("key")
+    ),
     "seed": param_key(ops.SEED, "Seed (default: derived from [set].seed and the stem name)."),
     "steps": param_key(ops.STEPS, "Denoising steps (default: the model's)."),
     "guidance": param_key(ops.GUIDANCE, "Guidance scale (default: the model's)."),
