@@ -15,6 +15,8 @@ STYLE_POINTS). On the corpus's held-out clips that estimate is printed first: th
 - no seam where it moves: the largest change of loudness between consecutive seconds, and across the
   window joins, in the trajectory, against the same for pieces of each mood it names.
 
+- continue keeps the input's tempo: held-out corpus clips of known tempo whose first 8 s the listener
+  hears at it, continued by 8 s; the share whose new 8 s it hears at the same tempo.
 - tempo, key and the loop (a model trained with the grid): generates of whole bars at asked tempos (60-160
   bpm) and keys, every style, several seeds. Tempo by librosa's beat tracker (librosa.feature.tempo over
   the onset envelope), a hit within 4% of the asked bpm, octave errors counted as misses; key by
@@ -97,7 +99,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--trajectory", default=TRAJECTORY, help="the moving mood (seconds:mood; ...)")
     parser.add_argument("--minutes", type=float, default=6.0, help="length of each trajectory generate")
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "quality", help="classifier cache folder")
-    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: mood, trajectory, grid")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated parts to leave out: mood, trajectory, grid, continue"
+    )
     parser.add_argument("--bars", type=int, default=4, help="length of each tempo-and-key generate")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
@@ -128,6 +132,11 @@ def main(argv: list[str] | None = None) -> dict:
             print("\ntempo and key: not measured, this model was trained without the grid (reverie train --grid)")
         else:
             grid_controls(pipe, clips, args, result)
+    if "continue" not in skip:
+        result["continue_tempo"] = continue_tempo(pipe, clips, known_tempos(args.corpus), args)
+        print(
+            f"\ncontinue keeps the input's tempo (within 4%): {result['continue_tempo']:.2f} (bar >= {BARS['tempo']})"
+        )
     return write_json(args.json, result)
 
 
@@ -272,15 +281,19 @@ def key_name(tonic: int, minor: bool) -> str:
     return f"{NOTE_NAMES[tonic]} {'minor' if minor else 'major'}"
 
 
-def grid_controls(pipe, clips, args, result: dict) -> None:
+def known_tempos(corpus: Path) -> dict[str, float]:
     import csv
 
+    with open(corpus / "manifest.csv", newline="") as f:
+        return {r["clip_id"]: float(r["tempo_bpm"]) for r in csv.DictReader(f) if r.get("tempo_bpm")}
+
+
+def grid_controls(pipe, clips, args, result: dict) -> None:
     from reverie.models.audio import load_audio, to_mid
     from reverie.models.grid import from_midi
 
     # The listeners on held-out corpus clips of known tempo (within the asked range) and key.
-    with open(args.corpus / "manifest.csv", newline="") as f:
-        bpm_of = {r["clip_id"]: float(r["tempo_bpm"]) for r in csv.DictReader(f) if r.get("tempo_bpm")}
+    bpm_of = known_tempos(args.corpus)
     tempo_ok, key_ok = [], []
     for clip in [c for c in clips if c.split == "heldout" and c.clip_id in bpm_of]:
         audio = load_audio(clip.audio)
@@ -357,15 +370,17 @@ def grid_controls(pipe, clips, args, result: dict) -> None:
         f"{'found':<8}" + "".join(f"{np.median([r['tempo'] for r in own if r['bpm'] == b]):>6.0f}" for b in ASKED_BPM)
     )
     result.update(
-        grid_rows=rows,
-        tempo=tempo,
-        tempo_chance=chance_tempo,
-        key=key,
-        key_chance=chance_key,
-        key_other_mode=key_crossed,
-        loop_seam_median=float(np.median(seams)),
-        loop_seam_worst=float(seams.max()),
-        grid_speed=audio_s / t_spent,
+        {
+            "grid_rows": rows,
+            "tempo": tempo,
+            "tempo_chance": chance_tempo,
+            "key": key,
+            "key_chance": chance_key,
+            "key_other_mode": key_crossed,
+            "loop_seam_median": float(np.median(seams)),
+            "loop_seam_worst": float(seams.max()),
+            "grid_speed": audio_s / t_spent,
+        }
     )
     print(
         f"tempo within 4% of asked: {tempo:.2f} of {len(own)} "
@@ -376,6 +391,26 @@ def grid_controls(pipe, clips, args, result: dict) -> None:
         f"(bar <= {BARS['loop_seam']})\n"
         f"generated at {audio_s / t_spent:.1f}x real time ({args.bars} bars each, {RATE} Hz mono)"
     )
+
+
+def continue_tempo(pipe, clips, bpm_of: dict, args, session: float = 8.0, new: float = 8.0) -> float:
+    """The share of held-out corpus clips (of known tempo, 60-160 bpm, that the listener hears right) whose
+    continuation's new seconds the listener hears at the clip's tempo."""
+    from reverie.models.audio import load_audio, to_mid
+
+    hits = []
+    for clip in [c for c in clips if c.split == "heldout" and c.clip_id in bpm_of]:
+        bpm = bpm_of[clip.clip_id]
+        audio = load_audio(clip.audio)
+        mono = to_mid(audio)[: int(session * audio.sample_rate)]
+        if not ASKED_BPM[0] <= bpm <= ASKED_BPM[-1] or not tempo_hit(tempo_of(mono, audio.sample_rate), bpm):
+            continue
+        cut = type(audio)(audio.samples[:, : int(session * audio.sample_rate)], audio.sample_rate)
+        out = pipe.continue_(cut, new, seed=len(hits))
+        tail = to_mid(out)[cut.samples.shape[1] :]
+        hits.append(tempo_hit(tempo_of(tail, out.sample_rate), bpm))
+    print(f"continue: {len(hits)} held-out clips the listener hears at their tempo")
+    return float(np.mean(hits)) if hits else float("nan")
 
 
 if __name__ == "__main__":
