@@ -44,7 +44,8 @@ def stem_call(stem: StemSpec, set_spec: SetSpec, defaults: dict) -> StemCall:
 
 
 def requested_seconds(stem: StemSpec, set_spec: SetSpec) -> float:
-    """The seconds a generate stem asks of the model: a loop clip carries its crossfade."""
+    """The seconds a generate stem asks of the model: a loop clip carries its crossfade (whole bars, which
+    loop on the bar, are counted out by the pipeline)."""
     v = stem.values
     if v.get("loop"):
         return float(v["seconds"]) + float(v["crossfade"])

@@ -423,13 +423,21 @@ def _check_stem_rules(stem: StemSpec, table: dict, v: dict, issues: Issues, base
                 f"a start before set.seconds ({set_spec.seconds:g}) or an explicit length",
             )
         clip = v.get("seconds")
-        if new_audio and clip is None:
+        if new_audio and clip is None and v.get("bars") is None:
             issues.add(
                 "missing",
                 f"{key}.seconds",
                 None,
-                "missing: a looped generate stem needs the clip length",
+                "missing: a looped generate stem needs the clip length (seconds, or bars with bpm)",
                 STEM_KEYS["seconds"].allowed(),
+            )
+        if v.get("bars") is not None and "crossfade" in table:
+            issues.add(
+                "conflict",
+                f"{key}.crossfade",
+                table["crossfade"],
+                "a clip of whole bars loops on the bar, end into start, so it repeats without a crossfade",
+                "leave crossfade out with bars",
             )
         if clip and v.get("crossfade") and v["crossfade"] * 2 > clip:
             issues.add(

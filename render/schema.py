@@ -198,7 +198,9 @@ STEM_KEYS: dict[str, Key] = {
     "fade_in": Key("number", 0.0, "Fade-in at the stem's own start, seconds.", lo=0.0),
     "fade_out": Key("number", 0.0, "Fade-out at the stem's own end, seconds.", lo=0.0),
     "loop": Key("bool", False, "Repeat the stem's audio, crossfaded, until `length` (default: the end of the set)."),
-    "crossfade": Key("number", 1.0, "With loop: the crossfade at each repeat, seconds.", lo=0.0, lo_open=True),
+    "crossfade": Key(
+        "number", 1.0, "With loop: the crossfade at each repeat, seconds (none with bars).", lo=0.0, lo_open=True
+    ),
     "length": Key("number", None, "With loop: total length of the looped stem, seconds.", lo=0.0, lo_open=True),
     "gain_db": Key("number", 0.0, "Level of the stem in the mixdown, dB.", lo=-60.0, hi=24.0),
     "pan": Key("number", 0.0, "Stereo position, -1 (left) to 1 (right).", lo=-1.0, hi=1.0),

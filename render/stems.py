@@ -91,7 +91,7 @@ def resolved_params(
         inputs=inputs_sha,
     )
     if v.get("loop"):
-        out.update(crossfade=float(v["crossfade"]), length=content_frames(stem, set_spec) / set_spec.sample_rate)
+        out.update(crossfade=loop_crossfade(stem, v), length=content_frames(stem, set_spec) / set_spec.sample_rate)
     return out
 
 
@@ -102,7 +102,7 @@ def content(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, callback) -> 
     total = content_frames(stem, set_spec)
     if stem.values.get("loop"):
         clip = pipe.run(call.op, **kwargs).samples
-        yield from looped(clip, round(params["crossfade"] * set_spec.sample_rate), total)
+        yield from looped(clip, round(loop_crossfade(stem, params) * set_spec.sample_rate), total)
     elif operation(call.op).streams:
         for chunk in pipe.stream(pipe.prepare(call.op, **call.kwargs), callback=callback):
             yield chunk.samples
@@ -110,6 +110,11 @@ def content(pipe, stem: StemSpec, set_spec: SetSpec, params: dict, callback) -> 
         out = pipe.run(call.op, **kwargs).samples
         for i in range(0, out.shape[1], BLOCK):
             yield out[:, i : i + BLOCK]
+
+
+def loop_crossfade(stem: StemSpec, params: dict) -> float:
+    """A loop's crossfade in seconds: none for a clip of whole bars, which loops on the bar by itself."""
+    return 0.0 if stem.values.get("bars") is not None else float(params["crossfade"])
 
 
 def equal_power(n: int) -> tuple[np.ndarray, np.ndarray]:

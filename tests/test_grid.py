@@ -262,3 +262,29 @@ def test_a_preset_stem_of_whole_bars_on_a_moving_tempo_renders(tmp_path, grid_pi
     made = parse_bpm("0:120; 4:100").bars_seconds(2)  # 8 beats: 22/3 in the 4 s slowing to 100, then 0.4 s
     assert made == pytest.approx(4.4) and audio.shape == (round(6.0 * rate), 2)
     assert np.abs(audio[round(made * rate) + 64 :]).max() == 0.0 < np.abs(audio[: round(made * rate)]).max()
+
+
+def test_a_looped_stem_of_whole_bars_repeats_on_the_bar(tmp_path, grid_pipe):
+    import soundfile as sf
+    from click.testing import CliRunner
+    from render_presets import preset_text, write
+
+    from reverie.cli.render import main
+
+    stem = {"name": "loop", "op": "generate", "bpm": 120, "bars": 1, "loop": True, "length": 7.0}
+    path = write(tmp_path, preset_text({"name": "grid", "seconds": 8.0, "sample_rate": 22050, "format": "wav"}, stem))
+    grid_pipe.save_pretrained(tmp_path / "model")
+    model = ["--model", str(tmp_path / "model"), "-q"]
+    result = CliRunner().invoke(main, [str(path), "-o", str(tmp_path / "out"), *model])
+    assert result.exit_code == 0, result.output
+    audio, rate = sf.read(tmp_path / "out" / "grid" / "loop.wav", dtype="float32")
+    period = round(2.0 * rate)  # one bar of 4 beats at 120 bpm, repeated with no crossfade
+    assert audio.shape == (8 * rate, 2)
+    np.testing.assert_allclose(audio[period + 2048 : 2 * period], audio[2048:period], atol=2e-3)
+    assert np.abs(audio[2 * period : 3 * period] - audio[period : 2 * period]).max() < 2e-3
+    assert np.abs(audio[7 * rate + 64 :]).max() == 0.0  # the loop stops at its length
+    # a crossfade with whole bars is refused, by name
+    stem["crossfade"] = 0.5
+    path = write(tmp_path, preset_text({"name": "grid2", "seconds": 8.0, "sample_rate": 22050, "format": "wav"}, stem))
+    result = CliRunner().invoke(main, [str(path), "-o", str(tmp_path / "out"), *model, "--dry-run"])
+    assert result.exit_code != 0 and "stems[0].crossfade = 0.5" in result.output and "loops on the bar" in result.output
