@@ -20,7 +20,9 @@ from .melody.key import Key, estimate_key
 
 HEARD_BPM = (60.0, 180.0)  # the tempi a session is heard at; a caller's bpm may be anything in BPM_RANGE
 PRIOR_BPM, PRIOR_OCTAVES = 110.0, 1.0  # the prior's centre and its standard deviation in octaves
-MIN_MATCH = 0.3  # as groove.MIN_MATCH: below it a lag matches no better than chance
+# Below this best comb there is no pulse to keep. Measured over 16 s: white noise 0.05-0.07; held-out
+# Wesnoth tracks without a steady pulse (orchestral, ambient) 0.02-0.13; tracks with drums 0.29-0.81.
+MIN_MATCH = 0.2
 BEATS_PER_BAR = 4.0  # heard bars are 4/4 unless the caller says otherwise
 BASS_HZ = 250.0
 
