@@ -89,7 +89,7 @@ MAX_PAYLOAD_ENTRIES = 4
 
 # Parameters: a job op takes the spec's parameters plus `track` (with a midi payload);
 # status and cancel take `job`, the id of the job meant.
-NUMBER, INTEGER, STRING, BOOLEAN = spec.NUMBER, spec.INTEGER, spec.STRING, spec.BOOLEAN
+NUMBER, INTEGER, STRING, BOOLEAN, TEMPO = spec.NUMBER, spec.INTEGER, spec.STRING, spec.BOOLEAN, spec.TEMPO
 JOB_PARAMS: dict[str, tuple[spec.Param, ...]] = {name: (*op.params, spec.TRACK) for name, op in spec.OPERATIONS.items()}
 OP_PARAMS: dict[str, tuple[str, ...]] = {
     "info": (),

@@ -187,6 +187,10 @@ def _check_value(name: str, kind: str, value: Any) -> Any:
         if len(value) > 256:
             raise ProtocolError(P.INVALID_VALUE, f"{name} is {len(value)} characters; at most 256", name)
         return value
+    if kind == P.TEMPO:  # a bpm as a number, or text; the pipeline checks what it says
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ProtocolError(P.INVALID_TYPE, f"{name} must be a number or a string, got {_type(value)}", name)
+        return _check_value(name, P.STRING if isinstance(value, str) else P.NUMBER, value)
     if kind == P.BOOLEAN:
         if not isinstance(value, bool):
             raise ProtocolError(P.INVALID_TYPE, f"{name} must be true or false, got {_type(value)}", name)

@@ -19,6 +19,9 @@ from .errors import ReverieError
 
 # Wire types, named as in JSON (docs/protocol.md).
 NUMBER, INTEGER, STRING, BOOLEAN = "number", "integer", "string", "boolean"
+# A tempo: a bpm as a number (96) or text ("96"), or text of seconds:bpm entries ("0:84; 1200:60"); the
+# pipeline takes its text form (grid.tempo_text).
+TEMPO = "tempo"
 
 # The longest audio one call may make (the bridge and the renderer set their own, lower limits).
 MAX_SECONDS = 4 * 3600
@@ -62,6 +65,10 @@ class Param:
             return value
         if self.type == STRING:
             return self._check_choice(value)
+        if self.type == TEMPO:
+            from .grid import tempo_text  # numpy, not torch: a face that only validates stays light
+
+            return tempo_text(value)
         value = _integer(value, self.name) if self.type == INTEGER else _number(value, self.name)
         return self._check_range(value)
 
@@ -90,7 +97,8 @@ class Param:
             return f"above {low} and at most {high}" if self.low_exclusive else f"between {low} and {high}"
         if self.low is not None:
             return f"{'above' if self.low_exclusive else 'at least'} {low}"
-        return {NUMBER: "a finite number", INTEGER: "a whole number", STRING: "a string"}[self.type]
+        words = {NUMBER: "a finite number", INTEGER: "a whole number", STRING: "a string"}
+        return words.get(self.type, 'a bpm (a number, or text such as "96"), or seconds:bpm entries')
 
 
 @dataclass(frozen=True)
@@ -222,7 +230,7 @@ VARIATION = Param(
 # with them (`reverie train --grid`).
 BPM = Param(
     "bpm",
-    STRING,
+    TEMPO,
     'Tempo in quarter notes per minute ("96"), or a tempo that moves: seconds:bpm entries, linear between '
     '("0:84; 1200:60"). The beats and bars land on this grid, a bar line at 0 s.',
     default_text="none (a tempo of the model's choosing)",
@@ -254,7 +262,7 @@ GRID = (BPM, BEATS_PER_BAR, BARS, KEY)
 # The session's grid and key, which the operations on audio keep (models/beat.py): heard, or the caller's.
 SESSION_BPM = Param(
     "bpm",
-    STRING,
+    TEMPO,
     "The session's tempo in quarter notes per minute (a DAW knows it); where its beats and bars fall is "
     "still heard from the audio. For a model trained with tempo and key.",
     default_text="heard from the audio",

@@ -29,7 +29,7 @@ DEFAULT_CEILING = -1.0
 DEFAULT_SET_SECONDS = 60.0
 
 # The preset's words for the wire types of the operation parameters.
-KINDS_OF_TYPES = {ops.INTEGER: "int", ops.NUMBER: "number", ops.STRING: "str", ops.BOOLEAN: "bool"}
+KINDS_OF_TYPES = {ops.INTEGER: "int", ops.NUMBER: "number", ops.STRING: "str", ops.BOOLEAN: "bool", ops.TEMPO: "tempo"}
 
 
 @dataclass(frozen=True)

@@ -34,10 +34,17 @@ def valid_audio(rng: random.Random, name="audio"):
 BAD_NUMBERS = ["1", [], {}, True, False, "NaN", [1.0]]
 BAD_INTEGERS = ["3", [], {}, True, 1.5, 10**19, -(10**25), 10**400]
 BAD_STRINGS = [1, 2.5, [], {}, True]
+BAD_TEMPI = [[], {}, True, [[0, 96]]]
 
 
 def bad_value(rng, kind):
-    pool = {P.NUMBER: BAD_NUMBERS, P.INTEGER: BAD_INTEGERS, P.STRING: BAD_STRINGS, P.BOOLEAN: [0, 1, "true", []]}[kind]
+    pool = {
+        P.NUMBER: BAD_NUMBERS,
+        P.INTEGER: BAD_INTEGERS,
+        P.STRING: BAD_STRINGS,
+        P.TEMPO: BAD_TEMPI,
+        P.BOOLEAN: [0, 1, "true", []],
+    }[kind]
     return rng.choice(pool)
 
 

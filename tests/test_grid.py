@@ -288,3 +288,22 @@ def test_a_looped_stem_of_whole_bars_repeats_on_the_bar(tmp_path, grid_pipe):
     path = write(tmp_path, preset_text({"name": "grid2", "seconds": 8.0, "sample_rate": 22050, "format": "wav"}, stem))
     result = CliRunner().invoke(main, [str(path), "-o", str(tmp_path / "out"), *model, "--dry-run"])
     assert result.exit_code != 0 and "stems[0].crossfade = 0.5" in result.output and "loops on the bar" in result.output
+
+
+def test_a_tempo_may_be_a_number_in_python_and_on_the_wire(grid_pipe):
+    from bridge_helpers import running_server
+
+    from reverie.bridge.client import Client, InvalidRequest
+
+    as_text = grid_pipe.generate(bars=1, bpm="96", seed=0).samples
+    np.testing.assert_array_equal(grid_pipe.generate(bars=1, bpm=96, seed=0).samples, as_text)
+    np.testing.assert_array_equal(grid_pipe.generate(bars=1, bpm=[[0, 96]], seed=0).samples, as_text)
+    with pytest.raises(ReverieError, match="outside 30-300") as err:
+        grid_pipe.generate(bars=1, bpm=400)
+    assert err.value.field == "bpm"
+    with running_server(grid_pipe) as srv, Client(srv.endpoint, timeout=120) as c:
+        result = c.generate(None, 22050, 1, bars=1, bpm=120, seed=1)
+        assert result.audio.shape == (1, 2 * 22050)  # one bar of 4 beats at 120 bpm
+        with pytest.raises(InvalidRequest, match="bpm must be a number or a string") as err:
+            c.generate(None, 22050, 1, bars=1, bpm=True)
+        assert err.value.field == "bpm"
