@@ -48,6 +48,7 @@ USAGE: dict[str, Usage] = {
             "-o bed.wav --style sleep --seconds 120",
             "-o tune.wav --style calm --midi melody.mid",
             "-o hum.wav --style sad --hum take.wav --write-midi take.mid",
+            '-o loop.wav --style happy --bpm 96 --key "A minor" --bars 8',
         ),
     ),
     "transform": Usage(
@@ -69,7 +70,7 @@ USAGE: dict[str, Usage] = {
     ),
     "continue": Usage(
         "Extend an audio file by N seconds; the input itself is kept bit-exact.",
-        ("intro.wav -o longer.wav --seconds 30 --style calm",),
+        ("intro.wav -o longer.wav --seconds 30 --style calm", "intro.wav -o longer.wav --seconds 30 --bpm 96"),
     ),
 }
 
