@@ -773,7 +773,8 @@ class ReveriePipeline:
         if spec.name == "continue":
             start = max(0.0, seconds - HEARD_SECONDS)
         elif spec.name == "inpaint":
-            start = min(max(0.0, float(args["start"]) - HEARD_SECONDS / 2), max(0.0, seconds - HEARD_SECONDS))
+            region = check_region(args["start"], args["end"], seconds, audio.sample_rate)[0] / audio.sample_rate
+            start = min(max(0.0, region - HEARD_SECONDS / 2), max(0.0, seconds - HEARD_SECONDS))
         else:
             start = 0.0
         lo = int(start * audio.sample_rate)

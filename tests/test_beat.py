@@ -110,3 +110,11 @@ def test_the_command_line_continues_at_the_daw_tempo(tmp_path, grid_pipe):
     assert rate == RATE and out.shape == (8 * RATE, 2)
     result = CliRunner().invoke(cli, [*args, "--bpm", "fast", "--model", str(tmp_path / "model")])
     assert result.exit_code != 0 and "bpm 'fast'" in result.output
+
+
+def test_a_bad_region_is_refused_by_name_before_anything_is_heard(grid_pipe):
+    audio = stereo(drum_loop(100, 0.3, 4.0))
+    for start, end, field, says in (("x", 1, "start", "must be a number"), (5, 6, "start", "the clip's length")):
+        with pytest.raises(ReverieError, match=says) as info:
+            grid_pipe.prepare("inpaint", audio=audio, start=start, end=end)
+        assert info.value.field == field
