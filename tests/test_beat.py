@@ -73,6 +73,8 @@ def test_the_session_key_is_heard_from_its_notes():
     key = session_key(frames)
     assert (key.tonic, key.minor) == (9, True)
     assert session_key(np.zeros((12, 40))) is None
+    noise = np.eye(12)[np.random.default_rng(0).integers(0, 12, 2000)].T  # every pitch class alike
+    assert session_key(noise) is None
 
 
 def test_the_grid_heard_reaches_the_model(grid_pipe):
