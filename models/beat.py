@@ -14,8 +14,12 @@ Krumhansl-Kessler profile that best fits the session's dominant pitch classes (m
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .grid import BPM_RANGE, Grid
+from .groove import onsets as onset_envelope
+from .mel import MelFrontend, hz_to_mel
+from .melody.chroma import audio_chroma
 from .melody.key import MAJOR_PROFILE, MINOR_PROFILE, Key, estimate_key
 
 HEARD_BPM = (60.0, 180.0)  # the tempi a session is heard at; a caller's bpm may be anything in BPM_RANGE
@@ -29,6 +33,19 @@ BASS_HZ = 250.0
 # dominant pitch classes: white noise 0.42; held-out corpus clips and real tracks 0.44-0.94 (2 of 24
 # below 0.5, their key then unknown).
 MIN_KEY_FIT = 0.5
+
+
+def hear(frontend: MelFrontend, mono: np.ndarray, bpm: float | None = None, beats_per_bar=None):
+    """(grid, key) of a session's mid at the model's rate, as the model's mel frames count time; either
+    None where it is not heard. `bpm`: the tempo, known."""
+    c = frontend.config
+    with torch.inference_mode():
+        mel = frontend.encode(torch.from_numpy(mono))[None]
+    span = hz_to_mel(c.f_max) - hz_to_mel(c.f_min)
+    low = max(1, round(c.n_mels * (hz_to_mel(BASS_HZ) - hz_to_mel(c.f_min)) / span))
+    envelopes = (onset_envelope(mel).numpy(), onset_envelope(mel[:, :low]).numpy())
+    grid = session_grid(*envelopes, c.frame_rate, bpm, beats_per_bar)
+    return grid, session_key(audio_chroma(mono, c.sample_rate, c.frame_rate, mel.shape[-1]))
 
 
 def session_grid(

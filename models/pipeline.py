@@ -35,15 +35,14 @@ import torch
 
 from .audio import Audio, PeakLimiter, fit_length, limit_peaks, resample, to_model_rate
 from .bar_loop import BarLoop
-from .beat import BASS_HZ, session_grid, session_key
+from .beat import hear
 from .detail import Detail, air_crossover, measure
 from .drift import AudioAnchor, BandAnchor
 from .errors import ReverieError
 from .grid import Grid, key_index, parse_bpm
-from .groove import GapRepeat, gap_repeat, loop_after, onsets, period
+from .groove import GapRepeat, gap_repeat, loop_after, period
 from .headroom import ceiling_of, hold_under
-from .mel import MelConfig, MelFrontend, hz_to_mel, unit_phase
-from .melody.chroma import audio_chroma
+from .mel import MelConfig, MelFrontend, unit_phase
 from .melody.key import parse_key
 from .mood import parse_mood
 from .operations import (
@@ -763,9 +762,9 @@ class ReveriePipeline:
             return grid, key
         if grid is not None and grid.steady_bpm is None:
             raise ReverieError(f'bpm {bpm!r} moves; a session\'s tempo is one bpm, such as "96"', field="bpm")
-        return self._session_grid_and_key(spec, args, grid, key)
+        return self._session_grid_and_key(spec, args, grid, key, beats)
 
-    def _session_grid_and_key(self, spec: Operation, args: dict, grid, key):
+    def _session_grid_and_key(self, spec: Operation, args: dict, grid, key, beats):
         """The grid and key heard from the part of the session the new audio joins (continue: its last
         HEARD_SECONDS; inpaint: around the region; otherwise its start), where the caller did not give them."""
         audio = args[spec.inputs[0]]
@@ -779,25 +778,10 @@ class ReveriePipeline:
             start = 0.0
         lo = int(start * audio.sample_rate)
         heard = Audio(audio.samples[:, lo : lo + int(HEARD_SECONDS * audio.sample_rate)], audio.sample_rate)
-        mono = to_model_rate(heard, self.sample_rate)
-        frame_rate = self.config.mel.frame_rate
-        with torch.inference_mode():
-            mel = self.frontend.encode(torch.from_numpy(mono))[None]
-        m = self.config.mel
-        span = hz_to_mel(m.f_max) - hz_to_mel(m.f_min)
-        low = max(1, round(m.n_mels * (hz_to_mel(BASS_HZ) - hz_to_mel(m.f_min)) / span))
-        found = session_grid(
-            onsets(mel).numpy(),
-            onsets(mel[:, :low]).numpy(),
-            frame_rate,
-            grid and grid.steady_bpm,
-            args.get("beats_per_bar"),
-        )
+        found, heard_key = hear(self.frontend, to_model_rate(heard, self.sample_rate), grid and grid.steady_bpm, beats)
         if found is not None:
             found = Grid.steady(found.steady_bpm, found.beats_per_bar, start + found.downbeat)
-        if key is None:
-            key = session_key(audio_chroma(mono, self.sample_rate, frame_rate, mel.shape[-1]))
-        return found, key
+        return found, heard_key if key is None else key
 
     def _start_timestep(self, args: dict) -> int:
         """Where transform and interpolate start denoising: timestep, or strength 0-1 of the schedule."""
