@@ -753,7 +753,7 @@ class ReveriePipeline:
             asked = "bpm" if bpm is not None else "key"
             raise ReverieError(
                 f"this model was trained without tempo and key, so {asked} cannot steer it; leave {asked} out, "
-                "or use a model trained with them (`reverie train --grid`; the shipped model is not yet)",
+                "or use a model trained with them (`reverie train --grid`, as the shipped model is)",
                 field=asked,
             )
         grid = None if bpm is None else parse_bpm(bpm, beats)
