@@ -41,6 +41,8 @@ def hear(frontend: MelFrontend, mono: np.ndarray, bpm: float | None = None, beat
     c = frontend.config
     with torch.inference_mode():
         mel = frontend.encode(torch.from_numpy(mono))[None]
+    if mel.shape[-1] < 4:  # too short for a pulse or a key: a few frames
+        return None, None
     span = hz_to_mel(c.f_max) - hz_to_mel(c.f_min)
     low = max(1, round(c.n_mels * (hz_to_mel(BASS_HZ) - hz_to_mel(c.f_min)) / span))
     envelopes = (onset_envelope(mel).numpy(), onset_envelope(mel[:, :low]).numpy())
