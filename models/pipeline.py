@@ -752,8 +752,8 @@ class ReveriePipeline:
         if (bpm is not None or key is not None) and not self.unet.config.grid:
             asked = "bpm" if bpm is not None else "key"
             raise ReverieError(
-                f"this model was trained without tempo and key, so {asked} cannot steer it; leave {asked} out, "
-                "or use a model trained with them (`reverie train --grid`, as the shipped model is)",
+                f"this model was trained without tempo and key, so {asked} cannot steer it; leave {asked} out, or "
+                "use one trained with them (`--model models/tempo_model`, shipped beside the default)",
                 field=asked,
             )
         grid = None if bpm is None else parse_bpm(bpm, beats)
