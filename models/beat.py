@@ -35,9 +35,9 @@ BASS_HZ = 250.0
 MIN_KEY_FIT = 0.5
 
 
-def hear(frontend: MelFrontend, mono: np.ndarray, bpm: float | None = None, beats_per_bar=None):
+def hear(frontend: MelFrontend, mono: np.ndarray, bpm: float | None = None, beats_per_bar=None, hear_key=True):
     """(grid, key) of a session's mid at the model's rate, as the model's mel frames count time; either
-    None where it is not heard. `bpm`: the tempo, known."""
+    None where it is not heard. `bpm`: the tempo, known; `hear_key` False: the key is known, not heard."""
     c = frontend.config
     with torch.inference_mode():
         mel = frontend.encode(torch.from_numpy(mono))[None]
@@ -47,6 +47,8 @@ def hear(frontend: MelFrontend, mono: np.ndarray, bpm: float | None = None, beat
     low = max(1, round(c.n_mels * (hz_to_mel(BASS_HZ) - hz_to_mel(c.f_min)) / span))
     envelopes = (onset_envelope(mel).numpy(), onset_envelope(mel[:, :low]).numpy())
     grid = session_grid(*envelopes, c.frame_rate, bpm, beats_per_bar)
+    if not hear_key:
+        return grid, None
     return grid, session_key(audio_chroma(mono, c.sample_rate, c.frame_rate, mel.shape[-1]))
 
 

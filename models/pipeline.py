@@ -778,7 +778,8 @@ class ReveriePipeline:
             start = 0.0
         lo = int(start * audio.sample_rate)
         heard = Audio(audio.samples[:, lo : lo + int(HEARD_SECONDS * audio.sample_rate)], audio.sample_rate)
-        found, heard_key = hear(self.frontend, to_model_rate(heard, self.sample_rate), grid and grid.steady_bpm, beats)
+        mono = to_model_rate(heard, self.sample_rate)
+        found, heard_key = hear(self.frontend, mono, grid and grid.steady_bpm, beats, hear_key=key is None)
         if found is not None:
             found = Grid.steady(found.steady_bpm, found.beats_per_bar, start + found.downbeat)
         return found, heard_key if key is None else key
