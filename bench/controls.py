@@ -81,11 +81,14 @@ def loudness_steps(mono: np.ndarray, sample_rate: int) -> np.ndarray:
 
 
 def join_positions(pipe, seconds: float, sample_rate: int) -> list[int]:
-    """The samples of a generate's window joins, where a seam would be: the middle of each crossfade."""
+    """The samples of a generate's window joins, where a seam would be: where each window's new frames begin.
+    Before that, a window's context is the previous window's frames and audio, held (stream.py): the
+    crossfade inside it joins two decodes of the same frames (tests/test_mood.py), so a step there is
+    the previous window's own music. The new frames are where a window's level and balance are set."""
     windows, frame0, found = pipe.prepare("generate", seconds=seconds).windows, 0, []
     for (context, new), (next_context, _) in zip(windows, windows[1:]):
         frame0 += context + new - next_context
-        found.append(round((frame0 + next_context / 2) / pipe.config.mel.frame_rate * sample_rate))
+        found.append(round((frame0 + next_context) / pipe.config.mel.frame_rate * sample_rate))
     return found
 
 

@@ -48,7 +48,7 @@ USAGE: dict[str, Usage] = {
             "-o bed.wav --style sleep --seconds 120",
             "-o tune.wav --style calm --midi melody.mid",
             "-o hum.wav --style sad --hum take.wav --write-midi take.mid",
-            "-o loop.wav --model models/tempo_model --style happy --bpm 96 --bars 8",
+            "-o loop.wav --style happy --bpm 96 --bars 8",
         ),
     ),
     "transform": Usage(
@@ -72,7 +72,7 @@ USAGE: dict[str, Usage] = {
         "Extend an audio file by N seconds; the input itself is kept bit-exact.",
         (
             "intro.wav -o longer.wav --seconds 30 --style calm",
-            "intro.wav -o longer.wav --seconds 30 --model models/tempo_model --bpm 96",
+            "intro.wav -o longer.wav --seconds 30 --bpm 96",
         ),
     ),
 }

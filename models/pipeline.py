@@ -753,7 +753,7 @@ class ReveriePipeline:
             asked = "bpm" if bpm is not None else "key"
             raise ReverieError(
                 f"this model was trained without tempo and key, so {asked} cannot steer it; leave {asked} out, or "
-                "use one trained with them (`--model models/tempo_model`, shipped beside the default)",
+                "use one trained with them (`reverie train --grid`; the embedded default is)",
                 field=asked,
             )
         grid = None if bpm is None else parse_bpm(bpm, beats)

@@ -309,19 +309,20 @@ def test_a_tempo_may_be_a_number_in_python_and_on_the_wire(grid_pipe):
         assert err.value.field == "bpm"
 
 
-def test_the_tempo_model_ships_beside_the_default_and_keeps_the_asked_tempo():
+def test_the_embedded_model_keeps_the_asked_tempo_and_one_without_a_grid_says_so():
     import librosa
 
-    from reverie.models.pipeline import DEFAULT_MODEL_DIR, load_pipeline
+    from reverie.models.pipeline import ReveriePipeline, load_pipeline
 
-    tempo_model = load_pipeline(str(DEFAULT_MODEL_DIR.parent / "tempo_model"))
-    assert tempo_model.unet.config.grid and not load_pipeline(None).unet.config.grid
+    default = load_pipeline(None)
+    assert default.unet.config.grid
     rate, found = 22050, {}
     for bpm in (80, 140):
-        out = tempo_model.generate(bars=4, bpm=bpm, style="happy", seed=0, sample_rate=rate, channels=1)
+        out = default.generate(bars=4, bpm=bpm, style="happy", seed=0, sample_rate=rate, channels=1)
         assert out.samples.shape == (1, round(4 * 4 * 60 / bpm * rate))
         onsets = librosa.onset.onset_strength(y=out.samples[0], sr=rate)
         found[bpm] = float(librosa.feature.tempo(onset_envelope=onsets, sr=rate)[0])
     assert abs(found[80] / 80 - 1) < 0.04 and abs(found[140] / 140 - 1) < 0.04, found
-    with pytest.raises(ReverieError, match="models/tempo_model"):
-        load_pipeline(None).generate(bars=1, bpm=96)
+    with pytest.raises(ReverieError, match="trained without tempo and key, so bpm cannot steer it") as err:
+        ReveriePipeline.tiny().generate(bars=1, bpm=96)
+    assert err.value.field == "bpm" and "reverie train --grid" in str(err.value)

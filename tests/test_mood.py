@@ -104,13 +104,21 @@ def _level_db(mono: np.ndarray) -> float:
     return 20 * np.log10(np.sqrt(np.mean(mono**2)))
 
 
-def test_a_trajectory_goes_from_one_moods_level_and_air_to_the_others_without_a_jump():
+def test_a_trajectory_goes_from_one_moods_level_and_air_to_the_others_without_a_jump(monkeypatch):
     """The embedded model, tense to sleep over 60 s: the last 12 s sound like sleep, not like the tense
     start that the long-piece anchors would otherwise hold them to."""
+    from reverie.models import stream
     from reverie.models.pipeline import load_pipeline
 
+    joined, crossfade = [], stream.crossfade  # the real crossfade, watched: what it joins
+    monkeypatch.setattr(stream, "crossfade", lambda old, new: joined.append((old, new)) or crossfade(old, new))
     pipe, rate, seconds = load_pipeline(None), 22050, 60.0
     moving = pipe.generate(seconds, mood="0:tense; 10:tense; 48:sleep", seed=1, sample_rate=rate, channels=1)
+    # Inside a window's context both windows sound the same, so the crossfade there cannot step:
+    # a seam can only be where the new frames begin (bench.controls.join_positions).
+    assert len(joined) == len(pipe.prepare("generate", seconds=seconds).windows) - 1
+    for old, new in joined:
+        assert np.sqrt(np.mean((old - new) ** 2)) < 1e-3 * np.sqrt(np.mean(old**2))
     tense = pipe.generate(seconds, style="tense", seed=1, sample_rate=rate, channels=1).samples[0]
     sleep = pipe.generate(seconds, style="sleep", seed=1, sample_rate=rate, channels=1).samples[0]
     moving = moving.samples[0]
