@@ -43,7 +43,9 @@ from .grid import Grid, key_index, parse_bpm
 from .groove import GapRepeat, gap_repeat, loop_after, period
 from .headroom import ceiling_of, hold_under
 from .mel import MelConfig, MelFrontend, unit_phase
+from .melody.compose import melody_in_key
 from .melody.key import parse_key
+from .melody.notes import Melody
 from .mood import parse_mood
 from .operations import (
     DECLARED_DEFAULTS,
@@ -730,17 +732,32 @@ class ReveriePipeline:
                 field="mood",
             )
         grid, key = self._grid_and_key(spec, args)
+        melody = args["melody"]
+        if melody is None and key is not None and not spec.inputs:
+            melody = self._line_in_key(args, key, grid, mood)
         return Sampling(
             grid=grid,
             key=key_index(key),
             mood=mood,
             style=self.unet.null_style if args["style"] is None else self.styles.index(args["style"]),
-            melody=args["melody"],
+            melody=melody,
             seed=args["seed"],
             steps=c.steps if args["steps"] is None else args["steps"],
             guidance=c.guidance if args["guidance"] is None else args["guidance"],
             sampler="repaint" if args.get("method") == "repaint" else sampler,
         )
+
+    def _line_in_key(self, args: dict, key, grid, mood) -> Melody:
+        """A generate asked for a key with no melody follows a line in that key (melody/compose.py): the
+        key input alone does not steer the model, its melody input does."""
+        seconds = args["seconds"]
+        if args["bars"] is not None:
+            seconds = generate_seconds(None, bars=args["bars"], bpm=args["bpm"], beats_per_bar=args["beats_per_bar"])
+        if mood is not None:
+            style_at = lambda t: self.styles[int(np.argmax(mood.at(t)))]  # noqa: E731  the loudest voice of the mix
+        else:
+            style_at = lambda t: args["style"]  # noqa: E731
+        return melody_in_key(key, seconds, args["seed"], grid, style_at)
 
     def _grid_and_key(self, spec: Operation, args: dict):
         """The grid and key to follow, checked against what this model was taught: generate's are the ones

@@ -1,0 +1,63 @@
+"""A line in a key: the melody a generate asked for a key follows, and what the embedded model makes of it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from reverie.models.grid import Grid
+from reverie.models.melody.compose import melody_in_key
+from reverie.models.melody.key import Key, estimate_key, parse_key
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.controls import key_name, key_of  # noqa: E402  the bench's own listener, sharing no code with compose
+
+
+@pytest.mark.parametrize("minor", [False, True])
+def test_every_key_is_the_key_its_line_states_and_it_ends_at_home(minor):
+    for tonic in range(12):
+        key = Key(tonic, minor)
+        for style in ("sleep", "happy", "tense"):
+            line = melody_in_key(key, 16.0, seed=tonic, grid=Grid.steady(96), style_at=lambda _, s=style: s)
+            pitches = np.array([n.pitch for n in line.notes])
+            weights = np.array([n.duration for n in line.notes])
+            assert estimate_key(pitches, weights) == key, (str(key), style)
+            assert set(pitches % 12) <= key.scale
+            assert line.notes[-1].pitch % 12 == tonic
+            assert line.seconds >= 16.0 * 0.9
+
+
+def test_its_notes_start_on_the_grid_even_when_the_tempo_moves_and_in_the_bars_metre():
+    for grid in (Grid.steady(120, beats_per_bar=3), Grid(((0.0, 120.0), (20.0, 70.0)))):
+        line = melody_in_key(parse_key("D minor"), 20.0, seed=4, grid=grid, style_at=lambda _: "happy")
+        beats = grid.beats(np.array([n.start for n in line.notes]))
+        assert np.abs(beats * 2 - np.round(beats * 2)).max() < 1e-3  # on beats and half beats
+        bars = beats / grid.beats_per_bar
+        opened = sorted({round(b) for b in bars if abs(b - round(b)) < 1e-3})
+        assert opened == list(range(int(np.ceil(grid.beats(20.0) / grid.beats_per_bar))))  # every bar opens on a note
+        gaps = [b.start - a.end for a, b in zip(line.notes, line.notes[1:])]
+        assert min(gaps) >= 0 and max(gaps) < 0.1  # legato: a breath between notes, never a rest
+
+
+def test_the_same_seed_gives_the_same_line_and_another_seed_another():
+    key, grid = parse_key("Bb"), Grid.steady(80)
+    one = melody_in_key(key, 12.0, 1, grid)
+    assert one == melody_in_key(key, 12.0, 1, grid)
+    assert one != melody_in_key(key, 12.0, 2, grid)
+
+
+def test_the_embedded_model_plays_the_asked_key_as_an_independent_listener_hears_it():
+    from reverie.models.pipeline import load_pipeline
+
+    pipe, rate = load_pipeline(None), 22050
+    for key, style in (("A major", "calm"), ("Eb major", "happy"), ("C minor", "tense")):
+        out = pipe.generate(bars=4, bpm=100, key=key, style=style, seed=0, sample_rate=rate, channels=1)
+        found = key_name(*key_of(out.samples[0], rate))
+        assert found == str(parse_key(key)), (key, found)
+    # A given melody is followed as given: the key does not write another line over it.
+    line = melody_in_key(parse_key("E minor"), 9.6, 3, Grid.steady(100))
+    given = pipe.generate(bars=4, bpm=100, key="A major", melody=line, seed=0, sample_rate=rate, channels=1)
+    assert key_name(*key_of(given.samples[0], rate)) == "E minor"
