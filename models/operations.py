@@ -255,7 +255,8 @@ BARS = Param(
 KEY = Param(
     "key",
     STRING,
-    'Key of the result: a tonic A-G with an optional # or b, then major or minor ("A minor", "F#m", "Eb").',
+    'Key of the result: a tonic A-G with an optional # or b, then major or minor ("A minor", "F#m", "Eb"). '
+    "Without a melody, the model also follows a line composed in it (phrases on the bpm's beats).",
     default_text="none (a key of the model's choosing)",
 )
 GRID = (BPM, BEATS_PER_BAR, BARS, KEY)
