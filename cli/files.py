@@ -65,7 +65,7 @@ def check_style(params: dict, model: str | None) -> None:
 
 @dataclass(frozen=True)
 class MelodyFiles:
-    """--midi/--track/--hum/--write-midi as given."""
+    """--midi/--track/--hum/--write-midi as given (--write-midi without --hum: run_here writes the composed line)."""
 
     midi: str | None = None
     track: int | None = None
@@ -78,8 +78,11 @@ class MelodyFiles:
             raise ReverieError("give --midi or --hum, not both", field="hum")
         if self.track is not None and not self.midi:
             raise ReverieError("--track needs --midi", field="track")
-        if self.write_midi and not self.hum:
-            raise ReverieError("--write-midi needs --hum", field="write_midi")
+        if self.write_midi and self.midi:
+            raise ReverieError(
+                "--write-midi writes a hummed take's notes or the line composed for --key; --midi is MIDI already",
+                field="write_midi",
+            )
         if self.midi:
             from reverie.models.melody import Melody
 

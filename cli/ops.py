@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 import click
 
+from reverie.models.errors import ReverieError
 from reverie.models.operations import (
     ASKED,
     BOOLEAN,
@@ -158,7 +159,8 @@ def melody_options() -> list[click.Option]:
         click.Option(
             ["--write-midi"],
             type=click.Path(dir_okay=False),
-            help="With --hum: also write the transcribed melody as MIDI, to fix and reuse with --midi.",
+            help="With --hum: also write the transcribed melody as MIDI, to fix and reuse with --midi; with "
+            "--key and no melody: the line composed in that key, to double or rework.",
         ),
     ]
 
@@ -237,15 +239,23 @@ def run_here(job: Job, model: str | None) -> None:
     from reverie.models.pipeline import load_pipeline
 
     pipe = load_pipeline(model)
-    total = pipe.total_steps(job.op.name, **kwargs)
+    call = pipe.prepare(job.op.name, **kwargs)
+    if job.melody.write_midi and not job.melody.hum:
+        if melody is not None or call.sampling.melody is None:
+            raise ReverieError(
+                "--write-midi needs --hum (the take's notes) or, for generate, --key (the line composed in it)",
+                field="write_midi",
+            )
+        call.sampling.melody.to_midi(job.melody.write_midi)
     from tqdm import tqdm
 
+    total = call.total_steps
     with tqdm(total=total, desc=job.op.name, unit="step", disable=job.quiet or total == 0, leave=False) as bar:
 
         def progress(step: int, total: int) -> None:
             bar.update(step - bar.n)
 
-        result = pipe.run(job.op.name, callback=progress, **kwargs)
+        result = call.run(callback=progress)
     write_output(result, job.output, job.bit_depth, job.quiet)
 
 

@@ -61,3 +61,25 @@ def test_the_embedded_model_plays_the_asked_key_as_an_independent_listener_hears
     line = melody_in_key(parse_key("E minor"), 9.6, 3, Grid.steady(100))
     given = pipe.generate(bars=4, bpm=100, key="A major", melody=line, seed=0, sample_rate=rate, channels=1)
     assert key_name(*key_of(given.samples[0], rate)) == "E minor"
+
+
+def test_write_midi_writes_the_composed_line_and_says_when_there_is_none(tmp_path):
+    import subprocess
+
+    from reverie.models.melody import Melody
+
+    def reverie(*args):
+        command = [sys.executable, "-c", "from reverie.cli.main import cli; cli()", *map(str, args)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=600)
+
+    out, line = tmp_path / "bed.wav", tmp_path / "line.mid"
+    asked = ("generate", "-o", out, "--key", "D minor", "--bpm", "90", "--bars", "2", "--steps", "2", "-q")
+    done = reverie(*asked, "--write-midi", line)
+    assert done.returncode == 0, done.stderr
+    written = Melody.from_midi(line)
+    composed = melody_in_key(parse_key("D minor"), 2 * 4 * 60 / 90, 0, Grid.steady(90))
+    assert [n.pitch for n in written.notes] == [n.pitch for n in composed.notes]
+    np.testing.assert_allclose([n.start for n in written.notes], [n.start for n in composed.notes], atol=1e-3)
+    refused = reverie("generate", "-o", out, "--bpm", "90", "--bars", "2", "--steps", "2", "-q", "--write-midi", line)
+    assert refused.returncode != 0
+    assert "--write-midi needs --hum (the take's notes) or, for generate, --key" in refused.stderr
