@@ -304,6 +304,11 @@ def test_a_tempo_may_be_a_number_in_python_and_on_the_wire(grid_pipe):
     with running_server(grid_pipe) as srv, Client(srv.endpoint, timeout=120) as c:
         result = c.generate(None, 22050, 1, bars=1, bpm=120, seed=1)
         assert result.audio.shape == (1, 2 * 22050)  # one bar of 4 beats at 120 bpm
+        # a key over the wire: the same line composed in it, the same bytes as here
+        here = grid_pipe.generate(bars=2, bpm=120, key="F# minor", seed=1, sample_rate=22050, channels=1).samples
+        there = c.generate(None, 22050, 1, bars=2, bpm=120, key="F# minor", seed=1).audio
+        np.testing.assert_array_equal(there, here)
+        assert not np.array_equal(there, c.generate(None, 22050, 1, bars=2, bpm=120, seed=1).audio)
         with pytest.raises(InvalidRequest, match="bpm must be a number or a string") as err:
             c.generate(None, 22050, 1, bars=1, bpm=True)
         assert err.value.field == "bpm"
