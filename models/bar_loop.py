@@ -1,7 +1,7 @@
 """A result of whole bars that loops on the bar, made as it streams.
 
-generate with `bars` makes a beat of pre-roll before bar 1, the bars themselves, and nothing after. The
-pre-roll's last `fade` samples are what leads into bar 1, so the result's last `fade` samples fade from
+generate with `bars` makes a bar of pre-roll before bar 1, the bars themselves, and nothing after. The
+pre-roll's last `fade` samples (a beat) are what leads into bar 1, so the result's last `fade` samples fade from
 the music made there into that lead-in: played again from the top, the end runs into the start as the
 pre-roll did. Both sides of the fade are whole bars apart, on the same beat. Memory: the fade, twice.
 """

@@ -43,7 +43,7 @@ from .grid import Grid, key_index, parse_bpm
 from .groove import GapRepeat, gap_repeat, loop_after, period
 from .headroom import ceiling_of, hold_under
 from .mel import MelConfig, MelFrontend, unit_phase
-from .melody.compose import melody_in_key
+from .melody.compose import LoopedLine, melody_in_key
 from .melody.key import parse_key
 from .melody.notes import Melody
 from .mood import parse_mood
@@ -392,9 +392,12 @@ class ReveriePipeline:
     def _plan_generate(self, args: dict, sampling: Sampling):
         if args["bars"] is not None:
             seconds = generate_seconds(None, bars=args["bars"], bpm=args["bpm"], beats_per_bar=args["beats_per_bar"])
-            # A beat of pre-roll leads into bar 1; the last bar fades into it, so the result loops.
-            lead = sampling.grid.seconds_of(1.0) - sampling.grid.downbeat
-            plan = GeneratePlan(seconds, lead, lead)
+            # A bar of pre-roll leads into bar 1 and the last beat fades into its last beat, so the result
+            # loops. A bar, not a beat: the model is into the music by bar 1, not starting it there (loop
+            # seams over the clip's own p95 change, 15 generates: median 0.85 against 1.04 with a beat).
+            grid = sampling.grid
+            lead, fade = (grid.seconds_of(beats) - grid.downbeat for beats in (grid.beats_per_bar, 1.0))
+            plan = GeneratePlan(seconds, lead, fade)
         elif args["seconds"] is None:
             raise TypeError("generate needs seconds or bars")
         else:
@@ -747,7 +750,7 @@ class ReveriePipeline:
             sampler="repaint" if args.get("method") == "repaint" else sampler,
         )
 
-    def _line_in_key(self, args: dict, key, grid, mood) -> Melody:
+    def _line_in_key(self, args: dict, key, grid, mood) -> Melody | LoopedLine:
         """A generate asked for a key with no melody follows a line in that key (melody/compose.py): the
         key input alone does not steer the model, its melody input does."""
         seconds = args["seconds"]
@@ -757,7 +760,7 @@ class ReveriePipeline:
             style_at = lambda t: self.styles[int(np.argmax(mood.at(t)))]  # noqa: E731  the loudest voice of the mix
         else:
             style_at = lambda t: args["style"]  # noqa: E731
-        return melody_in_key(key, seconds, args["seed"], grid, style_at)
+        return melody_in_key(key, seconds, args["seed"], grid, style_at, loop=args["bars"] is not None)
 
     def _grid_and_key(self, spec: Operation, args: dict):
         """The grid and key to follow, checked against what this model was taught: generate's are the ones

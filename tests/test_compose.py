@@ -77,9 +77,28 @@ def test_write_midi_writes_the_composed_line_and_says_when_there_is_none(tmp_pat
     done = reverie(*asked, "--write-midi", line)
     assert done.returncode == 0, done.stderr
     written = Melody.from_midi(line)
-    composed = melody_in_key(parse_key("D minor"), 2 * 4 * 60 / 90, 0, Grid.steady(90))
+    composed = melody_in_key(parse_key("D minor"), 2 * 4 * 60 / 90, 0, Grid.steady(90), loop=True)
     assert [n.pitch for n in written.notes] == [n.pitch for n in composed.notes]
     np.testing.assert_allclose([n.start for n in written.notes], [n.start for n in composed.notes], atol=1e-3)
     refused = reverie("generate", "-o", out, "--bpm", "90", "--bars", "2", "--steps", "2", "-q", "--write-midi", line)
     assert refused.returncode != 0
     assert "--write-midi needs --hum (the take's notes) or, for generate, --key" in refused.stderr
+
+
+def test_a_looped_line_holds_its_first_note_across_the_loop_point_and_its_pre_roll_hears_its_end():
+    grid, rate = Grid.steady(100, beats_per_bar=3), 50.0
+    seconds = grid.bars_seconds(4)
+    looped = melody_in_key(parse_key("G minor"), seconds, 2, grid, loop=True)
+    notes = looped.notes
+    assert notes[-1].pitch == notes[0].pitch and notes[-1].end == pytest.approx(seconds)  # unbroken to the end
+    assert notes[-1].start == pytest.approx(grid.seconds_of(11.0))  # the last beat of the fourth bar of 3
+    assert notes[-2].pitch % 12 == parse_key("G minor").tonic  # home before it
+    # a bar of pre-roll hears the line's last bar, then the line itself from bar 1
+    bar = grid.bars_seconds(1)
+    heard = looped.chroma(rate, round((bar + seconds) * rate), offset=-bar)
+    np.testing.assert_array_equal(
+        heard[:, : round(bar * rate)], looped.line.chroma(rate, round(bar * rate), seconds - bar)
+    )
+    plain = looped.line.chroma(rate, heard.shape[1], offset=-bar)  # the line unlooped: silent before 0
+    np.testing.assert_array_equal(heard[:, round(bar * rate) :], plain[:, round(bar * rate) :])
+    assert not plain[:, : round(bar * rate)].any()

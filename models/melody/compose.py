@@ -12,6 +12,8 @@ moving tempo too), in the register and at the pace of the style sounding at that
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -35,14 +37,22 @@ DRAFTS = 8
 
 
 def melody_in_key(
-    key: Key, seconds: float, seed: int, grid: Grid | None = None, style_at: Callable[[float], str | None] = None
-) -> Melody:
+    key: Key,
+    seconds: float,
+    seed: int,
+    grid: Grid | None = None,
+    style_at: Callable[[float], str | None] | None = None,
+    loop: bool = False,
+) -> Melody | LoopedLine:
     """A melody of at least `seconds` in `key`, on `grid` (or at the style's own tempo), seeded: of DRAFTS
     drawn, the one that states the key most clearly (a composer's revision; a short line of long notes,
-    a sleep bed's, can otherwise say the relative key as much as its own)."""
+    a sleep bed's, can otherwise say the relative key as much as its own). `loop`: `seconds` of whole
+    bars that play again from the top, whose last beat holds the first note (it sounds across the loop
+    point, unbroken, instead of a new note's attack there)."""
     rng = np.random.default_rng(seed)
-    drafts = [_draft(key, seconds, rng, grid, style_at) for _ in range(DRAFTS)]
-    return max(drafts, key=lambda line: _clarity(line, key))
+    drafts = [_draft(key, seconds, rng, grid, style_at, loop) for _ in range(DRAFTS)]
+    line = max(drafts, key=lambda line: _clarity(line, key))
+    return LoopedLine(line, seconds) if loop else line
 
 
 def _clarity(line: Melody, key: Key) -> float:
@@ -58,7 +68,7 @@ def _clarity(line: Melody, key: Key) -> float:
     return float(own - max(fits.values()))
 
 
-def _draft(key: Key, seconds: float, rng: np.random.Generator, grid: Grid | None, style_at) -> Melody:
+def _draft(key: Key, seconds: float, rng: np.random.Generator, grid: Grid | None, style_at, loop: bool) -> Melody:
     style_at = style_at or (lambda _: None)
     first = RECIPES.get(style_at(0.0) or FALLBACK_STYLE, RECIPES[FALLBACK_STYLE])
     grid = grid or Grid.steady(float(np.mean(first.tempo)))
@@ -72,9 +82,12 @@ def _draft(key: Key, seconds: float, rng: np.random.Generator, grid: Grid | None
         start = time_of(bar * bar_beats)
         style = RECIPES.get(style_at(start) or FALLBACK_STYLE, RECIPES[FALLBACK_STYLE])
         centre = float(np.mean(style.register))
-        if bar == bars - 1:  # home: the tonic, the whole bar
+        if bar == bars - 1:  # home: the tonic, the whole bar (a loop's last beat: its first note)
             pitch = _nearest_pitch(key.tonic, previous if previous is not None else centre)
-            notes.append(_note(time_of, bar * bar_beats, bar_beats, pitch))
+            held = bar_beats - 1 if loop and notes and bar_beats > 1 else bar_beats
+            notes.append(_note(time_of, bar * bar_beats, held, pitch, legato=1.0 if held == bar_beats else LEGATO))
+            if held < bar_beats:
+                notes.append(_note(time_of, bar * bar_beats + held, bar_beats - held, notes[0].pitch, legato=1.0))
             break
         if bar % 4 == 0:
             phrase = PHRASES[int(rng.integers(len(PHRASES)))]
@@ -125,6 +138,29 @@ def _nearest_pitch(pitch_class: int, near: float) -> int:
     return int(pitch_class + 12 * round((near - pitch_class) / 12))
 
 
-def _note(time_of, beat: float, length: float, pitch: int) -> Note:
+def _note(time_of, beat: float, length: float, pitch: int, legato: float = LEGATO) -> Note:
     start, end = time_of(beat), time_of(beat + length)
-    return Note(start, start + LEGATO * (end - start), pitch, 90)
+    return Note(start, start + legato * (end - start), pitch, 90)
+
+
+@dataclass(frozen=True)
+class LoopedLine:
+    """A line as a bar loop plays it, every `period` seconds: before its start, its end sounds. A result of
+    whole bars makes a beat of pre-roll that its last beat fades into (bar_loop.py); hearing the line's
+    last beat there, the pre-roll is the music the loop's end is, so the fade joins like to like."""
+
+    line: Melody
+    period: float
+
+    @property
+    def notes(self) -> tuple[Note, ...]:
+        return self.line.notes
+
+    def chroma(self, frame_rate: float, n_frames: int, offset: float = 0.0) -> np.ndarray:
+        out = self.line.chroma(frame_rate, n_frames, offset)
+        before = min(n_frames, max(0, math.ceil(-offset * frame_rate - 1e-9)))  # frames before the start
+        out[:, :before] = self.line.chroma(frame_rate, before, offset + self.period)
+        return out
+
+    def to_midi(self, path) -> None:
+        self.line.to_midi(path)
