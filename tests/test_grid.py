@@ -13,8 +13,8 @@ from reverie.models.bar_loop import BarLoop
 from reverie.models.corpus.arrange import Note, Performance
 from reverie.models.corpus.midi import write_melody
 from reverie.models.errors import ReverieError
-from reverie.models.melody import Melody
 from reverie.models.grid import GRID_FEATURES, KEYS, Grid, from_midi, key_index, parse_bpm, tempo_text
+from reverie.models.melody import Melody
 from reverie.models.melody.key import parse_key
 from reverie.models.pipeline import ReveriePipeline
 from reverie.models.training.warm_start import warm_start
