@@ -246,7 +246,7 @@ def run_here(job: Job, model: str | None) -> None:
                 "--write-midi needs --hum (the take's notes) or, for generate, --key (the line composed in it)",
                 field="write_midi",
             )
-        call.sampling.melody.to_midi(job.melody.write_midi)
+        call.sampling.melody.to_midi(job.melody.write_midi, call.sampling.grid)  # on the DAW's bars
     from tqdm import tqdm
 
     total = call.total_steps

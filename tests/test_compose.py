@@ -80,6 +80,13 @@ def test_write_midi_writes_the_composed_line_and_says_when_there_is_none(tmp_pat
     composed = melody_in_key(parse_key("D minor"), 2 * 4 * 60 / 90, 0, Grid.steady(90), loop=True)
     assert [n.pitch for n in written.notes] == [n.pitch for n in composed.notes]
     np.testing.assert_allclose([n.start for n in written.notes], [n.start for n in composed.notes], atol=1e-3)
+    import mido  # on the session's grid: 90 bpm in 4/4, every note on a half beat of the file's own clock
+
+    meta = {m.type: m for m in mido.MidiFile(line).tracks[0] if m.is_meta}
+    assert round(mido.tempo2bpm(meta["set_tempo"].tempo), 3) == 90 and meta["time_signature"].numerator == 4
+    ticks = np.cumsum([m.time for m in mido.MidiFile(line).tracks[0]])
+    ons = [t for t, m in zip(ticks, mido.MidiFile(line).tracks[0]) if m.type == "note_on"]
+    assert all(t % (mido.MidiFile(line).ticks_per_beat // 2) == 0 for t in ons)
     refused = reverie("generate", "-o", out, "--bpm", "90", "--bars", "2", "--steps", "2", "-q", "--write-midi", line)
     assert refused.returncode != 0
     assert "--write-midi needs --hum (the take's notes) or, for generate, --key" in refused.stderr
@@ -102,3 +109,21 @@ def test_a_looped_line_holds_its_first_note_across_the_loop_point_and_its_pre_ro
     plain = looped.line.chroma(rate, heard.shape[1], offset=-bar)  # the line unlooped: silent before 0
     np.testing.assert_array_equal(heard[:, round(bar * rate) :], plain[:, round(bar * rate) :])
     assert not plain[:, : round(bar * rate)].any()
+
+
+def test_a_line_on_a_moving_tempo_is_written_on_its_bars_and_reads_back_to_its_seconds(tmp_path):
+    import mido
+
+    from reverie.models.melody import Melody
+
+    grid = Grid(((0.0, 120.0), (20.0, 70.0)), beats_per_bar=3)
+    line = melody_in_key(parse_key("Eb"), 20.0, 5, grid, lambda _: "happy")
+    line.to_midi(tmp_path / "line.mid", grid)
+    midi = mido.MidiFile(tmp_path / "line.mid")
+    tempos = [mido.tempo2bpm(m.tempo) for m in midi.tracks[0] if m.type == "set_tempo"]
+    assert tempos[0] == pytest.approx(120, abs=1) and tempos[-1] < 80 and len(tempos) > 20  # one a beat
+    assert [m for m in midi.tracks[0] if m.type == "time_signature"][0].numerator == 3
+    back = Melody.from_midi(tmp_path / "line.mid")
+    assert [n.pitch for n in back.notes] == [n.pitch for n in line.notes]
+    # within a beat the file's tempo is constant where the grid's glides: a few ms at most
+    np.testing.assert_allclose([n.start for n in back.notes], [n.start for n in line.notes], atol=0.01)

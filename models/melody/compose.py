@@ -162,5 +162,5 @@ class LoopedLine:
         out[:, :before] = self.line.chroma(frame_rate, before, offset + self.period)
         return out
 
-    def to_midi(self, path) -> None:
-        self.line.to_midi(path)
+    def to_midi(self, path, grid=None) -> None:
+        self.line.to_midi(path, grid)

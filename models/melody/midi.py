@@ -216,21 +216,41 @@ def read_midi(source, track: int | None = None, channel: int | None = None) -> l
 # --- writing ---
 
 
-def build_midi(notes: Iterable[Note]):
+def build_midi(notes: Iterable[Note], grid=None):
+    """A one-track MIDI file of `notes`; with a `grid` (models.grid.Grid, bar line at 0 s), on its tempo and
+    metre, so the notes land on a DAW's bars: a tempo event on every beat where the tempo moves."""
     import mido
 
-    ticks_per_second = WRITE_TICKS_PER_BEAT * 1e6 / DEFAULT_TEMPO
-    events: list[tuple[int, int, object]] = []  # (tick, 0 = off before 1 = on, message)
+    notes = list(notes)
+    if grid is None:
+
+        def tick_of(seconds: float) -> int:
+            return round(seconds * WRITE_TICKS_PER_BEAT * 1e6 / DEFAULT_TEMPO)
+
+        tempos = [(0, DEFAULT_TEMPO)]
+        numerator, denominator = 4, 4
+    else:
+
+        def tick_of(seconds: float) -> int:
+            return round(float(grid.beats(seconds)) * WRITE_TICKS_PER_BEAT)
+
+        last = max((n.end for n in notes), default=0.0)
+        beats = range(int(float(grid.beats(last))) + 1) if grid.steady_bpm is None else range(1)
+        # each beat's tempo is its own length on the grid, so every beat (and bar) lands where the grid has it
+        tempos = [(k * WRITE_TICKS_PER_BEAT, round((grid.seconds_of(k + 1) - grid.seconds_of(k)) * 1e6)) for k in beats]
+        numerator, denominator = _metre(grid.beats_per_bar)
+    events: list[tuple[int, int, object]] = []  # (tick, order: -1 tempo, 0 note off, 1 note on, message)
+    for at, tempo in tempos:
+        events.append((at, -1, mido.MetaMessage("set_tempo", tempo=tempo)))
     for note in notes:
-        start = round(note.start * ticks_per_second)
-        end = max(round(note.end * ticks_per_second), start + 1)
+        start = tick_of(note.start)
+        end = max(tick_of(note.end), start + 1)
         events.append((start, 1, mido.Message("note_on", note=note.pitch, velocity=note.velocity)))
         events.append((end, 0, mido.Message("note_off", note=note.pitch, velocity=0)))
     events.sort(key=lambda e: (e[0], e[1]))
     track = mido.MidiTrack()
     track.append(mido.MetaMessage("track_name", name="reverie melody", time=0))
-    track.append(mido.MetaMessage("set_tempo", tempo=DEFAULT_TEMPO, time=0))
-    track.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
+    track.append(mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator, time=0))
     tick = 0
     for at, _, msg in events:
         track.append(msg.copy(time=at - tick))
@@ -241,16 +261,25 @@ def build_midi(notes: Iterable[Note]):
     return midi
 
 
-def midi_bytes(notes: Iterable[Note]) -> bytes:
+def _metre(quarters_per_bar: float) -> tuple[int, int]:
+    """A time signature for a bar of this many quarter notes: 3 -> 3/4, 3.5 -> 7/8."""
+    for denominator in (4, 8, 16):
+        count = quarters_per_bar * denominator / 4
+        if abs(count - round(count)) < 1e-9:
+            return int(round(count)), denominator
+    return max(1, round(quarters_per_bar)), 4
+
+
+def midi_bytes(notes: Iterable[Note], grid=None) -> bytes:
     buffer = io.BytesIO()
-    build_midi(notes).save(file=buffer)
+    build_midi(notes, grid).save(file=buffer)
     return buffer.getvalue()
 
 
-def write_midi(notes: Iterable[Note], path: str | os.PathLike) -> Path:
+def write_midi(notes: Iterable[Note], path: str | os.PathLike, grid=None) -> Path:
     """Write atomically (temp file in the same folder, then rename)."""
     path = Path(path)
-    data = midi_bytes(notes)
+    data = midi_bytes(notes, grid)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_bytes(data)

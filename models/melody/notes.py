@@ -104,11 +104,12 @@ class Melody:
 
         return cls(transcribe(audio, key=key), take_seconds=audio.seconds)
 
-    def to_midi(self, path: str | os.PathLike) -> None:
-        """Write a one-track MIDI file (120 bpm) that `from_midi` reads back to the same notes."""
+    def to_midi(self, path: str | os.PathLike, grid=None) -> None:
+        """Write a one-track MIDI file (120 bpm, or on `grid`'s tempo and metre) that `from_midi` reads back
+        to the same notes."""
         from .midi import write_midi
 
-        write_midi(self.notes, path)
+        write_midi(self.notes, path, grid)
 
     def to_midi_bytes(self) -> bytes:
         from .midi import midi_bytes
