@@ -7,8 +7,22 @@ from pathlib import Path
 
 import click
 
-from reverie.models.corpus.build import REAL_CLIPS_PER_TRACK
+from reverie.models.corpus.build import ALL, REAL_CLIPS_PER_TRACK
 from reverie.models.errors import ReverieError
+
+
+class RealClips(click.ParamType):
+    """A count of stretches per track, or "all"."""
+
+    name = "N|all"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value == ALL:
+            return value
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a count of stretches nor '{ALL}'", param, ctx)
 
 
 def sources_report() -> str:
@@ -55,11 +69,12 @@ def sources_report() -> str:
 )
 @click.option(
     "--real-clips",
-    type=int,
+    type=RealClips(),
     default=REAL_CLIPS_PER_TRACK,
     show_default=True,
-    help="Stretches of every installed real recording (scripts/install-music) added to train without a "
-    "style label, for the unconditional branch; 0 for none.",
+    help="Stretches of every installed real training track (scripts/install-music, scripts/install-corpus) "
+    "added to train without a style label, for the unconditional branch, each with the tempo, metre and key "
+    "two listeners agree on; 'all' for every whole stretch (10.9 hours with install-corpus), 0 for none.",
 )
 @click.option(
     "--lmms/--no-lmms",
@@ -84,7 +99,7 @@ def corpus(
     heldout: float,
     cache_dir: Path | None,
     soundfont: str,
-    real_clips: int,
+    real_clips: int | str,
     lmms: bool,
     drum_kits: bool,
 ) -> None:
@@ -93,7 +108,7 @@ def corpus(
     \b
     Writes OUT_DIR/{train,heldout}/<style>/<clip_id>.wav (stereo 44100 Hz PCM_16),
     the clip's melody as <clip_id>.mid in the same timeline, unlabelled stretches of
-    real recordings as OUT_DIR/train/train_real_*.wav, and OUT_DIR/manifest.csv.
+    real recordings as OUT_DIR/train/train_real_*.flac, and OUT_DIR/manifest.csv.
     Styles: sleep, calm, happy, sad, tense. A previous corpus in OUT_DIR is replaced.
     It first says which sources are installed, and how to install the others.
 

@@ -112,9 +112,10 @@ class Grid:
 
 
 def from_midi(source) -> tuple[Grid | None, Key | None]:
-    """The grid and key a MIDI file states at its start: a grid when it has one tempo and a time signature
-    at tick 0 (a file without them says nothing about where the bars are, whatever its default tempo),
-    a key when it has a key signature. Time 0 of the file is taken as a bar line."""
+    """The grid and key a MIDI file states: a grid when it has one tempo and one time signature (a file
+    without them says nothing about where the bars are, whatever its default tempo), its bars counted
+    from where that time signature stands (at 0 s but for a stretch of real music cut mid-bar); a key
+    when it has a key signature."""
     from .melody.key import parse_key
     from .melody.midi import load_midi_file
 
@@ -131,8 +132,9 @@ def from_midi(source) -> tuple[Grid | None, Key | None]:
             elif message.type == "key_signature":
                 keys.append((tick, message.key))
     grid = None
-    if len({t for _, t in tempos}) == 1 and metres and metres[0][0] == 0 and len({m for _, m in metres}) == 1:
-        grid = Grid.steady(60_000_000 / tempos[0][1], metres[0][1])
+    if len({t for _, t in tempos}) == 1 and metres and len({m for _, m in metres}) == 1:
+        tempo = tempos[0][1]
+        grid = Grid.steady(60_000_000 / tempo, metres[0][1], metres[0][0] / midi.ticks_per_beat * tempo / 1e6)
     key = parse_key(keys[0][1].replace("m", " minor")) if keys else None
     return grid, key
 

@@ -13,6 +13,7 @@ import mido
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from click.testing import CliRunner
 
 from reverie.models.corpus import arrange, build, effects, scores
@@ -265,6 +266,11 @@ def test_cli_errors_are_one_line(tmp_path):
     assert result.exit_code == 1 and "not empty" in result.output
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert (tmp_path / "busy" / "notes.txt").read_text() == "mine"
+    result = CliRunner().invoke(corpus, [str(tmp_path / "x"), "--real-clips", "most"])
+    assert result.exit_code == 2 and "'most' is neither a count of stretches nor 'all'" in result.output
+    result = CliRunner().invoke(corpus, [str(tmp_path / "x"), "--real-clips", "101"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: real-clips must be a count from 0 to 100 or 'all', got 101"
 
 
 def test_parts_sit_apart_in_a_stereo_field(corpora):
@@ -279,29 +285,75 @@ def test_parts_sit_apart_in_a_stereo_field(corpora):
     assert np.ptp(ratios) > 3  # placement and rooms differ from clip to clip
 
 
-def test_real_recordings_join_train_without_a_label(tmp_path):
-    from reverie.models.corpus import real
-    from reverie.models.training.data import scan
+def test_real_recordings_join_train_with_only_the_labels_two_listeners_agree_on(tmp_path):
+    from reverie.models.corpus import labels, real
+    from reverie.models.grid import from_midi
+    from reverie.models.mel import MelConfig
+    from reverie.models.melody.midi import has_notes
+    from reverie.models.training.data import featurise, scan
 
-    train = [t for t in real.tracks("train") if sf.info(str(t.path)).duration >= CLIP]
+    train = [t for t in real.tracks("train") if sf.info(str(t.path)).duration >= 4 * CLIP]
     if not train:
         pytest.skip("no real recordings installed: run scripts/install-music (wesnoth-1.16-music, warzone2100-music)")
-    rows = build.build(tmp_path / "c", seed=0, jobs=1, real_clips=2, lmms=False, **{**TINY, "hours": 0.003})
-    mine = [r for r in rows if "real" in r["clip_id"]]
-    assert len(mine) == 2 * len(train)
+    packages = sorted({t.package for t in train})
+    tracks = [next(t for t in train if t.package == p) for p in packages[:2]]  # one track of two packages
+    (tmp_path / "c" / "train").mkdir(parents=True)
+    rows = build._real_clips(tmp_path / "c", 3, CLIP, tracks, jobs=2)
+    assert len(rows) == 3 * len(tracks)
     held = {(t.package, t.path.name) for t in real.tracks("held_out")}  # two packages may share a name
-    for r in mine:
-        assert r["split"] == "train" and r["style"] == "" and r["midi"] == ""
+    for r in rows:
+        assert r["split"] == "train" and r["style"] == "" and r["audio"].endswith(".flac")
         package, name = r["source_score"].rsplit("@", 1)[0].split(":", 1)
         assert (package, name) not in held
         info = sf.info(tmp_path / "c" / r["audio"])
         assert (info.samplerate, info.channels) == (SR, 2)
         assert abs(info.frames - CLIP * SR) <= 2
-    unlabelled = {i.audio.name for i in scan(tmp_path / "c" / "train") if i.style is None}
-    assert unlabelled == {Path(r["audio"]).name for r in mine}
+        samples = sf.read(tmp_path / "c" / r["audio"], dtype="float32", always_2d=True)[0].T
+        heard = labels.agreed(samples, SR)  # the file says what the listeners agree on, and nothing else
+        if not r["midi"]:
+            assert heard == labels.Labels(None, None) and r["tempo_bpm"] == r["mode"] == ""
+            continue
+        grid, key = from_midi(tmp_path / "c" / r["midi"])
+        assert not has_notes(tmp_path / "c" / r["midi"]) and key == heard.key
+        assert (grid is None) == (heard.grid is None) == (r["tempo_bpm"] == "")
+        if grid is not None:
+            assert grid.steady_bpm == pytest.approx(float(r["tempo_bpm"]), rel=1e-4)
+            assert grid.steady_bpm == pytest.approx(heard.grid.steady_bpm, rel=1e-4)
+        assert r["mode"] == ("" if key is None else "minor" if key.minor else "major")
+    items = scan(tmp_path / "c" / "train")
+    assert {i.audio.name for i in items if i.style is None} == {Path(r["audio"]).name for r in rows}
+    # a file of labels alone gives the grid and key, and the melody is still read from the audio
+    mel = MelConfig(sample_rate=SR)
+    labelled = [i for i in items if i.midi is not None][:1] + [i for i in items if i.midi is None][:1]
+    features = featurise(labelled, mel, STYLES)
+    for n, item in enumerate(labelled):
+        mono = sf.read(item.audio, dtype="float32", always_2d=True)[0].mean(axis=1)
+        frames = features.chromas[n].shape[-1]
+        heard = torch.as_tensor(np.asarray(audio_chroma(mono, SR, mel.frame_rate, frames)) > 0.5, dtype=torch.uint8)
+        assert (features.chromas[n] == heard).float().mean() > 0.99
+        assert (features.grids[n] is None) == (item.midi is None or from_midi(item.midi)[0] is None)
     # two stretches of one track are different music
-    first, second = (sf.read(tmp_path / "c" / r["audio"])[0] for r in mine[:2])
+    first, second = (sf.read(tmp_path / "c" / r["audio"])[0] for r in rows[:2])
     assert not np.allclose(first, second)
+
+
+def test_all_real_clips_are_every_whole_stretch_end_to_end(tmp_path):
+    from reverie.models.corpus import real
+
+    train = [t for t in real.tracks("train") if 2 * CLIP <= sf.info(str(t.path)).duration]
+    if not train:
+        pytest.skip("no real recordings installed: run scripts/install-music (wesnoth-1.16-music, warzone2100-music)")
+    track = min(train, key=lambda t: sf.info(str(t.path)).duration)
+    length = sf.info(str(track.path)).duration
+    (tmp_path / "c" / "train").mkdir(parents=True)
+    rows = build._real_clips(tmp_path / "c", build.ALL, CLIP, [track])
+    assert len(rows) == int(length // CLIP)
+    assert [float(r["source_score"].rsplit("@", 1)[1]) for r in rows] == [k * CLIP for k in range(len(rows))]
+    joined = np.concatenate([sf.read(tmp_path / "c" / r["audio"], dtype="int16")[0] for r in rows])
+    original, rate = real.read(track.path, 0.0, len(rows) * CLIP)
+    if rate == SR:  # the stretches are the track itself, cut and nothing else
+        ours = joined.T.astype(np.float32) / 32768
+        assert np.max(np.abs(ours - original[:, : ours.shape[1]])) < 2e-4
 
 
 def test_an_lmms_project_renders_to_a_stereo_mix_that_joins_train_without_a_label(tmp_path):
@@ -321,7 +373,7 @@ def test_an_lmms_project_renders_to_a_stereo_mix_that_joins_train_without_a_labe
     rows = build._real_clips(tmp_path / "c", 2, CLIP, [real.Track(lmms.PACKAGE, out, held_out=False)])
     assert [r["source_score"].split("@")[0] for r in rows] == ["lmms:surrender.wav"] * 2
     for r in rows:
-        assert r["split"] == "train" and r["style"] == "" and r["midi"] == ""
+        assert r["split"] == "train" and r["style"] == ""
         info = sf.info(tmp_path / "c" / r["audio"])
         assert (info.samplerate, info.channels) == (SR, 2) and abs(info.frames - CLIP * SR) <= 2
     with pytest.raises(ReverieError, match="LMMS could not render"):

@@ -100,6 +100,24 @@ def test_the_corpus_midi_file_states_the_clip_grid_and_key(tmp_path):
     assert key_index(None) == KEYS
 
 
+def test_a_stretch_of_real_music_states_its_labels_alone_with_its_bars_where_they_fall(tmp_path):
+    from reverie.models.corpus.midi import write_labels
+    from reverie.models.melody.midi import has_notes
+
+    heard = Grid.steady(97.0, 3.0, downbeat=-0.9)  # cut mid-bar: the bar line after 0 s is at 0.9557 s
+    write_labels(heard, parse_key("Eb minor"), tmp_path / "real.mid")
+    grid, key = from_midi(tmp_path / "real.mid")
+    assert grid.steady_bpm == pytest.approx(97.0, rel=1e-5) and grid.beats_per_bar == 3.0
+    assert grid.downbeat == pytest.approx(-0.9 + 3 * 60 / 97, abs=0.002)
+    assert grid.beats(np.array([0.5, 4.0])) == pytest.approx(heard.beats(np.array([0.5, 4.0])) - 3.0, abs=0.005)
+    assert key == parse_key("Eb minor") and not has_notes(tmp_path / "real.mid")
+    write_labels(None, parse_key("G"), tmp_path / "key.mid")
+    assert from_midi(tmp_path / "key.mid") == (None, parse_key("G major"))
+    write_labels(Grid.steady(120.0), None, tmp_path / "tempo.mid")
+    grid, key = from_midi(tmp_path / "tempo.mid")
+    assert (grid.steady_bpm, grid.downbeat, key) == (pytest.approx(120.0), 0.0, None)
+
+
 def test_a_midi_file_without_a_time_signature_says_nothing_of_the_grid(tmp_path):
     track = mido.MidiTrack([mido.Message("note_on", note=60, velocity=80, time=0)])
     track.append(mido.Message("note_off", note=60, time=480))

@@ -3,8 +3,9 @@
 Layout (paths in the manifest are relative to OUT):
     OUT/<split>/<style>/<clip_id>.wav   stereo, 44100 Hz, PCM_16, exactly --clip-seconds long
     OUT/<split>/<style>/<clip_id>.mid   the melody heard in the wav, one tempo, time 0 = sample 0
-    OUT/train/<clip_id>.wav             a stretch of a real recording (the training tracks of real.py and
-                                        lmms.py): no style label, so it trains the unconditional branch; no MIDI
+    OUT/train/<clip_id>.flac            a stretch of a real recording (the training tracks of real.py and
+                                        lmms.py): no style label, so it trains the unconditional branch
+    OUT/train/<clip_id>.mid             its tempo, metre and key, where two listeners agree (labels.py)
     OUT/manifest.csv                    one row per clip, train rows first
 
 Each synthetic part (melody, chords, bass) is rendered on its own and placed in the stereo field
@@ -47,6 +48,7 @@ CHANNELS = 2
 # (either), the bass in the middle, as a mix engineer would start.
 STAGE = {"melody": (-0.25, 0.25), "chords": (0.3, 0.7), "bass": (-0.1, 0.1)}
 REAL_CLIPS_PER_TRACK = 4
+ALL = "all"  # --real-clips all: every whole stretch of every training track
 SPLITS = ("train", "heldout")
 COLUMNS = (
     "clip_id",
@@ -116,13 +118,14 @@ def build(
     cache_dir: Path | None = None,
     progress: bool = True,
     soundfont: str = "auto",
-    real_clips: int = 0,
+    real_clips: int | str = 0,
     lmms: bool = True,
     drum_kits: bool = True,
 ) -> list[dict]:
     """Render the corpus into `out_dir` (see the module's docstring); `real_clips` stretches of each
-    installed real training track are added without a label, LMMS's demo projects among them if `lmms`;
-    the rhythmic styles get a drummer on the installed hydrogen-drumkits if `drum_kits`."""
+    installed real training track ("all": every whole stretch) are added without a style label, LMMS's
+    demo projects among them if `lmms`; the rhythmic styles get a drummer on the installed
+    hydrogen-drumkits if `drum_kits`."""
     soundfont_file = check(out_dir, hours, jobs, clip_seconds, heldout, soundfont, real_clips)
     out_dir = Path(out_dir)
     _prepare(out_dir)
@@ -162,14 +165,14 @@ def build(
         if lmms:
             renders = (Path(cache_dir) if cache_dir else default_cache_dir()).parent / "lmms-renders"
             tracks += lmms_projects.tracks(renders, "train")
-        rows += _real_clips(out_dir, real_clips, clip_seconds, tracks)
+        rows += _real_clips(out_dir, real_clips, clip_seconds, tracks, jobs)
     rows.sort(key=lambda r: (SPLITS.index(r["split"]), r["clip_id"]))
     _write_manifest(out_dir / "manifest.csv", rows)
     return rows
 
 
 def check(
-    out_dir: Path, hours: float, jobs: int, clip_seconds: float, heldout: float, soundfont: str, real_clips: int
+    out_dir: Path, hours: float, jobs: int, clip_seconds: float, heldout: float, soundfont: str, real_clips: int | str
 ) -> str:
     """Refuse bad settings, or a folder with someone else's files, with a message naming what is allowed;
     the soundfont file to use."""
@@ -189,8 +192,8 @@ def check(
         raise ReverieError(f"clip-seconds must be between 1 and 600, got {clip_seconds}", field="clip_seconds")
     if not 0 <= heldout < 1:
         raise ReverieError(f"heldout must be a fraction in [0, 1), got {heldout}", field="heldout")
-    if not 0 <= real_clips <= 100:
-        raise ReverieError(f"real-clips must be between 0 and 100, got {real_clips}", field="real_clips")
+    if real_clips != ALL and not (isinstance(real_clips, int) and 0 <= real_clips <= 100):
+        raise ReverieError(f"real-clips must be a count from 0 to 100 or 'all', got {real_clips!r}", field="real_clips")
     return synth.soundfont_path(soundfont)
 
 
@@ -263,34 +266,51 @@ def _mix(performance: arrange.Performance, seconds: float, soundfont: str, style
     return mix
 
 
-def _real_clips(out_dir: Path, per_track: int, seconds: float, tracks: list) -> list[dict]:
-    """`per_track` evenly spread stretches of each of `tracks` (real.Track), unlabelled."""
-    from ..audio import resample
-    from . import real
+def _real_clips(out_dir: Path, per_track: int | str, seconds: float, tracks: list, jobs: int = 1) -> list[dict]:
+    """`per_track` evenly spread stretches of each of `tracks` (real.Track), or "all": every whole
+    stretch, end to end. No style label; a tempo, metre and key where two listeners agree (labels.py)."""
+    work = [(out_dir, per_track, seconds, number, track) for number, track in enumerate(tracks)]
+    if jobs == 1:
+        return [row for item in work for row in _track_clips(*item)]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(jobs) as pool:
+        return [row for rows in pool.starmap(_track_clips, work, chunksize=1) for row in rows]
 
+
+def _track_clips(out_dir: Path, per_track: int | str, seconds: float, number: int, track) -> list[dict]:
+    from ..audio import resample
+    from . import labels, real
+
+    length = sf.info(str(track.path)).duration
+    if length < seconds:
+        return []
+    if per_track == ALL:
+        starts = [k * seconds for k in range(int(length // seconds))]
+    else:
+        starts = [(length - seconds) * (k + 1) / (per_track + 1) for k in range(per_track)]
     rows = []
-    for number, track in enumerate(tracks):
-        length = sf.info(str(track.path)).duration
-        if length < seconds:
-            continue
-        for k in range(per_track):
-            start = (length - seconds) * (k + 1) / (per_track + 1)
-            samples, rate = real.read(track.path, start, seconds)
-            if rate != SAMPLE_RATE:
-                samples = resample(samples, rate, SAMPLE_RATE)
-            samples = np.repeat(samples, CHANNELS, 0) if len(samples) == 1 else samples[:CHANNELS]
-            clip_id = f"train_real_{number:03d}_{k}"
-            sf.write(out_dir / "train" / f"{clip_id}.wav", samples.T, SAMPLE_RATE, subtype="PCM_16")
-            rows.append(
-                {
-                    **dict.fromkeys(COLUMNS, ""),
-                    "clip_id": clip_id,
-                    "split": "train",
-                    "audio": f"train/{clip_id}.wav",
-                    "source_score": f"{track.package}:{track.path.name}@{start:.1f}",
-                    "seconds": f"{seconds:g}",
-                }
-            )
+    for k, start in enumerate(starts):
+        samples, rate = real.read(track.path, start, seconds)
+        if rate != SAMPLE_RATE:
+            samples = resample(samples, rate, SAMPLE_RATE)
+        samples = np.repeat(samples, CHANNELS, 0) if len(samples) == 1 else samples[:CHANNELS]
+        clip_id = f"train_real_{number:03d}_{k}"
+        sf.write(out_dir / "train" / f"{clip_id}.flac", samples.T, SAMPLE_RATE, subtype="PCM_16")
+        heard = labels.agreed(samples, SAMPLE_RATE)
+        row = {
+            **dict.fromkeys(COLUMNS, ""),
+            "clip_id": clip_id,
+            "split": "train",
+            "audio": f"train/{clip_id}.flac",
+            "source_score": f"{track.package}:{track.path.name}@{start:.1f}",
+            "seconds": f"{seconds:g}",
+        }
+        if heard.grid is not None or heard.key is not None:
+            midi.write_labels(heard.grid, heard.key, out_dir / "train" / f"{clip_id}.mid")
+            row["midi"] = f"train/{clip_id}.mid"
+            row["tempo_bpm"] = "" if heard.grid is None else f"{heard.grid.steady_bpm:g}"
+            row["mode"] = "" if heard.key is None else ("minor" if heard.key.minor else "major")
+        rows.append(row)
     return rows
 
 

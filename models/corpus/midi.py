@@ -1,5 +1,6 @@
 """The melody of a clip as a one-track MIDI file in the clip's timeline (time 0 = sample 0, a bar line),
-with the clip's tempo, metre and key, so the file beside a clip is all training needs to know its grid."""
+with the clip's tempo, metre and key, so the file beside a clip is all training needs to know its grid;
+for a stretch of real music, a file of the labels alone (no notes: its melody is read from the audio)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import mido
 
-from ..melody.key import NAMES
+from ..melody.key import NAMES, Key
 from .arrange import Performance
 
 TICKS_PER_BEAT = 480
@@ -40,6 +41,24 @@ def write_melody(performance: Performance, seconds: float, path: Path) -> None:
         kind = "note_on" if is_on else "note_off"
         track.append(mido.Message(kind, channel=0, note=key, velocity=velocity, time=t - now))
         now = t
+    midi = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
+    midi.tracks.append(track)
+    midi.save(str(path))
+
+
+def write_labels(grid, key: Key | None, path: Path) -> None:
+    """A file that states `grid` (models.grid.Grid, steady) and `key`, either None where unknown. Its time
+    signature sits on the first bar line at or after 0 s: bars are counted from there (grid.from_midi)."""
+    track = mido.MidiTrack()
+    if grid is not None:
+        spq = 60.0 / grid.steady_bpm
+        bar = grid.beats_per_bar * spq
+        first = round((grid.downbeat % bar) / spq * TICKS_PER_BEAT)
+        track.append(mido.MetaMessage("set_tempo", tempo=round(spq * 1e6), time=0))
+        track.append(mido.MetaMessage("time_signature", **time_signature(grid.beats_per_bar), time=first))
+    if key is not None:
+        name = NAMES[key.tonic] + ("m" if key.minor else "")
+        track.append(mido.MetaMessage("key_signature", key=name, time=0))
     midi = mido.MidiFile(ticks_per_beat=TICKS_PER_BEAT)
     midi.tracks.append(track)
     midi.save(str(path))

@@ -208,6 +208,11 @@ def top_voice(notes: list[RawNote]) -> list[Note]:
     return out
 
 
+def has_notes(source) -> bool:
+    """Whether a MIDI file plays anything: a file of tempo, metre and key alone does not."""
+    return bool(all_notes(load_midi_file(source)))
+
+
 def read_midi(source, track: int | None = None, channel: int | None = None) -> list[Note]:
     midi = load_midi_file(source)
     return top_voice(select(all_notes(midi), len(midi.tracks), track, channel))

@@ -3,10 +3,11 @@
 Labels: a file's style is the name of the folder it sits in (DATA/calm/x.wav is
 "calm"), or comes from a CSV with `path,style` rows. Files directly in DATA,
 or rows without a style, are unlabelled and train the unconditional branch.
-A MIDI file beside an audio file (same stem) gives its melody; otherwise the
-melody is read from the audio itself (dominant chroma bin per frame). Where that
-MIDI file states a tempo, time signature and key (the corpus builder's do), they
-label the clip's grid and key (grid.from_midi); otherwise both are unknown.
+A MIDI file beside an audio file (same stem) gives its melody; otherwise, or where
+it has no notes, the melody is read from the audio itself (dominant chroma bin per
+frame). Where that MIDI file states a tempo, time signature and key (the corpus
+builder's do, for real music where two listeners agree), they label the clip's
+grid and key (grid.from_midi); otherwise both are unknown.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class Features:
 
 def featurise(items: list[Item], mel: MelConfig, style_names: tuple[str, ...], progress=None) -> Features:
     from ..melody import Melody, audio_chroma
+    from ..melody.midi import has_notes
 
     frontend = MelFrontend(MelConfig(**{**mel.to_dict(), "mean": 0.0, "std": 1.0}))
     log_mels, chromas, styles, grids, keys = [], [], [], [], []
@@ -107,8 +109,10 @@ def featurise(items: list[Item], mel: MelConfig, style_names: tuple[str, ...], p
         frames = log_mel.shape[-1]
         grid = key = None
         if item.midi is not None:
-            chroma = Melody.from_midi(item.midi).chroma(mel.frame_rate, frames)
             grid, key = from_midi(item.midi)
+        melody = Melody.from_midi(item.midi) if item.midi is not None and has_notes(item.midi) else None
+        if melody is not None:
+            chroma = melody.chroma(mel.frame_rate, frames)
         else:
             chroma = audio_chroma(mono, mel.sample_rate, mel.frame_rate, frames)
         log_mels.append(log_mel.half())
