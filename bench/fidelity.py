@@ -80,10 +80,11 @@ def clips(count: int, seconds: float) -> list[tuple[str, Audio]]:
     return out
 
 
-def fit(new: np.ndarray, around: np.ndarray, rate: int) -> dict:
+def fit(new: np.ndarray, pieces: list[np.ndarray], rate: int) -> dict:
+    """`new` against the session around it, in `pieces` (before and after a region)."""
     return {
-        "side_db": side_to_mid_db(new, rate) - side_to_mid_db(around, rate),
-        "hf_db": hf_share_db(new, rate) - hf_share_db(around, rate),
+        "side_db": side_to_mid_db(new, rate) - side_to_mid_db(np.concatenate(pieces, axis=1), rate),
+        "hf_db": hf_share_db(new, rate) - hf_share_db(pieces, rate),
     }
 
 
@@ -132,7 +133,7 @@ def run(pipe, report: Report, args) -> dict:
         filled = pipe.inpaint(audio, middle - 1.0, middle + 1.0, style=style, seed=args.seed + i)
         seam = round(0.05 * rate)
         a, b = round((middle - 1.0) * rate), round((middle + 1.0) * rate)
-        outside = np.concatenate([audio.samples[:, :a], audio.samples[:, b:]], axis=1)
+        outside = [audio.samples[:, :a], audio.samples[:, b:]]
         longer = pipe.continue_(audio, 6.0, style=style, seed=args.seed + i)
         tail = audio.samples[:, -6 * rate :]
         rows.append(
@@ -140,9 +141,9 @@ def run(pipe, report: Report, args) -> dict:
                 "clip": name,
                 "style": style,
                 "light_visqol": visqol(audio.samples, light.samples, rate),
-                "transform_0.3": fit(moved.samples, audio.samples, rate),
+                "transform_0.3": fit(moved.samples, [audio.samples], rate),
                 "inpaint": fit(filled.samples[:, a + seam : b - seam], outside, rate),
-                "continue": fit(longer.samples[:, audio.frames :], tail, rate),
+                "continue": fit(longer.samples[:, audio.frames :], [tail], rate),
                 "input_side_db": side_to_mid_db(audio.samples, rate),
                 "input_hf_db": hf_share_db(audio.samples, rate),
             }

@@ -19,7 +19,7 @@ The measures, on the mono mix at the clip's rate (a 10 ms hop; figures are new a
 - onset rate: onsets per second, ratio;
 - transient crest: the onset envelope's 99th percentile over its mean, ratio (1: hits as sharp);
 - loudest 50 ms: dB over the surroundings' loudest 50 ms (models/headroom.py);
-- share above 11.5 kHz: dB difference (detail.hf_share_db);
+- share above 11.5 kHz: dB difference (detail.hf_share_db, on frames clear of every cut);
 - chroma: cosine of the mean 12-bin chroma (1: the same pitch classes);
 - from loop: how far the new audio is from the audio before it simply looped at its own period (mean
   |dB| over 40 bands, every 10 ms): 0 is a plain loop; the natural figure is how far the music itself
@@ -158,9 +158,10 @@ def loop_distance(new: np.ndarray, before: np.ndarray, rate: int) -> float:
     return float(np.abs(a - b)[loud].mean())
 
 
-def fit(new: np.ndarray, around: np.ndarray, rate: int, before: np.ndarray | None = None) -> dict:
-    """Every measure of `new` (channels, frames) against `around`; with `before` (the audio `new` follows),
-    also its distance from `before` looped."""
+def fit(new: np.ndarray, pieces: list[np.ndarray], rate: int, before: np.ndarray | None = None) -> dict:
+    """Every measure of `new` (channels, frames) against the session around it, in `pieces` (before and
+    after a region); with `before` (the audio `new` follows), also its distance from `before` looped."""
+    around = np.concatenate(pieces, axis=1)
     env_new, env_around = onset_envelope(new, rate), onset_envelope(around, rate)
     loop = {} if before is None else {"loop_db": loop_distance(new, before, rate)}
     return {
@@ -169,7 +170,7 @@ def fit(new: np.ndarray, around: np.ndarray, rate: int, before: np.ndarray | Non
         "onset_rate": onset_rate(env_new) / max(onset_rate(env_around), 1e-6),
         "crest": crest(env_new) / crest(env_around),
         "loudest_db": loudest_db(new, rate) - loudest_db(around, rate),
-        "hf_db": hf_share_db(new, rate) - hf_share_db(around, rate),
+        "hf_db": hf_share_db(new, rate) - hf_share_db(pieces, rate),
         "chroma": cosine(chroma(new, rate), chroma(around, rate)),
     }
 
@@ -207,7 +208,7 @@ def measure_clip(pipe, samples: np.ndarray, rate: int, seconds: float, seed: int
     for length in (1.0, 2.0, 4.0):
         a, b = round((middle - length / 2) * rate), round((middle + length / 2) * rate)
         out = pipe.inpaint(clip, a / rate, b / rate, seed=seed)
-        outside = np.concatenate([clip.samples[:, :a], clip.samples[:, b:]], axis=1)
+        outside = [clip.samples[:, :a], clip.samples[:, b:]]
         before = clip.samples[:, :a]
         rows[f"inpaint {length:g} s"] = {
             "reverie": fit(out.samples[:, a:b], outside, rate, before),
@@ -218,15 +219,15 @@ def measure_clip(pipe, samples: np.ndarray, rate: int, seconds: float, seed: int
     for length in (6, 30):
         out = pipe.continue_(clip, float(length), seed=seed)
         rows[f"continue {length} s"] = {
-            "reverie": fit(out.samples[:, n:], tail, rate, clip.samples),
-            "natural": fit(samples[:, n : n + length * rate], tail, rate, clip.samples),
+            "reverie": fit(out.samples[:, n:], [tail], rate, clip.samples),
+            "natural": fit(samples[:, n : n + length * rate], [tail], rate, clip.samples),
         }
         pictures[f"continue {length} s"] = out.samples
     after = Audio(samples[:, n : 2 * n], rate)
     out = pipe.interpolate(clip, after, ratio=0.5, seed=seed)
     rows["interpolate"] = {
-        "reverie": fit(out.samples, clip.samples, rate, clip.samples),
-        "natural": fit(after.samples, clip.samples, rate, clip.samples),
+        "reverie": fit(out.samples, [clip.samples], rate, clip.samples),
+        "natural": fit(after.samples, [clip.samples], rate, clip.samples),
     }
     pictures["interpolate"] = out.samples
     return rows, pictures

@@ -45,6 +45,24 @@ def below(samples: np.ndarray, sample_rate: int, hz: float) -> np.ndarray:
     return np.fft.irfft(spec, n=samples.shape[-1], axis=-1)
 
 
+def test_the_air_of_a_cut_stretch_is_its_own_not_the_cuts():
+    """A dark drone (three low partials and a hiss 70 dB under them): a stretch cut from it, or its
+    surroundings in two pieces, read the drone's own share above 11.5 kHz; a cut's step, which leaks over
+    the whole band, does not count."""
+    rate = 44100
+    t = np.arange(12 * rate) / rate
+    drone = sum(0.2 * np.sin(2 * np.pi * f * t + p) for f, p in ((110, 0), (165, 1), (220, 2)))
+    hiss = 2e-4 * np.random.default_rng(1).standard_normal((2, len(t)))
+    bed = (drone[None] + hiss).astype(np.float32)
+    whole = hf_share_db(bed, rate)
+    a, b = 5 * rate + 123, 6 * rate + 4567
+    assert hf_share_db(bed[:, a:b], rate) == pytest.approx(whole, abs=0.5)
+    assert hf_share_db([bed[:, :a], bed[:, b:]], rate) == pytest.approx(whole, abs=0.5)
+    joined = np.concatenate([bed[:, :a], bed[:, b:]], axis=1)  # one piece with a step where they meet
+    assert hf_share_db(joined, rate) > whole + 3
+    assert hf_share_db(np.zeros((2, rate), np.float32), rate) == -120.0
+
+
 def test_the_spectral_stream_gives_the_input_back_and_ignores_chunking():
     x = np.random.default_rng(0).standard_normal((2, 30011)).astype(np.float32)
     spectrum = Spectrum.at(44100)

@@ -104,12 +104,12 @@ def test_a_continuation_and_a_fill_keep_the_sessions_groove(default_pipe):
         longer = default_pipe.continue_(session, 6.0, seed=0, variation=variation)
         assert longer.samples.shape == (2, 18 * RATE)
         assert np.array_equal(longer.samples[:, : session.frames], session.samples)
-        grooves[variation] = fit(longer.samples[:, session.frames :], tail, RATE)["groove"]
+        grooves[variation] = fit(longer.samples[:, session.frames :], [tail], RATE)["groove"]
     assert grooves[0.5] > 0.5 and grooves[0.5] > grooves[1.0] + 0.3, grooves
     # Not the session merely looped: the model's change is there (on real music: bench/music_fit.py).
-    assert fit(longer.samples[:, session.frames :], tail, RATE, session.samples)["loop_db"] > 1.0
+    assert fit(longer.samples[:, session.frames :], [tail], RATE, session.samples)["loop_db"] > 1.0
     filled = default_pipe.inpaint(session, 5.0, 8.0, seed=0)
-    outside = np.concatenate([session.samples[:, : 5 * RATE], session.samples[:, 8 * RATE :]], axis=1)
+    outside = [session.samples[:, : 5 * RATE], session.samples[:, 8 * RATE :]]
     assert fit(filled.samples[:, 5 * RATE : 8 * RATE], outside, RATE)["groove"] > 0.5
 
 
