@@ -46,6 +46,12 @@ def _csv_ints(value: str) -> tuple[int, ...]:
 )
 @click.option("--lr", type=float, default=3e-4, show_default=True, help="Peak learning rate (AdamW, linear warm-up).")
 @click.option(
+    "--labelled-share",
+    type=click.FloatRange(0.0, 1.0),
+    help="Draw this share of clips from the style-labelled ones and the rest from the unlabelled (a corpus "
+    "of many hours of real music has far more of those). Default: every clip equally likely.",
+)
+@click.option(
     "--sample-rate",
     type=click.Choice(["22050", "44100", "48000"]),
     default="44100",
@@ -96,6 +102,7 @@ def train(
     batch_size,
     crop_frames,
     lr,
+    labelled_share,
     sample_rate,
     channels,
     layers,
@@ -149,8 +156,6 @@ def train(
         with tqdm(total=len(items), desc="features", unit="clip") as bar:
             features = featurise(items, mel, names, progress=lambda: bar.update(1))
         features.save(cache)
-    mean, std = bin_statistics(features)
-    mel = MelConfig(**{**mel.to_dict(), "mean": mean, "std": std})
     click.echo(f"{len(items)} clips, styles: {', '.join(names) or '(none: unconditional)'}", err=True)
     prediction_type = {"x0": "sample", "v": "v_prediction"}[prediction]
     config = TrainConfig(
@@ -158,6 +163,7 @@ def train(
         batch_size=batch_size,
         crop_frames=crop_frames,
         lr=lr,
+        labelled_share=labelled_share,
         seed=seed,
         save_every=save_every,
         minutes=minutes,
@@ -178,6 +184,12 @@ def train(
             # From v to x0 or back: at high noise v is about -x0, so a negated output layer starts close.
             start.embed_out.weight.data.neg_()
             start.embed_out.bias.data.neg_()
+    mean, std = bin_statistics(features)
+    if start_mel is not None and _same_layout(start_mel, mel):
+        # Its weights learned this scaling; new data rescaled would move every input it knows.
+        mean, std = start_mel.mean, start_mel.std
+        click.echo("keeping the scaling of the model it starts from (the same mel bins)", err=True)
+    mel = MelConfig(**{**mel.to_dict(), "mean": mean, "std": std})
     run_training(
         features,
         output,
@@ -191,3 +203,11 @@ def train(
         grid=grid,
     )
     click.echo(f"model written to {output}", err=True)
+
+
+def _same_layout(a, b) -> bool:
+    """Whether two mel configs have the same bins, whatever their scaling."""
+    scaling = ("mean", "std")
+    return {k: v for k, v in a.to_dict().items() if k not in scaling} == {
+        k: v for k, v in b.to_dict().items() if k not in scaling
+    }

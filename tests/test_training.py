@@ -97,6 +97,32 @@ def test_init_from_starts_from_another_models_weights(data, tmp_path):
     assert wrong.returncode != 0 and "give --styles in the same order" in wrong.stderr
 
 
+def test_a_warm_start_on_the_same_mel_bins_keeps_its_scaling(data, tmp_path):
+    """Fine-tuning on other music keeps the per-bin scaling the weights learned; new bins take the data's."""
+    from reverie.models.mel import MelConfig
+    from reverie.models.pipeline import PipelineConfig
+
+    full = MelConfig.for_rate(44100)
+    scaled = MelConfig(**{**full.to_dict(), "mean": [-3.0 + i / 1000 for i in range(304)], "std": [2.0] * 304})
+    unet = MelUNet1D(styles=("tense", "calm"), n_mels=304, channels=(32, 48), layers_per_level=1,
+                     attention_levels=(False,), attention_heads=2, time_embed_dim=64)  # fmt: skip
+    ReveriePipeline(unet, PipelineConfig(mel=scaled, window_frames=64, context_frames=16)).save_pretrained(
+        tmp_path / "source"
+    )
+    done = train(
+        data, "-o", tmp_path / "tuned", "--steps", "1", "--styles", "tense,calm", "--init-from", tmp_path / "source"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "keeping the scaling of the model it starts from" in done.stderr
+    tuned = ReveriePipeline.from_pretrained(tmp_path / "tuned").config.mel
+    assert tuned.mean == scaled.mean and tuned.std == scaled.std
+    other = train(data, "-o", tmp_path / "other", "--steps", "1", "--styles", "tense,calm", "--sample-rate", "22050",
+                  "--init-from", tmp_path / "source")  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    assert "keeping the scaling" not in other.stderr
+    assert ReveriePipeline.from_pretrained(tmp_path / "other").config.mel.mean != scaled.mean[:256]
+
+
 def test_train_errors_are_one_line(data, tmp_path):
     result = train(tmp_path / "nowhere", "-o", tmp_path / "m")
     assert result.returncode != 0 and "training data folder not found" in result.stderr
@@ -127,3 +153,25 @@ def test_ctrl_c_says_which_checkpoint_was_kept_and_how_to_resume(data, tmp_path)
     )
     assert "no output was written" not in stderr
     assert ReveriePipeline.from_pretrained(out).styles == ("tense", "calm")
+
+
+def test_a_labelled_share_keeps_the_styles_fed_beside_many_unlabelled_clips(data):
+    from reverie.models.mel import MelConfig
+    from reverie.models.training.data import bin_statistics, featurise
+    from reverie.models.training.loop import Batches, TrainConfig
+
+    mel = MelConfig.for_rate(22050)
+    features = featurise(scan(data), mel, ("tense", "calm"))
+    mean, std = bin_statistics(features)
+    mel = MelConfig(**{**mel.to_dict(), "mean": mean, "std": std})
+    unlabelled = {i for i, s in enumerate(features.styles.tolist()) if s < 0}
+    assert len(unlabelled) == 1 and len(features.styles) == 5
+
+    def share(labelled_share):
+        batches = Batches(features, mel, TrainConfig(labelled_share=labelled_share), null_style=2)
+        g = torch.Generator().manual_seed(0)
+        return np.mean([batches.clip_index(g) in unlabelled for _ in range(4000)])
+
+    assert share(None) == pytest.approx(0.2, abs=0.03)  # every clip equally likely
+    assert share(0.25) == pytest.approx(0.75, abs=0.03)
+    assert share(1.0) == 0.0

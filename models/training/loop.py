@@ -44,6 +44,9 @@ class TrainConfig:
     # The grid and key inputs learn this many times faster: warm-started at zero into a trained network,
     # they have everything to learn while the rest only adjusts.
     new_inputs_lr_scale: float = 10.0
+    # The share of draws from the style-labelled clips, the rest from the unlabelled (real music); None:
+    # every clip equally likely. Hours of unlabelled real music would otherwise starve the styles.
+    labelled_share: float | None = None
     p_prefix: float = 0.3
     p_gap: float = 0.3
     seed: int = 0
@@ -63,16 +66,25 @@ class Batches:
         self.std = torch.tensor(mel.std)[:, None]
         self.lengths = torch.tensor([m.shape[-1] for m in features.log_mels])
         self.frame_rate = mel.frame_rate
+        labelled = features.styles >= 0
+        self.pools = (torch.nonzero(labelled)[:, 0], torch.nonzero(~labelled)[:, 0])
+
+    def clip_index(self, g: torch.Generator) -> int:
+        """The clip a draw crops from."""
+        share, pools = self.config.labelled_share, self.pools
+        if share is None or not all(len(p) for p in pools):
+            return int(torch.randint(len(self.features.log_mels), (1,), generator=g))
+        pool = pools[0] if float(torch.rand(1, generator=g)) < share else pools[1]
+        return int(pool[int(torch.randint(len(pool), (1,), generator=g))])
 
     def draw(self, g: torch.Generator):
         c = self.config
-        n = len(self.features.log_mels)
         x0, chroma, ctx_mask = [], [], []
         styles = torch.empty(c.batch_size, dtype=torch.long)
         keys = torch.full((c.batch_size,), KEYS, dtype=torch.long)
         grids = torch.zeros(c.batch_size, GRID_FEATURES, c.crop_frames)
         for i in range(c.batch_size):
-            k = int(torch.randint(n, (1,), generator=g))
+            k = self.clip_index(g)
             length = int(self.lengths[k])
             crop = min(c.crop_frames, length)
             start = int(torch.randint(length - crop + 1, (1,), generator=g))
