@@ -257,11 +257,7 @@ def hf_share_db(samples, sample_rate: int, above: float = HF_SHARE_HZ) -> float:
     spectrum = Spectrum.at(sample_rate)
     high = total = 0.0
     for piece in [samples] if isinstance(samples, np.ndarray) else samples:
-        power = np.abs(spectrum.analyse(piece)) ** 2
-        half = spectrum.n_fft // 2  # frame k is centred on k * hop
-        inside = slice(-(-half // spectrum.hop), (piece.shape[-1] - half) // spectrum.hop + 1)
-        if power[..., inside].shape[-1]:
-            power = power[..., inside]
+        power = np.abs(spectrum.analyse(piece)[..., spectrum.whole_frames(piece.shape[-1])]) ** 2
         high, total = high + power[:, spectrum.bin(above) :].sum(), total + power.sum()
     if total <= SILENT:
         return FLOOR_DB

@@ -37,7 +37,7 @@ from .audio import Audio, PeakLimiter, fit_length, limit_peaks, resample, to_mod
 from .bar_loop import BarLoop
 from .beat import hear
 from .detail import Detail, air_crossover, measure
-from .drift import AudioAnchor, BandAnchor
+from .drift import AudioAnchor, BandAnchor, hold_balance
 from .errors import ReverieError
 from .grid import Grid, key_index, parse_bpm
 from .groove import GapRepeat, gap_repeat, loop_after, period
@@ -641,7 +641,7 @@ class ReveriePipeline:
             filled = self.frontend.decode(
                 x[0], len(crop), run.generator, init_phase=unit_phase(known), known_stft=known
             )
-            filled = AudioAnchor(self.frontend, FILL_DB)(filled.numpy(), ~unknown.numpy(), unknown.numpy())
+            filled = filled.numpy()
         offset = lo * audio.sample_rate // self.sample_rate
         end = offset + round(len(crop) * audio.sample_rate / self.sample_rate)
         around = [audio.samples[:, offset:first], audio.samples[:, last:end]]
@@ -651,6 +651,8 @@ class ReveriePipeline:
             laid = Audio(plan.laid.audio[:, offset:end], audio.sample_rate)
             changed = retouch(laid, plan.laid.mel[0], x[0], filled, self.frontend, call.args["variation"])
             region = fit_length(changed.samples[:, first - offset :], last - first)
+        # The fill's balance as a listener hears it against the session: each band within FILL_DB.
+        region = hold_balance(region, around, audio.sample_rate, FILL_DB)
         return self._spliced(audio, region, first, last, around)
 
     def _inpaint_crop(self, audio: Audio, first: int, last: int):

@@ -56,6 +56,13 @@ class Spectrum:
         """Centre times of frames first .. first + count - 1."""
         return (first + np.arange(count)) * self.hop / self.sample_rate
 
+    def whole_frames(self, samples: int) -> slice:
+        """The frames of a clip `samples` long whose window lies wholly inside it (every frame if none
+        does): a cut is a step that leaks over the whole band, so a clip's balance is measured there."""
+        half = self.n_fft // 2  # frame k is centred on sample k * hop
+        first, last = -(-half // self.hop), (samples - half) // self.hop
+        return slice(first, last + 1) if last >= first else slice(None)
+
     def window(self) -> np.ndarray:
         return 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(self.n_fft) / self.n_fft)  # periodic Hann
 

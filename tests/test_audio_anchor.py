@@ -58,3 +58,80 @@ def test_audio_already_within_the_limits_comes_back_bit_identical(music):
     before, new = frames < half - 2, frames > half + 2  # the frames over the join hear its click
     assert AudioAnchor(frontend, 4.0)(music, before, new) is music
     assert AudioAnchor(frontend, None)(music, before, new) is music
+
+
+def whole_frame_bands_db(pieces: list[np.ndarray], rate: int) -> np.ndarray:
+    """Mean power (dB) per band of BAND_EDGES over every channel and every whole 4096-sample frame of each
+    piece: scipy's STFT, not the code under test's."""
+    from scipy.signal import stft
+
+    from reverie.models.drift import BAND_EDGES
+
+    sums, frames = np.zeros(len(BAND_EDGES)), 0
+    for piece in pieces:
+        freqs, _, spec = stft(piece, rate, nperseg=4096, noverlap=3072, boundary=None, padded=False)
+        power = (np.abs(spec) ** 2).sum(axis=0)  # channels together
+        band = np.searchsorted(BAND_EDGES, freqs, side="right") - 1
+        sums += np.bincount(band, power.sum(axis=1), minlength=len(BAND_EDGES))
+        frames += piece.shape[0] * power.shape[1]
+    return 10 * np.log10(sums / frames)
+
+
+@pytest.fixture(scope="module")
+def stereo():
+    """12 s of a held-out real track, stereo at its own rate."""
+    import soundfile as sf
+
+    from reverie.models.corpus import real
+
+    held = real.tracks("held_out")
+    if not held:
+        pytest.skip("no real recordings installed: run scripts/install-music (wesnoth-1.16-music, warzone2100-music)")
+    path = held[1].path
+    return real.read(path, sf.info(str(path)).duration / 2 - 6, 12.0)
+
+
+def test_a_fill_out_of_balance_with_its_session_is_held_to_it_band_by_band(stereo):
+    from reverie.models.drift import BAND_EDGES, MAX_HOLD_BOOST_DB, hold_balance
+    from reverie.models.spectrum import Spectrum
+
+    samples, rate = stereo
+    natural = samples[:, : 4 * rate]
+    around = [natural, natural]  # the same music on both sides, so the fill's own balance is the session's
+    spectrum = Spectrum.at(rate)
+    freqs = spectrum.freqs
+    # the fill: its air 9 dB down and its lowest band 0.5 dB up (within the limit)
+    change = np.where(freqs >= 8000, 10 ** (-9 / 20), np.where(freqs < 90, 10 ** (0.5 / 20), 1.0))
+    region = spectrum.process(natural, lambda spec, first: spec * change[None, :, None])
+    reference = whole_frame_bands_db(around, rate)
+    assert (np.abs(whole_frame_bands_db([natural], rate) - reference) < 1.0).all()
+    was = whole_frame_bands_db([region], rate) - reference
+    held = hold_balance(region, around, rate, 1.0)
+    now = whole_frame_bands_db([held], rate) - reference
+    assert held.shape == region.shape and held.dtype == np.float32
+    air = np.array(BAND_EDGES) >= 8000
+    assert (was[air] < -8).all() and (np.abs(now) <= 1.0 + 0.3).all(), (was.round(1), now.round(1))
+    assert abs(now[0] - was[0]) < 0.3  # within its limit: left alone
+    assert hold_balance(natural, around, rate, 1.0) is natural  # within every limit: the very same array
+    # a band the fill lacks altogether is not raised out of its noise floor without end
+    dark = spectrum.process(natural, lambda spec, first: spec * np.where(freqs < 8000, 1.0, 0.001)[None, :, None])
+    lifted = whole_frame_bands_db([hold_balance(dark, around, rate, 1.0)], rate) - whole_frame_bands_db([dark], rate)
+    assert MAX_HOLD_BOOST_DB - 1.5 < lifted[air].max() <= MAX_HOLD_BOOST_DB + 0.5, lifted.round(1)
+
+
+def test_an_inpainted_region_sits_in_its_sessions_balance(stereo):
+    """Band by band within FILL_DB of the session around it, and no louder (the level hold may take the
+    whole fill down)."""
+    from reverie.models.audio import Audio
+    from reverie.models.pipeline import FILL_DB, ReveriePipeline
+
+    samples, rate = stereo
+    pipe = ReveriePipeline.from_pretrained()
+    for start, end in ((5.0, 6.0), (4.0, 8.0)):
+        out = pipe.inpaint(Audio(samples, rate), start, end, seed=0)
+        a, b = round(start * rate), round(end * rate)
+        around = [samples[:, :a], samples[:, b:]]
+        deviation = whole_frame_bands_db([out.samples[:, a:b]], rate) - whole_frame_bands_db(around, rate)
+        level = np.median(deviation)
+        # the level hold takes the loudest moments down, and with them a little more of the bass
+        assert level < 0.3 and (np.abs(deviation - level) <= FILL_DB + 1.0).all(), (start, deviation.round(2))
