@@ -11,8 +11,8 @@ and so is a real stretch of the same recording in its place: the natural variati
 - inpaint 1, 2 and 4 s from the clip's middle: the region against the rest of the clip; natural: the
   recording's own region.
 - continue 6 and 30 s: the new part against the clip's last 6 s; natural: the next 6 or 30 s of the track.
-- interpolate (ratio 0.5, the default timestep) between the clip and the S seconds after it: against the
-  clip; natural: those S seconds after it.
+- interpolate (ratio 0.5, the default timestep) between the clip and the S seconds after it: against both
+  (a blend's session is its two sources); natural: the S seconds after those, against the same two.
 
 The measures, on the mono mix at the clip's rate (a 10 ms hop; figures are new against around):
 - groove: cosine of the onset envelopes' autocorrelations over lags 0.15-2 s (1: the same pulse);
@@ -225,9 +225,10 @@ def measure_clip(pipe, samples: np.ndarray, rate: int, seconds: float, seed: int
         pictures[f"continue {length} s"] = out.samples
     after = Audio(samples[:, n : 2 * n], rate)
     out = pipe.interpolate(clip, after, ratio=0.5, seed=seed)
+    sources = [clip.samples, after.samples]
     rows["interpolate"] = {
-        "reverie": fit(out.samples, [clip.samples], rate, clip.samples),
-        "natural": fit(after.samples, [clip.samples], rate, clip.samples),
+        "reverie": fit(out.samples, sources, rate, clip.samples),
+        "natural": fit(samples[:, 2 * n : 3 * n], sources, rate, clip.samples),
     }
     pictures["interpolate"] = out.samples
     return rows, pictures
@@ -305,7 +306,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
     pipe = load_pipeline(args.model)
-    need = max(2 * args.seconds, args.seconds + 30)
+    need = max(3 * args.seconds, args.seconds + 30)
     per_clip = {}
     for kind, name, samples, rate in material(args.seconds, need, [k for k in args.only.split(",") if k]):
         t0 = time.perf_counter()
