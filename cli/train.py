@@ -61,6 +61,13 @@ def _csv_ints(value: str) -> tuple[int, ...]:
 )
 @click.option("--channels", default="128,192,256", show_default=True, help="U-Net widths per level.")
 @click.option("--layers", type=int, default=2, show_default=True, help="Blocks per U-Net level.")
+@click.option(
+    "--middle-layers",
+    type=int,
+    help="Blocks in the middle level, where a token is 0.37 s and attention sees the whole window: depth "
+    "there buys rhythm over seconds for little time (default: --layers). With --init-from it deepens the "
+    "model it starts from; the new blocks start as identities.",
+)
 @click.option("--patch", type=int, default=4, show_default=True, help="Mel frames per token (more: faster, coarser).")
 @click.option("--save-every", type=int, default=500, show_default=True, help="Checkpoint every N steps.")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in the output folder.")
@@ -106,6 +113,7 @@ def train(
     sample_rate,
     channels,
     layers,
+    middle_layers,
     patch,
     save_every,
     resume,
@@ -172,7 +180,11 @@ def train(
         prediction_type=prediction_type,
     )
     unet_kwargs = dict(
-        channels=widths, layers_per_level=layers, patch=patch, attention_levels=(False,) + (True,) * (len(widths) - 2)
+        channels=widths,
+        layers_per_level=layers,
+        middle_layers=middle_layers,
+        patch=patch,
+        attention_levels=(False,) + (True,) * (len(widths) - 2),
     )
     start = start_mel = None
     if init_from and not (resume and (output / "training_state.pt").is_file()):

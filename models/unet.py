@@ -102,6 +102,7 @@ class MelUNet1D(ModelMixin, ConfigMixin):
         time_embed_dim: int = 256,
         styles: tuple[str, ...] = ("sleep", "calm", "happy", "sad", "tense"),
         grid: bool = False,
+        middle_layers: int | None = None,
     ):
         super().__init__()
         # One entry per level from the finest down; the last level (the middle, the lowest resolution)
@@ -127,7 +128,9 @@ class MelUNet1D(ModelMixin, ConfigMixin):
             for ch, attn in zip(channels[:-1], attention_levels)
         )
         self.merge = nn.ModuleList(nn.Linear(2 * a, b) for a, b in zip(channels[:-1], channels[1:]))
-        self.mid = Level(channels[-1], depth, time_embed_dim, mlp_factor, middle_attends, attention_heads)
+        # The middle sees the whole window at a token per 0.37 s: where depth buys rhythm over seconds cheaply.
+        middle = depth if middle_layers is None else middle_layers
+        self.mid = Level(channels[-1], middle, time_embed_dim, mlp_factor, middle_attends, attention_heads)
         self.split = nn.ModuleList(nn.Linear(b, 2 * a) for a, b in zip(channels[:-1], channels[1:]))
         self.up = nn.ModuleList(
             Level(ch, depth, time_embed_dim, mlp_factor, attn, attention_heads)

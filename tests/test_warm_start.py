@@ -67,3 +67,22 @@ def test_a_full_band_mel_starts_from_the_old_bins_at_the_same_pitch():
     assert (error <= np.maximum(np.append(step, step[-1])[source[inside]], 11)).all()
     assert (source[~inside] >= old.n_mels - 2).all()
     assert (np.diff(source) >= 0).all()
+
+
+def test_a_deeper_middle_starts_out_computing_what_the_shallower_model_did_and_then_learns():
+    old = model(32)
+    new = warm_start(old, 32, tuple(old.config.styles), middle_layers=3)
+    assert len(new.mid.blocks) == 3 and len(old.mid.blocks) == 1
+    assert new.config.middle_layers == 3
+    g = torch.Generator().manual_seed(2)
+    x, ctx = torch.randn(2, 32, 64, generator=g), torch.randn(2, 32, 64, generator=g)
+    mask = (torch.arange(64) < 20).float().expand(2, 1, 64)
+    args = (x, torch.tensor([300, 700]), ctx, mask, torch.zeros(2, 12, 64), torch.tensor([1, 5]))
+    with torch.no_grad():
+        assert torch.equal(new(*args), old(*args))
+    # the new blocks are not dead: one step of training moves the output
+    new.train()
+    (new(*args) - x).square().mean().backward()
+    assert new.mid.blocks[2].fc2.weight.grad.abs().sum() > 0
+    with pytest.raises(ReverieError, match="may add blocks, not drop them"):
+        warm_start(new, 32, tuple(old.config.styles), middle_layers=2)

@@ -139,7 +139,8 @@ def train(
     grid: bool | None = None,
 ) -> ReveriePipeline:
     """Train (or resume) into `output`. `init_from`: weights to start from instead of noise
-    (its architecture wins over `unet_kwargs`; see warm_start), made for `init_mel` (default: `mel`)."""
+    (its architecture wins over `unet_kwargs`, bar a deeper middle: see warm_start), made for `init_mel`
+    (default: `mel`)."""
     device = torch.device(config.device)
     output.mkdir(parents=True, exist_ok=True)
     state_path = output / STATE_FILE
@@ -152,7 +153,14 @@ def train(
         state = None
         old = init_mel or mel
         bands = (old.f_min, old.f_max), (mel.f_min, mel.f_max)
-        unet = warm_start(init_from, mel.n_mels, tuple(features.style_names), *bands, grid=grid)
+        unet = warm_start(
+            init_from,
+            mel.n_mels,
+            tuple(features.style_names),
+            *bands,
+            grid=grid,
+            middle_layers=unet_kwargs.get("middle_layers"),
+        )
         log(
             f"starting from a model trained elsewhere ({init_from.config.n_mels} mel bins to {old.f_max:g} Hz "
             f"-> {mel.n_mels} to {mel.f_max:g} Hz)"

@@ -13,6 +13,7 @@ instead of from noise.
 from __future__ import annotations
 
 import torch
+from torch import nn
 
 from ..errors import ReverieError
 from ..mel import hz_to_mel
@@ -28,10 +29,13 @@ def warm_start(
     old_band: Band | None = None,
     band: Band | None = None,
     grid: bool | None = None,
+    middle_layers: int | None = None,
 ) -> MelUNet1D:
     """A model for `n_mels` bins over `band` and `styles`, initialised from `old` (bins over `old_band`;
     by default both bands are the same). `grid=True` adds the grid and key inputs to a model without
-    them (they start at zero, so the new model begins as the old one); None keeps the old model's."""
+    them (they start at zero, so the new model begins as the old one); None keeps the old model's.
+    `middle_layers` deepens the middle level: the new blocks come after the old ones with their last
+    projections at zero, so each passes its input through and the new model begins as the old one."""
     if tuple(old.config.styles) != tuple(styles):
         raise ReverieError(
             f"the model to start from knows styles {', '.join(old.config.styles)}; the data has "
@@ -42,15 +46,40 @@ def warm_start(
     adds_grid = bool(grid) and not config.get("grid", False)
     if grid is not None and not grid and config.get("grid", False):
         raise ReverieError("the model to start from hears a grid; a model without one cannot start from it")
-    new = MelUNet1D(**{**config, "n_mels": n_mels, "styles": tuple(styles), "grid": config.get("grid") or adds_grid})
+    old_middle = len(old.mid.blocks)
+    middle = old_middle if middle_layers is None else middle_layers
+    if middle < old_middle:
+        raise ReverieError(
+            f"the model to start from has {old_middle} middle blocks; --middle-layers may add blocks, not drop "
+            f"them (got {middle})",
+            field="middle_layers",
+        )
+    deepened = {"middle_layers": middle} if middle != old_middle else {}
+    new = MelUNet1D(
+        **{**config, **deepened, "n_mels": n_mels, "styles": tuple(styles), "grid": config.get("grid") or adds_grid}
+    )
     state = old.state_dict()
     if n_mels != old.config.n_mels or (old_band and band and old_band != band):
         source = nearest_bins(old.config.n_mels, n_mels, old_band, band)
         state = _remap_mel_layers(state, source, old.config.n_mels, n_mels, old.config.patch)
     if adds_grid:
         state = {**state, **{k: v for k, v in new.state_dict().items() if k.startswith(("grid_in.", "key_embed."))}}
+    if deepened:
+        state = {**_identity_blocks(new, old_middle), **state}
     new.load_state_dict(state)
     return new
+
+
+def _identity_blocks(new: MelUNet1D, first: int) -> dict:
+    """The weights of `new`'s middle blocks from index `first` on, each residual branch's output at zero."""
+    mid = new.mid
+    for i in range(first, len(mid.blocks)):
+        outputs = [mid.blocks[i].fc2] + ([mid.attention[i].out] if mid.attention is not None else [])
+        for layer in outputs:
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    prefixes = tuple(f"mid.{part}.{i}." for part in ("blocks", "attention") for i in range(first, len(mid.blocks)))
+    return {k: v for k, v in new.state_dict().items() if k.startswith(prefixes)}
 
 
 def nearest_bins(old_n: int, new_n: int, old_band: Band | None = None, band: Band | None = None) -> torch.Tensor:
