@@ -271,7 +271,8 @@ def key_of(mono: np.ndarray, sample_rate: int) -> tuple[int, bool]:
     """(tonic pitch class, minor) whose profile best correlates with the clip's mean CQT chroma."""
     import librosa
 
-    chroma = librosa.feature.chroma_cqt(y=mono, sr=sample_rate).mean(axis=1)
+    # tuning=0: librosa's tuning estimate segfaults under numba 0.68 on AVX-512 CPUs (models/corpus/labels.py)
+    chroma = librosa.feature.chroma_cqt(y=mono, sr=sample_rate, tuning=0.0).mean(axis=1)
     scores = [
         (np.corrcoef(chroma, np.roll(profile, tonic))[0, 1], tonic, minor)
         for minor, profile in ((False, KK_MAJOR), (True, KK_MINOR))

@@ -411,3 +411,13 @@ def test_cli_says_which_sources_are_installed(tmp_path):
     lmms_line = "LMMS demo projects, rendered by LMMS: " + ("installed" if lmms.installed() else "not installed")
     assert lmms_line in result.output
     assert "wrote 2 clips" in result.output
+
+
+def test_a_worker_that_dies_fails_the_build_by_name_instead_of_waiting_forever():
+    import signal
+
+    from reverie.models.errors import ReverieError
+
+    assert list(build._in_workers(2, divmod, [(7, 2), (9, 4)])) == [(3, 1), (2, 1)]  # in order
+    with pytest.raises(ReverieError, match="a corpus worker process died .*--jobs 1 runs in this process"):
+        list(build._in_workers(2, signal.raise_signal, [(signal.SIGSEGV,)]))  # as numba's crash did

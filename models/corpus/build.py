@@ -150,12 +150,9 @@ def build(
             rows.append(_make_clip(clip, task))
             bar.update(1)
     else:
-        # spawn, not fork: the parent may hold threads (tqdm, BLAS) that a fork would copy half-way.
-        ctx = multiprocessing.get_context("spawn")
-        with ctx.Pool(jobs, initializer=_init_worker, initargs=(task,)) as pool:
-            for row in pool.imap_unordered(_make_clip_in_worker, clips, chunksize=1):
-                rows.append(row)
-                bar.update(1)
+        for row in _in_workers(jobs, _make_clip_in_worker, [(clip,) for clip in clips], _init_worker, (task,)):
+            rows.append(row)
+            bar.update(1)
     bar.close()
     if real_clips:
         from . import lmms as lmms_projects
@@ -272,9 +269,25 @@ def _real_clips(out_dir: Path, per_track: int | str, seconds: float, tracks: lis
     work = [(out_dir, per_track, seconds, number, track) for number, track in enumerate(tracks)]
     if jobs == 1:
         return [row for item in work for row in _track_clips(*item)]
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(jobs) as pool:
-        return [row for rows in pool.starmap(_track_clips, work, chunksize=1) for row in rows]
+    return [row for rows in _in_workers(jobs, _track_clips, work) for row in rows]
+
+
+def _in_workers(jobs: int, fn, work: list[tuple], initializer=None, initargs: tuple = ()):
+    """`fn(*item)` for each item of `work` in `jobs` processes, results in order. A worker that dies
+    (a crash inside a native library) fails the build by name: multiprocessing.Pool would replace it
+    and wait for the lost result forever."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    # spawn, not fork: the parent may hold threads (tqdm, BLAS) that a fork would copy half-way.
+    context = multiprocessing.get_context("spawn")
+    try:
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=initializer, initargs=initargs) as pool:
+            yield from pool.map(fn, *zip(*work))
+    except BrokenProcessPool as err:
+        raise ReverieError(
+            f"a corpus worker process died ({err}); --jobs 1 runs in this process and shows where"
+        ) from err
 
 
 def _track_clips(out_dir: Path, per_track: int | str, seconds: float, number: int, track) -> list[dict]:

@@ -58,7 +58,9 @@ def agreed(samples: np.ndarray, rate: int) -> Labels:
         if not tempo > 0 or abs(math.log(tempo / grid.steady_bpm)) > math.log1p(TEMPO_AGREE):
             grid = None
     if key is not None:
-        chroma = librosa.feature.chroma_cqt(y=y, sr=LISTEN_RATE)
+        # At concert pitch: librosa's tuning estimate runs a numba gufunc that numba 0.68 compiles into a
+        # segfault on AVX-512 CPUs (this one), and a corpus worker that dies loses its whole track.
+        chroma = librosa.feature.chroma_cqt(y=y, sr=LISTEN_RATE, tuning=0.0)
         if estimate_key(np.arange(12), chroma.sum(axis=1)) != key:
             key = None
     return Labels(grid, key)
