@@ -61,9 +61,11 @@ CLIPS = (
 )
 HOP_SECONDS = 0.01
 GROOVE_LAGS = (0.15, 2.0)
-MEASURES = ("groove", "onset_rate", "crest", "loudest_db", "hf_db", "chroma", "loop_db")
+GRID_HOP_SECONDS, GRID_REACH, PULSE = 0.002, 0.25, 0.3
+MEASURES = ("grid_ms", "groove", "onset_rate", "crest", "loudest_db", "hf_db", "chroma", "loop_db")
 # (what each figure is, better is, its bar from the issue; None: printed only)
 BARS = {
+    "grid_ms": ("off the recording's beats (ms, last 6 s, where it has a pulse), worst", "<=", None),
     "groove": ("groove (autocorrelation cosine), median", ">=", 0.5),
     "onset_rate": ("onset rate ratio, median", "in", (0.8, 1.25)),
     "crest": ("transient crest ratio, median", ">=", 0.8),
@@ -74,9 +76,9 @@ BARS = {
 }
 
 
-def _frames(mono: np.ndarray, rate: int, n_fft: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+def _frames(mono: np.ndarray, rate: int, n_fft: int = 2048, hop_seconds: float = HOP_SECONDS):
     """Magnitude STFT (frames, bins) at a 10 ms hop, and the bins' frequencies."""
-    hop = round(HOP_SECONDS * rate)
+    hop = round(hop_seconds * rate)
     if len(mono) < n_fft:
         mono = np.pad(mono, (0, n_fft - len(mono)))
     count = 1 + (len(mono) - n_fft) // hop
@@ -85,9 +87,9 @@ def _frames(mono: np.ndarray, rate: int, n_fft: int = 2048) -> tuple[np.ndarray,
     return spec, np.fft.rfftfreq(n_fft, 1 / rate)
 
 
-def onset_envelope(samples: np.ndarray, rate: int) -> np.ndarray:
+def onset_envelope(samples: np.ndarray, rate: int, hop_seconds: float = HOP_SECONDS) -> np.ndarray:
     """Spectral flux of the log-compressed magnitude on 40 log-spaced bands, half-wave rectified."""
-    spec, freqs = _frames(samples.mean(axis=0), rate)
+    spec, freqs = _frames(samples.mean(axis=0), rate, hop_seconds=hop_seconds)
     edges = np.geomspace(40.0, min(16000.0, rate / 2), 41)
     bands = np.stack([spec[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) for lo, hi in zip(edges[:-1], edges[1:])], 1)
     log_bands = np.log1p(1000.0 * bands)
@@ -101,6 +103,24 @@ def groove_profile(envelope: np.ndarray) -> np.ndarray:
     hi = min(hi, len(e) - 1)
     full = np.correlate(e, e, mode="full")[len(e) - 1 :]
     return full[lo : hi + 1] / (full[0] + 1e-12)
+
+
+def grid_offset_ms(new: np.ndarray, natural: np.ndarray, rate: int) -> float:
+    """How far (ms) the hits of `new` sit from those of `natural` (the recording's own audio in its place,
+    the same length): the lag, within GRID_REACH, at which their onset envelopes (2 ms hop) best match.
+    0: on the recording's beats. A loop whose period is a little off drifts further with every repeat.
+    NaN where the recording has no pulse there (its envelope repeats at no lag of 0.25-2 s by PULSE)."""
+    a, b = (onset_envelope(x, rate, GRID_HOP_SECONDS) for x in (new, natural))
+    n = min(len(a), len(b))
+    a, b = a[:n] - a[:n].mean(), b[:n] - b[:n].mean()
+    own = [np.dot(b[:-k], b[k:]) / (np.linalg.norm(b[:-k]) * np.linalg.norm(b[k:]) + 1e-12) for k in range(
+        round(0.25 / GRID_HOP_SECONDS), min(round(2.0 / GRID_HOP_SECONDS), n // 2))]  # fmt: skip
+    if not own or max(own) < PULSE:
+        return float("nan")
+    reach = round(GRID_REACH / GRID_HOP_SECONDS)
+    lags = np.arange(-reach, reach + 1)
+    match = [np.dot(a[max(0, k) : n + min(0, k)], b[max(0, -k) : n - max(0, k)]) for k in lags]
+    return float(abs(lags[int(np.argmax(match))]) * GRID_HOP_SECONDS * 1000)
 
 
 def onset_rate(envelope: np.ndarray) -> float:
@@ -158,14 +178,17 @@ def loop_distance(new: np.ndarray, before: np.ndarray, rate: int) -> float:
     return float(np.abs(a - b)[loud].mean())
 
 
-def fit(new: np.ndarray, pieces: list[np.ndarray], rate: int, before: np.ndarray | None = None) -> dict:
+def fit(new: np.ndarray, pieces: list[np.ndarray], rate: int, before: np.ndarray | None = None, natural=None) -> dict:
     """Every measure of `new` (channels, frames) against the session around it, in `pieces` (before and
-    after a region); with `before` (the audio `new` follows), also its distance from `before` looped."""
+    after a region); with `before` (the audio `new` follows), also its distance from `before` looped; with
+    `natural` (the recording's own audio in its place), how far its last 6 s sit off the recording's beats."""
     around = np.concatenate(pieces, axis=1)
     env_new, env_around = onset_envelope(new, rate), onset_envelope(around, rate)
     loop = {} if before is None else {"loop_db": loop_distance(new, before, rate)}
+    last = slice(-6 * rate, None)
     return {
         **loop,
+        "grid_ms": float("nan") if natural is None else grid_offset_ms(new[:, last], natural[:, last], rate),
         "groove": cosine(groove_profile(env_new), groove_profile(env_around)),
         "onset_rate": onset_rate(env_new) / max(onset_rate(env_around), 1e-6),
         "crest": crest(env_new) / crest(env_around),
@@ -210,17 +233,19 @@ def measure_clip(pipe, samples: np.ndarray, rate: int, seconds: float, seed: int
         out = pipe.inpaint(clip, a / rate, b / rate, seed=seed)
         outside = [clip.samples[:, :a], clip.samples[:, b:]]
         before = clip.samples[:, :a]
+        real = clip.samples[:, a:b]
         rows[f"inpaint {length:g} s"] = {
-            "reverie": fit(out.samples[:, a:b], outside, rate, before),
-            "natural": fit(clip.samples[:, a:b], outside, rate, before),
+            "reverie": fit(out.samples[:, a:b], outside, rate, before, real),
+            "natural": fit(real, outside, rate, before, real),
         }
         pictures[f"inpaint {length:g} s"] = out.samples
     tail = clip.samples[:, -6 * rate :]
     for length in (6, 30):
         out = pipe.continue_(clip, float(length), seed=seed)
+        real = samples[:, n : n + length * rate]
         rows[f"continue {length} s"] = {
-            "reverie": fit(out.samples[:, n:], [tail], rate, clip.samples),
-            "natural": fit(samples[:, n : n + length * rate], [tail], rate, clip.samples),
+            "reverie": fit(out.samples[:, n:], [tail], rate, clip.samples, real),
+            "natural": fit(real, [tail], rate, clip.samples, real),
         }
         pictures[f"continue {length} s"] = out.samples
     after = Audio(samples[:, n : 2 * n], rate)
@@ -265,7 +290,11 @@ def summarise(per_clip: dict) -> dict:
             row = {}
             for side in ("reverie", "natural"):
                 values = np.array([per_clip[c][op][side][m] for c in per_clip])
-                worst = values[np.abs(values).argmax()] if m in ("loudest_db", "hf_db") else values.min()
+                values = values[~np.isnan(values)]  # not measured there (grid_ms: no pulse, or interpolate)
+                if not len(values):
+                    row[side] = (float("nan"), float("nan"))
+                    continue
+                worst = values[np.abs(values).argmax()] if m in ("loudest_db", "hf_db", "grid_ms") else values.min()
                 if m == "onset_rate":
                     worst = values[np.abs(np.log(np.maximum(values, 1e-6))).argmax()]
                 row[side] = (float(np.median(values)), float(worst))
@@ -276,7 +305,14 @@ def summarise(per_clip: dict) -> dict:
 def print_table(summary: dict, header: str) -> None:
     print(f"\n{header}")
     print("median (worst) over clips; reverie | natural: a real stretch of the same recording in its place")
-    names = {"groove": "groove", "onset_rate": "onsets", "crest": "crest", "loudest_db": "loud dB", "hf_db": "HF dB"}
+    names = {
+        "grid_ms": "off beats ms",
+        "groove": "groove",
+        "onset_rate": "onsets",
+        "crest": "crest",
+        "loudest_db": "loud dB",
+        "hf_db": "HF dB",
+    }
     names["chroma"], names["loop_db"] = "chroma", "from loop dB"
     print(f"{'operation':<14}" + "".join(f"{names[m]:>26}" for m in MEASURES))
     for op, row in summary.items():

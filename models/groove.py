@@ -14,6 +14,7 @@ than MIN_MATCH) the new audio is made from noise as before.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,11 @@ PERIOD_SECONDS = (1.0, 8.0)
 # Below this normalised autocorrelation the session has no period worth repeating: white noise over one
 # 12 s window reaches 0.2-0.25 at some lag by chance.
 MIN_MATCH = 0.3
+FINE_HOP_SECONDS = 0.002
+# A heard period within 3% of whole beats at the caller's tempo is those beats (the frame grid alone is
+# off by up to 1.2% for a 1 s period); further off, the caller's bpm and the music disagree: keep the music.
+BEAT_SNAP = 0.03
+BAR_FIT = 0.03  # a heard tempo is within 1-2% (beat.py); the frame grid adds up to half a frame
 
 
 def onsets(mel: torch.Tensor) -> torch.Tensor:
@@ -30,28 +36,92 @@ def onsets(mel: torch.Tensor) -> torch.Tensor:
     return torch.relu(mel[..., 1:] - mel[..., :-1]).reshape(-1, mel.shape[-1] - 1).mean(0)
 
 
-def period(mel: torch.Tensor, frame_rate: float) -> int | None:
-    """The lag (frames) at which the onset envelope of `mel` (..., n_mels, frames) best matches itself,
-    within PERIOD_SECONDS and at most half its length; None where no lag matches MIN_MATCH."""
-    found = best_match(mel, frame_rate)
+def period(mel: torch.Tensor, frame_rate: float, bar: float | None = None) -> int | None:
+    """The lag (frames) at which `mel` (..., n_mels, frames) best repeats itself, within PERIOD_SECONDS and
+    at most half its length; None where no lag matches MIN_MATCH. With the session's `bar` (frames), a
+    whole number of bars where one repeats."""
+    found = best_match(mel, frame_rate, bar)
     return None if found is None else found[0]
 
 
-def best_match(mel: torch.Tensor, frame_rate: float) -> tuple[int, float] | None:
-    """(lag, its normalised autocorrelation) of period(), or None."""
+def best_match(mel: torch.Tensor, frame_rate: float, bar: float | None = None) -> tuple[int, float] | None:
+    """(lag, how well the mel repeats at it) of period(), or None.
+
+    A lag must repeat the hits (the onset envelope's normalised autocorrelation over MIN_MATCH); of those,
+    the one that also repeats the sound, frame by frame (the mean-removed mel's), wins. The hits alone
+    could not tell a bar from ten beats (kick and hat repeat every beat, the bass line every bar), and a
+    loop of ten beats in 4/4 moves the harmony off the bar line: where the session's bar is known, only
+    lags within BAR_FIT of whole bars are taken, unless none of them repeats (a bar heard wrong).
+    """
+    if bar is not None:
+        found = _best_lag(mel, frame_rate, lambda k: k >= 0.5 * bar and abs(k - round(k / bar) * bar) <= BAR_FIT * k)
+        if found is not None:
+            return found
+    return _best_lag(mel, frame_rate, lambda k: True)
+
+
+def _best_lag(mel: torch.Tensor, frame_rate: float, allowed) -> tuple[int, float] | None:
     if mel.shape[-1] < 3:
         return None
     e = onsets(mel).double()
     e = e - e.mean()
+    m = mel.reshape(-1, mel.shape[-1]).double()
+    m = m - m.mean(dim=1, keepdim=True)
     lo = max(1, round(PERIOD_SECONDS[0] * frame_rate))
     hi = min(round(PERIOD_SECONDS[1] * frame_rate), len(e) // 2)
-    best, lag = MIN_MATCH, None
-    for k in range(lo, hi + 1):
-        a, b = e[:-k], e[k:]
-        match = float((a * b).sum() / ((a.square().sum() * b.square().sum()).sqrt() + 1e-12))
-        if match > best:
-            best, lag = match, k
+    best, lag = -1.0, None
+    for k in filter(allowed, range(lo, hi + 1)):
+        rhythm = _correlation(e[:-k], e[k:])
+        if rhythm <= MIN_MATCH:
+            continue
+        score = 0.5 * (rhythm + _correlation(m[:, :-k], m[:, k:]))
+        if score > best:
+            best, lag = score, k
     return None if lag is None else (lag, best)
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a * b).sum() / ((a.square().sum() * b.square().sum()).sqrt() + 1e-12))
+
+
+def fine_period(mono: np.ndarray, rate: int, lag: int, search: int) -> int:
+    """The period (samples) within `search` samples of `lag` at which the onset envelope of `mono` (frames,
+    at `rate`) best matches itself, at a 2 ms hop with the peak interpolated between hops.
+
+    period() finds the lag on the model's frames (23 ms at 44.1 kHz); looped at a lag that is off by up to
+    half a frame, every repeat lands that much further from the session's beat, so 30 s of a 2 s bar
+    drifted 100 ms or more off the grid a DAW plays the session on.
+    """
+    hop = max(1, round(FINE_HOP_SECONDS * rate))
+    n_fft = 1 << max(6, round(math.log2(0.023 * rate)))
+    if len(mono) < n_fft + 2 * hop or lag + search >= len(mono) - n_fft:
+        return lag
+    count = 1 + (len(mono) - n_fft) // hop
+    index = np.arange(n_fft)[None, :] + hop * np.arange(count)[:, None]
+    spec = np.log1p(100.0 * np.abs(np.fft.rfft(mono[index] * np.hanning(n_fft).astype(np.float32), axis=-1)))
+    e = np.maximum(0.0, np.diff(spec, axis=0)).sum(axis=1)
+    e = e - e.mean()
+    lo, hi = max(1, (lag - search) // hop), min(len(e) - 2, -(-(lag + search) // hop))
+    if hi - lo < 2:
+        return lag
+    lags = np.arange(lo, hi + 1)
+    match = np.array([np.dot(e[:-k], e[k:]) / (np.linalg.norm(e[:-k]) * np.linalg.norm(e[k:]) + 1e-12) for k in lags])
+    best = int(np.argmax(match))
+    shift = 0.0
+    if 0 < best < len(lags) - 1:  # the parabola through the peak and its neighbours
+        a, b, c = match[best - 1 : best + 2]
+        shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
+    return int(round((lags[best] + shift) * hop))
+
+
+def on_beats(period: int, rate: int, bpm: float) -> int:
+    """`period` (samples) as the whole number of beats at `bpm` nearest it, where it is within
+    BEAT_SNAP of one: a caller's tempo (a DAW's) is exact where one heard is not."""
+    beat = 60.0 * rate / bpm
+    beats = round(period / beat)
+    if beats >= 1 and abs(period / (beats * beat) - 1) <= BEAT_SNAP:
+        return int(round(beats * beat))
+    return period
 
 
 def loop_after(history: np.ndarray, lag: int, frames: int, fade: int) -> np.ndarray:
@@ -93,7 +163,9 @@ class GapRepeat:
         return out
 
 
-def gap_repeat(x0: torch.Tensor, unknown: torch.Tensor, frame_rate: float) -> GapRepeat | None:
+def gap_repeat(
+    x0: torch.Tensor, unknown: torch.Tensor, frame_rate: float, bar: float | None = None
+) -> GapRepeat | None:
     """The repeat of the side of a gap (the unknown frames of x0 (1, n_mels, T), one run) whose music
     repeats best; None where neither side has a period. One side, not a blend of both: two repeats that
     meet out of phase would double every hit."""
@@ -101,8 +173,8 @@ def gap_repeat(x0: torch.Tensor, unknown: torch.Tensor, frame_rate: float) -> Ga
     if not len(where):
         return None
     a, b = int(where[0]), int(where[-1]) + 1
-    before = best_match(x0[..., :a], frame_rate) if a else None
-    after = best_match(x0[..., b:], frame_rate) if b < x0.shape[-1] else None
+    before = best_match(x0[..., :a], frame_rate, bar) if a else None
+    after = best_match(x0[..., b:], frame_rate, bar) if b < x0.shape[-1] else None
     if before is None and after is None:
         return None
     if after is None or (before is not None and before[1] >= after[1]):

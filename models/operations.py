@@ -264,8 +264,9 @@ GRID = (BPM, BEATS_PER_BAR, BARS, KEY)
 SESSION_BPM = Param(
     "bpm",
     TEMPO,
-    "The session's tempo in quarter notes per minute (a DAW knows it); where its beats and bars fall is "
-    "still heard from the audio. For a model trained with tempo and key.",
+    "The session's tempo in quarter notes per minute (a DAW knows it): new audio that repeats the session's "
+    "bars repeats them on whole beats of it, exactly; where its beats and bars fall is still heard from the "
+    "audio. For a model trained with tempo and key.",
     default_text="heard from the audio",
 )
 SESSION_KEY = Param(

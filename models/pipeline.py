@@ -40,7 +40,7 @@ from .detail import Detail, air_crossover, measure
 from .drift import AudioAnchor, BandAnchor, hold_balance
 from .errors import ReverieError
 from .grid import Grid, key_index, parse_bpm
-from .groove import GapRepeat, gap_repeat, loop_after, period
+from .groove import GapRepeat, fine_period, gap_repeat, loop_after, on_beats, period
 from .headroom import ceiling_of, hold_under
 from .mel import MelConfig, MelFrontend, unit_phase
 from .melody.compose import LoopedLine, melody_in_key
@@ -445,7 +445,7 @@ class ReveriePipeline:
         with torch.inference_mode():
             mel = self.frontend.encode(torch.from_numpy(mono))[None]
         plan = ContinuePlan(mono, mel, last_frame)
-        lag = self._groove_lag(args, mel[..., :last_frame])
+        lag = self._groove_lag(args, mel[..., :last_frame], sampling.grid)
         if lag is not None:
             # What is laid out starts on a frame at or before the first window's, where both rate grids
             # meet: the input before it is neither denoised nor retouched.
@@ -453,15 +453,15 @@ class ReveriePipeline:
             grid = self.sample_rate // math.gcd(self.sample_rate, rate)
             step = grid // math.gcd(grid, hop)
             laid_from = (last_frame - windows[0][0]) // step * step
-            laid = self._laid_after(args["audio"], lag, args["seconds"], laid_from)
+            laid = self._laid_after(args["audio"], lag, args["seconds"], laid_from, args["bpm"])
             plan = replace(plan, begin=self._timestep(args["variation"]), laid=laid)
         return plan, windows, len(windows) * self.denoiser.steps(sampling, plan.begin)
 
-    def _laid_after(self, audio: Audio, lag: int, seconds: float, from_frame: int) -> Laid:
-        """The caller's audio from model frame `from_frame` on, followed by its last `lag` frames' worth
-        looped for `seconds` and a little more (groove.py)."""
+    def _laid_after(self, audio: Audio, lag: int, seconds: float, from_frame: int, bpm) -> Laid:
+        """The caller's audio from model frame `from_frame` on, followed by its last period looped for
+        `seconds` and a little more (groove.py), the period found near `lag` frames."""
         hop, rate = self.config.mel.hop_length, audio.sample_rate
-        period = round(lag * hop * rate / self.sample_rate)
+        period = self._period_samples(audio.samples[:, -self._heard_samples(rate) :], rate, lag, bpm)
         frames = round(seconds * rate) + self.config.mel.n_fft * rate // self.sample_rate
         fade = round(INPAINT_SEAM_SECONDS * rate)
         offset = from_frame * hop * rate // self.sample_rate
@@ -597,16 +597,22 @@ class ReveriePipeline:
             x0 = self.frontend.encode(torch.from_numpy(crop))[None]
         plan = InpaintPlan(first, last, crop, lo, mask, x0)
         if args["method"] == "trained" and args["variation"] < 1:
-            repeat = gap_repeat(x0, mask[0, 0] == 0, self.config.mel.frame_rate)
+            repeat = gap_repeat(x0, mask[0, 0] == 0, self.config.mel.frame_rate, self._bar_frames(sampling.grid))
             if repeat is not None:
                 plan = replace(plan, repeat=repeat, begin=self._timestep(args["variation"]))
-                plan = replace(plan, laid=self._laid_gap(audio, plan))
+                plan = replace(plan, laid=self._laid_gap(audio, plan, args["bpm"]))
         return plan, (), self.denoiser.steps(sampling, plan.begin)
 
-    def _laid_gap(self, audio: Audio, plan: InpaintPlan) -> Laid:
+    def _laid_gap(self, audio: Audio, plan: InpaintPlan, bpm) -> Laid:
         """The caller's audio with the region looped in from the side that repeats (groove.py); its mel is
         the model's over the crop."""
-        lag = round(plan.repeat.lag * self.config.mel.hop_length * audio.sample_rate / self.sample_rate)
+        span, rate = self._heard_samples(audio.sample_rate), audio.sample_rate
+        side = (
+            audio.samples[:, : plan.first][:, -span:]
+            if plan.repeat.forward
+            else audio.samples[:, plan.last :][:, :span]
+        )
+        lag = self._period_samples(side, rate, plan.repeat.lag, bpm)
         fade = round(INPAINT_SEAM_SECONDS * audio.sample_rate)
         laid = plan.repeat.laid_audio(audio.samples, plan.first, plan.last, lag, fade)
         mono = to_model_rate(Audio(laid, audio.sample_rate), self.sample_rate)
@@ -820,11 +826,28 @@ class ReveriePipeline:
         c = self.config
         return plan_windows(new_frames, context, c.window_frames, c.context_frames)
 
-    def _groove_lag(self, args: dict, known: torch.Tensor) -> int | None:
+    def _heard_samples(self, rate: int) -> int:
+        """How much of the session period() hears (a window of frames), in samples at `rate`."""
+        return round(self.config.window_frames * self.config.mel.hop_length * rate / self.sample_rate)
+
+    def _period_samples(self, session: np.ndarray, rate: int, lag: int, bpm) -> int:
+        """The period of `session` (channels, samples at `rate`) to the sample, near `lag` model frames
+        (groove.fine_period); on whole beats of the caller's `bpm` where given and it fits (groove.on_beats)."""
+        frame = self.config.mel.hop_length * rate / self.sample_rate
+        period = fine_period(session.mean(axis=0), rate, round(lag * frame), search=round(1.5 * frame))
+        return period if bpm is None else on_beats(period, rate, parse_bpm(bpm).steady_bpm)
+
+    def _groove_lag(self, args: dict, known: torch.Tensor, grid: Grid | None) -> int | None:
         """The period (frames) new audio repeats `known` at (groove.py), or None: variation 1, or no period."""
         if args["variation"] >= 1:
             return None
-        return period(known[..., -self.config.window_frames :], self.config.mel.frame_rate)
+        return period(known[..., -self.config.window_frames :], self.config.mel.frame_rate, self._bar_frames(grid))
+
+    def _bar_frames(self, grid: Grid | None) -> float | None:
+        """The session's bar in model frames, where its tempo is known (heard or the caller's)."""
+        if grid is None or grid.steady_bpm is None:
+            return None
+        return grid.beats_per_bar * 60.0 / grid.steady_bpm * self.config.mel.frame_rate
 
     def _decode_windows(
         self, run: Run, windows, frame0: int, context_mel, known_audio, layout: Layout | None = None

@@ -11,10 +11,10 @@ import torch
 
 from reverie.models.audio import Audio
 from reverie.models.errors import ReverieError
-from reverie.models.groove import gap_repeat, loop_after, loop_before, period
+from reverie.models.groove import fine_period, gap_repeat, loop_after, loop_before, on_beats, period
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.music_fit import fit  # noqa: E402
+from bench.music_fit import fit, grid_offset_ms  # noqa: E402
 
 RATE = 44100
 FRAME_RATE = 44100 / 1024
@@ -55,6 +55,34 @@ def test_period_finds_the_lag_at_which_the_hits_repeat_and_none_without_one():
     assert period(pulse_mel(400, 20), FRAME_RATE) in (60, 80, 100, 120, 140, 160, 180, 200)  # over 1 s
     assert period(0.05 * torch.randn(1, 16, 400, generator=torch.Generator().manual_seed(1)), FRAME_RATE) is None
     assert period(pulse_mel(40, 10), FRAME_RATE) is None  # shorter than two of the shortest period (1 s)
+
+
+def test_with_the_sessions_bar_the_period_is_whole_bars():
+    mel = pulse_mel(400, 10)  # a hit every 10 frames: any multiple of 10 over 1 s repeats as well
+    assert period(mel, FRAME_RATE) % 10 == 0
+    assert period(mel, FRAME_RATE, bar=40.0) in (80, 120, 160)  # a bar of 40 frames: whole bars of it
+    assert period(pulse_mel(400, 130), FRAME_RATE, bar=40.0) == 130  # no whole bar repeats: the music wins
+
+
+def test_the_period_is_found_to_the_sample_and_put_on_the_callers_beats():
+    beat = 0.5317  # 112.8 bpm: no whole number of 1024-sample frames per beat
+    mono = groove_loop(12.0, beat).mean(axis=0)
+    for beats in (1, 2, 4):
+        true = beats * beat * RATE
+        coarse = round(true / 1024) * 1024  # what the model's frames can say, up to 512 samples off
+        assert abs(fine_period(mono, RATE, coarse, search=1536) - true) <= 6, beats
+    assert on_beats(88200 + 700, RATE, 120.0) == 88200  # 4 beats at 120 bpm, heard 16 ms long
+    assert on_beats(88200 + 5000, RATE, 120.0) == 88200 + 5000  # 6% off: not those beats, the music's own
+
+
+def test_a_long_continuation_stays_on_the_sessions_beats(default_pipe):
+    """30 s after 12 s of a loop at 120 bpm: its last 6 s land on the beats the loop itself would play.
+    Looped at the model's frame lag they drifted 42 ms (two bars of 86.13 frames taken as 86)."""
+    whole = groove_loop(42.0, 0.5)
+    session = Audio(whole[:, : 12 * RATE], RATE)
+    for bpm in (None, 120):
+        longer = default_pipe.continue_(session, 30.0, seed=0, bpm=bpm)
+        assert abs(grid_offset_ms(longer.samples[:, -6 * RATE :], whole[:, -6 * RATE :], RATE)) <= 4, bpm
 
 
 def test_a_gap_is_filled_from_the_side_that_repeats():
