@@ -28,6 +28,7 @@ FINE_HOP_SECONDS = 0.002
 # A heard period within 3% of whole beats at the caller's tempo is those beats (the frame grid alone is
 # off by up to 1.2% for a 1 s period); further off, the caller's bpm and the music disagree: keep the music.
 BEAT_SNAP = 0.03
+COPY_CONTEXT_SECONDS, COPY_REACH_SECONDS = 1.0, 12.0
 BAR_FIT = 0.03  # a heard tempo is within 1-2% (beat.py); the frame grid adds up to half a frame
 
 
@@ -122,6 +123,61 @@ def on_beats(period: int, rate: int, bpm: float) -> int:
     if beats >= 1 and abs(period / (beats * beat) - 1) <= BEAT_SNAP:
         return int(round(beats * beat))
     return period
+
+
+def best_copy(samples: np.ndarray, first: int, last: int, period: int, rate: int) -> int | None:
+    """Where a gap [first, last) of `samples` (channels, frames at `rate`) is best filled from: the offset
+    (samples; positive: from before the gap) of the session's own stretch a whole number of `period`s
+    away, within COPY_REACH_SECONDS, inside the audio and clear of the gap, whose surroundings
+    (COPY_CONTEXT_SECONDS either side) sound most like the gap's own (band levels, 10 ms frames). None
+    where no such stretch fits.
+
+    Music repeats at its period, but not every period alike: the bar just before a fill may hold a
+    break or a turnaround the bars around the gap do not. The stretch whose neighbours match the gap's
+    neighbours is the one in the same place of the phrase.
+    """
+    n, total = last - first, samples.shape[-1]
+    reach = max(1, round(COPY_REACH_SECONDS * rate / period))
+    offsets = [sign * k * period for k in range(1, reach + 1) for sign in (1, -1)]
+    offsets = [d for d in offsets if abs(d) >= n and first - d >= 0 and last - d <= total]
+    if not offsets:
+        return None
+    hop, context = round(0.01 * rate), round(COPY_CONTEXT_SECONDS * rate)
+    lo = max(0, first - max(0, *offsets) - context)
+    hi = min(total, last - min(0, *offsets) + context)
+    levels = _band_levels(samples[:, lo:hi].mean(axis=0), rate, hop)
+    around = ((max(0, first - context), first), (last, min(total, last + context)))
+    pieces = [((a - lo) // hop, min(len(levels), (b - lo) // hop)) for a, b in around]
+    pieces = [(a, b) for a, b in pieces if a < b]  # the gap's surroundings, in frames of `levels`
+    best, where = np.inf, None
+    for d in offsets:
+        step = round(d / hop)
+        # each piece of the gap's surroundings against the same place around the candidate, where that is
+        # inside what was measured and clear of the gap
+        mine = [(a, b) for a, b in pieces if a - step >= 0 and b - step <= len(levels)]
+        mine = [(a, b) for a, b in mine if (b - step) * hop + lo <= first or (a - step) * hop + lo >= last]
+        if not mine:
+            continue
+        distance = np.mean(np.concatenate([np.abs(levels[a:b] - levels[a - step : b - step]).ravel() for a, b in mine]))
+        if distance < best:
+            best, where = distance, d
+    return where
+
+
+def _band_levels(mono: np.ndarray, rate: int, hop: int) -> np.ndarray:
+    """(frames, 24) dB of `mono` on log-spaced bands of 50 Hz to 16 kHz, 46 ms frames every `hop`,
+    floored 80 dB under the loudest."""
+    n_fft = 1 << round(math.log2(0.046 * rate))
+    if len(mono) < n_fft:
+        mono = np.pad(mono, (0, n_fft - len(mono)))
+    count = 1 + (len(mono) - n_fft) // hop
+    index = np.arange(n_fft)[None, :] + hop * np.arange(count)[:, None]
+    power = np.abs(np.fft.rfft(mono[index] * np.hanning(n_fft).astype(np.float32), axis=-1)) ** 2
+    freqs = np.fft.rfftfreq(n_fft, 1 / rate)
+    edges = np.geomspace(50.0, min(16000.0, rate / 2), 25)
+    bands = np.stack([power[:, (freqs >= a) & (freqs < b)].sum(axis=1) for a, b in zip(edges[:-1], edges[1:])], 1)
+    db = 10 * np.log10(bands + 1e-12)
+    return np.maximum(db, db.max() - 80.0)
 
 
 def loop_after(history: np.ndarray, lag: int, frames: int, fade: int) -> np.ndarray:

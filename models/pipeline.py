@@ -40,7 +40,7 @@ from .detail import Detail, air_crossover, measure
 from .drift import AudioAnchor, BandAnchor, hold_balance
 from .errors import ReverieError
 from .grid import Grid, key_index, parse_bpm
-from .groove import GapRepeat, fine_period, gap_repeat, loop_after, on_beats, period
+from .groove import GapRepeat, best_copy, fine_period, gap_repeat, loop_after, on_beats, period
 from .headroom import ceiling_of, hold_under
 from .mel import MelConfig, MelFrontend, unit_phase
 from .melody.compose import LoopedLine, melody_in_key
@@ -604,8 +604,9 @@ class ReveriePipeline:
         return plan, (), self.denoiser.steps(sampling, plan.begin)
 
     def _laid_gap(self, audio: Audio, plan: InpaintPlan, bpm) -> Laid:
-        """The caller's audio with the region looped in from the side that repeats (groove.py); its mel is
-        the model's over the crop."""
+        """The caller's audio with the region filled from its own stretch a whole number of periods away
+        whose surroundings match the region's (groove.best_copy), else looped in from the side that
+        repeats (groove.py); its mel is the model's over the crop."""
         span, rate = self._heard_samples(audio.sample_rate), audio.sample_rate
         side = (
             audio.samples[:, : plan.first][:, -span:]
@@ -613,8 +614,12 @@ class ReveriePipeline:
             else audio.samples[:, plan.last :][:, :span]
         )
         lag = self._period_samples(side, rate, plan.repeat.lag, bpm)
-        fade = round(INPAINT_SEAM_SECONDS * audio.sample_rate)
-        laid = plan.repeat.laid_audio(audio.samples, plan.first, plan.last, lag, fade)
+        offset = best_copy(audio.samples, plan.first, plan.last, lag, rate)
+        if offset is None:  # no whole stretch a number of periods away: the side looped into the gap
+            laid = plan.repeat.laid_audio(audio.samples, plan.first, plan.last, lag, round(INPAINT_SEAM_SECONDS * rate))
+        else:
+            laid = audio.samples.copy()
+            laid[:, plan.first : plan.last] = audio.samples[:, plan.first - offset : plan.last - offset]
         mono = to_model_rate(Audio(laid, audio.sample_rate), self.sample_rate)
         crop = mono[plan.lo : plan.lo + len(plan.crop)]
         with torch.inference_mode():

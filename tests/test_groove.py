@@ -11,7 +11,7 @@ import torch
 
 from reverie.models.audio import Audio
 from reverie.models.errors import ReverieError
-from reverie.models.groove import fine_period, gap_repeat, loop_after, loop_before, on_beats, period
+from reverie.models.groove import best_copy, fine_period, gap_repeat, loop_after, loop_before, on_beats, period
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.music_fit import fit, grid_offset_ms  # noqa: E402
@@ -83,6 +83,21 @@ def test_a_long_continuation_stays_on_the_sessions_beats(default_pipe):
     for bpm in (None, 120):
         longer = default_pipe.continue_(session, 30.0, seed=0, bpm=bpm)
         assert abs(grid_offset_ms(longer.samples[:, -6 * RATE :], whole[:, -6 * RATE :], RATE)) <= 4, bpm
+
+
+def test_a_gap_is_filled_from_the_stretch_in_the_same_place_of_the_phrase():
+    """Bars alternate two chords (A, B) over a click each bar; the beat repeats every bar, the phrase every
+    two. A gap in an A bar is filled from an A bar: the one a bar before it is a B bar."""
+    rate, bar = 8000, 8000
+    t = np.arange(bar) / rate
+    click = np.where(t < 0.01, 1.0, 0.0)
+    chords = [0.3 * np.sin(2 * np.pi * f * t) * np.exp(-2 * t) + click for f in (220.0, 330.0)]
+    samples = np.tile(np.concatenate(chords), 6)[None].astype(np.float32)  # 12 bars: A B A B ...
+    first, last = 6 * bar + 2000, 6 * bar + 6000  # inside the 7th bar, an A
+    offset = best_copy(samples, first, last, bar, rate)
+    assert offset is not None and offset % (2 * bar) == 0, offset
+    assert best_copy(samples, first, last, 7 * bar, rate) is None  # seven bars away is outside the audio
+    assert best_copy(samples, 100, 11 * bar, bar, rate) is None  # a gap longer than the audio around it
 
 
 def test_a_gap_is_filled_from_the_side_that_repeats():
