@@ -10,6 +10,11 @@ as a transform starts from its input. Its change is then applied to the loop its
 (touch.retouch), so the new audio keeps the pulse, the hits, the image and the air of the bars around
 it, and the model makes it new from there. Where the session has no period (its best match is weaker
 than MIN_MATCH) the new audio is made from noise as before.
+
+The period is whole bars where the session's tempo is known, refined to the sample on the audio
+(`fine_period`; on whole beats of a caller's bpm, `on_beats`), so repeats stay on the session's beat; a
+gap is filled from the stretch a whole number of periods away whose surroundings match its own
+(`best_copy`), the one in the same place of the phrase.
 """
 
 from __future__ import annotations
@@ -97,9 +102,7 @@ def fine_period(mono: np.ndarray, rate: int, lag: int, search: int) -> int:
     n_fft = 1 << max(6, round(math.log2(0.023 * rate)))
     if len(mono) < n_fft + 2 * hop or lag + search >= len(mono) - n_fft:
         return lag
-    count = 1 + (len(mono) - n_fft) // hop
-    index = np.arange(n_fft)[None, :] + hop * np.arange(count)[:, None]
-    spec = np.log1p(100.0 * np.abs(np.fft.rfft(mono[index] * np.hanning(n_fft).astype(np.float32), axis=-1)))
+    spec = np.log1p(100.0 * _magnitudes(mono, n_fft, hop))
     e = np.maximum(0.0, np.diff(spec, axis=0)).sum(axis=1)
     e = e - e.mean()
     lo, hi = max(1, (lag - search) // hop), min(len(e) - 2, -(-(lag + search) // hop))
@@ -168,16 +171,22 @@ def _band_levels(mono: np.ndarray, rate: int, hop: int) -> np.ndarray:
     """(frames, 24) dB of `mono` on log-spaced bands of 50 Hz to 16 kHz, 46 ms frames every `hop`,
     floored 80 dB under the loudest."""
     n_fft = 1 << round(math.log2(0.046 * rate))
-    if len(mono) < n_fft:
-        mono = np.pad(mono, (0, n_fft - len(mono)))
-    count = 1 + (len(mono) - n_fft) // hop
-    index = np.arange(n_fft)[None, :] + hop * np.arange(count)[:, None]
-    power = np.abs(np.fft.rfft(mono[index] * np.hanning(n_fft).astype(np.float32), axis=-1)) ** 2
+    power = _magnitudes(mono, n_fft, hop) ** 2
     freqs = np.fft.rfftfreq(n_fft, 1 / rate)
     edges = np.geomspace(50.0, min(16000.0, rate / 2), 25)
     bands = np.stack([power[:, (freqs >= a) & (freqs < b)].sum(axis=1) for a, b in zip(edges[:-1], edges[1:])], 1)
     db = 10 * np.log10(bands + 1e-12)
     return np.maximum(db, db.max() - 80.0)
+
+
+def _magnitudes(mono: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+    """|STFT| (frames, n_fft // 2 + 1) of `mono`: Hann windows of `n_fft` every `hop` (one, zero-padded,
+    for audio shorter than a window)."""
+    if len(mono) < n_fft:
+        mono = np.pad(mono, (0, n_fft - len(mono)))
+    count = 1 + (len(mono) - n_fft) // hop
+    index = np.arange(n_fft)[None, :] + hop * np.arange(count)[:, None]
+    return np.abs(np.fft.rfft(mono[index] * np.hanning(n_fft).astype(np.float32), axis=-1))
 
 
 def loop_after(history: np.ndarray, lag: int, frames: int, fade: int) -> np.ndarray:
