@@ -85,7 +85,7 @@ BARS = {
 
 
 def _frames(mono: np.ndarray, rate: int, n_fft: int = 2048, hop_seconds: float = HOP_SECONDS):
-    """Magnitude STFT (frames, bins) at a 10 ms hop, and the bins' frequencies."""
+    """Magnitude STFT (frames, bins) every `hop_seconds` (10 ms), and the bins' frequencies."""
     hop = round(hop_seconds * rate)
     if len(mono) < n_fft:
         mono = np.pad(mono, (0, n_fft - len(mono)))
@@ -121,8 +121,9 @@ def grid_offset_ms(new: np.ndarray, natural: np.ndarray, rate: int) -> float:
     a, b = (onset_envelope(x, rate, GRID_HOP_SECONDS) for x in (new, natural))
     n = min(len(a), len(b))
     a, b = a[:n] - a[:n].mean(), b[:n] - b[:n].mean()
-    own = [np.dot(b[:-k], b[k:]) / (np.linalg.norm(b[:-k]) * np.linalg.norm(b[k:]) + 1e-12) for k in range(
-        round(0.25 / GRID_HOP_SECONDS), min(round(2.0 / GRID_HOP_SECONDS), n // 2))]  # fmt: skip
+    own = [
+        cosine(b[:-k], b[k:]) for k in range(round(0.25 / GRID_HOP_SECONDS), min(round(2.0 / GRID_HOP_SECONDS), n // 2))
+    ]
     if not own or max(own) < PULSE:
         return float("nan")
     reach = round(GRID_REACH / GRID_HOP_SECONDS)
@@ -177,7 +178,7 @@ def loop_distance(new: np.ndarray, before: np.ndarray, rate: int) -> float:
     lags = np.arange(round(1.0 / HOP_SECONDS), min(round(8.0 / HOP_SECONDS), len(e) // 2) + 1)
     if not len(lags):
         return float("nan")
-    scores = [np.dot(e[:-k], e[k:]) / (np.linalg.norm(e[:-k]) * np.linalg.norm(e[k:]) + 1e-12) for k in lags]
+    scores = [cosine(e[:-k], e[k:]) for k in lags]
     lag = round(lags[int(np.argmax(scores))] * HOP_SECONDS * rate)
     tile = before[:, -lag:]
     loop = np.concatenate([tile] * -(-new.shape[-1] // lag), axis=1)[:, : new.shape[-1]]

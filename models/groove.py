@@ -109,7 +109,8 @@ def fine_period(mono: np.ndarray, rate: int, lag: int, search: int) -> int:
     if hi - lo < 2:
         return lag
     lags = np.arange(lo, hi + 1)
-    match = np.array([np.dot(e[:-k], e[k:]) / (np.linalg.norm(e[:-k]) * np.linalg.norm(e[k:]) + 1e-12) for k in lags])
+    e = torch.from_numpy(e.astype(np.float64))
+    match = np.array([_correlation(e[:-k], e[k:]) for k in lags])
     best = int(np.argmax(match))
     shift = 0.0
     if 0 < best < len(lags) - 1:  # the parabola through the peak and its neighbours
