@@ -45,16 +45,17 @@ def hold_under(samples: np.ndarray, sample_rate: int, ceiling_db: float) -> np.n
     if levels.max() <= target:
         return samples
     width = max(1, min(samples.shape[-1], round(WINDOW_SECONDS * sample_rate)))
-    # need[k]: the gain stretch k (samples k .. k+width-1) needs. Sample n lies in stretches n-width+1 .. n;
-    # the box average below reaches width//2 each side, so each gain takes the least need over
-    # stretches starting up to 1.5 widths before it and half a width after.
+    # need[k]: the gain stretch k (samples k .. k+width-1) needs. Sample n lies in stretches n-width+1 .. n.
+    # Its gain is a box average (width//2 each side) of holds, each the least need within a width either
+    # side; centred half a width before n, every hold it averages has seen all of n's stretches (centred on
+    # n, the later holds missed the stretches starting a width before n: up to 0.15 dB over on real music).
     need = np.minimum(1.0, 10 ** ((target - levels) / 20))
     frames = samples.shape[-1]
     padded = np.concatenate([np.ones(width + width // 2), need, np.ones(frames - len(need) + width // 2 + 1)])
     hold = minimum_filter1d(padded, 2 * width + 1, mode="nearest")
     kernel = width | 1
     smooth = np.convolve(hold, np.ones(kernel) / kernel, mode="same")
-    gain = smooth[width + width // 2 : width + width // 2 + frames]
+    gain = smooth[width : width + frames]
     # A box average can only be at most the largest of what it averages; the minimum keeps it exact.
     return (samples * np.minimum(gain, 1.0)).astype(np.float32)
 
