@@ -55,8 +55,10 @@ def test_transform_output_follows_the_input_level(pipe):
     loud = tone(3.0, 44100, freqs=(220.0,))
     soft = Audio(loud.samples * 10 ** (-30 / 20), 44100)
     outs = [pipe.transform(a, strength=1.0, seed=4) for a in (loud, soft)]
+    # Each within 4.5 dB of its input: the tone's loudest 50 ms is its average, and the output's loudest
+    # 50 ms is held 0.9 dB over it (headroom.py), so an output that swells at all sits under it on average.
     for a, out in zip((loud, soft), outs):
-        assert abs(model_band_db(out.samples, 44100) - model_band_db(a.samples, 44100)) < 4.0
+        assert abs(model_band_db(out.samples, 44100) - model_band_db(a.samples, 44100)) < 4.5
     plain = with_config(pipe, match_level=False)
     unmatched = [plain.transform(a, strength=1.0, seed=4) for a in (loud, soft)]
     # What matching fixes: unmatched, the loud input comes out at the model's own level, far under it
