@@ -149,7 +149,7 @@ def best_copy(samples: np.ndarray, first: int, last: int, period: int, rate: int
     hop, context = round(0.01 * rate), round(COPY_CONTEXT_SECONDS * rate)
     lo = max(0, first - max(0, *offsets) - context)
     hi = min(total, last - min(0, *offsets) + context)
-    levels = _band_levels(samples[:, lo:hi].mean(axis=0), rate, hop)
+    levels = band_levels(samples[:, lo:hi].mean(axis=0), rate, hop)
     around = ((max(0, first - context), first), (last, min(total, last + context)))
     pieces = [((a - lo) // hop, min(len(levels), (b - lo) // hop)) for a, b in around]
     pieces = [(a, b) for a, b in pieces if a < b]  # the gap's surroundings, in frames of `levels`
@@ -168,7 +168,7 @@ def best_copy(samples: np.ndarray, first: int, last: int, period: int, rate: int
     return where
 
 
-def _band_levels(mono: np.ndarray, rate: int, hop: int) -> np.ndarray:
+def band_levels(mono: np.ndarray, rate: int, hop: int) -> np.ndarray:
     """(frames, 24) dB of `mono` on log-spaced bands of 50 Hz to 16 kHz, 46 ms frames every `hop`,
     floored 80 dB under the loudest."""
     n_fft = 1 << round(math.log2(0.046 * rate))

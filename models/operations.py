@@ -216,12 +216,13 @@ TRACK = Param(
     default_text="the top voice of all tracks",
 )
 SAMPLING = (STYLE, MOOD, SEED, STEPS, GUIDANCE, SCHEDULER)
-# inpaint's and continue's start (models/groove.py): the session's own bars, noised this far.
+# inpaint's and continue's start (models/groove.py, texture.py): the session's own audio, noised this far.
 VARIATION = Param(
     "variation",
     NUMBER,
-    "How far new audio moves from the session's own bars, repeated at their period: 1 = made afresh from "
-    "noise, lower keeps more of the groove, the hits and the harmony around it.",
+    "How far new audio moves from the session's own bars, repeated at their period (music with no period: "
+    "grains of its own sound): 1 = made afresh from noise, lower keeps more of the groove, the hits and the "
+    "harmony around it.",
     default=0.5,
     low=0,
     high=1,

@@ -64,6 +64,7 @@ from .operations import (
 from .sampling import Callback, Denoiser, Run, Sampling, slerp
 from .schedulers import training_scheduler_config
 from .stream import Layout, StreamResampler, Window, decode_windows, fade_curve, fit_frames, plan_windows, resampled
+from .texture import grains
 from .touch import channel_resynthesis, retouch
 from .unet import MelUNet1D
 
@@ -445,27 +446,35 @@ class ReveriePipeline:
         with torch.inference_mode():
             mel = self.frontend.encode(torch.from_numpy(mono))[None]
         plan = ContinuePlan(mono, mel, last_frame)
-        lag = self._groove_lag(args, mel[..., :last_frame], sampling.grid)
-        if lag is not None:
+        if args["variation"] < 1:
             # What is laid out starts on a frame at or before the first window's, where both rate grids
             # meet: the input before it is neither denoised nor retouched.
             hop, rate = self.config.mel.hop_length, args["audio"].sample_rate
             grid = self.sample_rate // math.gcd(self.sample_rate, rate)
             step = grid // math.gcd(grid, hop)
             laid_from = (last_frame - windows[0][0]) // step * step
-            laid = self._laid_after(args["audio"], lag, args["seconds"], laid_from, args["bpm"])
-            plan = replace(plan, begin=self._timestep(args["variation"]), laid=laid)
+            lag = self._groove_lag(args, mel[..., :last_frame], sampling.grid)
+            laid = self._laid_after(args, lag, laid_from)
+            if laid is not None:
+                plan = replace(plan, begin=self._timestep(args["variation"]), laid=laid)
         return plan, windows, len(windows) * self.denoiser.steps(sampling, plan.begin)
 
-    def _laid_after(self, audio: Audio, lag: int, seconds: float, from_frame: int, bpm) -> Laid:
-        """The caller's audio from model frame `from_frame` on, followed by its last period looped for
-        `seconds` and a little more (groove.py), the period found near `lag` frames."""
-        hop, rate = self.config.mel.hop_length, audio.sample_rate
-        period = self._period_samples(audio.samples[:, -self._heard_samples(rate) :], rate, lag, bpm)
-        frames = round(seconds * rate) + self.config.mel.n_fft * rate // self.sample_rate
-        fade = round(INPAINT_SEAM_SECONDS * rate)
+    def _laid_after(self, args: dict, lag: int | None, from_frame: int) -> Laid | None:
+        """The caller's audio from model frame `from_frame` on, followed by `seconds` and a little more of
+        its last period looped (groove.py), the period found near `lag` frames; with no period, of grains
+        of its own sound (texture.py). None where the session is too short for a grain."""
+        audio, hop, rate = args["audio"], self.config.mel.hop_length, args["audio"].sample_rate
+        heard = audio.samples[:, -self._heard_samples(rate) :]
+        frames = round(args["seconds"] * rate) + self.config.mel.n_fft * rate // self.sample_rate
+        if lag is None:
+            new = grains([heard], heard, frames, rate, np.random.default_rng(args["seed"]))
+            if new is None:
+                return None
+        else:
+            period = self._period_samples(heard, rate, lag, args["bpm"])
+            new = loop_after(audio.samples, period, frames, round(INPAINT_SEAM_SECONDS * rate))
         offset = from_frame * hop * rate // self.sample_rate
-        laid = np.concatenate([audio.samples[:, offset:], loop_after(audio.samples, period, frames, fade)], axis=1)
+        laid = np.concatenate([audio.samples[:, offset:], new], axis=1)
         with torch.inference_mode():
             mono = to_model_rate(Audio(laid, rate), self.sample_rate)
             return Laid(laid, self.frontend.encode(torch.from_numpy(mono))[None], from_frame)
@@ -598,28 +607,33 @@ class ReveriePipeline:
         plan = InpaintPlan(first, last, crop, lo, mask, x0)
         if args["method"] == "trained" and args["variation"] < 1:
             repeat = gap_repeat(x0, mask[0, 0] == 0, self.config.mel.frame_rate, self._bar_frames(sampling.grid))
-            if repeat is not None:
-                plan = replace(plan, repeat=repeat, begin=self._timestep(args["variation"]))
-                plan = replace(plan, laid=self._laid_gap(audio, plan, args["bpm"]))
+            laid = self._laid_gap(audio, replace(plan, repeat=repeat), args)
+            if laid is not None:
+                plan = replace(plan, repeat=repeat, begin=self._timestep(args["variation"]), laid=laid)
         return plan, (), self.denoiser.steps(sampling, plan.begin)
 
-    def _laid_gap(self, audio: Audio, plan: InpaintPlan, bpm) -> Laid:
+    def _laid_gap(self, audio: Audio, plan: InpaintPlan, args: dict) -> Laid | None:
         """The caller's audio with the region filled from its own stretch a whole number of periods away
         whose surroundings match the region's (groove.best_copy), else looped in from the side that
-        repeats (groove.py); its mel is the model's over the crop."""
+        repeats (groove.py); with no period either side, grains of the sound around it (texture.py); None
+        where there is too little around it for a grain. Its mel is the model's over the crop."""
         span, rate = self._heard_samples(audio.sample_rate), audio.sample_rate
-        side = (
-            audio.samples[:, : plan.first][:, -span:]
-            if plan.repeat.forward
-            else audio.samples[:, plan.last :][:, :span]
-        )
-        lag = self._period_samples(side, rate, plan.repeat.lag, bpm)
-        offset = best_copy(audio.samples, plan.first, plan.last, lag, rate)
-        if offset is None:  # no whole stretch a number of periods away: the side looped into the gap
-            laid = plan.repeat.laid_audio(audio.samples, plan.first, plan.last, lag, round(INPAINT_SEAM_SECONDS * rate))
+        first, last = plan.first, plan.last
+        laid = audio.samples.copy()
+        if plan.repeat is None:
+            around = [audio.samples[:, max(0, first - span) : first], audio.samples[:, last : last + span]]
+            new = grains(around, around[0], last - first, rate, np.random.default_rng(args["seed"]))
+            if new is None:
+                return None
+            laid[:, first:last] = new
         else:
-            laid = audio.samples.copy()
-            laid[:, plan.first : plan.last] = audio.samples[:, plan.first - offset : plan.last - offset]
+            side = audio.samples[:, :first][:, -span:] if plan.repeat.forward else audio.samples[:, last:][:, :span]
+            lag = self._period_samples(side, rate, plan.repeat.lag, args["bpm"])
+            offset = best_copy(audio.samples, first, last, lag, rate)
+            if offset is None:  # no whole stretch a number of periods away: the side looped into the gap
+                laid = plan.repeat.laid_audio(audio.samples, first, last, lag, round(INPAINT_SEAM_SECONDS * rate))
+            else:
+                laid[:, first:last] = audio.samples[:, first - offset : last - offset]
         mono = to_model_rate(Audio(laid, audio.sample_rate), self.sample_rate)
         crop = mono[plan.lo : plan.lo + len(plan.crop)]
         with torch.inference_mode():
@@ -843,9 +857,7 @@ class ReveriePipeline:
         return period if bpm is None else on_beats(period, rate, parse_bpm(bpm).steady_bpm)
 
     def _groove_lag(self, args: dict, known: torch.Tensor, grid: Grid | None) -> int | None:
-        """The period (frames) new audio repeats `known` at (groove.py), or None: variation 1, or no period."""
-        if args["variation"] >= 1:
-            return None
+        """The period (frames) new audio repeats `known` at (groove.py), or None where it has none."""
         return period(known[..., -self.config.window_frames :], self.config.mel.frame_rate, self._bar_frames(grid))
 
     def _bar_frames(self, grid: Grid | None) -> float | None:

@@ -1,0 +1,75 @@
+"""New audio for music with no period: the session's own sound, drawn in grains that join smoothly.
+
+Where the session has no beat to repeat (groove.period finds none: a pad, a slow orchestral swell, wind),
+a fill or a continuation was made from noise, and on held-out orchestral and ambient recordings it was
+another texture: bursts broadband to 20 kHz after a slow string decay, fills with sharp-edged bands
+(bench/music_fit.py's pictures). Looping the session at the lag where its sound repeats best instead gave
+it a pulse it does not have (a swell looped every 3 s: groove 0.78 where the recording's own next 30 s
+has 0.08), and grains drawn at random made a collage that jumped between the session's dark and bright
+moments every few seconds. So each grain (GRAIN_SECONDS, from anywhere in the sources) is the one of
+CANDIDATES drawn whose opening sounds most like where the audio so far ends (band levels over
+FADE_SECONDS), and fades into it at equal power: the session's timbre, level, image and air, moving as
+slowly as the session does. The model makes them new from there, as it does the groove path's loop
+(touch.retouch, at the caller's variation).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .groove import band_levels
+
+GRAIN_SECONDS = (1.5, 3.0)
+FADE_SECONDS = 0.3
+CANDIDATES = 24
+HOP_SECONDS = 0.01
+
+
+def grains(
+    sources: list[np.ndarray], lead: np.ndarray, frames: int, rate: int, rng: np.random.Generator
+) -> np.ndarray | None:
+    """(channels, frames) of grains drawn from `sources` (each (channels, n) at `rate`: the session before
+    a continuation, or on either side of a gap) that carry on from `lead` (the audio just before them), or
+    None where no source holds one whole grain. The first grain starts at full level: the caller joins it
+    to the session."""
+    shortest = round(GRAIN_SECONDS[0] * rate)
+    usable = [s for s in sources if s.shape[-1] >= shortest]
+    if not usable or frames <= 0:
+        return None
+    hop, fade = max(1, round(HOP_SECONDS * rate)), round(FADE_SECONDS * rate)
+    levels = [band_levels(s.mean(axis=0), rate, hop) for s in usable]
+    weights = np.array([s.shape[-1] for s in usable], dtype=np.float64)
+    ramp = np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade).astype(np.float32)
+    out = np.zeros((usable[0].shape[0], frames + round(GRAIN_SECONDS[1] * rate)), np.float32)
+    ending = band_levels(lead[..., -fade:].mean(axis=0), rate, hop)[-(fade // hop) :] if lead.shape[-1] else None
+    at = 0
+    while at < frames:
+        which, start, length = _next_grain(usable, levels, weights, ending, rate, hop, fade, rng)
+        grain = usable[which][:, start : start + length].astype(np.float32)
+        if at:
+            grain[:, :fade] *= ramp
+            out[:, at - fade : at] *= ramp[::-1]
+            at -= fade
+        out[:, at : at + length] += grain
+        at += length
+        tail = (start + length - fade) // hop
+        ending = levels[which][tail : tail + fade // hop]
+    return out[:, :frames]
+
+
+def _next_grain(usable, levels, weights, ending, rate, hop, fade, rng) -> tuple[int, int, int]:
+    """(source, start, length) of the candidate whose first FADE_SECONDS are nearest `ending` (band levels),
+    or the first candidate where there is nothing to match."""
+    best, pick = np.inf, None
+    for _ in range(CANDIDATES):
+        which = int(rng.choice(len(usable), p=weights / weights.sum()))
+        length = min(usable[which].shape[-1], round(rng.uniform(*GRAIN_SECONDS) * rate))
+        start = int(rng.integers(0, usable[which].shape[-1] - length + 1))
+        if ending is None or not len(ending):
+            return which, start, length
+        head = levels[which][start // hop : start // hop + len(ending)]
+        n = min(len(head), len(ending))
+        distance = float(np.abs(head[:n] - ending[:n]).mean()) if n else np.inf
+        if distance < best:
+            best, pick = distance, (which, start, length)
+    return pick
