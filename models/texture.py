@@ -70,6 +70,6 @@ def _next_grain(usable, levels, weights, ending, rate, hop, fade, rng) -> tuple[
         head = levels[which][start // hop : start // hop + len(ending)]
         n = min(len(head), len(ending))
         distance = float(np.abs(head[:n] - ending[:n]).mean()) if n else np.inf
-        if distance < best:
+        if pick is None or distance < best:
             best, pick = distance, (which, start, length)
     return pick
