@@ -72,7 +72,9 @@ DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
 # inpaint's region bounds: checked against the clip when the call is planned.
 _REGION = ("start", "end")
 FILL_DB = 1.0  # how far an inpainted band may stray from the session around it
-# A continuation is held no louder than this much of the input before it (headroom.py).
+# The session new audio is measured against: a continuation is held no louder than this much of the input
+# before it (headroom.py), and where the session has no period its grains come from this much either side
+# (texture.py).
 AROUND_SECONDS = 6.0
 # How much of a session its tempo and key are heard from (beat.py): several bars at any tempo it hears.
 HEARD_SECONDS = 16.0
@@ -467,7 +469,8 @@ class ReveriePipeline:
         heard = audio.samples[:, -self._heard_samples(rate) :]
         frames = round(args["seconds"] * rate) + self.config.mel.n_fft * rate // self.sample_rate
         if lag is None:
-            new = grains([heard], heard, frames, rate, np.random.default_rng(args["seed"]))
+            recent = audio.samples[:, -round(AROUND_SECONDS * rate) :]
+            new = grains([recent], recent, frames, rate, np.random.default_rng(args["seed"]))
             if new is None:
                 return None
         else:
@@ -621,7 +624,8 @@ class ReveriePipeline:
         first, last = plan.first, plan.last
         laid = audio.samples.copy()
         if plan.repeat is None:
-            around = [audio.samples[:, max(0, first - span) : first], audio.samples[:, last : last + span]]
+            near = round(AROUND_SECONDS * rate)
+            around = [audio.samples[:, max(0, first - near) : first], audio.samples[:, last : last + near]]
             new = grains(around, around[0], last - first, rate, np.random.default_rng(args["seed"]))
             if new is None:
                 return None

@@ -8,9 +8,9 @@ it a pulse it does not have (a swell looped every 3 s: groove 0.78 where the rec
 has 0.08), and grains drawn at random made a collage that jumped between the session's dark and bright
 moments every few seconds. So each grain (GRAIN_SECONDS, from anywhere in the sources) is the one of
 CANDIDATES drawn whose opening sounds most like where the audio so far ends (band levels over
-FADE_SECONDS), and fades into it at equal power: the session's timbre, level, image and air, moving as
-slowly as the session does. The model makes them new from there, as it does the groove path's loop
-(touch.retouch, at the caller's variation).
+FADE_SECONDS) and whose balance across the bands is nearest the sources' own, and fades into it at equal
+power: the session's timbre, level, image and air, moving as slowly as the session does. The model
+makes them new from there, as it does the groove path's loop (touch.retouch, at the caller's variation).
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ def grains(
     ramp = np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade).astype(np.float32)
     out = np.zeros((usable[0].shape[0], frames + round(GRAIN_SECONDS[1] * rate)), np.float32)
     ending = band_levels(lead[..., -fade:].mean(axis=0), rate, hop)[-(fade // hop) :] if lead.shape[-1] else None
+    balance = _shape(np.concatenate(levels))
     at = 0
     while at < frames:
-        which, start, length = _next_grain(usable, levels, weights, ending, rate, hop, fade, rng)
+        which, start, length = _next_grain(usable, levels, weights, ending, balance, rate, hop, rng)
         grain = usable[which][:, start : start + length].astype(np.float32)
         if at:
             grain[:, :fade] *= ramp
@@ -57,9 +58,11 @@ def grains(
     return out[:, :frames]
 
 
-def _next_grain(usable, levels, weights, ending, rate, hop, fade, rng) -> tuple[int, int, int]:
-    """(source, start, length) of the candidate whose first FADE_SECONDS are nearest `ending` (band levels),
-    or the first candidate where there is nothing to match."""
+def _next_grain(usable, levels, weights, ending, balance, rate, hop, rng) -> tuple[int, int, int]:
+    """(source, start, length) of the candidate whose first FADE_SECONDS are nearest `ending` (band levels,
+    mean |dB|) and whose balance across the bands is nearest the sources' own (`balance`), or the first
+    candidate where there is no ending to match. The ending alone let a chain of grains wander into the
+    darkest seconds of the sources and stay there (a continuation 13 dB darker above 11.5 kHz)."""
     best, pick = np.inf, None
     for _ in range(CANDIDATES):
         which = int(rng.choice(len(usable), p=weights / weights.sum()))
@@ -69,7 +72,16 @@ def _next_grain(usable, levels, weights, ending, rate, hop, fade, rng) -> tuple[
             return which, start, length
         head = levels[which][start // hop : start // hop + len(ending)]
         n = min(len(head), len(ending))
+        whole = levels[which][start // hop : (start + length) // hop]
         distance = float(np.abs(head[:n] - ending[:n]).mean()) if n else np.inf
+        distance += float(np.abs(_shape(whole) - balance).mean()) if len(whole) else np.inf
         if pick is None or distance < best:
             best, pick = distance, (which, start, length)
     return pick
+
+
+def _shape(levels: np.ndarray) -> np.ndarray:
+    """The balance across bands of (frames, bands) dB levels: each band's mean power in dB, less their
+    mean."""
+    db = 10 * np.log10(np.mean(10 ** (levels / 10), axis=0))
+    return db - db.mean()
