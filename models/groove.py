@@ -102,7 +102,7 @@ def fine_period(mono: np.ndarray, rate: int, lag: int, search: int) -> int:
     n_fft = 1 << max(6, round(math.log2(0.023 * rate)))
     if len(mono) < n_fft + 2 * hop or lag + search >= len(mono) - n_fft:
         return lag
-    spec = np.log1p(100.0 * _magnitudes(mono, n_fft, hop))
+    spec = np.log1p(100.0 * magnitudes(mono, n_fft, hop))
     e = np.maximum(0.0, np.diff(spec, axis=0)).sum(axis=1)
     e = e - e.mean()
     lo, hi = max(1, (lag - search) // hop), min(len(e) - 2, -(-(lag + search) // hop))
@@ -172,7 +172,7 @@ def band_levels(mono: np.ndarray, rate: int, hop: int) -> np.ndarray:
     """(frames, 24) dB of `mono` on log-spaced bands of 50 Hz to 16 kHz, 46 ms frames every `hop`,
     floored 80 dB under the loudest."""
     n_fft = 1 << round(math.log2(0.046 * rate))
-    power = _magnitudes(mono, n_fft, hop) ** 2
+    power = magnitudes(mono, n_fft, hop) ** 2
     freqs = np.fft.rfftfreq(n_fft, 1 / rate)
     edges = np.geomspace(50.0, min(16000.0, rate / 2), 25)
     bands = np.stack([power[:, (freqs >= a) & (freqs < b)].sum(axis=1) for a, b in zip(edges[:-1], edges[1:])], 1)
@@ -180,7 +180,7 @@ def band_levels(mono: np.ndarray, rate: int, hop: int) -> np.ndarray:
     return np.maximum(db, db.max() - 80.0)
 
 
-def _magnitudes(mono: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
+def magnitudes(mono: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
     """|STFT| (frames, n_fft // 2 + 1) of `mono`: Hann windows of `n_fft` every `hop` (one, zero-padded,
     for audio shorter than a window)."""
     if len(mono) < n_fft:

@@ -15,14 +15,20 @@ makes them new from there, as it does the groove path's loop (touch.retouch, at 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from .groove import band_levels
+from .drift import BAND_EDGES
+from .groove import band_levels, magnitudes
 
 GRAIN_SECONDS = (1.5, 3.0)
 FADE_SECONDS = 0.3
-CANDIDATES = 24
+CANDIDATES = 64
 HOP_SECONDS = 0.01
+# A grain's balance counts twice its opening: the crossfade smooths a join, but a fill whose bass is
+# missing sounds like another take (hold_balance can lift a band only so far).
+BALANCE_WEIGHT = 2.0
 
 
 def grains(
@@ -38,14 +44,15 @@ def grains(
         return None
     hop, fade = max(1, round(HOP_SECONDS * rate)), round(FADE_SECONDS * rate)
     levels = [band_levels(s.mean(axis=0), rate, hop) for s in usable]
+    powers = [_listener_bands(s.mean(axis=0), rate, hop) for s in usable]
     weights = np.array([s.shape[-1] for s in usable], dtype=np.float64)
     ramp = np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade).astype(np.float32)
     out = np.zeros((usable[0].shape[0], frames + round(GRAIN_SECONDS[1] * rate)), np.float32)
     ending = band_levels(lead[..., -fade:].mean(axis=0), rate, hop)[-(fade // hop) :] if lead.shape[-1] else None
-    balance = _shape(np.concatenate(levels))
+    balance = _shape(np.concatenate(powers))
     at = 0
     while at < frames:
-        which, start, length = _next_grain(usable, levels, weights, ending, balance, rate, hop, rng)
+        which, start, length = _next_grain(usable, levels, powers, weights, ending, balance, frames - at, rate, rng)
         grain = usable[which][:, start : start + length].astype(np.float32)
         if at:
             grain[:, :fade] *= ramp
@@ -58,11 +65,13 @@ def grains(
     return out[:, :frames]
 
 
-def _next_grain(usable, levels, weights, ending, balance, rate, hop, rng) -> tuple[int, int, int]:
+def _next_grain(usable, levels, powers, weights, ending, balance, left, rate, rng) -> tuple[int, int, int]:
     """(source, start, length) of the candidate whose first FADE_SECONDS are nearest `ending` (band levels,
-    mean |dB|) and whose balance across the bands is nearest the sources' own (`balance`), or the first
-    candidate where there is no ending to match. The ending alone let a chain of grains wander into the
-    darkest seconds of the sources and stay there (a continuation 13 dB darker above 11.5 kHz)."""
+    mean |dB|) and whose balance in a listener's bands, over what of it the `left` samples to fill will use,
+    is nearest the sources' own (`balance`, RMS dB, BALANCE_WEIGHT); the first candidate where there is no
+    ending to match. The ending alone let a chain of grains wander into the darkest seconds of the sources
+    and stay there (a continuation 13 dB darker above 11.5 kHz)."""
+    hop = max(1, round(HOP_SECONDS * rate))
     best, pick = np.inf, None
     for _ in range(CANDIDATES):
         which = int(rng.choice(len(usable), p=weights / weights.sum()))
@@ -72,16 +81,24 @@ def _next_grain(usable, levels, weights, ending, balance, rate, hop, rng) -> tup
             return which, start, length
         head = levels[which][start // hop : start // hop + len(ending)]
         n = min(len(head), len(ending))
-        whole = levels[which][start // hop : (start + length) // hop]
+        whole = powers[which][start // hop : max(start // hop + 1, (start + min(length, left)) // hop)]
         distance = float(np.abs(head[:n] - ending[:n]).mean()) if n else np.inf
-        distance += float(np.abs(_shape(whole) - balance).mean()) if len(whole) else np.inf
+        distance += BALANCE_WEIGHT * float(np.sqrt(np.mean((_shape(whole) - balance) ** 2))) if len(whole) else np.inf
         if pick is None or distance < best:
             best, pick = distance, (which, start, length)
     return pick
 
 
-def _shape(levels: np.ndarray) -> np.ndarray:
-    """The balance across bands of (frames, bands) dB levels: each band's mean power in dB, less their
-    mean."""
-    db = 10 * np.log10(np.mean(10 ** (levels / 10), axis=0))
+def _listener_bands(mono: np.ndarray, rate: int, hop: int) -> np.ndarray:
+    """(frames, bands) power of `mono` in drift.BAND_EDGES's bands (hold_balance's: a listener's balance,
+    the bass below 90 Hz one band of ten), 93 ms windows every `hop`."""
+    n_fft = 1 << round(math.log2(0.093 * rate))
+    power = magnitudes(mono, n_fft, hop) ** 2
+    band = np.searchsorted(BAND_EDGES, np.fft.rfftfreq(n_fft, 1 / rate), side="right") - 1
+    return np.stack([power[:, band == k].sum(axis=1) for k in range(len(BAND_EDGES))], axis=1)
+
+
+def _shape(power: np.ndarray) -> np.ndarray:
+    """The balance of (frames, bands) power: each band's mean in dB, less the bands' mean."""
+    db = 10 * np.log10(power.mean(axis=0) + 1e-20)
     return db - db.mean()
