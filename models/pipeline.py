@@ -468,15 +468,14 @@ class ReveriePipeline:
         its last period looped (groove.py), the period found near `lag` frames; with no period, of grains
         of its own sound (texture.py). None where the session is too short for a grain."""
         audio, hop, rate = args["audio"], self.config.mel.hop_length, args["audio"].sample_rate
-        heard = audio.samples[:, -self._heard_samples(rate) :]
         frames = round(args["seconds"] * rate) + self.config.mel.n_fft * rate // self.sample_rate
         if lag is None:
-            recent = audio.samples[:, -round(AROUND_SECONDS * rate) :]
+            recent = _around(audio, audio.frames, audio.frames)[0]
             new = grains([recent], recent, frames, rate, np.random.default_rng(args["seed"]))
             if new is None:
                 return None
         else:
-            period = self._period_samples(heard, rate, lag, args["bpm"])
+            period = self._period_samples(audio.samples[:, -self._heard_samples(rate) :], rate, lag, args["bpm"])
             new = loop_after(audio.samples, period, frames, round(INPAINT_SEAM_SECONDS * rate))
         offset = from_frame * hop * rate // self.sample_rate
         laid = np.concatenate([audio.samples[:, offset:], new], axis=1)
@@ -522,7 +521,7 @@ class ReveriePipeline:
             changed = retouch(Audio(laid, rate), before, after, resynth, self.frontend, call.args["variation"])
             known = audio.frames - start * hop * rate // self.sample_rate  # the input's samples in `laid`
             new = _joined_after(changed.samples[:, known : known + frames], tail, rate)
-        new = _held(new, audio.sample_rate, audio.samples[:, -round(AROUND_SECONDS * audio.sample_rate) :])
+        new = _held(new, audio.sample_rate, _around(audio, audio.frames, audio.frames)[0])
         new = limit_peaks(new, _ceiling(audio), audio.sample_rate)
         return Audio(np.concatenate([audio.samples, new], axis=1), audio.sample_rate)
 
@@ -622,17 +621,16 @@ class ReveriePipeline:
         whose surroundings match the region's (groove.best_copy), else looped in from the side that
         repeats (groove.py); with no period either side, grains of the sound around it (texture.py); None
         where there is too little around it for a grain. Its mel is the model's over the crop."""
-        span, rate = self._heard_samples(audio.sample_rate), audio.sample_rate
-        first, last = plan.first, plan.last
+        first, last, rate = plan.first, plan.last, audio.sample_rate
         laid = audio.samples.copy()
         if plan.repeat is None:
-            near = round(AROUND_SECONDS * rate)
-            around = [audio.samples[:, max(0, first - near) : first], audio.samples[:, last : last + near]]
+            around = _around(audio, first, last)
             new = grains(around, around[0], last - first, rate, np.random.default_rng(args["seed"]))
             if new is None:
                 return None
             laid[:, first:last] = new
         else:
+            span = self._heard_samples(rate)
             side = audio.samples[:, :first][:, -span:] if plan.repeat.forward else audio.samples[:, last:][:, :span]
             lag = self._period_samples(side, rate, plan.repeat.lag, args["bpm"])
             offset = best_copy(audio.samples, first, last, lag, rate)
@@ -675,8 +673,7 @@ class ReveriePipeline:
             filled = filled.numpy()
         offset = lo * audio.sample_rate // self.sample_rate
         end = offset + round(len(crop) * audio.sample_rate / self.sample_rate)
-        near = round(AROUND_SECONDS * audio.sample_rate)
-        around = [audio.samples[:, max(0, first - near) : first], audio.samples[:, last : last + near]]
+        around = _around(audio, first, last)
         if plan.laid is None:
             region = self._finished_region(audio, filled, offset, first, last, around)
         else:  # the model's change as a gain on the looped session itself: its hits, image and air (touch.py)
@@ -947,6 +944,13 @@ def _ceiling(audio: Audio) -> float:
     """New audio must not clip where the session does not: its peaks stay under full scale, or under the
     input's own peak for float audio already over it. Only the peaks are touched (audio.limit_peaks)."""
     return max(1.0, float(np.abs(audio.samples).max()))
+
+
+def _around(audio: Audio, first: int, last: int) -> list[np.ndarray]:
+    """The session around new audio in samples [first, last) of `audio`: AROUND_SECONDS before and after
+    (either may be short or empty)."""
+    near = round(AROUND_SECONDS * audio.sample_rate)
+    return [audio.samples[:, max(0, first - near) : first], audio.samples[:, last : last + near]]
 
 
 def _held(new: np.ndarray, sample_rate: int, *around: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from .detail import band_index
 from .drift import BAND_EDGES
 from .groove import band_levels, magnitudes
 
@@ -46,13 +47,14 @@ def grains(
     levels = [band_levels(s.mean(axis=0), rate, hop) for s in usable]
     powers = [_listener_bands(s.mean(axis=0), rate, hop) for s in usable]
     weights = np.array([s.shape[-1] for s in usable], dtype=np.float64)
+    chance = weights / weights.sum()
     ramp = np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade).astype(np.float32)
     out = np.zeros((usable[0].shape[0], frames + round(GRAIN_SECONDS[1] * rate)), np.float32)
     ending = band_levels(lead[..., -fade:].mean(axis=0), rate, hop)[-(fade // hop) :] if lead.shape[-1] else None
     balance = _shape(np.concatenate(powers))
     at = 0
     while at < frames:
-        which, start, length = _next_grain(usable, levels, powers, weights, ending, balance, frames - at, rate, rng)
+        which, start, length = _next_grain(usable, levels, powers, chance, ending, balance, frames - at, rate, hop, rng)
         grain = usable[which][:, start : start + length].astype(np.float32)
         if at:
             grain[:, :fade] *= ramp
@@ -65,16 +67,16 @@ def grains(
     return out[:, :frames]
 
 
-def _next_grain(usable, levels, powers, weights, ending, balance, left, rate, rng) -> tuple[int, int, int]:
+def _next_grain(usable, levels, powers, chance, ending, balance, left, rate, hop, rng) -> tuple[int, int, int]:
     """(source, start, length) of the candidate whose first FADE_SECONDS are nearest `ending` (band levels,
     mean |dB|) and whose balance in a listener's bands, over what of it the `left` samples to fill will use,
     is nearest the sources' own (`balance`, RMS dB, BALANCE_WEIGHT); the first candidate where there is no
     ending to match. The ending alone let a chain of grains wander into the darkest seconds of the sources
-    and stay there (a continuation 13 dB darker above 11.5 kHz)."""
-    hop = max(1, round(HOP_SECONDS * rate))
+    and stay there (a continuation 13 dB darker above 11.5 kHz). A source is drawn with the odds in `chance`;
+    `levels` and `powers` are the sources' frames every `hop` samples."""
     best, pick = np.inf, None
     for _ in range(CANDIDATES):
-        which = int(rng.choice(len(usable), p=weights / weights.sum()))
+        which = int(rng.choice(len(usable), p=chance))
         length = min(usable[which].shape[-1], round(rng.uniform(*GRAIN_SECONDS) * rate))
         start = int(rng.integers(0, usable[which].shape[-1] - length + 1))
         if ending is None or not len(ending):
@@ -94,7 +96,7 @@ def _listener_bands(mono: np.ndarray, rate: int, hop: int) -> np.ndarray:
     the bass below 90 Hz one band of ten), 93 ms windows every `hop`."""
     n_fft = 1 << round(math.log2(0.093 * rate))
     power = magnitudes(mono, n_fft, hop) ** 2
-    band = np.searchsorted(BAND_EDGES, np.fft.rfftfreq(n_fft, 1 / rate), side="right") - 1
+    band = band_index(np.fft.rfftfreq(n_fft, 1 / rate), BAND_EDGES)
     return np.stack([power[:, band == k].sum(axis=1) for k in range(len(BAND_EDGES))], axis=1)
 
 
