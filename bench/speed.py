@@ -1,9 +1,13 @@
 """Real-time factor of every operation at default settings, vocoder included.
 
     .venv/bin/python bench/speed.py [--model DIR|tiny] [--seconds 30] [--precision fp32|bf16] [--threads N]
+                                    [--steps N] [--compile]
 
 Prints, per operation, seconds of audio made per wall-clock second (goal: >= 10
 on 2 CPU cores for 30 s of audio), then the torch thread count and peak memory.
+`--steps` measures fewer (or more) sampler steps than the model's; `--compile` the U-Net
+through torch.compile (inductor), each operation run once untimed first, since compiling
+takes about a minute per new input shape (docs/model.md, "Speed").
 """
 
 from __future__ import annotations
@@ -35,12 +39,18 @@ def main() -> None:
     parser.add_argument("--precision", choices=["fp32", "bf16"], default=None)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--repeat", type=int, default=2, help="runs per operation; the best is reported")
+    parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+    parser.add_argument("--compile", action="store_true", help="the U-Net through torch.compile (warmed up)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     pipe = load_pipeline(args.model)
     if args.precision:
         pipe.config.precision = args.precision
+    if args.steps:
+        pipe.config.steps = args.steps
+    if args.compile:
+        pipe.unet.forward = torch.compile(pipe.unet.forward)
     s = args.seconds
     a, b = clip(s), clip(s, seed=1)
     cases = {
@@ -52,10 +62,12 @@ def main() -> None:
     }
     print(
         f"model {pipe.model_hash}  precision {pipe.config.precision}  steps {pipe.config.steps}  "
-        f"guidance {pipe.config.guidance}  sampler {pipe.config.sampler}"
+        f"guidance {pipe.config.guidance}  sampler {pipe.config.sampler}  compiled {args.compile}"
     )
     print(f"{'operation':<12} {'audio s':>8} {'wall s':>8} {'x real time':>12}")
     for op, (kwargs, made) in cases.items():
+        if args.compile:
+            print(f"{op:<12} compiling: {_timed(pipe, op, kwargs):.1f} s (untimed run)")
         best = min(_timed(pipe, op, kwargs) for _ in range(args.repeat))
         print(f"{op:<12} {made:>8.1f} {best:>8.2f} {made / best:>12.1f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
