@@ -43,23 +43,20 @@ BLOCK_FRAMES = 21  # 0.5 s of 1024-sample hops at 44.1 kHz
 BANDS = len(IMAGE_EDGES)
 
 
-def moments(samples: np.ndarray, spectrum: Spectrum):
-    """Per image band and STFT frame: mid power, the first channel's side-mid correlation (the second's is
-    its negative: a pair's sides are opposite), side power."""
-    spec = spectrum.analyse(samples)
+def per_band(values: np.ndarray, spectrum: Spectrum) -> np.ndarray:
+    """(bins, T) -> (image bands, T): each band's sum."""
+    out = np.zeros((BANDS, values.shape[-1]))
+    np.add.at(out, band_index(spectrum.freqs, IMAGE_EDGES), values)
+    return out
+
+
+def moments(spec: np.ndarray, spectrum: Spectrum):
+    """Per image band and STFT frame of a stereo spectrum (spectrum.analyse): mid power, the first channel's
+    side-mid correlation (the second's is its negative: a pair's sides are opposite), side power."""
     mid = spec.mean(axis=0)
-    band = band_index(spectrum.freqs, IMAGE_EDGES)
-
-    def per_band(v: np.ndarray) -> np.ndarray:
-        out = np.zeros((BANDS, v.shape[-1]))
-        np.add.at(out, band, v)
-        return out
-
-    sides = spec - mid
-    power = per_band(np.abs(mid) ** 2)
-    cross = per_band((sides[0] * mid.conj()).real)
-    side = per_band(np.abs(sides[0]) ** 2)
-    return power, cross, side
+    side = spec[0] - mid
+    power = per_band(np.abs(mid) ** 2, spectrum)
+    return power, per_band((side * mid.conj()).real, spectrum), per_band(np.abs(side) ** 2, spectrum)
 
 
 def image_over_time(power, cross, side, frames: int):
@@ -100,18 +97,12 @@ def image_errors(out: np.ndarray, reference: np.ndarray, rate: int) -> dict:
     def db(a, b):
         return 10 * np.log10(np.maximum(a, 1e-12) / np.maximum(b, 1e-12))
 
-    def levels(samples):
-        spec = spectrum.analyse(samples)
-        band = band_index(spectrum.freqs, IMAGE_EDGES)
-        out = np.zeros((2, BANDS, spec.shape[-1]))
-        for ch in range(2):
-            np.add.at(out[ch], band, np.abs(spec[ch]) ** 2)
-        return blocks(out)
-
-    (p_out, _, s_out), (p_ref, _, s_ref) = moments(out, spectrum), moments(reference, spectrum)
-    weight = blocks(p_ref) / blocks(p_ref).sum()
-    width = db(blocks(s_out), blocks(p_out)) - db(blocks(s_ref), blocks(p_ref))
-    lo, lr = levels(out), levels(reference)
+    spec_out, spec_ref = spectrum.analyse(out), spectrum.analyse(reference)
+    (p_out, _, s_out), (p_ref, _, s_ref) = moments(spec_out, spectrum), moments(spec_ref, spectrum)
+    p_ref = blocks(p_ref)
+    weight = p_ref / p_ref.sum()
+    width = db(blocks(s_out), blocks(p_out)) - db(blocks(s_ref), p_ref)
+    lo, lr = ([blocks(per_band(np.abs(ch) ** 2, spectrum)) for ch in spec] for spec in (spec_out, spec_ref))
     balance = db(lo[0], lo[1]) - db(lr[0], lr[1])
     rms = lambda e: float(np.sqrt((weight * np.clip(e, -30, 30) ** 2).sum()))  # noqa: E731
     return {"width_db": rms(width), "balance_db": rms(balance)}
@@ -151,7 +142,7 @@ def run_measure(args) -> dict:
             "prior, static": pipe.prior.for_channels(2).finish(mid, rate, pipe.sample_rate),
             "the clip's own, static": measure(samples, rate).detail().finish(mid, rate, pipe.sample_rate),
         }
-        found = moments(samples, spectrum)
+        found = moments(spectrum.analyse(samples), spectrum)
         for seconds in SMOOTH_SECONDS:
             frames = max(1, round(seconds * rate / spectrum.hop))
             outs[f"the clip's own over {seconds:g} s"] = finish_moving(mid, rate, *image_over_time(*found, frames))
@@ -187,7 +178,8 @@ def run_data(args) -> dict:
             samples, rate = real.read(track.path, float(start), SECONDS)
             if samples.shape[0] != 2 or rate != pipe.sample_rate:
                 continue
-            mel, m = mid_mel(pipe, samples, rate).numpy(), moments(samples, Spectrum.at(rate))
+            spectrum = Spectrum.at(rate)
+            mel, m = mid_mel(pipe, samples, rate).numpy(), moments(spectrum.analyse(samples), spectrum)
             n = min(mel.shape[-1], m[0].shape[-1])
             mels.append(mel[:, :n].astype(np.float16))
             found.append([x[:, :n] for x in m])

@@ -31,7 +31,7 @@ def test_an_image_per_quarter_second_follows_the_source_and_a_static_one_puts_it
     mid = moving.mean(axis=0)
     spectrum = Spectrum.at(RATE)
     static = measure(moving, RATE).detail().finish(mid, RATE, RATE)
-    pan, spread = image_over_time(*moments(moving, spectrum), round(0.25 * RATE / spectrum.hop))
+    pan, spread = image_over_time(*moments(spectrum.analyse(moving), spectrum), round(0.25 * RATE / spectrum.hop))
     follows = finish_moving(mid, RATE, pan, spread)
     assert follows.shape == moving.shape and static.shape == moving.shape
     # Left then right: the channels' level difference has its sign in each half, 10 dB either way.
