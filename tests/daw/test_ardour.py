@@ -42,7 +42,11 @@ CONTEXT = 0.25  # seconds the action sends around the range: less than the take,
 LUA_TIMER_DS = 47  # LuaSignal::LuaTimerDS in Ardour 7 (gtk2_ardour/luasignal_syms.h)
 
 
-UNINITIALISED = 1e3  # a sample this far past full scale is garbage, not audio
+# ardour7-export adds one value per channel to the first sample of each 2048-sample block
+# when it crashes at exit: the same value at every such sample of a render, anywhere from
+# 1e-37 to 1e38 (-5.6e-18, 7.8e-6, -55, 1654, 6.9e30 seen; 4 of 50 renders on a loaded
+# machine). Those samples are not the session's, so the renders are compared without them.
+EXPORT_BLOCK = 2048
 
 
 class InfraError(Exception):
@@ -175,18 +179,15 @@ class RoundTrip:
 
 def export(session: Path, snapshot: str, out: Path, frames: int, env: dict) -> np.ndarray:
     """Render a snapshot. ardour7-export sometimes crashes at exit after writing its file:
-    a file of the full length counts, whatever the exit status; else try once more. Its
-    denormal guard (a tiny value every 2048 samples) is now and then an uninitialised float
-    instead (-6e5 to 1.5e38 seen, in the transformed render, where our answer was finite and
-    under 0.5): no mix of this session makes such a sample, so that render is made again."""
+    a file of the full length counts, whatever the exit status (see EXPORT_BLOCK); else try
+    once more."""
     for _ in range(2):
         out.unlink(missing_ok=True)
         done = run([TOOLS["export"], "-b", "float", "-o", str(out), str(session), snapshot], 120, env=env)
         if out.exists() and sf.info(out).frames == frames:
             data, rate = sf.read(out, dtype="float32", always_2d=True)
             assert rate == RATE
-            if np.isfinite(data).all() and np.abs(data).max() < UNINITIALISED:
-                return data
+            return data
     raise InfraError(f"ardour7-export {snapshot} failed ({done.returncode}): {done.stderr[-2000:]}")
 
 
@@ -367,30 +368,31 @@ def test_actions_in_ardour(tmp_path, server):
     origin = report["rendered"]["start"]
     assert origin <= POSITION and report["rendered"]["end"] >= POSITION + TAKE_SAMPLES, report["rendered"]
     renders = {k: np.pad(v, ((origin, 0), (0, 0))) for k, v in trip.renders.items()}
-    # Around the take the session is silent, but for a tiny value Ardour adds every 2048
-    # samples in some renders (1e-37 to 1e-11 seen; a denormal guard).
-    for render in renders.values():
-        assert np.abs(render[:POSITION]).max() < 1e-9 and np.abs(render[POSITION + TAKE_SAMPLES :]).max() < 1e-9
-    before, after, undone, trans = (
-        renders[k][POSITION : POSITION + TAKE_SAMPLES] for k in ("before", "after", "undone", "transformed")
-    )
-    np.testing.assert_array_equal(before, take)
-    np.testing.assert_array_equal(undone, take)
-    # Outside the new region: the original take, bit for bit. Inside: the bridge's answer
-    # (which equals the take in the handles).
-    a, b = RANGE[0] - handle - POSITION, RANGE[1] + handle - POSITION
-    np.testing.assert_array_equal(after[:a], take[:a])
-    np.testing.assert_array_equal(after[b:], take[b:])
-    np.testing.assert_array_equal(after[a:b], inpainted[a + POSITION - w0 : b + POSITION - w0])
-    assert not np.array_equal(after[a:b], take[a:b]), "the range was not regenerated"
+    compared = np.ones(len(renders["before"]), bool)
+    compared[origin::EXPORT_BLOCK] = False
 
-    # Transform: a new region over exactly the range, on top of the untouched take, with
-    # Ardour's default 64-sample fades (they blend with the take beneath).
+    # What each snapshot must render, bit for bit: silence around the take; after the
+    # inpaint, the bridge's answer over the range plus handles (it equals the take in the
+    # handles); after the transform, the bridge's answer over exactly the range, but for
+    # Ardour's default 64-sample fades, which blend it with the take beneath.
+    session = np.zeros_like(renders["before"])
+    session[POSITION : POSITION + TAKE_SAMPLES] = take
+    a, b = RANGE[0] - handle, RANGE[1] + handle
+    inpainted_session = session.copy()
+    inpainted_session[a:b] = inpainted[a - w0 : b - w0]
+    assert not np.array_equal(inpainted_session[a:b], session[a:b]), "the range was not regenerated"
+    fade = 64
+    transformed_session = session.copy()
+    transformed_session[RANGE[0] : RANGE[1]] = transformed
+    in_fades = np.zeros_like(compared)
+    in_fades[RANGE[0] : RANGE[0] + fade] = in_fades[RANGE[1] - fade : RANGE[1]] = True
+    expected = {"before": session, "undone": session, "after": inpainted_session, "transformed": transformed_session}
+    for snapshot, render in renders.items():
+        kept = compared & ~in_fades if snapshot == "transformed" else compared
+        np.testing.assert_array_equal(render[kept], expected[snapshot][kept], err_msg=snapshot)
+
+    # Transform: a new region over exactly the range, on top of the untouched take.
     new = [r for r in report["transformed"] if r not in report["before"]]
     assert [(r["position"], r["length"], r["fade_in"], r["fade_out"]) for r in new] == [
         (RANGE[0], RANGE[1] - RANGE[0], True, True)
     ], report["transformed"]
-    a, b, fade = RANGE[0] - POSITION, RANGE[1] - POSITION, 64
-    np.testing.assert_array_equal(trans[:a], take[:a])
-    np.testing.assert_array_equal(trans[b:], take[b:])
-    np.testing.assert_array_equal(trans[a + fade : b - fade], transformed[fade:-fade])
