@@ -34,7 +34,14 @@ if str(ROOT) not in sys.path:
 from bench.fidelity import Visqol  # noqa: E402
 from bench.quality import entry_point, log, write_json  # noqa: E402
 from reverie.models.corpus import real  # noqa: E402
-from reverie.models.detail import IMAGE_EDGES, MAX_RATIO, QUIET, Detail, _Finisher, band_index, measure  # noqa: E402
+from reverie.models.detail import (  # noqa: E402
+    IMAGE_EDGES,
+    QUIET,
+    band_index,
+    decorrelator,
+    measure,
+    pan_and_spread,
+)
 from reverie.models.spectrum import Spectrum  # noqa: E402
 
 SECONDS = 12.0
@@ -66,15 +73,14 @@ def image_over_time(power, cross, side, frames: int):
     if frames > 1:
         power, cross, side = (uniform_filter1d(x, frames, axis=-1, mode="nearest") for x in (power, cross, side))
     mid = np.maximum(power, QUIET * power.sum(axis=-2, keepdims=True).mean(axis=-1, keepdims=True))
-    pan = np.clip(cross / mid, -MAX_RATIO, MAX_RATIO)
-    spread = np.minimum(np.sqrt(np.maximum(side - cross**2 / mid, 0) / mid), MAX_RATIO)
+    pan, spread = pan_and_spread(mid, cross, side)
     return np.stack([pan, -pan]), spread
 
 
 def finish_moving(mid: np.ndarray, rate: int, pan: np.ndarray, spread: np.ndarray) -> np.ndarray:
     """A mono mid -> (2, frames) with a pan and spread per band and frame (detail.py's decorrelator)."""
     spectrum = Spectrum.at(rate)
-    rotate = _Finisher(Detail.centred(2), spectrum, None).rotate
+    rotate = decorrelator(2, spectrum)
     band = band_index(spectrum.freqs, IMAGE_EDGES)
 
     def apply(spec: np.ndarray, first: int) -> np.ndarray:

@@ -75,12 +75,27 @@ class Moments:
         # A band (or the octave under the air) far below the whole is rounding noise, not a measurement:
         # its ratios would be anything. It gets no side, and no air is rebuilt from it.
         floor = QUIET * max(float(self.mid.sum()), 1e-30)
-        mid = np.maximum(self.mid, floor)
-        pan = np.clip(self.cross / mid, -MAX_RATIO, MAX_RATIO)
-        spread = np.minimum(np.sqrt(np.maximum(self.side - self.cross**2 / mid, 0) / mid), MAX_RATIO)
+        pan, spread = pan_and_spread(np.maximum(self.mid, floor), self.cross, self.side)
         if self.source <= floor:
             return Detail(pan, spread, None)
         return Detail(pan, spread, np.minimum(self.air / self.source, 1.0))
+
+
+def pan_and_spread(mid: np.ndarray, cross: np.ndarray, side: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pan and spread from summed moments (`mid` held above its floor), of any shapes that broadcast."""
+    pan = np.clip(cross / mid, -MAX_RATIO, MAX_RATIO)
+    spread = np.minimum(np.sqrt(np.maximum(side - cross**2 / mid, 0) / mid), MAX_RATIO)
+    return pan, spread
+
+
+def decorrelator(channels: int, spectrum: Spectrum) -> np.ndarray:
+    """(channels, bins, 1) unit phasors: the fixed all-pass that makes the spread part of each side."""
+    freqs = spectrum.freqs
+    delays = np.random.default_rng(_DECORRELATOR_SEED).uniform(*_GROUP_DELAY_S, (max(channels, 1), len(freqs)))
+    phases = 2 * np.pi * np.cumsum(delays, axis=-1) * (freqs[1] - freqs[0])
+    if channels == 2:
+        phases[1] = phases[0] + np.pi  # L = M + S, R = M - S
+    return np.exp(1j * phases[:channels])[..., None]
 
 
 def measure(samples: np.ndarray, sample_rate: int) -> Moments:
@@ -188,12 +203,7 @@ class _Finisher:
         image = band_index(freqs, IMAGE_EDGES)
         self.pan = detail.pan[:, image][..., None]  # (channels, bins, 1)
         self.spread = detail.spread[:, image][..., None]
-        channels = len(detail.pan)
-        delays = np.random.default_rng(_DECORRELATOR_SEED).uniform(*_GROUP_DELAY_S, (max(channels, 1), len(freqs)))
-        phases = 2 * np.pi * np.cumsum(delays, axis=-1) * (freqs[1] - freqs[0])
-        if channels == 2:
-            phases[1] = phases[0] + np.pi  # L = M + S, R = M - S
-        self.rotate = np.exp(1j * phases[:channels])[..., None]
+        self.rotate = decorrelator(len(detail.pan), spectrum)
         self.air = None
         nyquist = spectrum.sample_rate / 2
         if detail.air is not None and crossover is not None and nyquist > crossover:
