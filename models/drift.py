@@ -121,32 +121,38 @@ def gain_curve_db(freqs: np.ndarray, centres: np.ndarray, excess: np.ndarray) ->
     return np.interp(np.log(np.maximum(freqs, 1.0)), np.log(centres), -np.asarray(excess, float))
 
 
-def hold_balance(region: np.ndarray, around: list[np.ndarray], sample_rate: int, limit_db: float) -> np.ndarray:
+def balance_db(pieces: list[np.ndarray], sample_rate: int) -> np.ndarray | None:
+    """dB of the mean power in each band of BAND_EDGES over every channel and the frames wholly inside
+    each piece (channels, samples): a balance as a listener measures it. None where no piece holds a frame."""
+    from .spectrum import Spectrum
+
+    spectrum = Spectrum.at(sample_rate)
+    band = band_index(spectrum.freqs, BAND_EDGES)
+    sums, frames = np.zeros(len(BAND_EDGES)), 0
+    for piece in (p for p in pieces if p.shape[-1]):
+        spec = spectrum.analyse(piece)[..., spectrum.whole_frames(piece.shape[-1])]
+        sums += np.bincount(band, (np.abs(spec) ** 2).sum(axis=(0, 2)), minlength=len(BAND_EDGES))
+        frames += spec.shape[0] * spec.shape[-1]
+    return None if not frames else 10 * np.log10(np.maximum(sums / frames, 1e-24))
+
+
+def hold_balance(region: np.ndarray, reference: np.ndarray | None, sample_rate: int, limit_db: float) -> np.ndarray:
     """`region` (channels, samples) with each band of BAND_EDGES within `limit_db` (the air within
-    AIR_LIMIT_DB) of the session `around` it (pieces: before it, after it), as the listener measures a
-    balance: the mean power of every channel over the frames wholly inside each piece. What strays
+    AIR_LIMIT_DB) of `reference` (balance_db of the session around it; None: as it is). What strays
     beyond is taken back by one gain curve (gain_curve_db); a region within the limits comes back as it
     is. On a fill the model's mel held within 1 dB still decoded 8-17 dB darker above 8 kHz than the
     music around it: its edge frames, which overlap the session, carried the air."""
     from .spectrum import Spectrum
 
-    spectrum = Spectrum.at(sample_rate)
-    band = band_index(spectrum.freqs, BAND_EDGES)
-
-    def levels(pieces: list[np.ndarray]) -> np.ndarray | None:
-        sums, frames = np.zeros(len(BAND_EDGES)), 0
-        for piece in pieces:
-            spec = spectrum.analyse(piece)[..., spectrum.whole_frames(piece.shape[-1])]
-            sums += np.bincount(band, (np.abs(spec) ** 2).sum(axis=(0, 2)), minlength=len(BAND_EDGES))
-            frames += spec.shape[0] * spec.shape[-1]
-        return None if not frames else 10 * np.log10(np.maximum(sums / frames, 1e-24))
-
-    reference = levels([p for p in around if p.shape[-1]])
     if reference is None or not region.shape[-1]:
         return region
+    spectrum = Spectrum.at(sample_rate)
     centres, limits, total = band_centres(sample_rate / 2), band_limits(limit_db), np.zeros(len(BAND_EDGES))
     for _ in range(HOLD_PASSES):  # a band's gain reaches into its neighbours': measure again
-        deviation = torch.from_numpy(levels([region]) - reference)
+        have = balance_db([region], sample_rate)
+        if have is None:  # shorter than one whole frame: nothing a listener could measure
+            break
+        deviation = torch.from_numpy(have - reference)
         excess = excess_db(deviation, limits).numpy()
         if not (np.abs(excess) > 0.05).any():
             break

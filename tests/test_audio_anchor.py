@@ -92,7 +92,7 @@ def stereo():
 
 
 def test_a_fill_out_of_balance_with_its_session_is_held_to_it_band_by_band(stereo):
-    from reverie.models.drift import BAND_EDGES, MAX_HOLD_BOOST_DB, hold_balance
+    from reverie.models.drift import BAND_EDGES, MAX_HOLD_BOOST_DB, balance_db, hold_balance
     from reverie.models.spectrum import Spectrum
 
     samples, rate = stereo
@@ -104,18 +104,20 @@ def test_a_fill_out_of_balance_with_its_session_is_held_to_it_band_by_band(stere
     change = np.where(freqs >= 8000, 10 ** (-9 / 20), np.where(freqs < 90, 10 ** (0.5 / 20), 1.0))
     region = spectrum.process(natural, lambda spec, first: spec * change[None, :, None])
     reference = whole_frame_bands_db(around, rate)
+    session = balance_db(around, rate)
+    assert np.ptp(session - reference) < 0.2  # the same balance by another STFT (its own scale)
     assert (np.abs(whole_frame_bands_db([natural], rate) - reference) < 1.0).all()
     was = whole_frame_bands_db([region], rate) - reference
-    held = hold_balance(region, around, rate, 1.0)
+    held = hold_balance(region, session, rate, 1.0)
     now = whole_frame_bands_db([held], rate) - reference
     assert held.shape == region.shape and held.dtype == np.float32
     air = np.array(BAND_EDGES) >= 8000
     assert (was[air] < -8).all() and (np.abs(now) <= 1.0 + 0.3).all(), (was.round(1), now.round(1))
     assert abs(now[0] - was[0]) < 0.3  # within its limit: left alone
-    assert hold_balance(natural, around, rate, 1.0) is natural  # within every limit: the very same array
+    assert hold_balance(natural, session, rate, 1.0) is natural  # within every limit: the very same array
     # a band the fill lacks altogether is not raised out of its noise floor without end
     dark = spectrum.process(natural, lambda spec, first: spec * np.where(freqs < 8000, 1.0, 0.001)[None, :, None])
-    lifted = whole_frame_bands_db([hold_balance(dark, around, rate, 1.0)], rate) - whole_frame_bands_db([dark], rate)
+    lifted = whole_frame_bands_db([hold_balance(dark, session, rate, 1.0)], rate) - whole_frame_bands_db([dark], rate)
     assert MAX_HOLD_BOOST_DB - 1.5 < lifted[air].max() <= MAX_HOLD_BOOST_DB + 0.5, lifted.round(1)
 
 
@@ -135,3 +137,30 @@ def test_an_inpainted_region_sits_in_its_sessions_balance(stereo):
         level = np.median(deviation)
         # the level hold takes the loudest moments down, and with them a little more of the bass
         assert level < 0.3 and (np.abs(deviation - level) <= FILL_DB + 1.0).all(), (start, deviation.round(2))
+
+
+def test_a_blend_sits_between_its_sources_balance(stereo):
+    """interpolate: each band within the drift a continuation has (the air within AIR_LIMIT_DB) of A's and
+    B's balance weighted by the ratio in dB, as the blend's level is (the level hold may take the whole
+    blend down). Two stretches of one track, B with its air cut 12 dB."""
+    from reverie.models.audio import Audio
+    from reverie.models.drift import AIR_FROM_HZ, AIR_LIMIT_DB, BAND_EDGES
+    from reverie.models.pipeline import ReveriePipeline
+    from reverie.models.spectrum import Spectrum
+
+    samples, rate = stereo
+    a, b = samples[:, : 6 * rate], samples[:, 6 * rate :]
+    spectrum = Spectrum.at(rate)
+    darker = np.where(spectrum.freqs >= AIR_FROM_HZ, 0.25, 1.0)[None, :, None]
+    b = spectrum.process(b, lambda spec, first: spec * darker)
+    b_heard = b.mean(axis=0, keepdims=True).repeat(2, 0)  # interpolate folds B to mono
+    pipe = ReveriePipeline.from_pretrained()
+    air = np.array(BAND_EDGES) >= AIR_FROM_HZ
+    limits = np.where(air, AIR_LIMIT_DB, pipe.config.drift_db)
+    for ratio in (0.3, 0.5):
+        out = pipe.interpolate(Audio(a, rate), Audio(b, rate), ratio=ratio, seed=0)
+        assert out.samples.shape == a.shape
+        reference = (1 - ratio) * whole_frame_bands_db([a], rate) + ratio * whole_frame_bands_db([b_heard], rate)
+        deviation = whole_frame_bands_db([out.samples], rate) - reference
+        level = np.median(deviation)
+        assert (np.abs(deviation - min(level, 0)) <= limits + 0.5).all(), (ratio, deviation.round(2))
