@@ -124,15 +124,28 @@ def gain_curve_db(freqs: np.ndarray, centres: np.ndarray, excess: np.ndarray) ->
 def balance_db(pieces: list[np.ndarray], sample_rate: int) -> np.ndarray | None:
     """dB of the mean power in each band of BAND_EDGES over every channel and the frames wholly inside
     each piece (channels, samples): a balance as a listener measures it. None where no piece holds a frame."""
+    powers = [_whole_frame_power(p, sample_rate) for p in pieces if p.shape[-1]]
+    frames = sum(count for _, count in powers)
+    if not frames:
+        return None
+    return _bands_db(sum(power for power, _ in powers), frames, sample_rate)
+
+
+def _whole_frame_power(piece: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
+    """Per bin, the power of (channels, samples) summed over the channels and the frames wholly inside it,
+    and how many (channel, frame) pairs that is."""
     from .spectrum import Spectrum
 
     spectrum = Spectrum.at(sample_rate)
-    band = band_index(spectrum.freqs, BAND_EDGES)
-    sums, frames = np.zeros(len(BAND_EDGES)), 0
-    for piece in (p for p in pieces if p.shape[-1]):
-        spec = spectrum.analyse(piece)[..., spectrum.whole_frames(piece.shape[-1])]
-        sums += np.bincount(band, (np.abs(spec) ** 2).sum(axis=(0, 2)), minlength=len(BAND_EDGES))
-        frames += spec.shape[0] * spec.shape[-1]
+    spec = spectrum.analyse(piece)[..., spectrum.whole_frames(piece.shape[-1])]
+    return (np.abs(spec) ** 2).sum(axis=(0, 2)), spec.shape[0] * spec.shape[-1]
+
+
+def _bands_db(power: np.ndarray, frames: int, sample_rate: int) -> np.ndarray | None:
+    from .spectrum import Spectrum
+
+    band = band_index(Spectrum.at(sample_rate).freqs, BAND_EDGES)
+    sums = np.bincount(band, power, minlength=len(BAND_EDGES))
     return None if not frames else 10 * np.log10(np.maximum(sums / frames, 1e-24))
 
 
@@ -147,12 +160,15 @@ def hold_balance(region: np.ndarray, reference: np.ndarray | None, sample_rate: 
     if reference is None or not region.shape[-1]:
         return region
     spectrum = Spectrum.at(sample_rate)
+    power, frames = _whole_frame_power(region, sample_rate)
+    if not frames:  # shorter than one whole frame: nothing a listener could measure
+        return region
     centres, limits, total = band_centres(sample_rate / 2), band_limits(limit_db), np.zeros(len(BAND_EDGES))
-    for _ in range(HOLD_PASSES):  # a band's gain reaches into its neighbours': measure again
-        have = balance_db([region], sample_rate)
-        if have is None:  # shorter than one whole frame: nothing a listener could measure
-            break
-        deviation = torch.from_numpy(have - reference)
+    curve = np.zeros(spectrum.bins)
+    # The gain is one curve on the region's own spectrum, so its balance under a candidate curve is known
+    # without resynthesis: a band's gain reaches into its neighbours', hence the passes.
+    for _ in range(HOLD_PASSES):
+        deviation = torch.from_numpy(_bands_db(power * 10 ** (curve / 10), frames, sample_rate) - reference)
         excess = excess_db(deviation, limits).numpy()
         if not (np.abs(excess) > 0.05).any():
             break
@@ -161,9 +177,11 @@ def hold_balance(region: np.ndarray, reference: np.ndarray | None, sample_rate: 
         # A band the region all but lacks is not raised out of its noise floor without end.
         step = np.maximum(step, -MAX_HOLD_BOOST_DB - total)
         total += step
-        gain = 10 ** (gain_curve_db(spectrum.freqs, centres, step) / 20)
-        region = spectrum.process(region, lambda spec, first, gain=gain: spec * gain[None, :, None])
-    return region
+        curve += gain_curve_db(spectrum.freqs, centres, step)
+    if not curve.any():
+        return region
+    gain = 10 ** (curve / 20)
+    return spectrum.process(region, lambda spec, first: spec * gain[None, :, None])
 
 
 class AudioAnchor:
