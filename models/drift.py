@@ -20,7 +20,7 @@ import math
 import numpy as np
 import torch
 
-from .detail import band_index
+from .detail import SILENT, band_index
 
 # Band edges (Hz) that the balance is held in; the last runs to the top of the mel.
 BAND_EDGES = (0, 90, 250, 500, 1000, 2000, 4000, 8000, 12000, 16000)
@@ -129,6 +129,14 @@ def balance_db(pieces: list[np.ndarray], sample_rate: int) -> np.ndarray | None:
     if not frames:
         return None
     return _bands_db(sum(power for power, _ in powers), frames, sample_rate)
+
+
+def shares_db(balance: np.ndarray | None) -> np.ndarray | None:
+    """A balance (balance_db) as each band's share of the whole (dB); None for silence, which has none."""
+    if balance is None:
+        return None
+    total = 10 * np.log10(np.sum(10 ** (balance / 10)))
+    return None if total <= 10 * np.log10(SILENT) else balance - total
 
 
 def _whole_frame_power(piece: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:

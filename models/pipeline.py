@@ -37,7 +37,7 @@ from .audio import Audio, PeakLimiter, fit_length, limit_peaks, resample, to_mod
 from .bar_loop import BarLoop
 from .beat import hear
 from .detail import Detail, air_crossover, measure
-from .drift import AudioAnchor, BandAnchor, balance_db, hold_balance
+from .drift import AudioAnchor, BandAnchor, balance_db, hold_balance, shares_db
 from .errors import ReverieError
 from .grid import Grid, key_index, parse_bpm
 from .groove import GapRepeat, best_copy, fine_period, gap_repeat, loop_after, on_beats, period
@@ -603,14 +603,18 @@ class ReveriePipeline:
         return Audio(limit_peaks(out, _ceiling(a), a.sample_rate), a.sample_rate)
 
     def _blend_balanced(self, out: np.ndarray, a: np.ndarray, b: np.ndarray, ratio: float, sample_rate: int):
-        """A blend's balance within the drift a continuation has (its air within drift.AIR_LIMIT_DB) of A's
-        and B's, weighted by `ratio` in dB as its level is. Unheld, the blend of a held-out track with its
-        next 12 s came out up to 4.5 dB darker above 11.5 kHz than both (bench/music_fit.py)."""
-        balances = balance_db([a], sample_rate), balance_db([b], sample_rate)
-        if self.config.drift_db is None or balances[0] is None or balances[1] is None:
+        """A blend's balance (each band's share of the whole) within the drift a continuation has (its air
+        within drift.AIR_LIMIT_DB) of A's and B's, weighted by `ratio` in dB; a silent source has none and
+        leaves it to the other. Its level stays the level reference's. Unheld, the blend of a held-out track
+        with its next 12 s came out up to 4.5 dB darker above 11.5 kHz than both (bench/music_fit.py)."""
+        own = balance_db([out], sample_rate)
+        own_shares = shares_db(own)
+        weighted = [(w, shares_db(balance_db([x], sample_rate))) for w, x in ((1 - ratio, a), (ratio, b)) if w > 0]
+        weighted = [(w, s) for w, s in weighted if s is not None]
+        if self.config.drift_db is None or own_shares is None or not weighted:
             return out
-        reference = (1 - ratio) * balances[0] + ratio * balances[1]
-        return hold_balance(out, reference, sample_rate, self.config.drift_db)
+        shares = sum(w * s for w, s in weighted) / sum(w for w, _ in weighted)
+        return hold_balance(out, shares + (own - own_shares), sample_rate, self.config.drift_db)
 
     # --- inpaint ------------------------------------------------------------
     def _plan_inpaint(self, args: dict, sampling: Sampling):
