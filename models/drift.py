@@ -149,12 +149,12 @@ def _whole_frame_power(piece: np.ndarray, sample_rate: int) -> tuple[np.ndarray,
     return (np.abs(spec) ** 2).sum(axis=(0, 2)), spec.shape[0] * spec.shape[-1]
 
 
-def _bands_db(power: np.ndarray, frames: int, sample_rate: int) -> np.ndarray | None:
+def _bands_db(power: np.ndarray, frames: int, sample_rate: int) -> np.ndarray:
+    """dB of each band's mean power, from per-bin power summed over `frames` (channel, frame) pairs."""
     from .spectrum import Spectrum
 
     band = band_index(Spectrum.at(sample_rate).freqs, BAND_EDGES)
-    sums = np.bincount(band, power, minlength=len(BAND_EDGES))
-    return None if not frames else 10 * np.log10(np.maximum(sums / frames, 1e-24))
+    return 10 * np.log10(np.maximum(np.bincount(band, power, minlength=len(BAND_EDGES)) / frames, 1e-24))
 
 
 def hold_balance(region: np.ndarray, reference: np.ndarray | None, sample_rate: int, limit_db: float) -> np.ndarray:
