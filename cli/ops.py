@@ -66,7 +66,7 @@ USAGE: dict[str, Usage] = {
     "interpolate": Usage(
         "Blend two clips at a chosen noise level, then denoise (Msanii §5.3).\n\n"
         "The result has A's sample rate, channels and length; B is resampled, folded to mono and looped or "
-        "trimmed to match.",
+        "trimmed to match. Its level and tonal balance sit between A's and B's, weighted by --ratio.",
         ("piano.wav rain.wav -o blend.wav --ratio 0.3 --strength 0.6",),
     ),
     "continue": Usage(
