@@ -54,12 +54,15 @@ def agreed(samples: np.ndarray, rate: int) -> Labels:
     grid, key = hear(frontend, mono if rate == model_rate else resample(mono[None], rate, model_rate)[0])
     y = resample(mono[None], rate, LISTEN_RATE)[0] if rate != LISTEN_RATE else mono
     if grid is not None:
-        tempo = float(np.atleast_1d(librosa.beat.beat_track(y=y, sr=LISTEN_RATE)[0])[0])
+        # The tempo librosa.beat.beat_track reports, without the beat tracker behind it: numba 0.68 compiles
+        # that tracker's gufunc into a segfault on AVX-512 CPUs, as it does the tuning estimate's below.
+        onsets = librosa.onset.onset_strength(y=y, sr=LISTEN_RATE, aggregate=np.median)
+        tempo = float(librosa.feature.tempo(onset_envelope=onsets, sr=LISTEN_RATE)[0]) if onsets.any() else 0.0
         if not tempo > 0 or abs(math.log(tempo / grid.steady_bpm)) > math.log1p(TEMPO_AGREE):
             grid = None
     if key is not None:
         # At concert pitch: librosa's tuning estimate runs a numba gufunc that numba 0.68 compiles into a
-        # segfault on AVX-512 CPUs (this one), and a corpus worker that dies loses its whole track.
+        # segfault on AVX-512 CPUs (this one and CI's), and a corpus worker that dies fails the build.
         chroma = librosa.feature.chroma_cqt(y=y, sr=LISTEN_RATE, tuning=0.0)
         if estimate_key(np.arange(12), chroma.sum(axis=1)) != key:
             key = None
