@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from .detail import SILENT, band_index
+from .spectrum import Spectrum
 
 # Band edges (Hz) that the balance is held in; the last runs to the top of the mel.
 BAND_EDGES = (0, 90, 250, 500, 1000, 2000, 4000, 8000, 12000, 16000)
@@ -142,8 +143,6 @@ def shares_db(balance: np.ndarray | None) -> np.ndarray | None:
 def _whole_frame_power(piece: np.ndarray, sample_rate: int) -> tuple[np.ndarray, int]:
     """Per bin, the power of (channels, samples) summed over the channels and the frames wholly inside it,
     and how many (channel, frame) pairs that is."""
-    from .spectrum import Spectrum
-
     spectrum = Spectrum.at(sample_rate)
     spec = spectrum.analyse(piece)[..., spectrum.whole_frames(piece.shape[-1])]
     return (np.abs(spec) ** 2).sum(axis=(0, 2)), spec.shape[0] * spec.shape[-1]
@@ -151,26 +150,32 @@ def _whole_frame_power(piece: np.ndarray, sample_rate: int) -> tuple[np.ndarray,
 
 def _bands_db(power: np.ndarray, frames: int, sample_rate: int) -> np.ndarray:
     """dB of each band's mean power, from per-bin power summed over `frames` (channel, frame) pairs."""
-    from .spectrum import Spectrum
-
     band = band_index(Spectrum.at(sample_rate).freqs, BAND_EDGES)
     return 10 * np.log10(np.maximum(np.bincount(band, power, minlength=len(BAND_EDGES)) / frames, 1e-24))
 
 
-def hold_balance(region: np.ndarray, reference: np.ndarray | None, sample_rate: int, limit_db: float) -> np.ndarray:
+def hold_balance(
+    region: np.ndarray, reference: np.ndarray | None, sample_rate: int, limit_db: float, shares: bool = False
+) -> np.ndarray:
     """`region` (channels, samples) with each band of BAND_EDGES within `limit_db` (the air within
-    AIR_LIMIT_DB) of `reference` (balance_db of the session around it; None: as it is). What strays
-    beyond is taken back by one gain curve (gain_curve_db); a region within the limits comes back as it
-    is. On a fill the model's mel held within 1 dB still decoded 8-17 dB darker above 8 kHz than the
-    music around it: its edge frames, which overlap the session, carried the air."""
-    from .spectrum import Spectrum
-
+    AIR_LIMIT_DB) of `reference` (balance_db of the session around it; None: as it is). With `shares`,
+    `reference` is each band's share of the whole (shares_db) and the region keeps its own level; a silent
+    region comes back as it is. What strays beyond is taken back by one gain curve (gain_curve_db); a
+    region within the limits comes back as it is. On a fill the model's mel held within 1 dB still decoded
+    8-17 dB darker above 8 kHz than the music around it: its edge frames, which overlap the session,
+    carried the air."""
     if reference is None or not region.shape[-1]:
         return region
     spectrum = Spectrum.at(sample_rate)
     power, frames = _whole_frame_power(region, sample_rate)
     if not frames:  # shorter than one whole frame: nothing a listener could measure
         return region
+    if shares:
+        own = _bands_db(power, frames, sample_rate)
+        own_shares = shares_db(own)
+        if own_shares is None:
+            return region
+        reference = reference + (own - own_shares)  # the region's own level
     centres, limits, total = band_centres(sample_rate / 2), band_limits(limit_db), np.zeros(len(BAND_EDGES))
     curve = np.zeros(spectrum.bins)
     # The gain is one curve on the region's own spectrum, so its balance under a candidate curve is known

@@ -607,14 +607,14 @@ class ReveriePipeline:
         within drift.AIR_LIMIT_DB) of A's and B's, weighted by `ratio` in dB; a silent source has none and
         leaves it to the other. Its level stays the level reference's. Unheld, the blend of a held-out track
         with its next 12 s came out up to 4.5 dB darker above 11.5 kHz than both (bench/music_fit.py)."""
-        own = balance_db([out], sample_rate)
-        own_shares = shares_db(own)
+        if self.config.drift_db is None:
+            return out
         weighted = [(w, shares_db(balance_db([x], sample_rate))) for w, x in ((1 - ratio, a), (ratio, b)) if w > 0]
         weighted = [(w, s) for w, s in weighted if s is not None]
-        if self.config.drift_db is None or own_shares is None or not weighted:
+        if not weighted:
             return out
         shares = sum(w * s for w, s in weighted) / sum(w for w, _ in weighted)
-        return hold_balance(out, shares + (own - own_shares), sample_rate, self.config.drift_db)
+        return hold_balance(out, shares, sample_rate, self.config.drift_db, shares=True)
 
     # --- inpaint ------------------------------------------------------------
     def _plan_inpaint(self, args: dict, sampling: Sampling):

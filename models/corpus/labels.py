@@ -3,9 +3,9 @@
 A recording comes without a score. Its stretch is labelled only where Reverie's own listener (beat.hear:
 a comb over the model's onset envelope, Krumhansl-Kessler on the dominant pitch class per frame) and
 librosa's (the tempo its beat tracker reports, read off a tempogram; the same profiles on CQT chroma, a
-different reading of the pitches) agree: the tempo within TEMPO_AGREE, the very same key. Where they differ the stretch
-trains with its grid or key unknown, as before: a wrong label teaches worse than none. The bar line is
-beat.hear's (librosa has none).
+different reading of the pitches) agree: the tempo within TEMPO_AGREE, the very same key. Where they
+differ the stretch trains with its grid or key unknown, as before: a wrong label teaches worse than none.
+The bar line is beat.hear's (librosa has none).
 """
 
 from __future__ import annotations
