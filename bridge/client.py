@@ -39,6 +39,8 @@ Progress = Callable[[int, int, Any], Any]  # (step, total, eta seconds or None) 
 # A cancel takes effect at the end of the current step; a slow step on a busy
 # server still ends well within this.
 CANCEL_WAIT = 30.0
+# How long a send waits for the connection (and CURVE handshake) to a server before saying none answers.
+CONNECT_SECONDS = 5.0
 
 
 class Interrupted(KeyboardInterrupt):
@@ -149,10 +151,12 @@ class Client:
         self._ctx = context or zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
-        # Queue messages only on a finished connection (and CURVE handshake), so a
-        # send to a missing server fails after `timeout` instead of waiting forever.
+        # Queue messages only on a finished connection (and CURVE handshake), so a send to a missing server
+        # fails instead of waiting forever. libzmq connects and handshakes on its own I/O thread even while a
+        # server computes, so a live server is connected within CONNECT_SECONDS: no need to wait `timeout`.
+        self.connect_seconds = min(self.timeout, CONNECT_SECONDS)
         self._sock.setsockopt(zmq.IMMEDIATE, 1)
-        self._sock.setsockopt(zmq.SNDTIMEO, max(1, int(self.timeout * 1000)))
+        self._sock.setsockopt(zmq.SNDTIMEO, max(1, int(self.connect_seconds * 1000)))
         # IPv6 endpoints (tcp://[::1]:5555) need it; IPv4 ones still connect with it on.
         self._sock.setsockopt(zmq.IPV6, 1)
         if client_key is not None and server_key is None:
@@ -300,7 +304,7 @@ class Client:
                 self._sock.send_multipart(message, copy=False)
             except zmq.Again:
                 raise BridgeTimeout(
-                    f"no bridge server answered at {self.endpoint} within {self.timeout:g} s "
+                    f"no bridge server answered at {self.endpoint} within {self.connect_seconds:g} s "
                     "(is `reverie serve` running there, and is the server key right?)",
                     code=P.UNREACHABLE,
                 ) from None

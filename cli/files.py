@@ -22,6 +22,36 @@ def check_output(output: str) -> None:
         raise ReverieError(f"cannot write {output}: the output must end in {', '.join(WRITABLE)}", field="output")
 
 
+def check_paths(inputs: dict[str, str], melody: MelodyFiles, output: str) -> None:
+    """Nothing the user gave is overwritten: --write-midi names neither an input nor -o, and -o names no
+    melody file. `inputs`: each audio input by the name --help gives it (IN, A, B). -o may be the
+    operation's own audio input: inpaint edits a file in place, atomically."""
+    melodies = {flag: path for flag, path in (("--midi", melody.midi), ("--hum", melody.hum)) if path}
+    if melody.write_midi:
+        for name, path in {**inputs, **melodies, "-o": output}.items():
+            if _same_file(melody.write_midi, path):
+                raise ReverieError(
+                    f"--write-midi {melody.write_midi} is also {name}; give it a path of its own", field="write_midi"
+                )
+    for flag, path in melodies.items():
+        if _same_file(output, path):
+            raise ReverieError(f"-o {output} is also {flag}; write the result to a path of its own", field="output")
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (through links and relative paths), existing or not."""
+    pa, pb = Path(a), Path(b)
+    if pa.exists() and pb.exists():
+        return pa.samefile(pb)
+    return pa.resolve() == pb.resolve()
+
+
+def bar_off(asked_off: bool) -> bool | None:
+    """tqdm's `disable`: off when asked, and (None) off where stderr is no terminal, whose log a redrawn bar
+    would fill with overwritten lines."""
+    return True if asked_off else None
+
+
 def source_bit_depth(path: str | None) -> str | None:
     """The --bit-depth that keeps an input file's own sample format (float in, float out), if it has one."""
     if path is None:

@@ -31,7 +31,16 @@ from reverie.models.operations import (
 )
 
 from .errors import reports_errors
-from .files import MelodyFiles, check_output, check_style, read_audio, source_bit_depth, write_output
+from .files import (
+    MelodyFiles,
+    bar_off,
+    check_output,
+    check_paths,
+    check_style,
+    read_audio,
+    source_bit_depth,
+    write_output,
+)
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,7 @@ class Runner:
     options: Callable[[], list[click.Parameter]]  # a fresh list per command: a click option belongs to one
     prog: str  # how the examples start: "reverie" or "reverie send"
     note: str = ""  # a paragraph of `--help` after the description
+    writes_midi: bool = True  # whether --write-midi is offered (the server transcribes a hum itself)
 
 
 # --- the options ---------------------------------------------------------------
@@ -132,8 +142,18 @@ def param_option(p: Param) -> click.Option:
         default=default,
         required=p.required,
         show_default=default is not None,
-        help=p.help,
+        help=option_help(p, shows_default=default is not None),
     )
+
+
+def option_help(p: Param, shows_default: bool) -> str:
+    """The declared help, then what is allowed and what leaving it out means, where the help does not say."""
+    words = [p.help]
+    if p.low is not None and p.high is not None and not p.choices:
+        words.append(f"Allowed: {p.allowed}.")
+    if not shows_default and p.default_text and "Default" not in p.help:
+        words.append(f"Default: {p.default_text.replace('`', '')}.")
+    return " ".join(words)
 
 
 def output_option() -> click.Option:
@@ -145,8 +165,8 @@ def output_option() -> click.Option:
     )
 
 
-def melody_options() -> list[click.Option]:
-    return [
+def melody_options(writes_midi: bool) -> list[click.Option]:
+    options = [
         click.Option(["--midi"], type=click.Path(dir_okay=False), help="Follow the melody of this MIDI file."),
         click.Option(
             ["--track"],
@@ -160,9 +180,11 @@ def melody_options() -> list[click.Option]:
             ["--write-midi"],
             type=click.Path(dir_okay=False),
             help="With --hum: also write the transcribed melody as MIDI, to fix and reuse with --midi; with "
-            "--key and no melody: the line composed in that key, to double or rework.",
+            "--key and no melody: the line composed in that key, to double or rework. Never one of the "
+            "inputs or -o.",
         ),
     ]
+    return options if writes_midi else options[:-1]
 
 
 def format_options(has_input: bool) -> list[click.Option]:
@@ -190,13 +212,15 @@ def operation_command(name: str, runner: Runner) -> click.Command:
     op = operation(name)
     usage = USAGE[name]
 
-    def callback(output, midi, track, hum, write_midi, bit_depth, quiet, **values):
+    def callback(output, midi, track, hum, bit_depth, quiet, write_midi=None, **values):
         inputs = {key: values.pop(key) for key in op.inputs}
         params = {p.name: values.pop(p.name) for p in op.params}
         op.check_alternatives(params, spell=option_flag)
+        melody = MelodyFiles(midi, track, hum, write_midi)
+        check_paths({INPUTS[key][0]: path for key, path in inputs.items()}, melody, output)
         first = next(iter(inputs.values()), None)
         bit_depth = bit_depth or source_bit_depth(first) or "24"
-        job = Job(op, inputs, params, MelodyFiles(midi, track, hum, write_midi), output, bit_depth, quiet)
+        job = Job(op, inputs, params, melody, output, bit_depth, quiet)
         runner.run(job, **values)  # what is left: the runner's own options
 
     arguments = [click.Argument([key], metavar=INPUTS[key][0]) for key in op.inputs]
@@ -207,13 +231,37 @@ def operation_command(name: str, runner: Runner) -> click.Command:
             *arguments,
             output_option(),
             *map(param_option, op.params),
-            *melody_options(),
+            *melody_options(runner.writes_midi),
             *runner.options(),
             *format_options(bool(op.inputs)),
         ],
         help=_help(op, usage, runner),
         short_help=op.help,
     )
+
+
+# Checked where only the model or the clip knows the limits: its styles and timesteps, the clip's length.
+_CHECKED_LATER = ("style", "timestep", "start", "end")
+
+
+def check_early(op: Operation, params: dict[str, Any]) -> None:
+    """Every value given against its declaration, and generate's length against the one limit, before a
+    file is read or the model loads (seconds of waiting, on a laptop). `send` leaves them to the server,
+    which answers at once, with the error's code."""
+    for p in op.params:
+        if params[p.name] is not None and p.name not in _CHECKED_LATER:
+            p.check(params[p.name])
+    if params.get("bpm") is not None:
+        from reverie.models.grid import parse_bpm
+
+        parse_bpm(params["bpm"], params.get("beats_per_bar"))
+    if params.get("key") is not None:
+        from reverie.models.melody.key import parse_key
+
+        parse_key(params["key"])
+    if op.length == ASKED:
+        bars, bpm, beats = params["bars"], params["bpm"], params["beats_per_bar"]
+        generate_seconds(params["seconds"], bars=bars, bpm=bpm, beats_per_bar=beats)
 
 
 def _help(op: Operation, usage: Usage, runner: Runner) -> str:
@@ -227,6 +275,7 @@ def _help(op: Operation, usage: Usage, runner: Runner) -> str:
 
 def run_here(job: Job, model: str | None) -> None:
     """Load the model, run the operation with a progress bar, write the file."""
+    check_early(job.op, job.params)
     check_style(job.params, model)
     check_output(job.output)
     audio = {name: read_audio(path, input_field(name)) for name, path in job.inputs.items()}
@@ -250,7 +299,7 @@ def run_here(job: Job, model: str | None) -> None:
     from tqdm import tqdm
 
     total = call.total_steps
-    with tqdm(total=total, desc=job.op.name, unit="step", disable=job.quiet or total == 0, leave=False) as bar:
+    with tqdm(total=total, desc=job.op.name, unit="step", disable=bar_off(job.quiet or total == 0), leave=False) as bar:
 
         def progress(step: int, total: int) -> None:
             bar.update(step - bar.n)

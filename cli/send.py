@@ -18,7 +18,7 @@ from reverie.models.errors import ReverieError
 from reverie.models.operations import NAMES
 
 from .errors import reports_errors
-from .files import MelodyFiles, check_output, read_audio, write_output
+from .files import MelodyFiles, bar_off, check_output, read_audio, write_output
 from .ops import Job, Runner, input_field, operation_command
 
 
@@ -155,7 +155,7 @@ def run_on_server(job: Job, model: str | None, **server: Any) -> None:
     def progress(step, total, eta):
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=job.op.name, unit="step", disable=job.quiet or not total, leave=False)
+            bar = tqdm(total=total, desc=job.op.name, unit="step", disable=bar_off(job.quiet or not total), leave=False)
         bar.update(step - bar.n)
 
     try:
@@ -177,10 +177,6 @@ def run_on_server(job: Job, model: str | None, **server: Any) -> None:
 
 def _melody_payload(melody: MelodyFiles) -> dict:
     """--midi / --hum as payload for the server, which checks the combination, reads and transcribes them."""
-    if melody.write_midi:
-        raise ReverieError(
-            "--write-midi is not available with send (the hum is transcribed on the server)", field="write_midi"
-        )
     out: dict[str, Any] = {"track": melody.track}
     if melody.midi:
         out["midi"] = melody.midi_path().read_bytes()
@@ -199,6 +195,7 @@ RUN_ON_SERVER = Runner(
     run_on_server,
     _face_options,
     prog="reverie send",
+    writes_midi=False,
     note="Runs on the bridge server at --server (`reverie serve`), which has the model loaded; "
     "Ctrl-C cancels the job there.",
 )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .entries import EntryError, timed_entries
 from .errors import ReverieError
 from .melody.key import Key
 
@@ -44,9 +45,11 @@ class Grid:
             if not lo <= bpm <= hi:
                 raise ReverieError(f"bpm {bpm:g} is outside {lo:g}-{hi:g}", field="bpm")
         if any(b[0] <= a[0] for a, b in zip(tempo, tempo[1:])):
-            raise ReverieError("a tempo's times must rise: give [[seconds, bpm], ...] in order", field="bpm")
+            raise ReverieError("a tempo's times must rise", field="bpm")
         if not 1.0 <= self.beats_per_bar <= 16.0:
-            raise ReverieError(f"a bar of {self.beats_per_bar:g} beats is outside 1-16", field="beats_per_bar")
+            raise ReverieError(
+                f"beats_per_bar {self.beats_per_bar:g} is outside 1-16 (quarter notes per bar)", field="beats_per_bar"
+            )
         object.__setattr__(self, "tempo", tempo)
 
     @classmethod
@@ -155,18 +158,25 @@ def parse_bpm(value, beats_per_bar: float | None = None) -> Grid:
         if not numbers or not all(len(p) == 2 for p in points):
             raise _tempo_error(value, "is not a list of [seconds, bpm] pairs")
     elif isinstance(value, str):
-        points = [_entry(part.strip(), value) for part in value.split(";")]
+        try:
+            points = [(seconds, _bpm_of(seconds, bpm)) for seconds, bpm in timed_entries(value)]
+        except EntryError as exc:
+            raise _tempo_error(value, str(exc)) from None
     else:
         raise _tempo_error(value, "is not a tempo")
     if not points:
         raise _tempo_error(value, "is empty")
-    if len(points) > 1 and points[0][0] is None:
-        raise _tempo_error(value, "mixes a plain bpm with timed entries")
     points = [(0.0 if s is None else s, b) for s, b in points]
-    try:
-        return Grid(tuple(points), 4.0 if beats_per_bar is None else float(beats_per_bar))
-    except ReverieError as exc:
-        raise _tempo_error(value, exc.message.split(";")[0]) from None
+    lo, hi = BPM_RANGE
+    for seconds, bpm in points:
+        if seconds < 0:
+            raise _tempo_error(value, f"has an entry at {seconds:g} s; times are seconds from 0")
+        if not lo <= bpm <= hi:
+            outside = f"outside {lo:g}-{hi:g}"
+            raise _tempo_error(value, f"has {bpm:g} bpm, {outside}" if len(points) > 1 else f"is {outside}")
+    if any(b[0] <= a[0] for a, b in zip(points, points[1:])):
+        raise _tempo_error(value, "has times that do not increase; times must rise")
+    return Grid(tuple(points), 4.0 if beats_per_bar is None else float(beats_per_bar))
 
 
 def tempo_text(value) -> str:
@@ -179,12 +189,12 @@ def tempo_text(value) -> str:
     return "; ".join(f"{s:g}:{b:g}" for s, b in value)
 
 
-def _entry(part: str, whole) -> tuple[float | None, float]:
-    when, colon, bpm = part.rpartition(":")
+def _bpm_of(seconds: float | None, text: str) -> float:
     try:
-        return (float(when) if colon else None), float(bpm)
+        return float(text)
     except ValueError:
-        raise _tempo_error(whole, f"has an entry {part!r} that is not a number or seconds:bpm") from None
+        entry = text if seconds is None else f"{seconds:g}:{text}"
+        raise EntryError(f"has an entry {entry!r} that is not a number or seconds:bpm") from None
 
 
 def _tempo_error(value, why: str) -> ReverieError:

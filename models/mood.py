@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import bisect
 import math
-import re
 from dataclasses import dataclass
 
+from .entries import NUMBER, EntryError, timed_entries
 from .errors import ReverieError
 
 # Where the default model's styles sit in the valence/arousal plane (Russell's circumplex): sleep is the
@@ -41,7 +41,6 @@ ALLOWED = (
     'a style ("calm"), a point "valence,arousal" each -1..1 ("0.3,-0.6"), a mix ("calm*0.7+sleep*0.3"), '
     'or a trajectory of seconds:mood entries ("0:tense; 300:calm; 1200:sleep")'
 )
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 
 
 @dataclass(frozen=True)
@@ -75,23 +74,13 @@ class MoodCurve:
 def parse_mood(value, styles: tuple[str, ...] = tuple(STYLE_POINTS)) -> MoodCurve:
     """A mood in the text form above (or a preset's [[seconds, mood], ...] list) as weights over `styles`."""
     text = as_text(value)
-    parts = [p.strip() for p in text.split(";")]
-    if not text.strip() or not all(parts):
-        raise _error(value, "is empty")
+    try:
+        parts = timed_entries(text)
+    except EntryError as exc:
+        raise _error(value, str(exc)) from None
     if len(parts) > MAX_ENTRIES:
         raise _error(value, f"has {len(parts)} entries, more than {MAX_ENTRIES}")
-    if len(parts) == 1 and not _timed(parts[0]):
-        return MoodCurve(styles, ((0.0, _weights(parts[0], styles, value)),))
-    entries = []
-    for part in parts:
-        if not _timed(part):
-            raise _error(value, f"entry {part!r} has no time; a trajectory's entries are seconds:mood")
-        when, mood = part.split(":", 1)
-        seconds = float(when)
-        if entries and seconds <= entries[-1][0]:
-            raise _error(value, f"entry {part!r} is not after the one before; times must increase")
-        entries.append((seconds, _weights(mood.strip(), styles, value)))
-    return MoodCurve(styles, tuple(entries))
+    return MoodCurve(styles, tuple((seconds or 0.0, _weights(mood, styles, value)) for seconds, mood in parts))
 
 
 def as_text(value) -> str:
@@ -128,8 +117,10 @@ def weights_of_point(valence: float, arousal: float, styles: tuple[str, ...]) ->
 
 
 def _weights(text: str, styles: tuple[str, ...], whole) -> tuple[float, ...]:
-    coordinates = [c.strip() for c in text.split(",")]
-    if len(coordinates) == 2 and all(_NUMBER.match(c) for c in coordinates):
+    if "," in text:
+        coordinates = [c.strip() for c in text.split(",")]
+        if len(coordinates) != 2 or not all(NUMBER.match(c) for c in coordinates):
+            raise _error(whole, f"point {text!r} is not two numbers valence,arousal (each -1 to 1)")
         valence, arousal = map(float, coordinates)
         if not (-1 <= valence <= 1 and -1 <= arousal <= 1):
             raise _error(whole, f"point {text!r} is outside the plane; valence and arousal are each -1 to 1")
@@ -143,16 +134,11 @@ def _weights(text: str, styles: tuple[str, ...], whole) -> tuple[float, ...]:
                 f"unknown style {name!r} in mood {whole!r}; allowed styles: {', '.join(styles)}; a mood is {ALLOWED}",
                 field="mood",
             )
-        if weight and not (_NUMBER.match(weight) and float(weight) > 0):
+        if weight and not (NUMBER.match(weight) and float(weight) > 0):
             raise _error(whole, f"weight {weight!r} of {name} is not a number above 0")
         mix[name] = mix.get(name, 0.0) + (float(weight) if weight else 1.0)
     total = sum(mix.values())
     return tuple(mix.get(s, 0.0) / total for s in styles)
-
-
-def _timed(part: str) -> bool:
-    when, colon, _ = part.partition(":")
-    return bool(colon) and bool(_NUMBER.match(when.strip())) and float(when) >= 0
 
 
 def _is_entry(entry) -> bool:

@@ -441,7 +441,14 @@ def generate_seconds(
             raise ReverieError("bars needs a bpm: give the tempo the bars are counted in", field="bars")
         from .grid import parse_bpm  # numpy, not torch: a face that only validates stays light
 
-        return parse_bpm(bpm, beats_per_bar).bars_seconds(BARS.check(bars))
+        seconds = parse_bpm(bpm, beats_per_bar).bars_seconds(BARS.check(bars))
+        if seconds > MAX_SECONDS:
+            raise ReverieError(
+                f"{bars} bars at bpm {bpm} last {seconds:.0f} s; a result lasts at most {MAX_SECONDS} s "
+                f"({MAX_SECONDS / 3600:g} hours): give fewer bars",
+                field="bars",
+            )
+        return seconds
     length = melody.length if melody is not None else None
     return length if length else DEFAULT_GENERATE_SECONDS
 

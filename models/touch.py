@@ -30,6 +30,7 @@ it cannot make.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -148,7 +149,12 @@ class _BandMap:
         import torchaudio.functional as AF
 
         c = self.frontend.config
-        weights = AF.melscale_fbanks(len(freqs), c.f_min, c.f_max, c.n_mels, sample_rate, "slaney", "slaney").numpy()
+        with warnings.catch_warnings():
+            # Below the model's rate, the filters above the input's Nyquist are empty by design (`empty` below
+            # gives those bins the air); torchaudio warns about it on every call.
+            warnings.filterwarnings("ignore", message="At least one mel filterbank has all zero values")
+            weights = AF.melscale_fbanks(len(freqs), c.f_min, c.f_max, c.n_mels, sample_rate, "slaney", "slaney")
+        weights = weights.numpy()
         total = weights.sum(axis=1, keepdims=True)
         out = (weights @ self.values) / np.maximum(total, 1e-12)
         empty = total[:, 0] <= 1e-12

@@ -19,7 +19,7 @@ from .preset import Preset, StemSpec
 from .schema import STEM_KEYS
 
 # pipeline argument name -> the preset key that holds it
-FIELD_KEYS = {"audio": "source", "a": "sources[0]", "b": "sources[1]", "melody": "midi", "key": "hum_key"}
+FIELD_KEYS = {"audio": "source", "a": "sources[0]", "b": "sources[1]", "melody": "midi"}
 INPUT_KEYS = ("midi", "hum", "source", "sources")
 
 
@@ -91,6 +91,8 @@ def _check_set_length(preset: Preset, longest: float | None, issues: Issues) -> 
 
 def _key_for_field(stem: StemSpec, field_name: str | None) -> str:
     name = FIELD_KEYS.get(field_name or "", field_name or "")
+    if name == "key" and "key" not in stem.raw and "hum_key" in stem.raw:  # the key a hum's notes snap to
+        name = "hum_key"
     if name == "midi" and "hum" in stem.paths:
         name = "hum"
     if field_name in (None, "") or (name not in STEM_KEYS and not name.startswith("sources")):

@@ -288,3 +288,9 @@ def test_sigterm_answers_everyone_and_exits_within_seconds(tmp_path):
         assert log.rstrip().endswith("stopped")
     finally:
         proc.kill()
+
+
+def test_send_says_at_once_that_no_server_answers(tmp_path):
+    # The reply timeout (30 s by default) is for a busy server; the connection is libzmq's, there in ms.
+    done = send("info", "--server", "tcp://127.0.0.1:9", timeout=60)
+    assert done.returncode == 1 and "no bridge server answered at tcp://127.0.0.1:9 within 5 s" in done.stderr

@@ -85,12 +85,18 @@ def test_both_faces_take_every_parameter_of_the_spec_and_their_own_options(name)
     for param in OPERATIONS[name].params:
         for face in (here, there):
             option = face[param.name]
-            assert option.help == param.help and option.required == param.required
+            assert option.help.startswith(param.help) and option.required == param.required
+            if param.low is not None and param.high is not None and not param.choices:  # the range, before loading
+                assert option.help.endswith(f"Allowed: {param.allowed}."), option.help
+            if param.default is None and param.default_text:
+                assert "Default" in option.help, option.help
             declared = param.default or False if param.type == "boolean" else param.default
             # A default another option sets aside (strength's, by --timestep) is left to the pipeline.
             assert option.default == (None if param.replaced_by else declared)
-    shared = {"output", "midi", "track", "hum", "write_midi", "bit_depth", "quiet"}
+    shared = {"output", "midi", "track", "hum", "bit_depth", "quiet"}
     assert shared <= set(here) and shared <= set(there)
+    # The server transcribes a hum itself, so send offers no --write-midi to refuse.
+    assert "write_midi" in here and "write_midi" not in there
     assert not here["model"].hidden and there["model"].hidden  # send only explains that the server's model runs
     assert {"server", "server_key", "client_key", "timeout"} <= set(there) - set(here)
 
@@ -242,3 +248,54 @@ def test_bad_input_is_one_line_and_no_traceback(tmp_path, args, message):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not Path(paths["out"]).exists()
+
+
+HUM = Path(__file__).resolve().parents[1] / "presets" / "assets" / "hum_lullaby.ogg"
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--bpm", "96", "--bars", "10000"], "10000 bars at bpm 96 last 25000 s; a result lasts at most 14400 s"),
+        (["--bpm", "30", "--bars", "10000", "--beats-per-bar", "16"], "10000 bars at bpm 30 last 320000 s"),
+        (["--hum", "{hum}", "--write-midi", "{hum}"], "--write-midi {hum} is also --hum; give it a path of its own"),
+        (["--hum", "{hum}", "--write-midi", "{out}"], "--write-midi {out} is also -o; give it a path of its own"),
+        (["--hum", "{hum}", "-o", "{hum}"], "-o {hum} is also --hum; write the result to a path of its own"),
+        (["--bpm", "0"], "bpm '0' is outside 30-300; a tempo is"),
+        (["--bpm", "96", "--beats-per-bar", "0"], "beats_per_bar must be between 1 and 16, got 0"),
+        (["--bpm", "-5:84; 10:60"], "entry '-5:84' is at -5 s; times are seconds from 0"),
+        (["--key", "H minor"], "key 'H minor' is not a key name"),
+        (["--steps", "0"], "steps must be between 1 and 1000, got 0"),
+    ],
+)
+def test_what_the_user_gave_is_checked_before_the_model_loads_and_never_overwritten(tmp_path, args, message):
+    # A model folder that does not exist: any check made after loading would report that folder instead.
+    copy = tmp_path / "take.ogg"
+    copy.write_bytes(HUM.read_bytes())
+    paths = dict(hum=copy, out=tmp_path / "o.wav")
+    args = [a.format(**paths) for a in args]
+    out = [] if "-o" in args else ["-o", paths["out"]]
+    result = reverie("generate", *out, *args, "--model", tmp_path / "no_model", "-q")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message.format(**paths) in lines[0], result.stderr
+    assert copy.read_bytes() == HUM.read_bytes()
+    assert not paths["out"].exists()
+
+
+@pytest.mark.parametrize(
+    "mood,message",
+    [
+        ("nan,0", "point 'nan,0' is not two numbers valence,arousal"),
+        ("0.1,0.2,0.3", "point '0.1,0.2,0.3' is not two numbers valence,arousal"),
+        ("-5:tense; 10:calm", "entry '-5:tense' is at -5 s; times are seconds from 0"),
+    ],
+)
+def test_a_mood_that_is_no_mood_says_what_is_wrong_with_it(tmp_path, mood, message):
+    result = reverie("generate", "-o", tmp_path / "o.wav", "--mood", mood, "-q")
+    assert result.returncode == 1 and message in result.stderr and "unknown style" not in result.stderr
+
+
+def test_a_trailing_separator_in_a_mood_is_allowed(tmp_path):
+    result = reverie("generate", "-o", tmp_path / "o.wav", "--mood", "0:tense; 1:calm;", "--seconds", "1", "-q")
+    assert result.returncode == 0, result.stderr

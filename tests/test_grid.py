@@ -16,6 +16,7 @@ from reverie.models.errors import ReverieError
 from reverie.models.grid import GRID_FEATURES, KEYS, Grid, from_midi, key_index, parse_bpm, tempo_text
 from reverie.models.melody import Melody
 from reverie.models.melody.key import parse_key
+from reverie.models.mood import parse_mood
 from reverie.models.pipeline import ReveriePipeline
 from reverie.models.training.warm_start import warm_start
 
@@ -74,7 +75,11 @@ def test_a_tempo_is_read_from_text_numbers_and_lists(value, points):
         ([[0, 84], [0, 60]], "times must rise"),
         ([[0, "84"]], "not a list of [seconds, bpm] pairs"),
         (True, "is not a tempo"),
-        ("96; 10:60", "mixes a plain bpm"),
+        ("96; 10:60", "entry '96' has no time"),
+        ("-5:84; 10:60", "is at -5 s; times are seconds from 0"),
+        ([[-5, 84], [10, 60]], "at -5 s; times are seconds from 0"),
+        ("0", "bpm '0' is outside 30-300; a tempo is"),
+        ("0:84;; 10:60", "has an empty entry between two ';'"),
     ],
 )
 def test_a_bad_tempo_says_what_is_wrong_and_what_is_allowed(value, says):
@@ -84,10 +89,16 @@ def test_a_bad_tempo_says_what_is_wrong_and_what_is_allowed(value, says):
     assert says in err.value.message and "seconds:bpm" in err.value.message, err.value.message
 
 
-def test_a_bar_of_too_many_beats_is_refused():
-    with pytest.raises(ReverieError, match="outside 1-16") as err:
-        parse_bpm("120", beats_per_bar=17)
-    assert err.value.field == "bpm"
+def test_a_bar_of_too_many_beats_is_refused_naming_beats_per_bar_not_bpm():
+    for beats in (17, 0):
+        with pytest.raises(ReverieError, match=f"beats_per_bar {beats} is outside 1-16") as err:
+            parse_bpm("120", beats_per_bar=beats)
+        assert err.value.field == "beats_per_bar"
+
+
+def test_a_trailing_separator_is_one_rule_for_tempo_and_mood():
+    assert parse_bpm("0:84; 60:90;").tempo == parse_bpm("0:84; 60:90").tempo
+    assert parse_mood("0:tense; 10:calm;") == parse_mood("0:tense; 10:calm")
 
 
 def test_the_corpus_midi_file_states_the_clip_grid_and_key(tmp_path):

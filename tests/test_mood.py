@@ -42,6 +42,10 @@ def test_a_mood_is_a_style_a_point_a_mix_or_a_trajectory():
         ("10:calm; 5:sleep", "mood '10:calm; 5:sleep' entry '5:sleep' is not after the one before"),
         ("0:calm; sleep", "mood '0:calm; sleep' entry 'sleep' has no time"),
         ("", "mood '' is empty"),
+        ("-5:tense; 10:calm", "mood '-5:tense; 10:calm' entry '-5:tense' is at -5 s; times are seconds from 0"),
+        ("nan,0", "mood 'nan,0' point 'nan,0' is not two numbers valence,arousal"),
+        ("0.1,0.2,0.3", "mood '0.1,0.2,0.3' point '0.1,0.2,0.3' is not two numbers valence,arousal"),
+        ("0:calm;; 5:sleep", "mood '0:calm;; 5:sleep' has an empty entry between two ';'"),
         ([[0]], "mood [[0]] is neither text nor a list of [seconds, mood] pairs"),
     ],
 )

@@ -153,3 +153,12 @@ def test_an_invalid_preset_writes_no_hum_cache(tmp_path):
         result = CliRunner().invoke(main, [*map(str, presets), "-o", str(out), "--model", "tiny", "-q"])
         assert result.exit_code == 1 and "unknown style 'jazz'" in result.output, result.output
         assert not out.exists()
+
+
+def test_a_bad_key_is_blamed_on_key_not_on_hum_key(tmp_path):
+    # The embedded model: it was trained with tempo and key, so the pipeline reads the key itself.
+    path = write(tmp_path, BASE + 'bpm = 96\nkey = "H minor"\n')
+    result = CliRunner().invoke(main, [str(path), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 1, result.output
+    assert "stems[0].key = \"H minor\": key 'H minor' is not a key name" in result.output, result.output
+    assert "hum_key" not in result.output
