@@ -362,9 +362,11 @@ protected:
     void sampleRateChanged(double newRate) override
     {
         waitForCopy();
+        const bool had = fCapLen > 0 || fHaveTake.load();
         fCapBase = -1;
         fCapLen = 0;
-        setStatus("the sample rate changed to " + std::to_string(static_cast<long>(newRate)) +
+        if (had)
+            setStatus("the sample rate changed to " + std::to_string(static_cast<long>(newRate)) +
                   " Hz: a take rendered at another rate plays dry; capture and render again");
     }
 
@@ -460,9 +462,11 @@ private:
         const int64_t off = pos - t.base;
         const int64_t from = std::max<int64_t>(0, -off);
         const int64_t to = std::min<int64_t>(frames, t.frames - off);
-        for (int c = 0; c < 2 && c < t.channels; ++c)
+        for (int c = 0; c < 2; ++c) {
+            const float* src = t.planar.data() + static_cast<size_t>((t.channels == 1 ? 0 : c) * t.frames + off);
             for (int64_t i = from; i < to; ++i)
-                out[c][i] = t.planar[static_cast<size_t>(c * t.frames + off + i)];
+                out[c][i] = src[i];
+        }
     }
 
     void requestRender(double rate)
@@ -582,6 +586,7 @@ private:
     {
         setStatus(text + "; playing dry");
         fClear.store(true);
+        fHaveTake.store(false);
         fState.store(kError);
     }
 
@@ -605,6 +610,13 @@ private:
             for (int c = 0; c < 2; ++c)
                 std::memcpy(&fLast.audio.planar[static_cast<size_t>(c * len)],
                             &fCap[static_cast<size_t>(c * fCapCapacity)], sizeof(float) * static_cast<size_t>(len));
+            // Two identical channels are a mono source on a stereo track: sent as one channel (the answer
+            // is then the mono file's), played on both.
+            if (std::memcmp(fLast.audio.planar.data(), fLast.audio.planar.data() + len,
+                            sizeof(float) * static_cast<size_t>(len)) == 0) {
+                fLast.audio.channels = 1;
+                fLast.audio.planar.resize(static_cast<size_t>(len));
+            }
         }
         fCopyPending.store(false);
         fCancel.store(false);
@@ -677,7 +689,7 @@ private:
             fail("error " + out.code + (out.field.empty() ? "" : " [" + out.field + "]") + ": " + out.message);
             return done();
         }
-        if (out.channels != 2 || out.frames < len || out.sampleRate != static_cast<int>(std::lround(rate))) {
+        if (out.channels != inputs[0].channels || out.frames < len || out.sampleRate != static_cast<int>(std::lround(rate))) {
             fail("the server's take does not match the capture (" + std::to_string(out.channels) + " channels, " +
                  std::to_string(out.frames) + " frames at " + std::to_string(out.sampleRate) + " Hz)");
             return done();
@@ -690,6 +702,7 @@ private:
         take->planar = std::move(out.planar);
         saveTakeFile(*take);
         delete fFresh.exchange(take);  // one the audio thread never saw
+        fHaveTake.store(true);
         fProgressValue.store(1.0f);
         fState.store(kReady);
         json h = json::parse(out.headerJson, nullptr, false);
@@ -751,12 +764,13 @@ private:
         take->planar.resize(static_cast<size_t>(std::max<int64_t>(0, take->channels * take->frames)));
         f.read(reinterpret_cast<char*>(take->planar.data()),
                static_cast<std::streamsize>(take->planar.size() * sizeof(float)));
-        if (!f || take->channels != 2 || take->frames <= 0) {
+        if (!f || take->channels < 1 || take->channels > 2 || take->frames <= 0) {
             delete take;
             setStatus("the take file " + path + " is damaged");
             return;
         }
         delete fFresh.exchange(take);
+        fHaveTake.store(true);
         fState.store(kReady);
         setStatus("loaded the take from " + path);
     }
@@ -789,7 +803,7 @@ private:
 
     // worker -> audio thread
     std::atomic<Take*> fFresh{nullptr};
-    std::atomic<bool> fClear{false};
+    std::atomic<bool> fClear{false}, fHaveTake{false};
     std::atomic<Take*> fTrash[kTrashSlots];
     std::atomic<int> fState{kIdle};
     std::atomic<float> fProgressValue{0.0f};
