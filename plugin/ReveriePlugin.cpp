@@ -48,6 +48,7 @@ enum Params : uint32_t {
     kEnd,
     kSeconds,
     kRatio,
+    kSteps,
     kRender,
     kCancel,
     kWait,
@@ -232,6 +233,13 @@ protected:
             p.symbol = "ratio";
             p.description = "interpolate: the previous capture's share of the blend (0: all this capture)";
             p.ranges = ParameterRanges(0.5f, 0.0f, 1.0f);
+            break;
+        case kSteps:
+            p.name = "steps";
+            p.symbol = "steps";
+            p.description = "denoising steps; 0: the model's own";
+            p.hints |= kParameterIsInteger;
+            p.ranges = ParameterRanges(0.0f, 0.0f, 1000.0f);
             break;
         case kRender:
             p.name = "render";
@@ -636,6 +644,9 @@ private:
         params["seed"] = static_cast<int64_t>(std::llround(std::clamp<double>(fParams[kSeed].load(), 0, kSeedMax)));
         if (style > 0)
             params["style"] = kStyles[style];
+        const long steps = std::lround(fParams[kSteps].load());
+        if (steps > 0)
+            params["steps"] = steps;
         std::vector<reverie::AudioIn> inputs{fLast.audio};
         const double baseSeconds = static_cast<double>(fLast.base) / rate;
         switch (op) {
