@@ -5,8 +5,8 @@
   and its block boundaries and gating, so the result equals
   `pyloudnorm.Meter(rate).integrated_loudness(whole_signal)` (to float
   rounding) without ever holding the whole signal.
-- `TruePeakMeter` tracks the highest inter-sample peak (4x oversampled,
-  BS.1770-4 annex 2 style) of a stream.
+- `TruePeakMeter` (models/true_peak.py) tracks the highest inter-sample peak
+  of a stream, 8x oversampled by an interpolator flat to 0.9 of Nyquist.
 - `normalise_file` is the second pass: it reads a raw float file in blocks,
   applies the normalising gain and a look-ahead true-peak limiter, writes the
   final file and measures what it wrote.
@@ -23,6 +23,8 @@ import scipy.ndimage
 import scipy.signal
 import soundfile as sf
 
+from reverie.models.true_peak import PAD, TruePeakMeter, sparse_peaks
+
 from .dither import dither_for
 
 BLOCK_SECONDS = 0.4  # BS.1770 gating block
@@ -30,11 +32,6 @@ OVERLAP = 0.75
 ABSOLUTE_GATE = -70.0
 RELATIVE_GATE = -10.0
 CHANNEL_GAINS = (1.0, 1.0, 1.0, 1.41, 1.41)
-
-OVERSAMPLE = 4
-_TAPS = 49  # odd: the interpolator's delay is a whole number (24) of oversampled samples
-_PAD = 8  # input samples of context each side that one oversampled value depends on (needs >= 6)
-_INTERP = (scipy.signal.firwin(_TAPS, 0.9 / OVERSAMPLE, window=("kaiser", 8.0)) * OVERSAMPLE).astype(np.float64)
 
 
 def db(value: float) -> float:
@@ -115,103 +112,6 @@ class LoudnessMeter:
         return float(-0.691 + 10.0 * np.log10(z[gated].mean(axis=0) @ weights))
 
 
-def _phase_matrix() -> np.ndarray:
-    """(4, 13): row k maps x[m - 6 .. m + 6] to the oversampled value at m + k / 4."""
-    half = (_TAPS - 1) // (2 * OVERSAMPLE)  # 6
-    rows = np.zeros((OVERSAMPLE, 2 * half + 1))
-    for k in range(OVERSAMPLE):
-        for j in range(2 * half + 1):
-            tap = OVERSAMPLE * j + k
-            if tap < _TAPS:
-                rows[k, j] = _INTERP[tap]
-    return rows[:, ::-1].copy()
-
-
-_PHASES = _phase_matrix()
-_HALF = (_PHASES.shape[1] - 1) // 2
-# No oversampled value exceeds this multiple of the largest sample magnitude within +-_HALF samples.
-OVERSHOOT = float(np.abs(_PHASES).sum(axis=1).max())
-
-
-def interval_peaks(extended: np.ndarray) -> np.ndarray:
-    """Per-sample true peak of the middle of `extended` (channels, n + 2 * _PAD), computed densely.
-
-    Value m is the largest magnitude, over all channels, of the sample itself and
-    the 4x-oversampled signal in [m, m + 1), for the n samples after the first _PAD.
-    The reference for `sparse_peaks`, which gives the same values where they matter.
-    """
-    n = extended.shape[1] - 2 * _PAD
-    up = scipy.signal.upfirdn(_INTERP, extended.astype(np.float64), up=OVERSAMPLE, axis=-1)
-    delay = (_TAPS - 1) // 2
-    lo = OVERSAMPLE * _PAD + delay
-    grid = np.abs(up[:, lo : lo + OVERSAMPLE * n]).reshape(extended.shape[0], n, OVERSAMPLE).max(axis=(0, 2))
-    return np.maximum(grid, np.abs(extended[:, _PAD : _PAD + n]).max(axis=0))
-
-
-def sparse_peaks(extended: np.ndarray, floor: float) -> np.ndarray:
-    """Like `interval_peaks`, but exact only where the true peak may exceed `floor`.
-
-    Elsewhere the value is the sample magnitude (<= floor). The oversampled
-    values are computed only at samples whose neighbourhood, times OVERSHOOT,
-    reaches the floor: a handful per block for music under a ceiling.
-    """
-    n = extended.shape[1] - 2 * _PAD
-    magnitude = np.abs(extended).max(axis=0)
-    peaks = magnitude[_PAD : _PAD + n].astype(np.float64)
-    nearby = scipy.ndimage.maximum_filter1d(magnitude, size=2 * _HALF + 1)[_PAD : _PAD + n]
-    where = np.flatnonzero(nearby * OVERSHOOT > floor)
-    if len(where):
-        peaks[where] = np.maximum(peaks[where], _oversampled_at(extended, where))
-    return peaks
-
-
-def _oversampled_at(extended: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """Largest oversampled magnitude in [m, m + 1) for the middle-sample indices `where`."""
-    index = where[:, None] + (_PAD - _HALF) + np.arange(2 * _HALF + 1)  # (K, 13) into extended
-    windows = np.asarray(extended, dtype=np.float64)[:, index]  # (channels, K, 13)
-    return np.abs(windows @ _PHASES.T).max(axis=(0, 2))
-
-
-def block_true_peak(extended: np.ndarray, floor: float = 0.0, probes: int = 32) -> float:
-    """The true peak of the middle of `extended`, or `floor` if that is higher.
-
-    The loudest samples are measured first; their true peak raises the floor,
-    so only the few samples that could still beat it are oversampled.
-    """
-    n = extended.shape[1] - 2 * _PAD
-    magnitude = np.abs(extended[:, _PAD : _PAD + n]).max(axis=0)
-    if n > probes:
-        loudest = np.argpartition(magnitude, n - probes)[n - probes :]
-        floor = max(floor, float(_oversampled_at(extended, loudest).max()), float(magnitude.max()))
-    return max(floor, float(sparse_peaks(extended, floor).max()))
-
-
-class TruePeakMeter:
-    """The highest true peak of a stream of (channels, frames) blocks (silence before and after)."""
-
-    def __init__(self, channels: int):
-        self._tail = np.zeros((channels, 2 * _PAD))
-        self.peak = 0.0
-        self._finished = False
-
-    def push(self, block: np.ndarray) -> None:
-        if block.shape[1] == 0:
-            return
-        extended = np.concatenate([self._tail, np.asarray(block, dtype=np.float64)], axis=1)
-        self.peak = block_true_peak(extended, self.peak)
-        self._tail = extended[:, -2 * _PAD :]
-
-    def finish(self) -> float:
-        if not self._finished:
-            self.push(np.zeros((self._tail.shape[0], 2 * _PAD)))  # the peaks just after the last sample
-            self._finished = True
-        return self.peak
-
-    @property
-    def peak_db(self) -> float:
-        return db(self.peak)
-
-
 @dataclass
 class Measurement:
     loudness_lufs: float
@@ -259,7 +159,7 @@ class Target:
 class TruePeakLimiter:
     """Look-ahead, linked, true-peak limiter over a file read in blocks.
 
-    The needed attenuation (dB) per sample comes from 4x-oversampled peaks. It is
+    The needed attenuation (dB) per sample comes from 8x-oversampled peaks. It is
     spread over the look-ahead by a forward maximum, held and released linearly
     in dB, then smoothed by a moving average as long as the look-ahead. Every
     value the average takes in is at least the attenuation a peak needs, so no
@@ -286,12 +186,12 @@ class TruePeakLimiter:
     @property
     def context(self) -> int:
         """Samples of input needed before and after a block."""
-        return self.lookahead + _PAD
+        return self.lookahead + PAD
 
     def attenuation(self, extended: np.ndarray, n: int) -> np.ndarray:
         """dB of attenuation for the n middle samples of `extended` (context samples each side)."""
         L = self.lookahead
-        # Needed attenuation for samples [start - L, end + L); interval_peaks drops _PAD each side.
+        # Needed attenuation for samples [start - L, end + L); interval_peaks drops PAD each side.
         floor = undb(self.threshold)
         peaks = sparse_peaks(extended, floor)
         if self._level == 0.0 and not (peaks > floor).any():

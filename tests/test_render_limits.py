@@ -109,9 +109,9 @@ def test_a_full_disk_is_one_line_and_keeps_finished_stems(tmp_path, small_disk, 
 
 def test_a_ceiling_the_loudness_cannot_meet_wins_and_is_said_once_per_file(tmp_path):
     """-3 LUFS under -6 dBTP: every file stays under -6 dBTP (read back from the file), one warning line
-    each, and the manifest says the same. The tiny model makes white noise, with power up to Nyquist that
-    the 4x meter's interpolator (like BS.1770's) passes only to 0.9 of it: so the file is read back with
-    that meter (test_render_dsp holds it to an independent resampler on band-limited audio)."""
+    each, and the manifest says the same. The tiny model makes white noise with full power at Nyquist, where
+    independent resamplers disagree by 0.7 dB (16x polyphase -6.0, 8x FFT -5.3 on the same noise): so the
+    file is read back with the renderer's meter, which test_render_dsp holds to them on band-limited audio."""
     import soundfile as sf
 
     from reverie.render.loudness import TruePeakMeter
