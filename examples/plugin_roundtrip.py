@@ -68,7 +68,12 @@ def _split(raw: bytes) -> tuple[str, str, bytes]:
 
 def plugin_state(plugin) -> dict[str, str]:
     """The plugin's state keys (server, status, take) as pedalboard's raw_state holds them."""
-    _, _, component = _split(plugin.raw_state)
+    return state_keys(plugin.raw_state)
+
+
+def state_keys(raw: bytes) -> dict[str, str]:
+    """The plugin's state keys in a JUCE host's VST3 state (pedalboard's raw_state, DawDreamer's save_state)."""
+    _, _, component = _split(raw)
     words = component.split(b"\0")
     start, end = words.index(b"__dpf_state_begin__"), words.index(b"__dpf_state_end__")
     pairs = words[start + 1 : end]

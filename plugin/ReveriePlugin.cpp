@@ -484,6 +484,7 @@ private:
         fReqBase.store(fCapBase < 0 ? 0 : fCapBase);
         fReqLen.store(fCapBase < 0 ? 0 : fCapLen);
         fReqRate.store(rate);
+        fReqTransport.store(fTransportSeen);
         fCopyPending.store(true);
         fBusy.store(true);
         fState.store(kRendering);
@@ -718,7 +719,9 @@ private:
         fState.store(kReady);
         json h = json::parse(out.headerJson, nullptr, false);
         std::string model = h.is_object() ? h.value("model_hash", std::string()) : std::string();
-        setStatus(std::string("ready: ") + kOps[op] + ", " + std::to_string(out.frames) + " frames, seed " +
+        setStatus(std::string("ready: ") + kOps[op] + ", " + std::to_string(out.frames) + " frames at host positions " +
+                  std::to_string(fLast.base) + " to " + std::to_string(fLast.base + out.frames) +
+                  (fReqTransport.load() ? " (the transport's)" : " (samples since the last reset)") + ", seed " +
                   std::to_string(params["seed"].get<int64_t>()) + ", model " + model);
         done();
     }
@@ -809,6 +812,7 @@ private:
     std::atomic<bool> fRequest{false}, fCopyPending{false}, fBusy{false}, fCancel{false}, fStop{false};
     std::atomic<int64_t> fReqBase{0}, fReqLen{0};
     std::atomic<double> fReqRate{0.0};
+    std::atomic<bool> fReqTransport{false};
     std::atomic<uint64_t> fCaptureSerial{0};
     std::atomic<bool> fLoadTake{false};
 
