@@ -129,46 +129,69 @@ def resample(samples: np.ndarray, orig_rate: int, new_rate: int) -> np.ndarray:
 
 
 def limit_peaks(samples: np.ndarray, ceiling: float, sample_rate: int, hold_seconds: float = 0.005) -> np.ndarray:
-    """(channels, frames) with every |sample| <= ceiling, by a smooth gain that dips only around peaks."""
-    if samples.size == 0 or np.abs(samples).max() <= ceiling:
-        return samples
+    """(channels, frames) with its true peak (true_peak.py) at most `ceiling`, by a smooth gain that dips
+    only around peaks."""
+    from .true_peak import OVERSHOOT  # scipy: loaded when audio is limited, not when a face checks a path
+
+    if samples.size == 0 or np.abs(samples).max() * OVERSHOOT <= ceiling:
+        return samples  # no sample near the ceiling: the signal between samples cannot reach it either
     limiter = PeakLimiter(ceiling, sample_rate, hold_seconds)
     return np.concatenate([limiter.push(samples), limiter.flush()], axis=-1)
 
 
 class PeakLimiter:
-    """limit_peaks as a stream: the same samples however the input is chunked, `reach` samples late.
+    """limit_peaks as a stream: the same samples however the input is chunked, `reach` + PAD samples late.
 
-    The gain is the ceiling over a peak hold 2W wide, averaged over W (W = hold_seconds): every gain in
-    the average already sees the sample at its centre, so the average cannot let it through. Before the
-    first sample and after the last, the level is taken to stay as it was.
+    A sample's level is its true peak over all channels: the largest magnitude of the signal between it
+    and the next, oversampled (true_peak.py; the same values in any chunking). The gain is the ceiling
+    over a peak hold 2W wide, averaged over W (W = hold_seconds): every gain in the average already sees
+    the level at its centre, so the average cannot let it through. Before the first sample and after the
+    last, the signal is silence and the level is taken to stay as it was.
     """
 
     def __init__(self, ceiling: float, sample_rate: int, hold_seconds: float = 0.005):
         self.ceiling = ceiling
         self.w = max(1, round(hold_seconds * sample_rate))
         self.kernel = self.w | 1  # odd length: centred
-        self.reach = self.w + self.kernel // 2  # samples each side that one output sample depends on
+        self.reach = self.w + self.kernel // 2  # levels each side that one output sample depends on
         self.pending: np.ndarray | None = None  # input not yet output
-        self.levels = np.zeros(0)  # peak level from `reach` samples before pending[0] on
+        self.levels = np.zeros(0)  # levels from `reach` samples before pending[0] on, as far as known
+        self.raw: np.ndarray | None = None  # input from PAD samples before the first without a level
 
     def push(self, samples: np.ndarray) -> np.ndarray:
+        from .true_peak import PAD
+
         samples = np.asarray(samples, dtype=np.float32)
-        level = np.abs(samples).max(axis=0) if samples.shape[-1] else np.zeros(0)
         if self.pending is None:
             if not samples.shape[-1]:
                 return samples  # nothing to hold yet: the channel count comes with the first samples
             self.pending = samples[:, :0]
-            self.levels = np.full(self.reach, level[0] if len(level) else 0.0)
+            self.raw = np.zeros((samples.shape[0], PAD), np.float32)  # silence before the first sample
         self.pending = np.concatenate([self.pending, samples], axis=-1)
-        self.levels = np.concatenate([self.levels, level])
-        return self._emit(self.pending.shape[-1] - self.reach)
+        self._measure(samples)
+        return self._emit(len(self.levels) - 2 * self.reach)
 
     def flush(self) -> np.ndarray:
+        from .true_peak import PAD
+
         if self.pending is None:
             return np.zeros((1, 0), np.float32)
+        self._measure(np.zeros((self.pending.shape[0], PAD), np.float32))  # silence after the last sample
         self.levels = np.concatenate([self.levels, np.full(self.reach, self.levels[-1])])
         return self._emit(self.pending.shape[-1])
+
+    def _measure(self, samples: np.ndarray) -> None:
+        """Levels of every sample whose PAD samples after it have arrived."""
+        from .true_peak import PAD, sparse_peaks
+
+        self.raw = np.concatenate([self.raw, samples], axis=-1)
+        if self.raw.shape[-1] <= 2 * PAD:
+            return
+        level = sparse_peaks(self.raw, self.ceiling)  # exact wherever it can pass the ceiling
+        self.raw = self.raw[:, -2 * PAD :]
+        if not len(self.levels):
+            self.levels = np.full(self.reach, level[0])
+        self.levels = np.concatenate([self.levels, level])
 
     def _emit(self, count: int) -> np.ndarray:
         if count <= 0:

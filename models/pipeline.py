@@ -66,6 +66,7 @@ from .schedulers import training_scheduler_config
 from .stream import Layout, StreamResampler, Window, decode_windows, fade_curve, fit_frames, plan_windows, resampled
 from .texture import grains
 from .touch import channel_resynthesis, retouch
+from .true_peak import true_peak
 from .unet import MelUNet1D
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
@@ -78,6 +79,11 @@ FILL_DB = 1.0  # how far an inpainted band may stray from the session around it
 # The model's crop around a fill ended 0.6 s short of a bass that came in 5.4 s after a 1 s gap of a
 # Wesnoth track: held to the crop, the fill was 3.9 dB under the bass of the 6 s after it.
 AROUND_SECONDS = 6.0
+# New audio's true peak: at most this far over its inputs' (operations on audio), under this for generate;
+# the limiter aims METER_MARGIN_DB lower, as independent true-peak meters differ by that much on music.
+CEILING_OVER_INPUT_DB = 1.0
+GENERATE_CEILING_DBTP = -1.0
+METER_MARGIN_DB = 0.05
 # How much of a session its tempo and key are heard from (beat.py): several bars at any tempo it hears.
 HEARD_SECONDS = 16.0
 
@@ -420,8 +426,9 @@ class ReveriePipeline:
         lead = round(plan.lead * sample_rate)
         out_frames, emitted = lead + round(plan.seconds * sample_rate), 0
         finish = self.prior.for_channels(channels).stream(sample_rate, self.sample_rate)
-        # New audio does not clip: the widened image adds the side's peaks to the mid's.
-        limiter = PeakLimiter(1.0, sample_rate)
+        # New audio has headroom for a DAW's own resampling and codecs: the widened image adds the side's
+        # peaks to the mid's.
+        limiter = PeakLimiter(10 ** ((GENERATE_CEILING_DBTP - METER_MARGIN_DB) / 20), sample_rate)
         loop = BarLoop(lead, round(plan.fade * sample_rate), out_frames - lead) if lead else None
         looped = (lambda x: x) if loop is None else loop.push
         run.origin = -plan.lead
@@ -522,7 +529,7 @@ class ReveriePipeline:
             known = audio.frames - start * hop * rate // self.sample_rate  # the input's samples in `laid`
             new = _joined_after(changed.samples[:, known : known + frames], tail, rate)
         new = _held(new, audio.sample_rate, _around(audio, audio.frames, audio.frames)[0])
-        new = limit_peaks(new, _ceiling(audio), audio.sample_rate)
+        new = limit_peaks(new, _ceiling(audio.samples), audio.sample_rate)
         return Audio(np.concatenate([audio.samples, new], axis=1), audio.sample_rate)
 
     def _finished_after(self, mid: np.ndarray, before: np.ndarray, detail: Detail, sample_rate: int) -> np.ndarray:
@@ -569,7 +576,7 @@ class ReveriePipeline:
         # The change lands on the input's own spectrum, per channel, at its rate (touch.py).
         out = retouch(audio, x0[0], x[0], out, self.frontend, strength)
         out = _held(out.samples, audio.sample_rate, audio.samples)
-        return Audio(limit_peaks(out, _ceiling(audio), audio.sample_rate), audio.sample_rate)
+        return Audio(limit_peaks(out, _ceiling(audio.samples), audio.sample_rate), audio.sample_rate)
 
     # --- interpolate --------------------------------------------------------
     def _plan_interpolate(self, args: dict, sampling: Sampling):
@@ -600,7 +607,7 @@ class ReveriePipeline:
         out = detail.for_channels(a.channels).finish(mid, a.sample_rate, self.sample_rate)
         out = self._blend_balanced(out, a.samples, b_samples, ratio, a.sample_rate)
         out = _held(out, a.sample_rate, a.samples, b_samples)
-        return Audio(limit_peaks(out, _ceiling(a), a.sample_rate), a.sample_rate)
+        return Audio(limit_peaks(out, _ceiling(a.samples, b_samples), a.sample_rate), a.sample_rate)
 
     def _blend_balanced(self, out: np.ndarray, a: np.ndarray, b: np.ndarray, ratio: float, sample_rate: int):
         """A blend's balance (each band's share of the whole) within the drift a continuation has (its air
@@ -729,7 +736,7 @@ class ReveriePipeline:
     def _spliced(self, audio: Audio, region: np.ndarray, first: int, last: int, around) -> Audio:
         """`audio` with `region` in [first, last): no louder than `around`, faded in and out over the seams."""
         region = _held(region, audio.sample_rate, *around)
-        region = limit_peaks(region, _ceiling(audio), audio.sample_rate)
+        region = limit_peaks(region, _ceiling(audio.samples), audio.sample_rate)
         seam = min(round(INPAINT_SEAM_SECONDS * audio.sample_rate), (last - first) // 2)
         weight = np.ones(last - first, dtype=np.float32)
         weight[:seam] = fade_curve(seam)
@@ -955,10 +962,13 @@ class ReveriePipeline:
         return table.get(name, table.get("any"))
 
 
-def _ceiling(audio: Audio) -> float:
-    """New audio must not clip where the session does not: its peaks stay under full scale, or under the
-    input's own peak for float audio already over it. Only the peaks are touched (audio.limit_peaks)."""
-    return max(1.0, float(np.abs(audio.samples).max()))
+def _ceiling(*inputs: np.ndarray) -> float:
+    """New audio's true peak stays within CEILING_OVER_INPUT_DB of its inputs' and never clips where they do
+    not: under full scale, or under their own peak for float audio already over it. Only the peaks are
+    touched (audio.limit_peaks)."""
+    over = 10 ** ((CEILING_OVER_INPUT_DB - METER_MARGIN_DB) / 20)
+    highest = max(true_peak(x) for x in inputs)
+    return min(highest * over, max(1.0, *(float(np.abs(x).max()) for x in inputs)))
 
 
 def _around(audio: Audio, first: int, last: int) -> list[np.ndarray]:
