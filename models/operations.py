@@ -257,7 +257,8 @@ KEY = Param(
     "key",
     STRING,
     'Key of the result: a tonic A-G with an optional # or b, then major or minor ("A minor", "F#m", "Eb"). '
-    "Without a melody, the model also follows a line composed in it (phrases on the bpm's beats).",
+    "Without a melody, the model also follows a line composed in it (phrases on the bpm's beats); with "
+    "yours, your melody is moved to it (at most 6 semitones, its third, sixth and seventh made the key's).",
     default_text="none (a key of the model's choosing)",
 )
 GRID = (BPM, BEATS_PER_BAR, BARS, KEY)

@@ -791,6 +791,8 @@ class ReveriePipeline:
         melody = args["melody"]
         if melody is None and key is not None and not spec.inputs:
             melody = self._line_in_key(args, key, grid, mood)
+        elif melody is not None and key is not None and not spec.inputs:
+            melody = melody.in_key(key)  # the key asked for wins over the melody's own
         return Sampling(
             grid=grid,
             key=key_index(key),

@@ -57,10 +57,33 @@ def test_the_embedded_model_plays_the_asked_key_as_an_independent_listener_hears
         out = pipe.generate(bars=4, bpm=100, key=key, style=style, seed=0, sample_rate=rate, channels=1)
         found = key_name(*key_of(out.samples[0], rate))
         assert found == str(parse_key(key)), (key, found)
-    # A given melody is followed as given: the key does not write another line over it.
+    # A melody of the user's is moved to the asked key (it was followed as given, in its own key, with the
+    # key silently overruled), its rhythm kept.
     line = melody_in_key(parse_key("E minor"), 9.6, 3, Grid.steady(100))
     given = pipe.generate(bars=4, bpm=100, key="A major", melody=line, seed=0, sample_rate=rate, channels=1)
-    assert key_name(*key_of(given.samples[0], rate)) == "E minor"
+    assert key_name(*key_of(given.samples[0], rate)) == "A major"
+    assert (
+        line.in_key(parse_key("A major")).chroma(10, 96).any(axis=0).tolist()
+        == line.chroma(10, 96).any(axis=0).tolist()
+    )
+
+
+def test_the_users_midi_melody_is_heard_in_the_asked_key(tmp_path):
+    """The issue's case: `--midi lullaby.mid --key "Bb minor"` was heard in D major, like no key at all."""
+    from reverie.models.melody import Melody
+    from reverie.models.pipeline import load_pipeline
+
+    lullaby = Melody.from_midi(Path(__file__).resolve().parents[1] / "presets" / "assets" / "lullaby.mid")
+    moved = lullaby.in_key(parse_key("Bb minor"))
+    pitches = np.array([n.pitch for n in moved.notes])
+    assert estimate_key(pitches, np.array([n.duration for n in moved.notes])) == parse_key("Bb minor")
+    assert [n.start for n in moved.notes] == [n.start for n in lullaby.notes]
+    assert np.abs(pitches - [n.pitch for n in lullaby.notes]).max() <= 7  # at most 6 down, a semitone for mode
+    rate = 22050
+    out = load_pipeline(None).generate(
+        lullaby.length, key="Bb minor", bpm=96, melody=lullaby, style="calm", seed=0, sample_rate=rate
+    )
+    assert key_name(*key_of(out.samples.mean(axis=0), rate)) == "Bb minor"
 
 
 def test_write_midi_writes_the_composed_line_and_says_when_there_is_none(tmp_path):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..melody.key import TO_MAJOR, TO_MINOR
 from .scores import ScoreNotes, ScoreUnusable, estimate_key
 from .styles import ANY_TEMPO, ANY_TEMPO_SHARE, Style
 
@@ -23,8 +24,6 @@ MIN_MELODY_COVER = 0.4  # and a melody sounding at least this fraction of the cl
 
 # Scale-degree re-spellings (semitones above the tonic). Both are monotone, so
 # no two notes swap order. major->minor keeps the raised 7th (harmonic minor).
-_TO_MINOR = {4: 3, 9: 8}
-_TO_MAJOR = {3: 4, 8: 9, 10: 11}
 # Diatonic triads as degree sets, with a small prior so cadential chords win ties.
 _TRIADS = {
     "major": [((0, 4, 7), 0.30), ((7, 11, 2), 0.20), ((5, 9, 0), 0.15), ((9, 0, 4), 0.05), ((2, 5, 9), 0.0)],
@@ -175,7 +174,7 @@ def _skyline(notes: list[tuple[float, float, int, int]]):
 def _respell(midi: int, tonic: int, source_mode: str, style: Style) -> int:
     degree = (midi - tonic) % 12
     if source_mode != style.mode:
-        degree_map = _TO_MINOR if style.mode == "minor" else _TO_MAJOR
+        degree_map = TO_MINOR if style.mode == "minor" else TO_MAJOR
         midi += degree_map.get(degree, degree) - degree
         degree = (midi - tonic) % 12
     if style.chromatic and degree == 2:

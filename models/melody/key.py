@@ -16,6 +16,10 @@ MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 
 MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the raised leading tone (harmonic minor)
+# A degree (semitones over the tonic) of a major key as a minor key's, and back: the third and sixth (and
+# the major's seventh, from minor's flat one) change; the rest is shared.
+TO_MINOR = {4: 3, 9: 8}
+TO_MAJOR = {3: 4, 8: 9, 10: 11}
 KEY_PATTERN = re.compile(r"^\s*([A-Ga-g])\s*([#b♯♭]?)\s*(major|maj|minor|min|m|)\s*$", re.IGNORECASE)
 ALLOWED = 'a tonic A to G with an optional # or b, then "major" (default) or "minor"/"m", e.g. "C", "F# minor", "Bbm"'
 
@@ -54,6 +58,18 @@ def estimate_key(pitches: np.ndarray, weights: np.ndarray) -> Key:
             if r > best_r + 1e-12:
                 best, best_r = Key(tonic, minor), r
     return best
+
+
+def moved(pitch: int, source: Key, target: Key) -> int:
+    """A pitch of a melody in `source` as the same degree of `target`: moved to the target's tonic by the
+    nearest way (at most 6 semitones down or 5 up), then its third, sixth and seventh made the target's
+    mode's."""
+    shift = (target.tonic - source.tonic + 6) % 12 - 6
+    pitch += shift
+    if source.minor != target.minor:
+        degree = (pitch - target.tonic) % 12
+        pitch += (TO_MINOR if target.minor else TO_MAJOR).get(degree, degree) - degree
+    return pitch
 
 
 def snap(pitch: float, key: Key, strict: bool, confident: float = 0.3) -> int:

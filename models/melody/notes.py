@@ -116,6 +116,20 @@ class Melody:
 
         return midi_bytes(self.notes)
 
+    def in_key(self, key) -> "Melody":
+        """The melody moved to `key` (a melody.key.Key): from the key its notes fit best, each note to the
+        same degree of the new key (key.moved), its timing kept."""
+        from .key import estimate_key, moved
+
+        if not self.notes:
+            return self
+        pitches = np.array([n.pitch for n in self.notes])
+        source = estimate_key(pitches, np.array([n.duration for n in self.notes]))
+        notes = tuple(
+            Note(n.start, n.end, min(127, max(0, moved(n.pitch, source, key))), n.velocity) for n in self.notes
+        )
+        return Melody(notes, self.take_seconds)
+
     # --- conditioning ---
 
     def chroma(self, frame_rate: float, n_frames: int, offset: float = 0.0) -> np.ndarray:
