@@ -37,7 +37,9 @@ def test_every_input_the_examples_name_ships_in_the_repository():
 def test_every_reverie_example_is_a_real_command_with_real_options(line):
     from reverie.cli.main import cli
 
-    words = shlex.split(re.sub(r"\[([^\]]*)\]", r"\1", line).replace("|", " "))
+    # Runnable as written when pasted: no [optional] brackets or a|b choices that a shell would reject.
+    assert "[" not in line and "|" not in line, line
+    words = shlex.split(line)
     ctx = click.Context(cli)
     command = cli.get_command(ctx, words[1])
     assert command is not None, f"no command {words[1]!r}"
@@ -55,3 +57,14 @@ def test_the_model_facts_are_the_shipped_models():
     rate = float(re.search(r"hears the mid at ([\d.]+) kHz", README).group(1))
     assert rate * 1000 == pipe.config.mel.sample_rate
     assert "at 22.05 kHz" not in README.split("## Training your own model")[0]
+
+
+def test_the_render_example_is_a_real_command_and_the_front_door_is_short():
+    from reverie.cli.render import main
+
+    lines = [line for line in code_lines() if line.startswith("render ")]
+    assert lines
+    for line in lines:
+        flags = {f for p in main.params for f in getattr(p, "opts", [])}
+        assert {w for w in shlex.split(line) if w.startswith("-")} <= flags, line
+    assert len(README.splitlines()) <= 160
