@@ -264,7 +264,7 @@ Outcome Bridge::job(const std::string& op, const std::string& paramsJson, const 
                 fail(out, "unreachable", "the server at " + d->endpoint + " went away during the job");
                 return out;
             }
-        } else if (!probeId.empty() && now - probeAt > probeEvery * 3) {
+        } else if (!probeId.empty() && now - probeAt > std::chrono::seconds(30)) {
             fail(out, "timeout", "the server at " + d->endpoint + " stopped answering");
             return out;
         }

@@ -47,10 +47,12 @@ public:
     // One job op with its audio inputs and params (a JSON object as text). Waits for the final reply.
     // `cancel` set: sends `cancel` for the job and keeps waiting for its final reply (a `cancelled`
     // error); `abandon` set: sends `cancel` and returns at once (plugin being destroyed).
-    // A silent server is probed with `status` every `probeSeconds`; no connection -> "unreachable".
+    // A silent server (no reply for `probeSeconds`: a queued job hears nothing) is asked `status`: a send
+    // that fails (no connection) is "unreachable"; no answer within 30 s is "timeout" (bridge/client.py
+    // waits 30 s of silence before it asks).
     Outcome job(const std::string& op, const std::string& paramsJson, const std::vector<AudioIn>& inputs,
                 const ProgressFn& progress, const std::atomic<bool>& cancel, const std::atomic<bool>& abandon,
-                double probeSeconds = 2.0);
+                double probeSeconds = 5.0);
 
 private:
     struct Impl;
