@@ -51,7 +51,7 @@ def sources_report() -> str:
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--hours", type=float, default=2.0, show_default=True, help="Total audio to render (train + heldout).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same files, bit for bit.")
-@click.option("--jobs", type=int, default=2, show_default=True, help="Worker processes.")
+@click.option("--jobs", type=int, default=2, show_default=True, help="Processes rendering clips at once (1 per core).")
 @click.option("--clip-seconds", type=float, default=15.0, show_default=True, help="Length of every clip.")
 @click.option("--heldout", type=float, default=0.1, show_default=True, help="Fraction of scores and clips kept out.")
 @click.option(

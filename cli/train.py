@@ -36,7 +36,13 @@ def _csv_ints(value: str) -> tuple[int, ...]:
 )
 @click.option("--steps", type=int, default=20000, show_default=True, help="Optimiser steps in total.")
 @click.option("--minutes", type=float, help="Stop (and save) after this many minutes, whatever the step.")
-@click.option("--batch-size", type=int, default=8, show_default=True)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1),
+    default=8,
+    show_default=True,
+    help="Clips per training step: more is smoother and needs more memory (a GPU takes 32 or more).",
+)
 @click.option(
     "--crop-frames",
     type=int,
@@ -64,9 +70,9 @@ def _csv_ints(value: str) -> tuple[int, ...]:
 @click.option(
     "--middle-layers",
     type=int,
-    help="Blocks in the middle level, where a token is 0.37 s and attention sees the whole window: depth "
-    "there buys rhythm over seconds for little time (default: --layers). With --init-from it deepens the "
-    "model it starts from; the new blocks start as identities.",
+    help="Blocks in the U-Net's middle level, where attention sees the whole window: more of them learn "
+    "rhythm and form over several seconds, at little cost. Default: --layers. With --init-from, deepens "
+    "the model it starts from (the new blocks start as identities, so it sounds the same at step 0).",
 )
 @click.option("--patch", type=int, default=4, show_default=True, help="Mel frames per token (more: faster, coarser).")
 @click.option("--save-every", type=int, default=500, show_default=True, help="Checkpoint every N steps.")
@@ -82,8 +88,8 @@ def _csv_ints(value: str) -> tuple[int, ...]:
     type=click.Choice(["x0", "v"]),
     default="x0",
     show_default=True,
-    help="What the network predicts: the clean mel (x0) or v. With v, per-frame noise must pass the "
-    "token bottleneck to be cancelled, and samples stayed grainy.",
+    help="What the network predicts: the clean mel (x0) or v (velocity, Salimans & Ho). x0 gave cleaner "
+    "samples with this architecture (docs/model.md, stage 4).",
 )
 @click.option(
     "--grid/--no-grid",
@@ -94,9 +100,21 @@ def _csv_ints(value: str) -> tuple[int, ...]:
     "writes them); clips without them train the grid-free case. Starting from a model without the grid "
     "inputs adds them, at zero.",
 )
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where to train: cuda needs an NVIDIA GPU and PyTorch's CUDA build (PyPI's Linux torch is one).",
+)
 @click.option("--bf16", is_flag=True, help="bf16 autocast for the forward pass.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Seeds the batches each step draws (crops and noise), so a resumed run draws the same.",
+)
 @click.option("--threads", type=int, help="CPU threads for torch (1 is faster when other jobs share the cores).")
 @reports_errors
 def train(

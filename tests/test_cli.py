@@ -87,7 +87,7 @@ def test_both_faces_take_every_parameter_of_the_spec_and_their_own_options(name)
             option = face[param.name]
             assert option.help.startswith(param.help) and option.required == param.required
             if param.low is not None and param.high is not None and not param.choices:  # the range, before loading
-                assert option.help.endswith(f"Allowed: {param.allowed}."), option.help
+                assert f"Allowed: {param.allowed}." in option.help, option.help
             if param.default is None and param.default_text:
                 assert "Default" in option.help, option.help
             declared = param.default or False if param.type == "boolean" else param.default
@@ -299,3 +299,23 @@ def test_a_mood_that_is_no_mood_says_what_is_wrong_with_it(tmp_path, mood, messa
 def test_a_trailing_separator_in_a_mood_is_allowed(tmp_path):
     result = reverie("generate", "-o", tmp_path / "o.wav", "--mood", "0:tense; 1:calm;", "--seconds", "1", "-q")
     assert result.returncode == 0, result.stderr
+
+
+def test_every_option_of_every_command_says_what_it_does():
+    from reverie.cli.main import cli
+
+    def commands(group, ctx, path=()):
+        for name in group.list_commands(ctx):
+            command = group.get_command(ctx, name)
+            if isinstance(command, click.Group):
+                yield from commands(command, ctx, (*path, name))
+            else:
+                yield (*path, name), command
+
+    with click.Context(cli) as ctx:
+        found = list(commands(cli, ctx))
+    assert len(found) > 10
+    for path, command in found:
+        for p in command.params:
+            if isinstance(p, click.Option) and not p.hidden and p.name != "help":
+                assert p.help and len(p.help.split()) >= 3, (" ".join(path), p.name)
