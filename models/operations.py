@@ -56,6 +56,8 @@ class Param:
     default_text: str | None = None
     # Another parameter that says the same thing another way: given, it replaces this one's default.
     replaced_by: str | None = None
+    # A tempo that may not move (a session's): one bpm.
+    steady: bool = False
 
     def check(self, value: Any) -> Any:
         """The value as the pipeline uses it, or a ReverieError naming what is allowed."""
@@ -66,8 +68,12 @@ class Param:
         if self.type == STRING:
             return self._check_choice(value)
         if self.type == TEMPO:
-            from .grid import tempo_text  # numpy, not torch: a face that only validates stays light
+            from .grid import parse_bpm, tempo_text  # numpy, not torch: a face that only validates stays light
 
+            if self.steady and parse_bpm(value).steady_bpm is None:
+                raise ReverieError(
+                    f'{self.name} {value!r} moves; a session\'s tempo is one bpm, such as "96"', field=self.name
+                )
             return tempo_text(value)
         value = _integer(value, self.name) if self.type == INTEGER else _number(value, self.name)
         return self._check_range(value)
@@ -98,7 +104,8 @@ class Param:
         if self.low is not None:
             return f"{'above' if self.low_exclusive else 'at least'} {low}"
         words = {NUMBER: "a finite number", INTEGER: "a whole number", STRING: "a string"}
-        return words.get(self.type, 'a bpm (a number, or text such as "96"), or seconds:bpm entries')
+        bpm = 'a bpm (a number, or text such as "96")'
+        return words.get(self.type, bpm if self.steady else f"{bpm}, or seconds:bpm entries")
 
 
 @dataclass(frozen=True)
@@ -270,6 +277,7 @@ SESSION_BPM = Param(
     "bars repeats them on whole beats of it, exactly; where its beats and bars fall is still heard from the "
     "audio. For a model trained with tempo and key.",
     default_text="heard from the audio",
+    steady=True,
 )
 SESSION_KEY = Param(
     "key",

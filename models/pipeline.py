@@ -835,8 +835,6 @@ class ReveriePipeline:
         key = None if key is None else parse_key(key)
         if not spec.inputs or not self.unet.config.grid:
             return grid, key
-        if grid is not None and grid.steady_bpm is None:
-            raise ReverieError(f'bpm {bpm!r} moves; a session\'s tempo is one bpm, such as "96"', field="bpm")
         return self._session_grid_and_key(spec, args, grid, key, beats)
 
     def _session_grid_and_key(self, spec: Operation, args: dict, grid, key, beats):
