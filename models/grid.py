@@ -46,10 +46,9 @@ class Grid:
                 raise ReverieError(f"bpm {bpm:g} is outside {lo:g}-{hi:g}", field="bpm")
         if any(b[0] <= a[0] for a, b in zip(tempo, tempo[1:])):
             raise ReverieError("a tempo's times must rise", field="bpm")
-        if not 1.0 <= self.beats_per_bar <= 16.0:
-            raise ReverieError(
-                f"beats_per_bar {self.beats_per_bar:g} is outside 1-16 (quarter notes per bar)", field="beats_per_bar"
-            )
+        from .operations import BEATS_PER_BAR  # declared once, with its range
+
+        BEATS_PER_BAR.check(self.beats_per_bar)
         object.__setattr__(self, "tempo", tempo)
 
     @classmethod

@@ -448,12 +448,12 @@ def generate_seconds(
     if bars is not None:
         if bpm is None:
             raise ReverieError("bars needs a bpm: give the tempo the bars are counted in", field="bars")
-        from .grid import parse_bpm  # numpy, not torch: a face that only validates stays light
+        from .grid import parse_bpm, tempo_text  # numpy, not torch: a face that only validates stays light
 
         seconds = parse_bpm(bpm, beats_per_bar).bars_seconds(BARS.check(bars))
         if seconds > MAX_SECONDS:
             raise ReverieError(
-                f"{bars} bars at bpm {bpm} last {seconds:.0f} s; a result lasts at most {MAX_SECONDS} s "
+                f"{bars} bars at bpm {tempo_text(bpm)} last {seconds:.0f} s; a result lasts at most {MAX_SECONDS} s "
                 f"({MAX_SECONDS / 3600:g} hours): give fewer bars",
                 field="bars",
             )

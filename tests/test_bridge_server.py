@@ -141,6 +141,14 @@ def test_pipeline_errors_are_forwarded_with_code_field_and_message(client):
     with pytest.raises(InvalidRequest) as caught:
         client.request("status", {"job": "nope"})
     assert caught.value.code == "not_found" and caught.value.field == "job"
+    # A bar of no beats is the bar's fault, not the tempo's (the bridge blamed bpm); bars past the one
+    # length limit are refused by name.
+    with pytest.raises(InvalidRequest) as caught:
+        client.generate(None, 22050, 1, bars=2, bpm=96, beats_per_bar=0)
+    assert caught.value.field == "beats_per_bar" and "between 1 and 16, got 0" in caught.value.message
+    with pytest.raises(InvalidRequest) as caught:
+        client.generate(None, 22050, 1, bars=10000, bpm=96)
+    assert caught.value.field == "bars" and "10000 bars at bpm 96 last 25000 s" in caught.value.message
 
 
 def test_generate_follows_a_midi_melody(client, tiny_pipe):

@@ -319,3 +319,14 @@ def test_every_option_of_every_command_says_what_it_does():
         for p in command.params:
             if isinstance(p, click.Option) and not p.hidden and p.name != "help":
                 assert p.help and len(p.help.split()) >= 3, (" ".join(path), p.name)
+
+
+def test_a_log_gets_no_redrawn_progress_bar_and_no_warning_for_a_low_rate_input(tmp_path):
+    """Run as from a script, stderr a file: a progress bar redrawn with carriage returns fills a log with
+    overwritten lines, and torchaudio warned of empty mel filters on every 22.05 kHz input."""
+    save_audio(tone(2.0, 22050), tmp_path / "in.wav")
+    result = reverie("transform", tmp_path / "in.wav", "-o", tmp_path / "out.wav", "--steps", "2", "--strength", "0.3")
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and "transform:" not in result.stderr, result.stderr
+    assert "filterbank" not in result.stderr and "Warning" not in result.stderr, result.stderr
+    assert result.stderr.startswith(f"wrote {tmp_path / 'out.wav'}: 2.00 s, 22050 Hz, 2 ch"), result.stderr

@@ -91,7 +91,7 @@ def test_a_bad_tempo_says_what_is_wrong_and_what_is_allowed(value, says):
 
 def test_a_bar_of_too_many_beats_is_refused_naming_beats_per_bar_not_bpm():
     for beats in (17, 0):
-        with pytest.raises(ReverieError, match=f"beats_per_bar {beats} is outside 1-16") as err:
+        with pytest.raises(ReverieError, match=f"beats_per_bar must be between 1 and 16, got {beats}") as err:
             parse_bpm("120", beats_per_bar=beats)
         assert err.value.field == "beats_per_bar"
 
