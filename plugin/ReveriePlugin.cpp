@@ -347,7 +347,9 @@ protected:
                 std::lock_guard<std::mutex> lock(fTextLock);
                 fTakeFile = value != nullptr ? value : "";
             }
-            fLoadTake.store(true);  // the worker reads it (never the audio thread)
+            // The worker reads it (never the audio thread); an offline render's play waits for it.
+            fBusy.store(true);
+            fLoadTake.store(true);
         }
     }
 
@@ -580,8 +582,11 @@ private:
     {
         while (!fStop.load()) {
             freeTrash();
-            if (fLoadTake.exchange(false))
+            if (fLoadTake.exchange(false)) {
                 loadTakeFile();
+                if (!fRequest.load())
+                    fBusy.store(false);
+            }
             if (fRequest.exchange(false)) {
                 render();
                 continue;
