@@ -125,7 +125,8 @@ def test_an_inpainted_region_sits_in_its_sessions_balance(stereo):
     """Band by band within FILL_DB of the session around it, and no louder (the level hold may take the
     whole fill down)."""
     from reverie.models.audio import Audio
-    from reverie.models.pipeline import FILL_DB, ReveriePipeline
+    from reverie.models.ops.session import FILL_DB
+    from reverie.models.pipeline import ReveriePipeline
 
     samples, rate = stereo
     pipe = ReveriePipeline.from_pretrained()

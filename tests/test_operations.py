@@ -71,10 +71,10 @@ def test_remote_and_client_take_their_names_from_the_spec():
     assert caught.value.code == P.UNKNOWN_OP
 
 
-def test_every_declared_operation_has_its_plan_and_run_in_the_pipelines_table():
-    from reverie.models.pipeline import ReveriePipeline
+def test_every_declared_operation_has_its_own_module_with_a_plan_and_a_run():
+    from reverie.models import ops
 
-    pipe = ReveriePipeline.tiny()
-    for name in NAMES:
-        plan, run = pipe._steps_of(name)
-        assert plan.__name__ == f"_plan_{OPERATIONS[name].name}" and run.__name__ == f"_run_{OPERATIONS[name].name}"
+    assert set(ops.BY_NAME) == set(NAMES)
+    for name, module in ops.BY_NAME.items():
+        assert module.__name__ == f"reverie.models.ops.{OPERATIONS[name].method}"
+        assert callable(module.plan) and callable(module.run)

@@ -1,0 +1,87 @@
+"""What the operations share about the session new audio joins: the audio laid where new audio goes, the
+stretch around it that new audio is measured against, and the limits it is held to (its loudest 50 ms, its
+true peak), and the seam that joins it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from ..audio import Audio
+from ..headroom import ceiling_of, hold_under
+from ..operations import INPAINT_SEAM_SECONDS
+from ..stream import fade_curve
+from ..true_peak import true_peak
+
+FILL_DB = 1.0  # how far an inpainted band may stray from the session around it
+# The session new audio is measured against: a continuation is held no louder than this much of the input
+# before it (headroom.py), a fill to the balance, level and image of this much either side (drift.py,
+# headroom.py, detail.py), and where the session has no period its grains come from there (texture.py).
+# The model's crop around a fill ended 0.6 s short of a bass that came in 5.4 s after a 1 s gap of a
+# Wesnoth track: held to the crop, the fill was 3.9 dB under the bass of the 6 s after it.
+AROUND_SECONDS = 6.0
+# New audio's true peak: at most this far over its inputs' (operations on audio), under this for generate;
+# the limiter aims METER_MARGIN_DB lower, as independent true-peak meters differ by that much on music.
+CEILING_OVER_INPUT_DB = 1.0
+GENERATE_CEILING_DBTP = -1.0
+METER_MARGIN_DB = 0.05
+
+
+@dataclass(frozen=True, eq=False)
+class Laid:
+    """The session's own audio laid out where new audio goes, repeated at its period (groove.py): where new
+    audio starts from and what the model's change is measured against. `mel` is the model's mel of it from
+    model frame `from_frame` of the session on."""
+
+    audio: np.ndarray
+    mel: torch.Tensor
+    from_frame: int = 0
+
+
+def ceiling(*inputs: np.ndarray) -> float:
+    """New audio's true peak stays within CEILING_OVER_INPUT_DB of its inputs' and never clips where they do
+    not: under full scale, or under their own peak for float audio already over it. Only the peaks are
+    touched (audio.limit_peaks)."""
+    over = 10 ** ((CEILING_OVER_INPUT_DB - METER_MARGIN_DB) / 20)
+    highest = max(true_peak(x) for x in inputs)
+    return min(highest * over, max(1.0, *(float(np.abs(x).max()) for x in inputs)))
+
+
+def nearby(audio: Audio, first: int, last: int) -> list[np.ndarray]:
+    """The session around new audio in samples [first, last) of `audio`: AROUND_SECONDS before and after
+    (either may be short or empty)."""
+    near = round(AROUND_SECONDS * audio.sample_rate)
+    return [audio.samples[:, max(0, first - near) : first], audio.samples[:, last : last + near]]
+
+
+def held(new: np.ndarray, sample_rate: int, *around: np.ndarray) -> np.ndarray:
+    """New audio no louder than the session `around` it (headroom.py): its loudest 50 ms within 1 dB of theirs."""
+    ceiling = ceiling_of(*around, sample_rate=sample_rate)
+    return new if ceiling is None else hold_under(new, sample_rate, ceiling)
+
+
+def joined_after(new: np.ndarray, before: np.ndarray, sample_rate: int) -> np.ndarray:
+    """`new` audio after `before` (the caller's audio it follows): over its first seam it fades in from
+    `before` mirrored at the join, so no channel jumps there."""
+    seam = min(round(INPAINT_SEAM_SECONDS * sample_rate), before.shape[-1], new.shape[-1])
+    new = new.astype(np.float32)
+    if seam:
+        fade = fade_curve(seam)
+        new[:, :seam] = new[:, :seam] * fade + before[:, before.shape[-1] - seam :][:, ::-1] * (1 - fade)
+    return new
+
+
+def nonempty(samples: np.ndarray, sample_rate: int) -> Iterator[Audio]:
+    if samples.shape[-1]:
+        yield Audio(samples, sample_rate)
+
+
+def erode(mask: torch.Tensor, frames: int) -> torch.Tensor:
+    """Shrink the known mask by `frames` next to unknown frames, so Griffin-Lim may adjust the seam."""
+    unknown = 1 - mask
+    grown = torch.nn.functional.max_pool1d(unknown[None, None], 2 * frames + 1, 1, frames)[0, 0]
+    return 1 - grown
