@@ -154,16 +154,22 @@ def _bands_db(power: np.ndarray, frames: int, sample_rate: int) -> np.ndarray:
     return 10 * np.log10(np.maximum(np.bincount(band, power, minlength=len(BAND_EDGES)) / frames, 1e-24))
 
 
-def hold_balance(
-    region: np.ndarray, reference: np.ndarray | None, sample_rate: int, limit_db: float, shares: bool = False
-) -> np.ndarray:
+def hold_balance(region: np.ndarray, reference: np.ndarray | None, sample_rate: int, limit_db: float) -> np.ndarray:
     """`region` (channels, samples) with each band of BAND_EDGES within `limit_db` (the air within
-    AIR_LIMIT_DB) of `reference` (balance_db of the session around it; None: as it is). With `shares`,
-    `reference` is each band's share of the whole (shares_db) and the region keeps its own level; a silent
-    region comes back as it is. What strays beyond is taken back by one gain curve (gain_curve_db); a
-    region within the limits comes back as it is. On a fill the model's mel held within 1 dB still decoded
-    8-17 dB darker above 8 kHz than the music around it: its edge frames, which overlap the session,
-    carried the air."""
+    AIR_LIMIT_DB) of `reference` (balance_db of the session around it; None: as it is). What strays beyond
+    is taken back by one gain curve (gain_curve_db); a region within the limits comes back as it is. On a
+    fill the model's mel held within 1 dB still decoded 8-17 dB darker above 8 kHz than the music around
+    it: its edge frames, which overlap the session, carried the air."""
+    return _held(region, reference, sample_rate, limit_db, shares=False)
+
+
+def hold_shares(region: np.ndarray, shares: np.ndarray | None, sample_rate: int, limit_db: float) -> np.ndarray:
+    """hold_balance for each band's share of the whole (`shares`, as shares_db gives it): the region keeps
+    its own level, and a silent region comes back as it is."""
+    return _held(region, shares, sample_rate, limit_db, shares=True)
+
+
+def _held(region: np.ndarray, reference: np.ndarray | None, sample_rate: int, limit_db: float, shares: bool):
     if reference is None or not region.shape[-1]:
         return region
     spectrum = Spectrum.at(sample_rate)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..audio import Audio, fit_length, limit_peaks, to_model_rate
+from ..audio import Audio, fit_length, to_model_rate
 from ..detail import Detail
 from ..groove import loop_after
 from ..operations import INPAINT_SEAM_SECONDS
@@ -24,14 +24,19 @@ from ..texture import grains
 from ..touch import retouch
 from .session import (
     Laid,
-    ceiling,
-    held,
+    Session,
+    finished,
     joined_after,
+    loudness_held,
     nearby,
+    peaks_held,
 )
 
 if TYPE_CHECKING:
     from ..pipeline import PreparedCall, ReveriePipeline
+
+# What new bars go through: no louder than the session before them, their peaks no higher than its.
+FINISH = (loudness_held, peaks_held)
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,8 +133,8 @@ def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
         changed = retouch(Audio(laid, rate), before, after, resynth, pipe.frontend, call.args["variation"])
         known = audio.frames - start * hop * rate // pipe.sample_rate  # the input's samples in `laid`
         new = joined_after(changed.samples[:, known : known + frames], tail, rate)
-    new = held(new, audio.sample_rate, nearby(audio, audio.frames, audio.frames)[0])
-    new = limit_peaks(new, ceiling(audio.samples), audio.sample_rate)
+    session = Session(rate, (nearby(audio, audio.frames, audio.frames)[0],), (audio.samples,))
+    new = finished(new, session, FINISH)
     return Audio(np.concatenate([audio.samples, new], axis=1), audio.sample_rate)
 
 

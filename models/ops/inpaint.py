@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..audio import Audio, fit_length, limit_peaks, resample, to_model_rate
-from ..drift import BandAnchor, balance_db, hold_balance
+from ..audio import Audio, fit_length, resample, to_model_rate
+from ..drift import BandAnchor
 from ..groove import GapRepeat, best_copy, gap_repeat
 from ..mel import unit_phase
 from ..operations import INPAINT_SEAM_SECONDS, check_region
@@ -26,14 +26,20 @@ from ..touch import retouch
 from .session import (
     FILL_DB,
     Laid,
-    ceiling,
+    Session,
+    balance_held,
     erode,
-    held,
+    finished,
+    loudness_held,
     nearby,
+    peaks_held,
 )
 
 if TYPE_CHECKING:
     from ..pipeline import PreparedCall, ReveriePipeline
+
+# What a fill goes through: the balance, loudness and peaks of the session around it.
+FINISH = (balance_held, loudness_held, peaks_held)
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,9 +137,8 @@ def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
         laid = Audio(plan.laid.audio[:, offset:end], audio.sample_rate)
         changed = retouch(laid, plan.laid.mel[0], x[0], filled, pipe.frontend, call.args["variation"])
         region = fit_length(changed.samples[:, first - offset :], last - first)
-    # The fill's balance as a listener hears it against the session: each band within FILL_DB.
-    region = hold_balance(region, balance_db(around, audio.sample_rate), audio.sample_rate, FILL_DB)
-    return spliced(pipe, audio, region, first, last, around)
+    region = finished(region, Session(audio.sample_rate, tuple(around), (audio.samples,)), FINISH)
+    return spliced(audio, region, first, last)
 
 
 def crop_around(pipe: ReveriePipeline, audio: Audio, first: int, last: int):
@@ -167,10 +172,8 @@ def finished_region(
     return fit_length(region[:, first - offset :], last - first)
 
 
-def spliced(pipe: ReveriePipeline, audio: Audio, region: np.ndarray, first: int, last: int, around) -> Audio:
-    """`audio` with `region` in [first, last): no louder than `around`, faded in and out over the seams."""
-    region = held(region, audio.sample_rate, *around)
-    region = limit_peaks(region, ceiling(audio.samples), audio.sample_rate)
+def spliced(audio: Audio, region: np.ndarray, first: int, last: int) -> Audio:
+    """`audio` with `region` in [first, last), faded in and out over the seams."""
     seam = min(round(INPAINT_SEAM_SECONDS * audio.sample_rate), (last - first) // 2)
     weight = np.ones(last - first, dtype=np.float32)
     weight[:seam] = fade_curve(seam)

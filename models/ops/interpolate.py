@@ -9,17 +9,22 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..audio import Audio, fit_length, limit_peaks, resample, to_model_rate
-from ..drift import balance_db, hold_balance, shares_db
+from ..audio import Audio, fit_length, resample, to_model_rate
+from ..drift import balance_db, hold_shares, shares_db
 from ..sampling import Run, Sampling, slerp
 from .session import (
-    ceiling,
-    held,
+    Session,
+    finished,
+    loudness_held,
+    peaks_held,
 )
+from .transform import FromTimestep
 
 if TYPE_CHECKING:
     from ..pipeline import PreparedCall, ReveriePipeline
-from .transform import FromTimestep
+
+# What a blend goes through: no louder than its sources, its peaks no higher than theirs.
+FINISH = (loudness_held, peaks_held)
 
 
 def plan(pipe: ReveriePipeline, args: dict, sampling: Sampling):
@@ -50,8 +55,8 @@ def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
     detail = pipe.detail_of(a.samples, sample_rate=a.sample_rate).mix(detail_b, ratio)
     out = detail.for_channels(a.channels).finish(mid, a.sample_rate, pipe.sample_rate)
     out = blend_balanced(pipe, out, a.samples, b_samples, ratio, a.sample_rate)
-    out = held(out, a.sample_rate, a.samples, b_samples)
-    return Audio(limit_peaks(out, ceiling(a.samples, b_samples), a.sample_rate), a.sample_rate)
+    session = Session(a.sample_rate, (a.samples, b_samples), (a.samples, b_samples))
+    return Audio(finished(out, session, FINISH), a.sample_rate)
 
 
 def blend_balanced(
@@ -68,4 +73,4 @@ def blend_balanced(
     if not weighted:
         return out
     shares = sum(w * s for w, s in weighted) / sum(w for w, _ in weighted)
-    return hold_balance(out, shares, sample_rate, pipe.config.drift_db, shares=True)
+    return hold_shares(out, shares, sample_rate, pipe.config.drift_db)

@@ -1,17 +1,21 @@
 """What the operations share about the session new audio joins: the audio laid where new audio goes, the
-stretch around it that new audio is measured against, and the limits it is held to (its loudest 50 ms, its
-true peak), and the seam that joins it.
+stretch around it that new audio is measured against, the finishing chain that holds new audio to it, and
+the seam that joins it.
+
+Every stage of a finishing chain is a `(samples, session) -> samples` function, as a pedalboard effect is
+`(audio, sample_rate) -> audio`: each operation declares its chain once (its FINISH) and `finished` runs it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
-from ..audio import Audio
+from ..audio import Audio, limit_peaks
+from ..drift import balance_db, hold_balance
 from ..headroom import ceiling_of, hold_under
 from ..operations import INPAINT_SEAM_SECONDS
 from ..stream import fade_curve
@@ -85,3 +89,37 @@ def erode(mask: torch.Tensor, frames: int) -> torch.Tensor:
     unknown = 1 - mask
     grown = torch.nn.functional.max_pool1d(unknown[None, None], 2 * frames + 1, 1, frames)[0, 0]
     return 1 - grown
+
+
+@dataclass(frozen=True, eq=False)
+class Session:
+    """What new audio is finished against, at `rate`: the caller's audio `around` it (what it must sound
+    like and be no louder than) and every input it must not out-peak."""
+
+    rate: int
+    around: tuple[np.ndarray, ...]
+    inputs: tuple[np.ndarray, ...]
+
+
+Stage = Callable[[np.ndarray, Session], np.ndarray]
+
+
+def balance_held(new: np.ndarray, session: Session) -> np.ndarray:
+    """Each band of new audio within FILL_DB of the session around it, as a listener hears it (drift.py)."""
+    return hold_balance(new, balance_db(list(session.around), session.rate), session.rate, FILL_DB)
+
+
+def loudness_held(new: np.ndarray, session: Session) -> np.ndarray:
+    """New audio's loudest 50 ms within 1 dB of the session around it (headroom.py)."""
+    return held(new, session.rate, *session.around)
+
+
+def peaks_held(new: np.ndarray, session: Session) -> np.ndarray:
+    """New audio's true peak within CEILING_OVER_INPUT_DB of the inputs' (true_peak.py)."""
+    return limit_peaks(new, ceiling(*session.inputs), session.rate)
+
+
+def finished(new: np.ndarray, session: Session, chain: tuple[Stage, ...]) -> np.ndarray:
+    for stage in chain:
+        new = stage(new, session)
+    return new

@@ -9,18 +9,23 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..audio import Audio, limit_peaks, to_model_rate
+from ..audio import Audio, to_model_rate
 from ..detail import air_crossover
 from ..mel import unit_phase
 from ..sampling import Run, Sampling
 from ..touch import channel_resynthesis, retouch
 from .session import (
-    ceiling,
-    held,
+    Session,
+    finished,
+    loudness_held,
+    peaks_held,
 )
 
 if TYPE_CHECKING:
     from ..pipeline import PreparedCall, ReveriePipeline
+
+# What the restyled recording goes through: no louder than it was, its peaks no higher.
+FINISH = (loudness_held, peaks_held)
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,5 +64,5 @@ def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
     strength = start / (len(pipe.alphas_cumprod) - 1)
     # The change lands on the input's own spectrum, per channel, at its rate (touch.py).
     out = retouch(audio, x0[0], x[0], out, pipe.frontend, strength)
-    out = held(out.samples, audio.sample_rate, audio.samples)
-    return Audio(limit_peaks(out, ceiling(audio.samples), audio.sample_rate), audio.sample_rate)
+    session = Session(audio.sample_rate, (audio.samples,), (audio.samples,))
+    return Audio(finished(out.samples, session, FINISH), audio.sample_rate)
