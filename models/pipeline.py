@@ -463,7 +463,7 @@ class ReveriePipeline:
         return grid.beats_per_bar * 60.0 / grid.steady_bpm * self.config.mel.frame_rate
 
     def decode_windows(
-        self, run: Run, windows, frame0: int, context_mel, known_audio, layout: Layout | None = None
+        self, run: Run, windows, frame0: int, context_mel, known_audio, layout: Layout | None = None, origin=0.0
     ) -> Iterator[np.ndarray]:
         # One level for the whole call: the input's (continuation) or the style's. Re-measuring
         # each window's context instead lets the level wander from window to window.
@@ -476,23 +476,24 @@ class ReveriePipeline:
             anchor = BandAnchor(self.frontend, c.drift_db, style_shares=self.for_style(c.style_bands_db, run.style))
         hold = AudioAnchor(self.frontend, c.drift_db)
         if run.sampling.mood is not None and run.sampling.mood.moves:
-            level = self.following(run, anchor, hold)
+            first = run.window_style(sum(windows[0]), frame0 / c.mel.frame_rate + origin)
+            level = self.following(first, anchor, hold)
         else:
-            level = lambda x: self.leveled(anchor(x), reference)  # noqa: E731
+            level = lambda x, style: self.leveled(anchor(x), reference)  # noqa: E731
         return decode_windows(
-            run, self.frontend, c, windows, frame0, context_mel, known_audio, level=level, hold=hold, layout=layout
+            run, self.frontend, c, windows, frame0, context_mel, known_audio, level, hold, layout, origin
         )
 
-    def following(self, run: Run, anchor: BandAnchor, hold: AudioAnchor):
-        """A window's level when the mood moves: the mood's own level where the window is, and the balance
-        both anchors hold (drift.py) moved by how far the mood's balance and level have moved since the first
-        window, so the piece keeps its drift in check and still goes where it is asked."""
-        c, start = self.config, {}
+    def following(self, first, anchor: BandAnchor, hold: AudioAnchor):
+        """A window's level when the mood moves: the mood's own level where the window is (its `style`), and
+        the balance both anchors hold (drift.py) moved by how far the mood's balance and level have moved
+        since the first window's (`first`), so the piece keeps its drift in check and still goes where it is
+        asked."""
+        c = self.config
+        level_db, shares = self.for_style(c.levels_db, first), self.for_style(c.style_bands_db, first)
 
-        def level(x: torch.Tensor) -> torch.Tensor:
-            style = run.window_style
+        def level(x: torch.Tensor, style) -> torch.Tensor:
             now = self.for_style(c.levels_db, style), self.for_style(c.style_bands_db, style)
-            level_db, shares = start.setdefault("first", now)
             if now[1] is not None and shares is not None:
                 moved = np.subtract(now[1], shares)
                 anchor.moved = torch.tensor(moved, dtype=torch.float32)

@@ -145,9 +145,6 @@ class Run:
         self.denoiser, self.sampling = denoiser, sampling
         self.generator = torch.Generator().manual_seed(sampling.seed)
         self.progress = Progress(total_steps, callback)
-        self.chroma_offset = 0.0  # seconds of the melody (and mood and grid) before the first frame
-        self.origin = 0.0  # the piece's time at frame 0: negative where a pre-roll comes first (bar_loop.py)
-        self.window_style = self.style_at(0.0)  # the style of the latest conditions
 
     @property
     def style(self) -> int | tuple[float, ...]:
@@ -164,19 +161,22 @@ class Run:
     def noise(self, shape) -> torch.Tensor:
         return torch.randn(shape, generator=self.generator)
 
-    def conditions(self, frames: int, context=None, mask=None) -> Conditions:
+    def window_style(self, frames: int, at: float) -> int | tuple[float, ...]:
+        """The style of `frames` frames from `at` seconds into the piece: a moving mood as it is in their middle."""
+        return self.style_at(at + frames / 2 / self.denoiser.config.mel.frame_rate)
+
+    def conditions(self, frames: int, context=None, mask=None, at: float = 0.0) -> Conditions:
+        """What the model hears for `frames` frames whose first is `at` seconds into the piece (negative in
+        a pre-roll, bar_loop.py): the melody, grid and mood there, and the known `context` under `mask`."""
         mel = self.denoiser.config.mel
-        at = self.chroma_offset + self.origin
         chroma = torch.zeros(1, CHROMA_BINS, frames)
         if self.sampling.melody is not None:
             values = self.sampling.melody.chroma(mel.frame_rate, frames, offset=at)
             chroma = torch.as_tensor(np.asarray(values, dtype=np.float32))[None]
         grid = self.sampling.grid
         grid = None if grid is None else torch.from_numpy(grid.features(mel.frame_rate, frames, at))[None]
-        # A mood that moves is heard as it is in the middle of the frames.
-        self.window_style = self.style_at(at + frames / 2 / mel.frame_rate)
         return Conditions(
-            self.window_style,
+            self.window_style(frames, at),
             chroma,
             context if context is not None else torch.zeros(1, mel.n_mels, frames),
             mask if mask is not None else torch.zeros(1, 1, frames),

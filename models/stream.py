@@ -131,16 +131,19 @@ def decode_windows(
     level: Callable[[torch.Tensor], torch.Tensor],
     hold: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
     layout: Layout | None = None,
+    origin: float = 0.0,
 ) -> Iterator[np.ndarray]:
     """Denoise and decode `windows`; yield final model-rate audio from sample frame0 * hop on.
 
     `run` is a sampling.Run, `frontend` the MelFrontend, `config` the PipelineConfig; `context_mel` and
-    `known_audio` are what precedes the first window (None when it has no context), and `level` sets a
-    window's new frames to the call's one reference level; `hold` (drift.AudioAnchor) keeps the decoded
-    new frames' balance near the first context's (or the first window's); with a `layout`, each window
-    starts from it instead of from noise and leaves its new frames in `layout.made`. Griffin-Lim holds
+    `known_audio` are what precedes the first window (None when it has no context), and `level(x, style)`
+    sets a window's new frames to the call's reference level (a moving mood's, at the window's style);
+    `hold` (drift.AudioAnchor) keeps the decoded new frames' balance near the first context's (or the
+    first window's); with a `layout`, each window starts from it instead of from noise and leaves its new
+    frames in `layout.made`. Griffin-Lim holds
     each overlap's STFT fixed (bar the frames at its edge), so both windows sound the same there, and a
-    short crossfade in the middle of the overlap joins them.
+    short crossfade in the middle of the overlap joins them. `origin`: the piece's time at frame 0,
+    negative where a pre-roll comes first (bar_loop.py).
     """
     mel = config.mel
     hop = mel.hop_length
@@ -153,15 +156,15 @@ def decode_windows(
         if context:
             ctx[..., :context] = context_mel[..., -context:]
             mask[..., :context] = 1
-        run.chroma_offset = frame0 / mel.frame_rate
         noise = run.noise((1, mel.n_mels, length))
         if layout is not None:
             scheduler, timesteps = run.schedule(layout.begin)
             noise = run.denoiser.add_noise(layout.start(frame0, length), noise, timesteps[0])
         else:
             scheduler, timesteps = run.schedule()
-        x = run.denoise(noise, scheduler, timesteps, run.conditions(length, context=ctx, mask=mask))
-        x[..., context:] = level(x[..., context:])
+        cond = run.conditions(length, context=ctx, mask=mask, at=frame0 / mel.frame_rate + origin)
+        x = run.denoise(noise, scheduler, timesteps, cond)
+        x[..., context:] = level(x[..., context:], cond.style)
         x[..., :context] = ctx[..., :context]
         if layout is not None:
             layout.made.append(x[..., context:])

@@ -72,9 +72,8 @@ def chunks(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Iterator[Audi
     limiter = PeakLimiter(10 ** ((GENERATE_CEILING_DBTP - METER_MARGIN_DB) / 20), sample_rate)
     loop = BarLoop(lead, round(plan.fade * sample_rate), out_frames - lead) if lead else None
     looped = (lambda x: x) if loop is None else loop.push
-    run.origin = -plan.lead
     with torch.inference_mode():
-        model_audio = pipe.decode_windows(run, call.windows, 0, None, None)
+        model_audio = pipe.decode_windows(run, call.windows, 0, None, None, origin=-plan.lead)
         for piece in resampled(model_audio, StreamResampler(pipe.sample_rate, sample_rate)):
             piece = piece[: out_frames - emitted]
             emitted += len(piece)

@@ -105,17 +105,16 @@ def laid_gap(pipe: ReveriePipeline, audio: Audio, plan: InpaintPlan, args: dict)
 def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
     audio, plan = call.args["audio"], call.plan
     first, last, crop, mask, lo, x0 = plan.first, plan.last, plan.crop, plan.mask, plan.lo, plan.x0
-    run.chroma_offset = lo / pipe.sample_rate
     with torch.inference_mode():
         scheduler, timesteps = run.schedule(plan.begin)
         if call.args["method"] == "trained":
-            cond = run.conditions(x0.shape[-1], context=x0, mask=mask)
+            cond = run.conditions(x0.shape[-1], context=x0, mask=mask, at=lo / pipe.sample_rate)
             x = run.noise(x0.shape)
             if plan.laid is not None:  # the session's own bars across the gap (groove.py)
                 x = pipe.denoiser.add_noise(plan.laid.mel, x, timesteps[0])
             x = run.denoise(x, scheduler, timesteps, cond)
         else:
-            x = run.repaint(x0, mask, scheduler, timesteps, run.conditions(x0.shape[-1]))
+            x = run.repaint(x0, mask, scheduler, timesteps, run.conditions(x0.shape[-1], at=lo / pipe.sample_rate))
         unknown = mask[0, 0] == 0
         if unknown.all():
             known_level = pipe.for_style(pipe.config.levels_db, run.style)
