@@ -27,38 +27,24 @@ import hashlib
 import inspect
 import json
 import operator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 import torch
 
-from . import ops
-from .audio import Audio, to_model_rate
-from .beat import hear
+from . import arguments, ops
+from .audio import Audio
 from .detail import Detail, measure
 from .drift import AudioAnchor, BandAnchor
 from .errors import ReverieError
-from .grid import Grid, key_index, parse_bpm
-from .groove import fine_period, on_beats, period
 from .mel import MelConfig, MelFrontend
-from .melody.compose import LoopedLine, melody_in_key
-from .melody.key import parse_key
-from .melody.notes import Melody
-from .mood import parse_mood
 from .operations import (
     DECLARED_DEFAULTS,
     INPAINT_SEAM_SECONDS,
     MAX_SECONDS,
-    SCHEDULER,
     STREAMING,
-    STYLE,
-    TIMESTEP,
-    Operation,
-    Param,
-    check_region,
-    generate_seconds,
     operation,
 )
 from .sampling import Callback, Denoiser, Run, Sampling
@@ -143,15 +129,15 @@ class PipelineConfig:
 class PreparedCall:
     """One operation with its arguments checked and its work planned; run it with `run` or `pipe.execute`.
 
-    `args` holds every argument of the operation, checked, with defaults filled in (None still means
-    "the model's setting" or "absent"); `plan` what planning derived from them (the operation's own
+    `args` holds every argument of the operation (arguments.ARGS), checked, with defaults filled in (None
+    still means "the model's setting" or "absent"); `plan` what planning derived from them (the operation's own
     plan type above); `windows` are the (context, new) frame counts of generate and
     continue, one denoising loop each.
     """
 
     pipe: "ReveriePipeline" = field(repr=False)
     op: str
-    args: dict = field(repr=False)
+    args: Any = field(repr=False)
     sampling: Sampling
     total_steps: int
     windows: tuple[Window, ...] = ()
@@ -248,8 +234,8 @@ class ReveriePipeline:
     def prepare(self, op: str, **kwargs) -> PreparedCall:
         """Check every argument of operation `op` and plan its work; nothing is computed yet."""
         spec = operation(op)
-        args = self._checked(spec, kwargs)
-        sampling = self._sampling(spec, args)
+        args = arguments.checked(self, spec, kwargs)
+        sampling = arguments.sampling_of(self, spec, args)
         plan, windows, total = ops.BY_NAME[spec.name].plan(self, args, sampling)
         return PreparedCall(self, spec.name, args, sampling, total, windows, plan)
 
@@ -315,122 +301,10 @@ class ReveriePipeline:
         """`audio` and `seconds` more of it; the input itself is kept bit-exact."""
         return self.run("continue", audio=audio, seconds=seconds, **params)
 
-    # --- arguments ----------------------------------------------------------
-    def _checked(self, spec: Operation, kwargs: dict) -> dict:
-        """Every input and parameter of `spec` (plus melody), checked against operations.py, defaults filled in.
-        None counts as left out. Unknown and missing arguments are the caller's bug, as in a Python call: TypeError."""
-        unknown = set(kwargs) - set(spec.inputs) - set(spec.names) - {"melody"}
-        missing = [name for name in spec.inputs + spec.required if name not in kwargs]
-        if unknown or missing:
-            wrong = [f"unexpected {name!r}" for name in sorted(unknown)] + [f"missing {name!r}" for name in missing]
-            raise TypeError(f"{spec.method}(): {', '.join(wrong)}")
-        if kwargs.get("scheduler") == "repaint":  # the pipeline's own sampler for method "repaint"
-            raise ReverieError(
-                f"scheduler 'repaint' goes with inpaint's method 'repaint'; allowed: {', '.join(SCHEDULER.choices)}",
-                field="scheduler",
-            )
-        spec.check_alternatives(kwargs)
-        args: dict[str, Any] = {name: kwargs[name].validate(name) for name in spec.inputs}
-        for param, value in zip(spec.params, spec.filled(kwargs).values()):
-            if param.name in _REGION:  # check_region tells the clip's length, which the declaration cannot
-                args[param.name] = value
-            else:  # None: absent, or the model's setting
-                args[param.name] = None if value is None else self._param(param).check(value)
-        args["melody"] = kwargs.get("melody")
-        if args["melody"] is not None and not hasattr(args["melody"], "chroma"):
-            raise ReverieError("melody must be a Melody (from a MIDI file or a hummed take)", field="melody")
-        return args
-
-    def _param(self, param: Param) -> Param:
-        """The declared parameter as this model allows it: styles and timesteps are the model's own."""
-        if param is STYLE:
-            return replace(STYLE, choices=self.styles)
-        return replace(TIMESTEP, high=len(self.alphas_cumprod) - 1) if param is TIMESTEP else param
-
-    def _sampling(self, spec: Operation, args: dict) -> Sampling:
-        c = self.config
-        sampler = c.sampler if args["scheduler"] is None else args["scheduler"]
-        mood = None if args["mood"] is None else parse_mood(args["mood"], self.styles)
-        if mood is not None and mood.moves and not spec.streams:
-            raise ReverieError(
-                f"a mood that moves over time is for {', '.join(STREAMING)}, made window by window; "
-                f"give {spec.name} one mood",
-                field="mood",
-            )
-        grid, key = self._grid_and_key(spec, args)
-        melody = args["melody"]
-        if melody is None and key is not None and not spec.inputs:
-            melody = self._line_in_key(args, key, grid, mood)
-        elif melody is not None and key is not None and not spec.inputs:
-            melody = melody.in_key(key)  # the key asked for wins over the melody's own
-        return Sampling(
-            grid=grid,
-            key=key_index(key),
-            mood=mood,
-            style=self.unet.null_style if args["style"] is None else self.styles.index(args["style"]),
-            melody=melody,
-            seed=args["seed"],
-            steps=c.steps if args["steps"] is None else args["steps"],
-            guidance=c.guidance if args["guidance"] is None else args["guidance"],
-            sampler="repaint" if args.get("method") == "repaint" else sampler,
-        )
-
-    def _line_in_key(self, args: dict, key, grid, mood) -> Melody | LoopedLine:
-        """A generate asked for a key with no melody follows a line in that key (melody/compose.py): the
-        key input alone does not steer the model, its melody input does."""
-        seconds = args["seconds"]
-        if args["bars"] is not None:
-            seconds = generate_seconds(None, bars=args["bars"], bpm=args["bpm"], beats_per_bar=args["beats_per_bar"])
-        if mood is not None:
-            style_at = lambda t: self.styles[int(np.argmax(mood.at(t)))]  # noqa: E731  the loudest voice of the mix
-        else:
-            style_at = lambda t: args["style"]  # noqa: E731
-        return melody_in_key(key, seconds, args["seed"], grid, style_at, loop=args["bars"] is not None)
-
-    def _grid_and_key(self, spec: Operation, args: dict):
-        """The grid and key to follow, checked against what this model was taught: generate's are the ones
-        asked for; an operation on audio keeps the session's, the caller's or heard from it (beat.py)."""
-        bpm, beats, key = args.get("bpm"), args.get("beats_per_bar"), args.get("key")
-        for name, value in (("beats_per_bar", beats), ("bars", args.get("bars"))):
-            if value is not None and bpm is None and not spec.inputs:
-                raise ReverieError(f"{name} needs a bpm: give the tempo its bars are counted in", field=name)
-        if (bpm is not None or key is not None) and not self.unet.config.grid:
-            asked = "bpm" if bpm is not None else "key"
-            raise ReverieError(
-                f"this model was trained without tempo and key, so {asked} cannot steer it; leave {asked} out, or "
-                "use one trained with them (`reverie train --grid`; the embedded default is)",
-                field=asked,
-            )
-        grid = None if bpm is None else parse_bpm(bpm, beats)
-        key = None if key is None else parse_key(key)
-        if not spec.inputs or not self.unet.config.grid:
-            return grid, key
-        return self._session_grid_and_key(spec, args, grid, key, beats)
-
-    def _session_grid_and_key(self, spec: Operation, args: dict, grid, key, beats):
-        """The grid and key heard from the part of the session the new audio joins (continue: its last
-        HEARD_SECONDS; inpaint: around the region; otherwise its start), where the caller did not give them."""
-        audio = args[spec.inputs[0]]
-        seconds = audio.frames / audio.sample_rate
-        if spec.name == "continue":
-            start = max(0.0, seconds - HEARD_SECONDS)
-        elif spec.name == "inpaint":
-            region = check_region(args["start"], args["end"], seconds, audio.sample_rate)[0] / audio.sample_rate
-            start = min(max(0.0, region - HEARD_SECONDS / 2), max(0.0, seconds - HEARD_SECONDS))
-        else:
-            start = 0.0
-        lo = int(start * audio.sample_rate)
-        heard = Audio(audio.samples[:, lo : lo + int(HEARD_SECONDS * audio.sample_rate)], audio.sample_rate)
-        mono = to_model_rate(heard, self.sample_rate)
-        found, heard_key = hear(self.frontend, mono, grid and grid.steady_bpm, beats, hear_key=key is None)
-        if found is not None:
-            found = Grid.steady(found.steady_bpm, found.beats_per_bar, start + found.downbeat)
-        return found, heard_key if key is None else key
-
-    def start_timestep(self, args: dict) -> int:
+    def start_timestep(self, args) -> int:
         """Where transform and interpolate start denoising: timestep, or strength 0-1 of the schedule."""
-        timestep = args["timestep"]
-        return self.timestep(args["strength"]) if timestep is None else timestep
+        timestep = args.timestep
+        return self.timestep(args.strength) if timestep is None else timestep
 
     def timestep(self, share: float) -> int:
         """The timestep `share` (0-1) of the way through the noise schedule: strength's, variation's."""
@@ -440,27 +314,6 @@ class ReveriePipeline:
     def windows(self, new_frames: int, context: int) -> tuple[Window, ...]:
         c = self.config
         return plan_windows(new_frames, context, c.window_frames, c.context_frames)
-
-    def heard_samples(self, rate: int) -> int:
-        """How much of the session period() hears (a window of frames), in samples at `rate`."""
-        return round(self.config.window_frames * self.config.mel.hop_length * rate / self.sample_rate)
-
-    def period_samples(self, session: np.ndarray, rate: int, lag: int, bpm) -> int:
-        """The period of `session` (channels, samples at `rate`) to the sample, near `lag` model frames
-        (groove.fine_period); on whole beats of the caller's `bpm` where given and it fits (groove.on_beats)."""
-        frame = self.config.mel.hop_length * rate / self.sample_rate
-        period = fine_period(session.mean(axis=0), rate, round(lag * frame), search=round(1.5 * frame))
-        return period if bpm is None else on_beats(period, rate, parse_bpm(bpm).steady_bpm)
-
-    def groove_lag(self, args: dict, known: torch.Tensor, grid: Grid | None) -> int | None:
-        """The period (frames) new audio repeats `known` at (groove.py), or None where it has none."""
-        return period(known[..., -self.config.window_frames :], self.config.mel.frame_rate, self.bar_frames(grid))
-
-    def bar_frames(self, grid: Grid | None) -> float | None:
-        """The session's bar in model frames, where its tempo is known (heard or the caller's)."""
-        if grid is None or grid.steady_bpm is None:
-            return None
-        return grid.beats_per_bar * 60.0 / grid.steady_bpm * self.config.mel.frame_rate
 
     def decode_windows(
         self, run: Run, windows, frame0: int, context_mel, known_audio, layout: Layout | None = None, origin=0.0

@@ -78,3 +78,18 @@ def test_every_declared_operation_has_its_own_module_with_a_plan_and_a_run():
     for name, module in ops.BY_NAME.items():
         assert module.__name__ == f"reverie.models.ops.{OPERATIONS[name].method}"
         assert callable(module.plan) and callable(module.run)
+
+
+def test_a_prepared_calls_arguments_are_its_declared_ones_in_a_frozen_dataclass(pipe):
+    import dataclasses
+
+    from conftest import tone
+
+    for name, inputs in (("transform", {"audio": tone(1.0, 22050)}), ("generate", {"seconds": 1.0})):
+        call = pipe.prepare(name, **inputs, seed=2)
+        spec = OPERATIONS[name]
+        assert [f.name for f in dataclasses.fields(call.args)] == [*spec.inputs, *spec.names, "melody"]
+        assert call.args.seed == 2 and call.args.steps is None and call.args.melody is None
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            call.args.seed = 3
+    assert call.args.sample_rate == 44100 and type(call.args).__name__ == "GenerateArgs"

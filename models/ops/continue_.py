@@ -26,10 +26,13 @@ from .session import (
     Laid,
     Session,
     finished,
+    groove_lag,
+    heard_samples,
     joined_after,
     loudness_held,
     nearby,
     peaks_held,
+    period_samples,
 )
 
 if TYPE_CHECKING:
@@ -51,42 +54,42 @@ class ContinuePlan:
     laid: Laid | None = None
 
 
-def plan(pipe: ReveriePipeline, args: dict, sampling: Sampling):
-    mono = to_model_rate(args["audio"], pipe.sample_rate)
+def plan(pipe: ReveriePipeline, args, sampling: Sampling):
+    mono = to_model_rate(args.audio, pipe.sample_rate)
     # The input's last frame hangs over its end; the context is the whole frames before it.
     last_frame = pipe.frontend.frames_for(len(mono)) - 1
     context = min(pipe.config.context_frames, last_frame)
-    windows = pipe.windows(pipe.frontend.frames_for(math.ceil(args["seconds"] * pipe.sample_rate)) + 2, context)
+    windows = pipe.windows(pipe.frontend.frames_for(math.ceil(args.seconds * pipe.sample_rate)) + 2, context)
     with torch.inference_mode():
         mel = pipe.frontend.encode(torch.from_numpy(mono))[None]
     plan = ContinuePlan(mono, mel, last_frame)
-    if args["variation"] < 1:
+    if args.variation < 1:
         # What is laid out starts on a frame at or before the first window's, where both rate grids
         # meet: the input before it is neither denoised nor retouched.
-        hop, rate = pipe.config.mel.hop_length, args["audio"].sample_rate
+        hop, rate = pipe.config.mel.hop_length, args.audio.sample_rate
         grid = pipe.sample_rate // math.gcd(pipe.sample_rate, rate)
         step = grid // math.gcd(grid, hop)
         laid_from = (last_frame - windows[0][0]) // step * step
-        lag = pipe.groove_lag(args, mel[..., :last_frame], sampling.grid)
+        lag = groove_lag(pipe, args, mel[..., :last_frame], sampling.grid)
         laid = laid_after(pipe, args, lag, laid_from)
         if laid is not None:
-            plan = replace(plan, begin=pipe.timestep(args["variation"]), laid=laid)
+            plan = replace(plan, begin=pipe.timestep(args.variation), laid=laid)
     return plan, windows, len(windows) * pipe.denoiser.steps(sampling, plan.begin)
 
 
-def laid_after(pipe: ReveriePipeline, args: dict, lag: int | None, from_frame: int) -> Laid | None:
+def laid_after(pipe: ReveriePipeline, args, lag: int | None, from_frame: int) -> Laid | None:
     """The caller's audio from model frame `from_frame` on, followed by `seconds` and a little more of
     its last period looped (groove.py), the period found near `lag` frames; with no period, of grains
     of its own sound (texture.py). None where the session is too short for a grain."""
-    audio, hop, rate = args["audio"], pipe.config.mel.hop_length, args["audio"].sample_rate
-    frames = round(args["seconds"] * rate) + pipe.config.mel.n_fft * rate // pipe.sample_rate
+    audio, hop, rate = args.audio, pipe.config.mel.hop_length, args.audio.sample_rate
+    frames = round(args.seconds * rate) + pipe.config.mel.n_fft * rate // pipe.sample_rate
     if lag is None:
         recent = nearby(audio, audio.frames, audio.frames)[0]
-        new = grains([recent], recent, frames, rate, np.random.default_rng(args["seed"]))
+        new = grains([recent], recent, frames, rate, np.random.default_rng(args.seed))
         if new is None:
             return None
     else:
-        period = pipe.period_samples(audio.samples[:, -pipe.heard_samples(rate) :], rate, lag, args["bpm"])
+        period = period_samples(pipe, audio.samples[:, -heard_samples(pipe, rate) :], rate, lag, args.bpm)
         new = loop_after(audio.samples, period, frames, round(INPAINT_SEAM_SECONDS * rate))
     offset = from_frame * hop * rate // pipe.sample_rate
     laid = np.concatenate([audio.samples[:, offset:], new], axis=1)
@@ -96,7 +99,7 @@ def laid_after(pipe: ReveriePipeline, args: dict, lag: int | None, from_frame: i
 
 
 def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
-    audio, plan = call.args["audio"], call.plan
+    audio, plan = call.args.audio, call.plan
     mono, last_frame = plan.mono, plan.last_frame
     hop = pipe.config.mel.hop_length
     frame0 = last_frame - call.windows[0][0]
@@ -119,7 +122,7 @@ def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
         )
         pieces += list(resampled(iter(model_audio), resampler))
     seam = audio.frames - aligned // resampler.block_in * resampler.block_out
-    frames = round(call.args["seconds"] * audio.sample_rate)
+    frames = round(call.args.seconds * audio.sample_rate)
     tail = audio.samples[:, max(0, audio.frames - seam) :]  # the input under the model's context audio
     rate = audio.sample_rate
     if layout is None:
@@ -130,7 +133,7 @@ def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
         after = fit_frames(torch.cat([mel[..., start:last_frame], *layout.made], dim=-1), before.shape[-1])[0]
         length = (before.shape[-1] - 1) * hop  # as many frames as `before`
         resynth = fit_length(np.concatenate([mono[start * hop : frame0 * hop], *model_audio]), length)
-        changed = retouch(Audio(laid, rate), before, after, resynth, pipe.frontend, call.args["variation"])
+        changed = retouch(Audio(laid, rate), before, after, resynth, pipe.frontend, call.args.variation)
         known = audio.frames - start * hop * rate // pipe.sample_rate  # the input's samples in `laid`
         new = joined_after(changed.samples[:, known : known + frames], tail, rate)
     session = Session(rate, (nearby(audio, audio.frames, audio.frames)[0],), (audio.samples,))

@@ -28,11 +28,14 @@ from .session import (
     Laid,
     Session,
     balance_held,
+    bar_frames,
     erode,
     finished,
+    heard_samples,
     loudness_held,
     nearby,
     peaks_held,
+    period_samples,
 )
 
 if TYPE_CHECKING:
@@ -59,22 +62,22 @@ class InpaintPlan:
     laid: Laid | None = None
 
 
-def plan(pipe: ReveriePipeline, args: dict, sampling: Sampling):
-    audio = args["audio"]
-    first, last = check_region(args["start"], args["end"], audio.seconds, audio.sample_rate)
+def plan(pipe: ReveriePipeline, args, sampling: Sampling):
+    audio = args.audio
+    first, last = check_region(args.start, args.end, audio.seconds, audio.sample_rate)
     crop, mask, lo = crop_around(pipe, audio, first, last)
     with torch.inference_mode():
         x0 = pipe.frontend.encode(torch.from_numpy(crop))[None]
     plan = InpaintPlan(first, last, crop, lo, mask, x0)
-    if args["method"] == "trained" and args["variation"] < 1:
-        repeat = gap_repeat(x0, mask[0, 0] == 0, pipe.config.mel.frame_rate, pipe.bar_frames(sampling.grid))
+    if args.method == "trained" and args.variation < 1:
+        repeat = gap_repeat(x0, mask[0, 0] == 0, pipe.config.mel.frame_rate, bar_frames(pipe, sampling.grid))
         laid = laid_gap(pipe, audio, replace(plan, repeat=repeat), args)
         if laid is not None:
-            plan = replace(plan, repeat=repeat, begin=pipe.timestep(args["variation"]), laid=laid)
+            plan = replace(plan, repeat=repeat, begin=pipe.timestep(args.variation), laid=laid)
     return plan, (), pipe.denoiser.steps(sampling, plan.begin)
 
 
-def laid_gap(pipe: ReveriePipeline, audio: Audio, plan: InpaintPlan, args: dict) -> Laid | None:
+def laid_gap(pipe: ReveriePipeline, audio: Audio, plan: InpaintPlan, args) -> Laid | None:
     """The caller's audio with the region filled from its own stretch a whole number of periods away
     whose surroundings match the region's (groove.best_copy), else looped in from the side that
     repeats (groove.py); with no period either side, grains of the sound around it (texture.py); None
@@ -83,14 +86,14 @@ def laid_gap(pipe: ReveriePipeline, audio: Audio, plan: InpaintPlan, args: dict)
     laid = audio.samples.copy()
     if plan.repeat is None:
         around = nearby(audio, first, last)
-        new = grains(around, around[0], last - first, rate, np.random.default_rng(args["seed"]))
+        new = grains(around, around[0], last - first, rate, np.random.default_rng(args.seed))
         if new is None:
             return None
         laid[:, first:last] = new
     else:
-        span = pipe.heard_samples(rate)
+        span = heard_samples(pipe, rate)
         side = audio.samples[:, :first][:, -span:] if plan.repeat.forward else audio.samples[:, last:][:, :span]
-        lag = pipe.period_samples(side, rate, plan.repeat.lag, args["bpm"])
+        lag = period_samples(pipe, side, rate, plan.repeat.lag, args.bpm)
         offset = best_copy(audio.samples, first, last, lag, rate)
         if offset is None:  # no whole stretch a number of periods away: the side looped into the gap
             laid = plan.repeat.laid_audio(audio.samples, first, last, lag, round(INPAINT_SEAM_SECONDS * rate))
@@ -103,11 +106,11 @@ def laid_gap(pipe: ReveriePipeline, audio: Audio, plan: InpaintPlan, args: dict)
 
 
 def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
-    audio, plan = call.args["audio"], call.plan
+    audio, plan = call.args.audio, call.plan
     first, last, crop, mask, lo, x0 = plan.first, plan.last, plan.crop, plan.mask, plan.lo, plan.x0
     with torch.inference_mode():
         scheduler, timesteps = run.schedule(plan.begin)
-        if call.args["method"] == "trained":
+        if call.args.method == "trained":
             cond = run.conditions(x0.shape[-1], context=x0, mask=mask, at=lo / pipe.sample_rate)
             x = run.noise(x0.shape)
             if plan.laid is not None:  # the session's own bars across the gap (groove.py)
@@ -134,7 +137,7 @@ def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
         region = finished_region(pipe, audio, filled, offset, first, last, around)
     else:  # the model's change as a gain on the looped session itself: its hits, image and air (touch.py)
         laid = Audio(plan.laid.audio[:, offset:end], audio.sample_rate)
-        changed = retouch(laid, plan.laid.mel[0], x[0], filled, pipe.frontend, call.args["variation"])
+        changed = retouch(laid, plan.laid.mel[0], x[0], filled, pipe.frontend, call.args.variation)
         region = fit_length(changed.samples[:, first - offset :], last - first)
     region = finished(region, Session(audio.sample_rate, tuple(around), (audio.samples,)), FINISH)
     return spliced(audio, region, first, last)

@@ -27,13 +27,13 @@ if TYPE_CHECKING:
 FINISH = (loudness_held, peaks_held)
 
 
-def plan(pipe: ReveriePipeline, args: dict, sampling: Sampling):
+def plan(pipe: ReveriePipeline, args, sampling: Sampling):
     start = pipe.start_timestep(args)
     return FromTimestep(start), (), pipe.denoiser.steps(sampling, start) if start > 0 else 0
 
 
 def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
-    a, b, ratio, start = call.args["a"], call.args["b"], call.args["ratio"], call.plan.timestep
+    a, b, ratio, start = call.args.a, call.args.b, call.args.ratio, call.plan.timestep
     b_samples = resample(b.samples, b.sample_rate, a.sample_rate).mean(axis=0)
     b_samples = np.resize(b_samples, a.frames)[None, :].repeat(a.channels, 0)
     if start == 0:
@@ -47,7 +47,7 @@ def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
         reference = (1 - ratio) * pipe.frontend.level_db(xa) + ratio * pipe.frontend.level_db(xb)
         xa = pipe.denoiser.add_noise(xa, run.noise(xa.shape), timesteps[0])
         xb = pipe.denoiser.add_noise(xb, run.noise(xb.shape), timesteps[0])
-        x = slerp(xa, xb, ratio) if call.args["mix"] == "slerp" else xa * (1 - ratio) + xb * ratio
+        x = slerp(xa, xb, ratio) if call.args.mix == "slerp" else xa * (1 - ratio) + xb * ratio
         x = pipe.leveled(run.denoise(x, scheduler, timesteps, run.conditions(x.shape[-1])), reference)
         out = pipe.frontend.decode(x[0], len(mono_a), run.generator)
     mid = fit_length(resample(out.numpy()[None, :], pipe.sample_rate, a.sample_rate)[0], a.frames)

@@ -9,17 +9,22 @@ Every stage of a finishing chain is a `(samples, session) -> samples` function, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 import torch
 
 from ..audio import Audio, limit_peaks
 from ..drift import balance_db, hold_balance
+from ..grid import Grid, parse_bpm
+from ..groove import fine_period, on_beats, period
 from ..headroom import ceiling_of, hold_under
 from ..operations import INPAINT_SEAM_SECONDS
 from ..stream import fade_curve
 from ..true_peak import true_peak
+
+if TYPE_CHECKING:
+    from ..pipeline import ReveriePipeline
 
 FILL_DB = 1.0  # how far an inpainted band may stray from the session around it
 # The session new audio is measured against: a continuation is held no louder than this much of the input
@@ -123,3 +128,31 @@ def finished(new: np.ndarray, session: Session, chain: tuple[Stage, ...]) -> np.
     for stage in chain:
         new = stage(new, session)
     return new
+
+
+# --- hearing the session: its bar and the period new audio repeats it at ---------------------------
+
+
+def heard_samples(pipe: ReveriePipeline, rate: int) -> int:
+    """How much of the session period() hears (a window of frames), in samples at `rate`."""
+    return round(pipe.config.window_frames * pipe.config.mel.hop_length * rate / pipe.sample_rate)
+
+
+def period_samples(pipe: ReveriePipeline, session: np.ndarray, rate: int, lag: int, bpm) -> int:
+    """The period of `session` (channels, samples at `rate`) to the sample, near `lag` model frames
+    (groove.fine_period); on whole beats of the caller's `bpm` where given and it fits (groove.on_beats)."""
+    frame = pipe.config.mel.hop_length * rate / pipe.sample_rate
+    period = fine_period(session.mean(axis=0), rate, round(lag * frame), search=round(1.5 * frame))
+    return period if bpm is None else on_beats(period, rate, parse_bpm(bpm).steady_bpm)
+
+
+def groove_lag(pipe: ReveriePipeline, args, known: torch.Tensor, grid: Grid | None) -> int | None:
+    """The period (frames) new audio repeats `known` at (groove.py), or None where it has none."""
+    return period(known[..., -pipe.config.window_frames :], pipe.config.mel.frame_rate, bar_frames(pipe, grid))
+
+
+def bar_frames(pipe: ReveriePipeline, grid: Grid | None) -> float | None:
+    """The session's bar in model frames, where its tempo is known (heard or the caller's)."""
+    if grid is None or grid.steady_bpm is None:
+        return None
+    return grid.beats_per_bar * 60.0 / grid.steady_bpm * pipe.config.mel.frame_rate

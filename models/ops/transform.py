@@ -35,14 +35,14 @@ class FromTimestep:
     timestep: int
 
 
-def plan(pipe: ReveriePipeline, args: dict, sampling: Sampling):
+def plan(pipe: ReveriePipeline, args, sampling: Sampling):
     start = pipe.start_timestep(args)
     loop = pipe.denoiser.steps(sampling, start) if start > 0 else 0
-    return FromTimestep(start), (), loop * 2 if args["inversion"] else loop
+    return FromTimestep(start), (), loop * 2 if args.inversion else loop
 
 
 def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
-    audio, start = call.args["audio"], call.plan.timestep
+    audio, start = call.args.audio, call.plan.timestep
     if start == 0:
         return Audio(audio.samples.copy(), audio.sample_rate)
     mono = to_model_rate(audio, pipe.sample_rate)
@@ -50,7 +50,7 @@ def run(pipe: ReveriePipeline, call: PreparedCall, run: Run) -> Audio:
         x0 = pipe.frontend.encode(torch.from_numpy(mono))[None]
         cond = run.conditions(x0.shape[-1])
         scheduler, timesteps = run.schedule(start)
-        if call.args["inversion"]:
+        if call.args.inversion:
             x = run.invert(x0, timesteps, cond)
         else:
             x = pipe.denoiser.add_noise(x0, run.noise(x0.shape), timesteps[0])
