@@ -40,10 +40,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.listening import hf_share_db, side_to_mid_db  # noqa: E402
 from bench.quality import Report, entry_point, log, write_json  # noqa: E402
 from reverie.models.audio import Audio, fit_length, resample  # noqa: E402
 from reverie.models.corpus import real  # noqa: E402
-from reverie.models.detail import hf_share_db, measure, side_to_mid_db  # noqa: E402
+from reverie.models.detail import measure  # noqa: E402
 from reverie.models.errors import ReverieError  # noqa: E402
 
 TARGETS = {"light_touch": 4.0, "fit_db": 4.0, "generate_side_db": -25.0, "generate_hf_db": -55.0, "vocoder": 4.5}

@@ -19,7 +19,7 @@ The measures, on the mono mix at the clip's rate (a 10 ms hop; figures are new a
 - onset rate: onsets per second, ratio;
 - transient crest: the onset envelope's 99th percentile over its mean, ratio (1: hits as sharp);
 - loudest 50 ms: dB over the surroundings' loudest 50 ms (models/headroom.py);
-- share above 11.5 kHz: dB difference (detail.hf_share_db, on frames clear of every cut);
+- share above 11.5 kHz: dB difference (bench/listening.py's hf_share_db, on frames clear of every cut);
 - chroma: cosine of the mean 12-bin chroma (1: the same pitch classes);
 - from loop: how far the new audio is from the audio before it simply looped at its own period (mean
   |dB| over 40 bands, every 10 ms): 0 is a plain loop; the natural figure is how far the music itself
@@ -47,10 +47,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.listening import hf_share_db  # noqa: E402
 from bench.quality import entry_point, log, write_json  # noqa: E402
 from reverie.models.audio import Audio  # noqa: E402
 from reverie.models.corpus import real  # noqa: E402
-from reverie.models.detail import hf_share_db  # noqa: E402
 from reverie.models.errors import ReverieError  # noqa: E402
 from reverie.models.headroom import loudest_db  # noqa: E402
 

@@ -1,5 +1,11 @@
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+# The benches' measures (bench/listening.py, bench/controls.py) are the tests' listener too.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reverie.models.audio import Audio
 

@@ -275,7 +275,7 @@ def test_cli_errors_are_one_line(tmp_path):
 
 def test_parts_sit_apart_in_a_stereo_field(corpora):
     """Placed parts and a stereo room: every clip is stereo, none is mono, none is wider than its middle."""
-    from reverie.models.detail import side_to_mid_db
+    from bench.listening import side_to_mid_db
 
     ratios = []
     for r in manifest(corpora / "a"):
@@ -357,8 +357,8 @@ def test_all_real_clips_are_every_whole_stretch_end_to_end(tmp_path):
 
 
 def test_an_lmms_project_renders_to_a_stereo_mix_that_joins_train_without_a_label(tmp_path):
+    from bench.listening import hf_share_db, side_to_mid_db
     from reverie.models.corpus import lmms, real
-    from reverie.models.detail import hf_share_db, side_to_mid_db
     from reverie.models.errors import ReverieError
 
     if not lmms.installed():

@@ -11,9 +11,10 @@ import pytest
 import torch
 from conftest import tone
 
+from bench.listening import hf_share_db, side_to_mid_db
 from reverie.models.audio import Audio, PeakLimiter, limit_peaks, resample
 from reverie.models.corpus import real
-from reverie.models.detail import CROSSOVER_HZ, hf_share_db, measure, side_to_mid_db
+from reverie.models.detail import CROSSOVER_HZ, measure
 from reverie.models.spectrum import Spectrum
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import held_out_mid
 
-from reverie.models.detail import hf_share_db
+from bench.listening import hf_share_db
 from reverie.models.drift import AIR_FROM_HZ, BAND_EDGES, STYLE_AIR_DB, BandAnchor, band_shares_db
 from reverie.models.mel import MelConfig, MelFrontend
 from reverie.models.pipeline import ReveriePipeline
