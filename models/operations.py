@@ -6,22 +6,31 @@ bridge validates wire parameters against it, the pedalboard `Remote` and the
 preset schema take their operation names from it, and docs/protocol.md's
 parameter tables are generated from it (`markdown_table`). It imports only the
 standard library, so a face that only validates never loads torch.
+
+The types it declares with (`Param`, `Operation`, the wire types) are in
+operation_types.py, `check_region` in region.py and `markdown_table` in
+param_table.py; every one of them is importable from here too.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ReverieError
-
-# Wire types, named as in JSON (docs/protocol.md).
-NUMBER, INTEGER, STRING, BOOLEAN = "number", "integer", "string", "boolean"
-# A tempo: a bpm as a number (96) or text ("96"), or text of seconds:bpm entries ("0:84; 1200:60"); the
-# pipeline takes its text form (grid.tempo_text).
-TEMPO = "tempo"
+from .operation_types import AS_INPUT as AS_INPUT
+from .operation_types import (
+    ASKED,
+    BOOLEAN,
+    EXTENDED,
+    INTEGER,
+    NUMBER,
+    STRING,
+    TEMPO,
+    Operation,
+    Param,
+)
+from .param_table import markdown_table as markdown_table
+from .region import check_region as check_region
 
 # The longest audio one call may make (the bridge and the renderer set their own, lower limits).
 MAX_SECONDS = 4 * 3600
@@ -33,153 +42,6 @@ MAX_CHANNELS = 64
 INT64 = 2**63 - 1
 # The training noise schedule's length (schedulers.py): a timestep runs from 0 to NOISE_TIMESTEPS - 1.
 NOISE_TIMESTEPS = 1000
-# What an operation's result lasts (Operation.length): as many seconds as asked, as long as its main input,
-# or its main input and `seconds` more.
-ASKED, AS_INPUT, EXTENDED = "asked", "input", "input + seconds"
-
-
-@dataclass(frozen=True)
-class Param:
-    """One parameter of an operation. `default` None means "the model's setting" unless `default_text`
-    says what leaving it out means instead (the docs and `--help` show that text)."""
-
-    name: str
-    type: str
-    help: str
-    default: Any = None
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] | None = None
-    required: bool = False
-    # Only these values may stand for "open" ends: low is exclusive (seconds must be above 0).
-    low_exclusive: bool = False
-    default_text: str | None = None
-    # Another parameter that says the same thing another way: given, it replaces this one's default.
-    replaced_by: str | None = None
-    # A tempo that may not move (a session's): one bpm.
-    steady: bool = False
-
-    def check(self, value: Any) -> Any:
-        """The value as the pipeline uses it, or a ReverieError naming what is allowed."""
-        if self.type == BOOLEAN:
-            if not isinstance(value, bool):
-                raise ReverieError(f"{self.name} must be true or false, got {value!r}", field=self.name)
-            return value
-        if self.type == STRING:
-            return self._check_choice(value)
-        if self.type == TEMPO:
-            from .grid import parse_bpm, tempo_text  # numpy, not torch: a face that only validates stays light
-
-            if self.steady and parse_bpm(value).steady_bpm is None:
-                raise ReverieError(
-                    f'{self.name} {value!r} moves; a session\'s tempo is one bpm, such as "96"', field=self.name
-                )
-            return tempo_text(value)
-        value = _integer(value, self.name) if self.type == INTEGER else _number(value, self.name)
-        return self._check_range(value)
-
-    def _check_choice(self, value: Any) -> str:
-        if self.choices is not None and (not isinstance(value, str) or value not in self.choices):
-            raise ReverieError(f"unknown {self.name} {value!r}; allowed: {', '.join(self.choices)}", field=self.name)
-        if not isinstance(value, str):
-            raise ReverieError(f"{self.name} must be a string, got {value!r}", field=self.name)
-        return value
-
-    def _check_range(self, value):
-        low_ok = self.low is None or (value > self.low if self.low_exclusive else value >= self.low)
-        if low_ok and (self.high is None or value <= self.high):
-            return value
-        raise ReverieError(f"{self.name} must be {self.allowed}, got {_show(value)}", field=self.name)
-
-    @property
-    def allowed(self) -> str:
-        """What may be given, in words, for messages and the docs."""
-        if self.choices is not None:
-            return "one of " + ", ".join(self.choices)
-        if self.type == BOOLEAN:
-            return "true or false"
-        low, high = _show(self.low), _show(self.high)
-        if self.low is not None and self.high is not None:
-            return f"above {low} and at most {high}" if self.low_exclusive else f"between {low} and {high}"
-        if self.low is not None:
-            return f"{'above' if self.low_exclusive else 'at least'} {low}"
-        words = {NUMBER: "a finite number", INTEGER: "a whole number", STRING: "a string"}
-        bpm = 'a bpm (a number, or text such as "96")'
-        return words.get(self.type, bpm if self.steady else f"{bpm}, or seconds:bpm entries")
-
-
-@dataclass(frozen=True)
-class Operation:
-    """A pipeline operation: its audio inputs, its parameters and what its result lasts. Every operation
-    may follow a melody (MIDI or a hummed take), given as a `Melody` object, or on the wire and the CLI as a
-    file plus `TRACK`. Faces ask it what they need (`main_input`, `edits`, `length`, `filled`) rather
-    than comparing names."""
-
-    name: str
-    help: str
-    inputs: tuple[str, ...]
-    params: tuple[Param, ...]
-    length: str = AS_INPUT
-    # Whether its result can be made chunk by chunk, memory constant in its length (pipeline.stream).
-    streams: bool = False
-    method: str = field(default="", compare=False)
-
-    def __post_init__(self) -> None:
-        # `continue` is a Python keyword: its method is `continue_`.
-        object.__setattr__(self, "method", self.name + "_" if self.name == "continue" else self.name)
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.params)
-
-    def param(self, name: str) -> Param:
-        for p in self.params:
-            if p.name == name:
-                return p
-        raise KeyError(name)
-
-    @property
-    def required(self) -> tuple[str, ...]:
-        return tuple(p.name for p in self.params if p.required)
-
-    @property
-    def main_input(self) -> str | None:
-        """The input whose rate, channels and length the result follows; None for new audio."""
-        return self.inputs[0] if self.inputs else None
-
-    @property
-    def edits(self) -> bool:
-        """Whether it moves whole inputs a chosen distance (strength, or its timestep)."""
-        return STRENGTH in self.params
-
-    def filled(self, given: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Every parameter: the value given (None counts as left out), else its default (`defaults`, such as
-        a model's own steps, before the declared ones). A given `replaced_by` parameter sets the default
-        aside (a timestep replaces strength)."""
-        defaults = defaults or {}
-        return {
-            p.name: given[p.name] if given.get(p.name) is not None else self._default(p, given, defaults)
-            for p in self.params
-        }
-
-    def check_alternatives(self, given: dict[str, Any], spell=str) -> None:
-        """A parameter and the one that replaces it say the same thing two ways: at most one may be given.
-        `spell` names a parameter as the face shows it (the CLI: `--timestep`)."""
-        for p in self.params:
-            if p.replaced_by is not None and given.get(p.name) is not None and given.get(p.replaced_by) is not None:
-                raise ReverieError(f"give {spell(p.name)} or {spell(p.replaced_by)}, not both", field=p.replaced_by)
-
-    def _default(self, p: Param, given: dict[str, Any], defaults: dict[str, Any]) -> Any:
-        if p.replaced_by is not None and given.get(p.replaced_by) is not None:
-            return None
-        return defaults.get(p.name, p.default)
-
-    def result_seconds(self, main_seconds: float | None, seconds: float | None) -> float:
-        """How long the result lasts, from the main input's length and the seconds asked for."""
-        if self.length == ASKED:
-            return seconds
-        return main_seconds + seconds if self.length == EXTENDED else main_seconds
-
 
 # --- the parameters ------------------------------------------------------------
 
@@ -460,72 +322,3 @@ def generate_seconds(
         return seconds
     length = melody.length if melody is not None else None
     return length if length else DEFAULT_GENERATE_SECONDS
-
-
-def check_region(start: Any, end: Any, seconds: float, sample_rate: int) -> tuple[int, int]:
-    """[start, end) in seconds of a clip -> sample indices, inside the clip and at least one sample long."""
-    start, end = _number(start, "start"), _number(end, "end")
-    if not 0 <= start < seconds:
-        raise ReverieError(
-            f"start must be between 0 and {seconds:.3f} s (the clip's length), got {start:g}", field="start"
-        )
-    if not start < end <= seconds:
-        raise ReverieError(
-            f"end must be after start ({start:g} s) and at most {seconds:.3f} s (the clip's length), got {end:g}",
-            field="end",
-        )
-    # The region holds the samples whose time t = index / rate has start <= t < end: never one before start.
-    first, last = _sample_at_or_after(start, sample_rate), _sample_at_or_after(end, sample_rate)
-    if last <= first:
-        raise ReverieError(f"region {start:g}-{end:g} s holds no sample at {sample_rate} Hz", field="end")
-    return first, last
-
-
-def _sample_at_or_after(seconds: float, sample_rate: int) -> int:
-    """The first sample index whose time is at or after `seconds`. A time within a millionth of a
-    sample of a sample's own time is that sample (1.0 s at 48 kHz is 48000, despite float rounding)."""
-    position = seconds * sample_rate
-    nearest = round(position)
-    return nearest if abs(position - nearest) < 1e-6 else math.ceil(position)
-
-
-def markdown_table(op: Operation | tuple[Param, ...]) -> str:
-    """The parameter table docs/protocol.md shows for `op`, or for loose params such as (TRACK,)
-    (a test keeps the document equal to it)."""
-    rows = ["| parameter | type | allowed | default | meaning |", "|---|---|---|---|---|"]
-    for p in op.params if isinstance(op, Operation) else op:
-        rows.append(f"| `{p.name}` | {p.type} | {p.allowed} | {_default_words(p)} | {p.help} |")
-    return "\n".join(rows)
-
-
-def _default_words(p: Param) -> str:
-    if p.required:
-        return "required"
-    if p.default is not None:
-        return _json(p.default)
-    return p.default_text or "the model's"
-
-
-def _json(value: Any) -> str:
-    return ("true" if value else "false") if isinstance(value, bool) else f"`{value!r}`".replace("'", '"')
-
-
-def _show(value) -> str:
-    return str(value) if value is None or isinstance(value, int) else f"{value:g}"
-
-
-def _number(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ReverieError(f"{name} must be a number, got {value!r}", field=name)
-    value = float(value)
-    if not math.isfinite(value):
-        raise ReverieError(f"{name} must be a finite number, got {value}", field=name)
-    return value
-
-
-def _integer(value: Any, name: str) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ReverieError(f"{name} must be a whole number, got {value!r}", field=name)
-    return int(value)
