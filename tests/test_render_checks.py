@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from render_presets import ASSETS, RATE, only_error, preset_text, write
 
 from reverie.cli.render import main
-from reverie.render import effects
+from reverie.render import external_effects
 from reverie.render import preset as P
 
 BASE = preset_text({"name": "checks", "sample_rate": RATE, "seconds": 3}, {"name": "pad"})
@@ -46,8 +46,8 @@ class Plugin:
 @pytest.fixture
 def mverb(tmp_path, monkeypatch):
     (tmp_path / "plugins" / "MVerb.vst3").mkdir(parents=True)  # a VST3 is a bundle folder
-    monkeypatch.setattr(effects, "plugin_names", lambda path: ["MVerb"], raising=False)
-    monkeypatch.setattr(effects, "_load_external", lambda spec: Plugin() if not spec.params else 1 / 0)
+    monkeypatch.setattr(external_effects, "plugin_names", lambda path: ["MVerb"], raising=False)
+    monkeypatch.setattr(external_effects, "load_external", lambda spec: Plugin() if not spec.params else 1 / 0)
     return tmp_path
 
 
