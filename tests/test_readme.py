@@ -68,3 +68,9 @@ def test_the_render_example_is_a_real_command_and_the_front_door_is_short():
         flags = {f for p in main.params for f in getattr(p, "opts", [])}
         assert {w for w in shlex.split(line) if w.startswith("-")} <= flags, line
     assert len(README.splitlines()) <= 160
+
+
+def test_the_architecture_is_a_design_document_of_at_most_300_lines():
+    # Measurements and their history live in docs/model.md's log; architecture.md says how the parts fit.
+    architecture = (ROOT / "docs" / "architecture.md").read_text()
+    assert len(architecture.splitlines()) <= 300
