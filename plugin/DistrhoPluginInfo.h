@@ -8,7 +8,10 @@
 #define DISTRHO_PLUGIN_CLAP_ID "org.reverie.plugin"
 
 
-#define DISTRHO_PLUGIN_HAS_UI          0
+#define DISTRHO_PLUGIN_HAS_UI          1
+#define DISTRHO_UI_USE_NANOVG          1
+#define DISTRHO_UI_USER_RESIZABLE      0
+#define DISTRHO_PLUGIN_WANT_DIRECT_ACCESS 1
 #define DISTRHO_PLUGIN_IS_RT_SAFE      0
 #define DISTRHO_PLUGIN_NUM_INPUTS      2
 #define DISTRHO_PLUGIN_NUM_OUTPUTS     2

@@ -14,6 +14,7 @@
 #include "DistrhoPlugin.hpp"
 
 #include "Bridge.hpp"
+#include "ReverieShared.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -34,39 +35,11 @@
 START_NAMESPACE_DISTRHO
 
 using json = nlohmann::json;
+using namespace reverie;
 
 namespace {
 
-enum Params : uint32_t {
-    kMode = 0,
-    kOperation,
-    kStrength,
-    kSeed,
-    kVariation,
-    kStyle,
-    kStart,
-    kEnd,
-    kSeconds,
-    kRatio,
-    kSteps,
-    kRender,
-    kCancel,
-    kWait,
-    kState,     // output
-    kProgress,  // output
-    kParamCount
-};
-
-enum Mode { kBypass = 0, kCapture = 1, kPlay = 2 };
-enum Op { kTransform = 0, kInpaint = 1, kContinue = 2, kInterpolate = 3 };
-enum Wait { kWaitAuto = 0, kWaitAlways = 1, kWaitNever = 2 };
-enum RunState { kIdle = 0, kCapturing = 1, kRendering = 2, kReady = 3, kError = 4 };
 enum StateKeys : uint32_t { kStateServer = 0, kStateStatus, kStateTake, kStateCount };
-
-const char* const kOps[] = {"transform", "inpaint", "continue", "interpolate"};
-// The default model's styles (docs/protocol.md: `info.styles`); "none" sends no style.
-const char* const kStyles[] = {"none", "sleep", "calm", "happy", "sad", "tense"};
-constexpr int kStyleCount = 6;
 
 constexpr double kMaxCaptureSeconds = 120.0;  // the capture buffer, allocated in activate()
 constexpr double kSeedMax = 16777215.0;       // 2^24 - 1: every integer exact in a float parameter
@@ -98,7 +71,7 @@ struct Capture {
 
 } // namespace
 
-class ReveriePlugin : public Plugin
+class ReveriePlugin : public Plugin, public View
 {
 public:
     ReveriePlugin()
@@ -128,6 +101,24 @@ public:
         delete fFresh.exchange(nullptr);
         freeTrash();
     }
+
+    // ---------------------------------------------------------------------------------------------------
+    // The window's view (ReverieShared.hpp): any thread
+
+    std::string statusText() const override
+    {
+        std::lock_guard<std::mutex> lock(fTextLock);
+        return fStatus;
+    }
+    std::string modelCard() const override
+    {
+        std::lock_guard<std::mutex> lock(fTextLock);
+        return fModelCard;
+    }
+    std::string serverText() const override { return server(); }
+    float progressValue() const override { return fProgressValue.load(); }
+    int runState() const override { return fState.load(); }
+    void refreshInfo() override { fWantInfo.store(true); }
 
 protected:
     // ---------------------------------------------------------------------------------------------------
@@ -167,7 +158,7 @@ protected:
         p.hints = kParameterIsAutomatable;
         switch (index) {
         case kMode: {
-            static const char* const labels[] = {"bypass", "capture", "play"};
+            const char* const* labels = kModeLabels;
             p.name = "mode";
             p.symbol = "mode";
             p.description = "bypass: the input bit for bit; capture: record the input at its positions; "
@@ -266,7 +257,7 @@ protected:
             break;
         }
         case kState: {
-            static const char* const labels[] = {"idle", "capturing", "rendering", "ready", "error"};
+            const char* const* labels = kStateLabels;
             p.name = "state";
             p.symbol = "state";
             p.hints = kParameterIsOutput | kParameterIsInteger;
@@ -578,10 +569,40 @@ private:
 
     // --- worker thread -----------------------------------------------------------------------------------
 
+    // The model card: what the server's `info` says of its model (the bridge reports no name or
+    // training sources; see docs/daw.md).
+    void fetchInfo()
+    {
+        const std::string endpoint = server();
+        reverie::Bridge bridge(endpoint);
+        reverie::Outcome out = bridge.info(2.0);
+        std::string card;
+        json h = out.ok ? json::parse(out.headerJson, nullptr, false) : json();
+        if (out.ok && h.is_object()) {
+            const json model = h.value("model", json::object());
+            card = "model " + model.value("hash", std::string("?")) + ", " +
+                   std::to_string(model.value("sample_rate", 0)) + " Hz";
+            std::string styles;
+            for (const auto& st : h.value("styles", json::array()))
+                if (st.is_string())
+                    styles += (styles.empty() ? "" : ", ") + st.get<std::string>();
+            if (!styles.empty())
+                card += "; styles: " + styles;
+            card += "; " + h.value("server", std::string("server")) + ", " + std::to_string(h.value("workers", 0)) +
+                    " worker(s)";
+        } else {
+            card = "no server at " + endpoint + " (" + out.code + ": " + out.message + ")";
+        }
+        std::lock_guard<std::mutex> lock(fTextLock);
+        fModelCard = card;
+    }
+
     void workerLoop()
     {
         while (!fStop.load()) {
             freeTrash();
+            if (fWantInfo.exchange(false))
+                fetchInfo();
             if (fLoadTake.exchange(false)) {
                 loadTakeFile();
                 if (!fRequest.load())
@@ -720,6 +741,7 @@ private:
         saveTakeFile(*take);
         delete fFresh.exchange(take);  // one the audio thread never saw
         fHaveTake.store(true);
+        fWantInfo.store(true);
         fProgressValue.store(1.0f);
         fState.store(kReady);
         json h = json::parse(out.headerJson, nullptr, false);
@@ -832,7 +854,8 @@ private:
     Capture fLast, fPrev;
 
     mutable std::mutex fTextLock;
-    std::string fServer, fStatus, fTakeFile;
+    std::string fServer, fStatus, fTakeFile, fModelCard = "asking the server...";
+    std::atomic<bool> fWantInfo{false};
 
     std::thread fWorker;
 

@@ -11,8 +11,10 @@
 // DPF's bundled CLAP headers (dpf-source: /usr/share/dpf/distrho/src/clap), with no umbrella header.
 #include <clap/entry.h>
 #include <clap/events.h>
+#include <clap/ext/gui.h>
 #include <clap/ext/params.h>
 #include <clap/ext/state.h>
+#include <clap/ext/timer-support.h>
 #include <clap/host.h>
 #include <clap/plugin-factory.h>
 #include <clap/plugin.h>
@@ -25,6 +27,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <fstream>
 #include <map>
 #include <string>
@@ -32,7 +36,42 @@
 
 namespace {
 
-const void* hostGetExtension(const clap_host_t*, const char*) { return nullptr; }
+// The window (REVERIE_CLAP_GUI_SECONDS): a floating X11 window, its idle driven by a host timer.
+struct Timer {
+    clap_id id;
+    uint32_t period;
+};
+std::vector<Timer> gTimers;
+
+void guiResizeHintsChanged(const clap_host_t*) {}
+bool guiRequestResize(const clap_host_t*, uint32_t, uint32_t) { return true; }
+bool guiRequestShow(const clap_host_t*) { return true; }
+bool guiRequestHide(const clap_host_t*) { return true; }
+void guiClosed(const clap_host_t*, bool) {}
+const clap_host_gui_t kHostGui = {guiResizeHintsChanged, guiRequestResize, guiRequestShow, guiRequestHide, guiClosed};
+
+bool timerRegister(const clap_host_t*, uint32_t period, clap_id* id)
+{
+    *id = static_cast<clap_id>(gTimers.size() + 1);
+    gTimers.push_back({*id, period});
+    return true;
+}
+bool timerUnregister(const clap_host_t*, clap_id id)
+{
+    gTimers.erase(std::remove_if(gTimers.begin(), gTimers.end(), [id](const Timer& t) { return t.id == id; }),
+                  gTimers.end());
+    return true;
+}
+const clap_host_timer_support_t kHostTimer = {timerRegister, timerUnregister};
+
+const void* hostGetExtension(const clap_host_t*, const char* id)
+{
+    if (std::strcmp(id, CLAP_EXT_GUI) == 0)
+        return &kHostGui;
+    if (std::strcmp(id, CLAP_EXT_TIMER_SUPPORT) == 0)
+        return &kHostTimer;
+    return nullptr;
+}
 void hostRequestRestart(const clap_host_t*) {}
 void hostRequestProcess(const clap_host_t*) {}
 void hostRequestCallback(const clap_host_t*) {}
@@ -206,6 +245,32 @@ int main(int argc, char** argv)
     clap_ostream_t os{&saved, streamWrite};
     state->save(plugin, &os);
     std::ofstream(argv[6], std::ios::binary).write(saved.data(), static_cast<std::streamsize>(saved.size()));
+
+    if (const char* seconds = std::getenv("REVERIE_CLAP_GUI_SECONDS")) {
+        auto* gui = static_cast<const clap_plugin_gui_t*>(plugin->get_extension(plugin, CLAP_EXT_GUI));
+        auto* timer = static_cast<const clap_plugin_timer_support_t*>(plugin->get_extension(plugin, CLAP_EXT_TIMER_SUPPORT));
+        if (!gui || !timer || !gui->is_api_supported(plugin, CLAP_WINDOW_API_X11, true) ||
+            !gui->create(plugin, CLAP_WINDOW_API_X11, true)) {
+            std::fprintf(stderr, "the plugin has no floating X11 window\n");
+            return 1;
+        }
+        uint32_t width = 0, height = 0;
+        gui->get_size(plugin, &width, &height);
+        if (!gui->show(plugin)) {
+            std::fprintf(stderr, "gui show failed\n");
+            return 1;
+        }
+        std::printf("window %ux%u\n", width, height);
+        std::fflush(stdout);
+        const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<int>(std::atof(seconds) * 1000));
+        while (std::chrono::steady_clock::now() < until) {
+            for (const auto& t : std::vector<Timer>(gTimers))
+                timer->on_timer(plugin, t.id);
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        gui->hide(plugin);
+        gui->destroy(plugin);
+    }
 
     plugin->stop_processing(plugin);
     plugin->deactivate(plugin);

@@ -4,8 +4,10 @@ bundled CLAP headers), with a playing transport, against a real `reverie serve -
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +94,93 @@ def test_clap_with_no_server_plays_dry(host, tmp_path):
     out, state = run_host(host, tmp_path, audio, 48000, 480, "tcp://127.0.0.1:9", "mode=1", "mode=2")
     assert np.array_equal(out, audio)
     assert state["status"].startswith("error unreachable"), state["status"]
+
+
+def xvfb_display():
+    """An Xvfb server on a free display: (process, ":N")."""
+    xvfb = subprocess.Popen(
+        [shutil.which("Xvfb"), "-displayfd", "1", "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    ready, _, _ = select.select([xvfb.stdout], [], [], 30)
+    number = xvfb.stdout.readline().strip() if ready else ""
+    if not number:
+        xvfb.kill()
+        raise RuntimeError("Xvfb did not start")
+    return xvfb, f":{number}"
+
+
+def grab(display: str) -> np.ndarray:
+    from PIL import ImageGrab
+
+    return np.asarray(ImageGrab.grab(xdisplay=display).convert("RGB")).astype(int)
+
+
+def colour_box(image: np.ndarray, colour: tuple[int, int, int]):
+    """(x0, y0, x1, y1) of the pixels of exactly this colour, or None."""
+    ys, xs = np.nonzero(np.all(image == colour, axis=2))
+    return (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) if len(xs) else None
+
+
+BACKGROUND, BLUE, GREEN = (24, 26, 33), (92, 120, 220), (70, 150, 130)  # plugin/ReverieUI.cpp's colours
+
+
+def window_checks(shot: np.ndarray) -> dict[str, bool]:
+    """What the window must show after a finished transform at strength 0.3 (plugin/ReverieUI.cpp's layout)."""
+    window = colour_box(shot, BACKGROUND)
+    if window is None:
+        return {"window open": False}
+    x0, y0, x1, y1 = window
+    slider = np.all(shot[y0 + 140, x0 + 20 : x0 + 310] == GREEN, axis=1).sum()  # under its label
+    return {
+        "640 x 330": (x1 - x0, y1 - y0) == (640, 330),
+        "progress bar full": bool(np.all(shot[y0 + 259, x0 + 22 : x0 + 618] == BLUE)),
+        "transform tab lit": bool(np.all(shot[y0 + 70 : y0 + 74, x0 + 24 : x0 + 40] == BLUE)),
+        "strength slider at 0.30": abs(int(slider) - 87) <= 3,
+        "Render lit (mode play)": bool(np.all(shot[y0 + 206 : y0 + 210, x0 + 180 : x0 + 200] == GREEN)),
+        # light text pixels in the status line and in the model card line
+        "status text": int((shot[y0 + 272 : y0 + 292, x0 + 20 : x0 + 620].sum(axis=2) > 300).sum()) > 200,
+        "model card text": int((shot[y0 + 305 : y0 + 325, x0 + 20 : x0 + 620].sum(axis=2) > 300).sum()) > 200,
+    }
+
+
+@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="needs Xvfb (scripts/install-daw)")
+def test_the_window_opens_and_shows_the_take_the_progress_and_the_model_card(host, tmp_path):
+    pytest.importorskip("PIL")
+    from PIL import Image, features
+
+    if not features.check("xcb"):
+        pytest.skip("this Pillow cannot grab an X display")
+    server = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*")
+    xvfb, display = xvfb_display()
+    try:
+        rate = 48000
+        audio = signal(1.0, rate)
+        src, dst, state = tmp_path / "in.f32", tmp_path / "out.f32", tmp_path / "state.bin"
+        audio.tofile(src)
+        env = dict(os.environ, REVERIE_SERVER=server.endpoint, DISPLAY=display, REVERIE_CLAP_GUI_SECONDS="15")
+        cmd = [str(host), str(CLAP), str(rate), "480", str(src), str(dst), str(state), "strength=0.3,seed=1,mode=1"]
+        proc = subprocess.Popen([*cmd, "mode=2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            checks, shot = {"window open": False}, None
+            deadline = time.monotonic() + 40
+            while time.monotonic() < deadline and proc.poll() is None:
+                image = grab(display)
+                found = window_checks(image)
+                if found.get("window open", True):  # keep the last picture of the open window
+                    checks, shot = found, image
+                    if all(checks.values()):
+                        break
+                time.sleep(0.25)
+            if shot is not None:
+                Image.fromarray(shot.astype(np.uint8)).save(tmp_path / "window.png")
+        finally:
+            out, err = proc.communicate(timeout=60)
+    finally:
+        xvfb.kill()
+        server.kill()
+    assert proc.returncode == 0, out + err
+    assert "window 640x330" in out
+    assert checks and all(checks.values()), (checks, tmp_path / "window.png")
