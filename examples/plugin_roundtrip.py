@@ -140,6 +140,20 @@ class Server:
         self.stop()
 
 
+def set_parameter(plugin, name: str, value) -> None:
+    """Set a plugin parameter exactly. pedalboard snaps a number to the nearest of about 1000 values it
+    sampled over the range (seed 12345 becomes 16777, seconds 0.5 becomes 0.6999), so numbers go in as
+    the normalised value; names (mode="play") as they are."""
+    parameter = plugin.parameters[name]
+    if isinstance(value, str) or parameter.type is not float:
+        setattr(plugin, name, value)
+        return
+    low, high = parameter.min_value, parameter.max_value
+    if not low <= value <= high:
+        raise ValueError(f"{name} = {value} is outside [{low}, {high}]")
+    parameter.raw_value = (value - low) / (high - low)
+
+
 def roundtrip(audio: np.ndarray, rate: int, endpoint: str, plugin_path: Path = PLUGIN, **params) -> np.ndarray:
     """Capture `audio` (channels, frames) in the plugin, render, play it back; the plugin's output.
     `params` are plugin parameters (operation="transform", strength=0.3, ...)."""
@@ -148,7 +162,7 @@ def roundtrip(audio: np.ndarray, rate: int, endpoint: str, plugin_path: Path = P
     plugin = load_plugin(str(plugin_path))
     set_plugin_state(plugin, server=endpoint)
     for name, value in params.items():
-        setattr(plugin, name, value)
+        set_parameter(plugin, name, value)
     stereo = np.repeat(audio, 2, axis=0) if audio.shape[0] == 1 else audio
     plugin.mode = "capture"
     plugin.process(stereo, rate)

@@ -58,7 +58,7 @@ def load(endpoint: str | None = None, **params):
     if endpoint is not None:
         example.set_plugin_state(plugin, server=endpoint)
     for name, value in params.items():
-        setattr(plugin, name, value)
+        example.set_parameter(plugin, name, value)
     return plugin
 
 
@@ -86,6 +86,11 @@ def wait_status(plugin, prefix: str, timeout: float = 60.0) -> str:
             return text
         time.sleep(0.05)
     raise AssertionError(f"status never began with {prefix!r}; last: {status(plugin)!r}")
+
+
+def test_numbers_set_through_the_normalised_value_are_exact():
+    plugin = load(seed=12345, seconds=0.5, start=1.25, strength=0.3)
+    assert (plugin.seed, plugin.seconds, plugin.start, plugin.strength) == (12345, 0.5, 1.25, 0.3)
 
 
 def test_the_contract_parameters_and_their_defaults():
@@ -184,8 +189,8 @@ def test_no_server_plays_dry_and_says_why():
 def long_render(plugin, audio, rate):
     """Settings that keep the tiny model busy for seconds: 1000 steps from pure noise over 30 s of audio
     (6 s on 2 idle CPU cores)."""
-    plugin.strength = 1.0
-    plugin.steps = 1000
+    example.set_parameter(plugin, "strength", 1.0)
+    example.set_parameter(plugin, "steps", 1000)
     plugin.mode = "capture"
     plugin.process(audio, rate)
 
@@ -296,3 +301,52 @@ def test_removing_the_plugin_mid_render_cancels_the_job_and_returns_at_once(serv
     while cancelled() == before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert cancelled() == before + 1, server.log()
+
+
+def test_continue_plays_on_past_the_capture(server, tmp_path):
+    rate = 44100
+    audio = signal(1.0, rate, seed=4)
+    plugin = load(server.endpoint, operation="continue", seconds=0.5, seed=3)
+    plugin.mode = "capture"
+    plugin.process(audio, rate)
+    plugin.mode = "play"
+    longer = np.concatenate([audio, np.zeros((2, rate), np.float32)], axis=1)  # the song goes on, silent
+    out = plugin.process(longer, rate)
+    assert status(plugin).startswith("ready"), status(plugin)
+    expected = cli(tmp_path, "continue", audio, rate, "--seconds", "0.5", "--seed", "3")
+    assert expected.shape[1] == rate + rate // 2
+    assert np.array_equal(out[:, :rate], audio)  # continue keeps its input bit for bit
+    assert np.abs(out[:, : expected.shape[1]] - expected).max() <= 1e-4
+    assert np.array_equal(out[:, expected.shape[1] :], longer[:, expected.shape[1] :])  # dry after the take
+
+
+def test_interpolate_blends_this_capture_with_the_one_before(server, tmp_path):
+    rate = 48000
+    first, second = signal(1.0, rate, seed=5), signal(1.0, rate, seed=6)[::-1].copy()  # channels swapped
+    plugin = load(server.endpoint, strength=0.4, seed=2)
+    for take in (first, second):
+        plugin.mode = "capture"
+        plugin.process(take, rate)
+        plugin.mode = "play"
+        plugin.operation = "interpolate"  # the first render has no earlier capture: an error, played dry
+        out = plugin.process(take, rate)
+    assert status(plugin).startswith("ready"), status(plugin)
+    src_b = tmp_path / "b.wav"
+    sf.write(src_b, first.T, rate, subtype="FLOAT")
+    expected = cli(
+        tmp_path, "interpolate", second, rate, str(src_b), "--ratio", "0.5", "--strength", "0.4", "--seed", "2"
+    )
+    assert np.abs(out - expected).max() <= 1e-4
+
+
+@pytest.mark.parametrize("block", [64, 1000, 4096])
+def test_the_take_does_not_depend_on_the_block_size(server, block):
+    rate = 48000
+    audio = signal(1.0, rate)
+    plugin = load(server.endpoint, strength=0.3, seed=1)
+    plugin.mode = "capture"
+    plugin.process(audio, rate)  # pedalboard's default: blocks of 8192
+    plugin.mode = "play"
+    reference = plugin.process(audio, rate)
+    assert status(plugin).startswith("ready")
+    assert np.array_equal(plugin.process(audio, rate, buffer_size=block), reference)
