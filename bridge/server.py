@@ -21,32 +21,36 @@ sends progress after every step, so its peer's departure is seen within one
 step, and then that peer's running and queued jobs are all cancelled. ZMTP
 heartbeats turn a silent peer (a host that died without closing TCP) into a
 disconnect after HEARTBEAT_TIMEOUT_MS.
+
+This module is the socket loop: binding, polling, routing and shutting down.
+What the workers do is in workers.py (`Workers`), the info/status/cancel
+answers in replies.py (`Replies`); `Server` is made of the three.
 """
 
 from __future__ import annotations
 
 import errno
-import functools
 import itertools
 import logging
 import threading
 import time
 import traceback
-from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 import zmq
 from zmq.auth import CURVE_ALLOW_ANY
 from zmq.auth.thread import ThreadAuthenticator
 
-from reverie.models.errors import Cancelled, ReverieError
+from reverie.models.errors import ReverieError
 
 from . import protocol as P
-from .jobs import DONE, QUEUED, RUNNING, Busy, Job, JobQueue, pipeline_kwargs
+from .jobs import RUNNING, Busy, Job, JobQueue
 from .keys import is_local_endpoint
 from .protocol import ProtocolError
+from .replies import Replies, log_line
 from .runners import LocalRunner, Runner
 from .validate import Limits, Request, parse
+from .workers import DISCONNECTED, Workers
 
 log = logging.getLogger("reverie.bridge")
 
@@ -54,11 +58,10 @@ SHUTDOWN_MODES = ("cancel", "finish")
 POLL_MS = 50
 HEARTBEAT_IVL_MS = 1000
 HEARTBEAT_TIMEOUT_MS = 5000
-DISCONNECTED = "disconnected"  # a cancel reason only: its peer cannot be answered
 _server_ids = itertools.count()
 
 
-class Server:
+class Server(Replies, Workers):
     """Serve one pipeline over ZeroMQ.
 
     `serve()` blocks until `stop()` (thread-safe; the CLI calls it from its
@@ -316,7 +319,7 @@ class Server:
         except (ProtocolError, ReverieError) as exc:
             rid = rid if rid is not None else getattr(exc, "request_id", None)
             self._send(identity, P.error_reply(rid, exc.code, exc.message, exc.field))
-            _log_line(
+            log_line(
                 rid,
                 op or getattr(exc, "op", None),
                 0.0,
@@ -348,221 +351,6 @@ class Server:
             self._live[job.key] = job
         self._send(identity, P.reply(P.ACCEPTED, req.id, position=position))
 
-    def _immediate(self, identity: bytes, req: Request, received: float) -> None:
-        with self._lock:
-            in_use = (identity, req.id) in self._live
-        if in_use:  # its result would read as that job's answer
-            raise ProtocolError(
-                P.DUPLICATE_ID,
-                f"id {req.id!r} belongs to your queued or running job; give each request its own id",
-                "id",
-            )
-        if req.op == "info":
-            data = self.info()
-        elif req.op == "status":
-            data = self.status(identity, req.params.get("job"))
-        else:
-            data = self.cancel(identity, req.params["job"])
-        self._send(identity, P.reply(P.RESULT, req.id, op=req.op, **data))
-        _log_line(req.id, req.op, 0.0, 0.0, time.monotonic() - received, "ok", identity)
-
-    def info(self) -> dict:
-        return {
-            "version": P.VERSION,
-            "server": f"reverie {_software_version()}",
-            "model": {"hash": self.pipe.model_hash, "sample_rate": self.pipe.sample_rate},
-            "styles": list(self.pipe.styles),
-            "ops": list(P.OPS),
-            "limits": self.limits.as_dict(),
-            "defaults": _jsonable(self.pipe.defaults),
-            "workers": self.workers,
-            **((self.runner.describe() or {}) if self.runner is not None else {}),
-        }
-
-    def status(self, identity: bytes, job_id: str | None) -> dict:
-        if job_id is None:
-            with self._lock:
-                mine = [j.request.id for j in self._live.values() if j.identity == identity]
-                running = sum(1 for j in self._live.values() if j.state == RUNNING)
-            return {
-                "queued": len(self._queue),
-                "running": running,
-                "workers": self.workers,
-                "jobs": mine,
-                "uptime_s": round(time.monotonic() - self._started, 3),
-                "stopping": self._stop.is_set(),
-            }
-        job = self._find(identity, job_id)
-        data = {"job": job_id, "state": job.state, "step": job.step, "total": job.total}
-        if job.state == QUEUED:
-            data["position"] = self._queue.position(job)
-        return data
-
-    def cancel(self, identity: bytes, job_id: str) -> dict:
-        job = self._find(identity, job_id)
-        if self._queue.remove(job):
-            job.state = DONE
-            self._finish(
-                job,
-                P.error_reply(job_id, P.CANCELLED, "cancelled by the client before it started"),
-                P.CANCELLED,
-                send=self._send,
-            )
-            return {"job": job_id, "was": QUEUED}
-        job.request_cancel(P.CANCELLED)
-        # The job stops when its current step ends: at step `step + 1` at the latest.
-        return {"job": job_id, "was": RUNNING, "step": job.step, "total": job.total}
-
-    def _find(self, identity: bytes, job_id: str) -> Job:
-        with self._lock:
-            job = self._live.get((identity, job_id))
-        if job is None:
-            raise ProtocolError(P.NOT_FOUND, f"you have no queued or running job with id {job_id!r}", "job")
-        return job
-
-    # --- workers ----------------------------------------------------------------
-
-    def _worker(self) -> None:
-        push = self._ctx.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 1000)
-        push.connect(self._inproc)
-
-        def send(identity: bytes, header: dict, frames: list = ()) -> None:
-            push.send_multipart([identity, P.dumps_header(header), *frames], copy=False)
-
-        try:
-            while True:
-                job = self._queue.get()
-                if job is None:
-                    return
-                try:
-                    self._run(job, send)
-                except Exception:  # even the error reply failed: keep the worker alive
-                    log.error("id=%s: could not answer: %s", job.request.id, traceback.format_exc())
-                    with self._lock:
-                        self._live.pop(job.key, None)
-        finally:
-            push.close()
-
-    def _run(self, job: Job, send: Callable) -> None:
-        req = job.request
-        started = job.started_at
-
-        def progress(step: int, total: int) -> bool:
-            """Called by the pipeline after every denoising step; False stops the run there."""
-            job.step, job.total = int(step), int(total)
-            elapsed = time.monotonic() - started
-            eta = elapsed / step * (total - step) if step > 0 else None
-            send(job.identity, P.reply(P.PROGRESS, req.id, step=job.step, total=job.total, eta=_round(eta)))
-            return not job.cancel.is_set()
-
-        try:
-            if job.cancel.is_set():
-                raise Cancelled()
-            kwargs = pipeline_kwargs(req, self.limits.max_seconds)
-            out = self.runner.run(req.op, kwargs, progress, job.cancel)
-            compute = time.monotonic() - started
-            entry, frame = P.audio_entry("audio", out.samples, out.sample_rate, req.reply_layout)
-            header = P.reply(
-                P.RESULT,
-                req.id,
-                op=req.op,
-                seed=req.params.get("seed", self._default_seed()),
-                model_hash=self.pipe.model_hash,
-                timings={"queue_s": _round(started - job.accepted_at), "compute_s": _round(compute)},
-                payload=[entry],
-            )
-            self._finish(job, header, "ok", send=send, frames=[frame])
-        except Cancelled as exc:
-            if job.cancel_reason == DISCONNECTED:
-                self._finish(job, {}, DISCONNECTED, send=lambda *args: None)
-                return
-            if job.cancel_reason == P.SHUTTING_DOWN:
-                message = "the server is shutting down; the job was cancelled"
-            else:
-                message = "cancelled by the client"
-            message = f"{message} at step {job.step} of {job.total}"
-            if exc.heard_at is not None:
-                message += f" (the worker had the cancel after step {exc.heard_at})"
-            reply = P.error_reply(req.id, job.cancel_reason, message)
-            self._finish(job, reply, job.cancel_reason, send=send)
-        except ReverieError as exc:
-            self._finish(job, P.error_reply(req.id, exc.code, exc.message, exc.field), exc.code, send=send)
-        except Exception as exc:
-            log.error("id=%s op=%s failed: %s", req.id, req.op, traceback.format_exc())
-            reply = P.error_reply(req.id, P.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
-            self._finish(job, reply, P.INTERNAL, send=send)
-
-    def _default_seed(self) -> Any:
-        return (self.pipe.defaults or {}).get("seed", 0)
-
-    def _finish(self, job: Job, header: dict, outcome: str, *, send: Callable, frames: list = ()) -> None:
-        """Send a job's one final reply, forget it, and write its log line."""
-        with self._lock:
-            if self._live.get(job.key) is not job:
-                return  # already answered (e.g. by a shutdown that gave up waiting)
-            del self._live[job.key]
-            job.state = DONE
-        now = time.monotonic()
-        start = job.started_at or now
-        _log_line(
-            job.request.id,
-            job.request.op,
-            job.request.seconds,
-            start - job.accepted_at,
-            now - start,
-            "ok" if outcome == "ok" else f"error:{outcome}",
-            job.identity,
-        )
-        # Send last: the I/O thread forwards the reply as soon as this thread blocks again.
-        send(job.identity, header, frames)
-
 
 def _peer(frame: Any) -> bytes:
     return frame.bytes if isinstance(frame, zmq.Frame) else bytes(frame)
-
-
-def _log_line(
-    rid: Any,
-    op: Any,
-    seconds: float,
-    wait: float,
-    compute: float,
-    outcome: str,
-    identity: bytes,
-    field: str | None = None,
-) -> None:
-    extra = f" field={field}" if field else ""
-    log.info(
-        "id=%s op=%s audio_s=%.3f wait_s=%.3f compute_s=%.3f %s client=%s%s",
-        rid,
-        op if isinstance(op, str) and len(op) < 40 else "?",
-        seconds,
-        wait,
-        compute,
-        outcome,
-        identity.hex()[:10],
-        extra,
-    )
-
-
-@functools.lru_cache(maxsize=1)
-def _software_version() -> str:
-    try:
-        return metadata.version("reverie")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 4)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return P.json_number(value)
-    return str(value)
