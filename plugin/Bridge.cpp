@@ -207,6 +207,8 @@ Outcome Bridge::job(const std::string& op, const std::string& paramsJson, const 
 
     for (;;) {
         if (abandon.load()) {
+            // Closing the socket drops what it has not sent (LINGER 0): give the cancel 200 ms to leave.
+            d->sock.set(zmq::sockopt::linger, 200);
             sendSmall("cancel", newId("cancel-"));
             fail(out, "cancelled", "the plugin was closed during the job");
             return out;
