@@ -186,12 +186,13 @@ def main() -> None:
     parser.add_argument("--json", help="also write the report here")
     args = parser.parse_args()
 
-    from reverie.models.pipeline import ReveriePipeline
+    from bench.models import model_spec
+    from reverie.models.pipeline import load_pipeline
 
-    direct = DirectRunner(ReveriePipeline.tiny())
+    direct = DirectRunner(load_pipeline(model_spec("tiny")))
     echo = Echo()
     audio = clip()
-    server = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*")
+    server = ServeProcess("--model", model_spec("tiny"), "--bind", "tcp://127.0.0.1:*")
     report: dict = {"clip": f"{SECONDS:g} s stereo {RATE} Hz float32 ({audio.nbytes / 1e6:.2f} MB each way)"}
     try:
         report["server_rss_after_start_mb"] = round(server.peak_rss_bytes() / 2**20, 1)

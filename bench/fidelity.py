@@ -41,6 +41,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.listening import hf_share_db, side_to_mid_db  # noqa: E402
+from bench.models import HELP as MODEL_HELP  # noqa: E402
+from bench.models import model_spec  # noqa: E402
 from bench.quality import Report, entry_point, log, write_json  # noqa: E402
 from reverie.models.audio import Audio, fit_length, resample  # noqa: E402
 from reverie.models.corpus import real  # noqa: E402
@@ -269,7 +271,7 @@ def run(pipe, report: Report, args) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model folder, or 'tiny'; default: the embedded model")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--clips", type=int, default=6, help="held-out clips (one per track)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each clip")
     parser.add_argument("--long-minutes", type=float, default=0.0, help="long-form generate per style (0: skip)")
@@ -278,6 +280,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
     parser.add_argument("--json", type=Path, default=None, help="also write every number here")
     args = parser.parse_args(argv)
+    args.model = model_spec(args.model)
     args.styles = [s for s in args.styles.split(",") if s]
 
     import torch

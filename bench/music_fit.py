@@ -48,6 +48,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.listening import hf_share_db  # noqa: E402
+from bench.models import HELP as MODEL_HELP  # noqa: E402
+from bench.models import model_spec  # noqa: E402
 from bench.quality import entry_point, log, write_json  # noqa: E402
 from reverie.models.audio import Audio  # noqa: E402
 from reverie.models.corpus import real  # noqa: E402
@@ -356,7 +358,7 @@ def print_table(summary: dict, header: str) -> None:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model folder, or 'tiny'; default: the embedded model")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--seconds", type=float, default=12.0, help="length of each clip")
     parser.add_argument("--only", default="", help="comma-separated kinds to measure (default: every kind of CLIPS)")
     parser.add_argument("--seed", type=int, default=0)
@@ -364,6 +366,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--png", type=Path, default=None, help="write a spectrogram PNG per clip here")
     parser.add_argument("--json", type=Path, default=None, help="also write every number here")
     args = parser.parse_args(argv)
+    args.model = model_spec(args.model)
 
     import torch
 

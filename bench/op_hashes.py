@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from reverie.models.audio import Audio, load_audio
-from reverie.models.melody import Melody, Note
-from reverie.models.pipeline import ReveriePipeline
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.models import model_spec  # noqa: E402
+from reverie.models.audio import Audio, load_audio  # noqa: E402
+from reverie.models.melody import Melody, Note  # noqa: E402
+from reverie.models.pipeline import ReveriePipeline, load_pipeline  # noqa: E402
 
 ASSETS = Path(__file__).resolve().parents[1] / "presets" / "assets"
 
@@ -50,7 +52,7 @@ def main() -> int:
     parser.add_argument("--compare", help="hashes written before: print what differs, exit 1 if anything does")
     args = parser.parse_args()
     found = {}
-    for name, pipe in (("tiny", ReveriePipeline.tiny()), ("default", ReveriePipeline.from_pretrained())):
+    for name, pipe in (("tiny", load_pipeline(model_spec("tiny"))), ("default", ReveriePipeline.from_pretrained())):
         for case, (op, kwargs) in cases(None if name == "tiny" else "calm").items():
             seen: list[int] = []
             out = pipe.run(op, callback=lambda step, total, seen=seen: seen.append(step), **kwargs)

@@ -79,6 +79,8 @@ if str(ROOT) not in sys.path:
 import torch  # noqa: E402
 
 from bench import style_classifier as sc  # noqa: E402
+from bench.models import HELP as MODEL_HELP  # noqa: E402
+from bench.models import model_spec  # noqa: E402
 from reverie.models.audio import load_audio, resample, to_mid  # noqa: E402  first: sets torch's thread wait policy
 from reverie.models.errors import ReverieError  # noqa: E402
 from reverie.models.melody import Melody, Note, audio_chroma, pitch_class_accuracy, synthesize_hum  # noqa: E402
@@ -311,7 +313,7 @@ def save_spectrograms(pairs: dict[str, tuple[np.ndarray, np.ndarray]], sample_ra
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model folder, or 'tiny'; default: the embedded model")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--corpus", type=Path, default=ROOT / "data" / "corpus")
     parser.add_argument("--clips", type=int, default=5, help="held-out clips per style for melody, style and FD")
     parser.add_argument("--hum-clips", type=int, default=3, help="clips per style for the hummed melody")
@@ -331,6 +333,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "quality", help="classifier cache folder")
     args = parser.parse_args(argv)
+    args.model = model_spec(args.model)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     unknown = skip - set(PARTS)
     if unknown:

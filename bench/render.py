@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, this file's folder comes first on sys.path and `render` would name this file, not the package.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+from bench.models import HELP as MODEL_HELP  # noqa: E402
+from bench.models import model_spec  # noqa: E402
+
 MEMORY_PRESET = """
 [set]
 name = "memory"
@@ -159,7 +162,7 @@ def main() -> None:
         child(sys.argv[2:])
         return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", help="model folder or 'tiny' (default: the embedded model)")
+    parser.add_argument("--model", help=MODEL_HELP)
     parser.add_argument("--preset", type=Path, default=ROOT / "presets" / "sleep_set.toml")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--memory-minutes", type=float, nargs="+", default=[5, 60])
@@ -170,6 +173,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="keep the renders here (default: a temp folder)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
+    args.model = model_spec(args.model)
 
     results = {"cpus": os.cpu_count(), "python": sys.version.split()[0]}
     with tempfile.TemporaryDirectory(prefix="reverie-bench-") as tmp:

@@ -28,6 +28,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
+from bench.models import HELP as MODEL_HELP  # noqa: E402
+from bench.models import model_spec  # noqa: E402
+
 
 def presets(folder: Path, count: int, stems: int, seconds: float, rate: int) -> list[Path]:
     """`count` small sets, each `stems` generate stems of `seconds` (one with a reverb) and a mixdown."""
@@ -88,7 +91,7 @@ def spread(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model folder or `tiny`; default: the embedded model")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--presets", type=int, default=4)
     parser.add_argument("--stems", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -97,6 +100,7 @@ def main() -> None:
     parser.add_argument("--address", default="local", help="Ray: `local` (a runtime here), auto, HOST:PORT")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
+    args.model = model_spec(args.model)
 
     from reverie.cluster.runtime import connect
     from reverie.models.pipeline import load_pipeline

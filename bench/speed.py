@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch  # noqa: E402
 
-from reverie.models.audio import Audio  # first: the models package sets torch's thread wait policy
-from reverie.models.pipeline import load_pipeline
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.models import HELP as MODEL_HELP  # noqa: E402
+from bench.models import model_spec  # noqa: E402
+from reverie.models.audio import Audio  # noqa: E402  first: the models package sets torch's thread wait policy
+from reverie.models.pipeline import load_pipeline  # noqa: E402
 
 
 def clip(seconds: float, sample_rate: int = 44100, seed: int = 0) -> Audio:
@@ -34,7 +39,7 @@ def clip(seconds: float, sample_rate: int = 44100, seed: int = 0) -> Audio:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=None, help="model folder, or 'tiny'; default: the embedded model")
+    parser.add_argument("--model", default=None, help=MODEL_HELP)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--precision", choices=["fp32", "bf16"], default=None)
     parser.add_argument("--threads", type=int, default=None)
@@ -42,6 +47,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
     parser.add_argument("--compile", action="store_true", help="the U-Net through torch.compile (warmed up)")
     args = parser.parse_args()
+    args.model = model_spec(args.model)
     if args.threads:
         torch.set_num_threads(args.threads)
     pipe = load_pipeline(args.model)

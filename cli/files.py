@@ -79,7 +79,7 @@ def check_style(params: dict, model: str | None) -> None:
     """Reject an unknown style, or a mood the model's styles cannot make, from the model's config file,
     before the model loads."""
     style, mood = params.get("style"), params.get("mood")
-    if (style is None and mood is None) or model == "tiny":
+    if style is None and mood is None:
         return
     from reverie.models.mood import parse_mood
     from reverie.models.pipeline import DEFAULT_MODEL_DIR

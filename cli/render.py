@@ -67,7 +67,7 @@ def _terminate(signum, frame):
 @click.option(
     "--model",
     metavar="DIR",
-    help="A model folder (`reverie train`), or `tiny` (random test model). Default: the embedded model.",
+    help="A model folder (`reverie train`). Default: the embedded model.",
 )
 @click.option(
     "--prefix",

@@ -36,7 +36,7 @@ from .errors import EXIT_INTERRUPTED, reports_errors
 @click.option("--threads", type=click.IntRange(1, 256), default=None,
               help="With --ray: CPU threads (and Ray CPUs) per job. Default: this machine's cores.")
 @click.option("--model", "model", metavar="DIR",
-              help="A model folder from `reverie train`, or `tiny` (random test model). Default: the embedded model.")
+              help="A model folder from `reverie train`. Default: the embedded model.")
 @click.option("--max-seconds", type=click.FloatRange(0.1, MAX_SECONDS), default=600.0, show_default=True,
               help="Longest audio one request may send or ask for, in seconds.")
 @click.option("--max-bytes", type=click.IntRange(1024, 2**31 - 1), default=256 * 1024 * 1024, show_default=True,

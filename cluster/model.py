@@ -1,7 +1,7 @@
 """The model an actor loads, wherever it runs: nodes need no shared filesystem.
 
-The embedded default model ships inside the package (every node has the same install) and "tiny" is made
-in memory, so for those only the name travels. A model folder is read once here, its files put once in
+The embedded default model ships inside the package (every node has the same install), so for it only the
+name travels. A model folder is read once here, its files put once in
 Ray's object store, and every actor writes them to a private temp folder and loads from there. The weights'
 hash is checked on arrival, so an actor never renders with a model other than the one the cache keys name.
 """
@@ -22,14 +22,14 @@ MODEL_FILES = ("reverie.json", "unet/config.json", "unet/*.safetensors")
 
 @dataclass(frozen=True)
 class ModelSource:
-    spec: str | None  # None (embedded), "tiny" or the folder as given: what the manifest records
+    spec: str | None  # None (embedded) or the folder as given: what the manifest records
     model_hash: str  # the weights' hash the driver loaded
     files: Any = None  # an ObjectRef to {relative path: bytes} for a folder, else None
 
 
 def ship_model(spec, model_hash: str) -> ModelSource:
     """Describe the model for actors; a folder's files go into the object store once, here."""
-    if spec is None or spec == "tiny":
+    if spec is None:
         return ModelSource(spec, model_hash)
     import ray
 

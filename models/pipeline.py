@@ -53,10 +53,6 @@ from .stream import Layout, Window, decode_windows, plan_windows
 from .unet import MelUNet1D
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
-# inpaint's region bounds: checked against the clip when the call is planned.
-_REGION = ("start", "end")
-# How much of a session its tempo and key are heard from (beat.py): several bars at any tempo it hears.
-HEARD_SECONDS = 16.0
 
 
 def _declared(op: str):
@@ -177,31 +173,6 @@ class ReveriePipeline:
         self.unet.save_pretrained(path / "unet")
         (path / "reverie.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
         return path
-
-    @classmethod
-    def tiny(cls, seed: int = 0, grid: bool = False) -> "ReveriePipeline":
-        """A small random model with the full machinery, fast enough for tests; `grid`: one that hears
-        tempo and key. Like every call, it leaves torch's global generator as it found it."""
-        # Module initialisers draw from the global generator: seed a forked copy of it.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            unet = MelUNet1D(
-                n_mels=32,
-                channels=(32, 48),
-                layers_per_level=1,
-                attention_levels=(False,),
-                attention_heads=2,
-                time_embed_dim=64,
-                grid=grid,
-            )
-            # A trained model's output layer (and grid input) is not zero: without this, style, melody
-            # and tempo could not change a sample and tests could not tell a face that drops them.
-            trained = [unet.embed_out.weight] + ([unet.grid_in.weight, unet.key_embed.weight] if grid else [])
-            for weight in trained:
-                torch.nn.init.normal_(weight, std=0.02)
-        mel = MelConfig(n_fft=512, hop_length=256, n_mels=32, griffin_lim_iters=8)
-        config = PipelineConfig(mel=mel, window_frames=64, context_frames=16, crossfade_frames=8, steps=4, guidance=2.0)
-        return cls(unet, config)
 
     # --- facts for callers --------------------------------------------------
     @property
@@ -387,9 +358,7 @@ class ReveriePipeline:
 
 
 def load_pipeline(spec: str | Path | None = None) -> ReveriePipeline:
-    """None: the embedded default model; "tiny": a small random model (tests); else a model folder."""
-    if spec == "tiny":
-        return ReveriePipeline.tiny()
+    """None: the embedded default model; else a model folder."""
     return ReveriePipeline.from_pretrained(spec)
 
 

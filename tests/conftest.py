@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dummy_models import tiny_pipeline
 
 # The benches' measures (bench/listening.py, bench/controls.py) are the tests' listener too.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -12,9 +13,8 @@ from reverie.models.audio import Audio
 
 @pytest.fixture(scope="session")
 def pipe():
-    from reverie.models.pipeline import ReveriePipeline
 
-    return ReveriePipeline.tiny()
+    return tiny_pipeline()
 
 
 def tone(seconds: float, sample_rate: int, freqs=(220.0, 330.0), seed: int = 0) -> Audio:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from dummy_models import TINY
 
 from reverie.cli.render import main
 from reverie.render import preset as P
@@ -67,7 +68,7 @@ def only_error(path: Path, kind: str) -> P.PresetError:
 def render(*args, code: int = 0, quiet: bool = True) -> str:
     """`render ARGS --model tiny` (with -q unless `quiet` is false); fails the test unless it exits with `code`."""
     result = CliRunner().invoke(
-        main, [*map(str, args), "--model", "tiny", *(["-q"] if quiet else [])], catch_exceptions=False
+        main, [*map(str, args), "--model", TINY, *(["-q"] if quiet else [])], catch_exceptions=False
     )
     assert result.exit_code == code, result.output
     return result.output

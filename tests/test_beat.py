@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from click.testing import CliRunner
+from dummy_models import tiny_pipeline
 
 from reverie.cli.main import cli
 from reverie.models.audio import Audio
@@ -12,7 +13,6 @@ from reverie.models.beat import session_grid, session_key
 from reverie.models.errors import ReverieError
 from reverie.models.grid import KEYS, key_index
 from reverie.models.melody.key import parse_key
-from reverie.models.pipeline import ReveriePipeline
 
 RATE = 44100
 
@@ -33,7 +33,7 @@ def drum_loop(bpm: float, first: float, seconds: float = 12.0, seed: int = 0) ->
 
 @pytest.fixture(scope="module")
 def grid_pipe():
-    return ReveriePipeline.tiny(seed=1, grid=True)
+    return tiny_pipeline(seed=1, grid=True)
 
 
 def stereo(x: np.ndarray) -> Audio:

@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 from bridge_helpers import REPO, ServeProcess, reverie_command
 from click.testing import CliRunner
+from dummy_models import TINY
 
 from reverie.bridge.client import CancelledError, Client
 from reverie.cli.serve import keys
@@ -23,7 +24,7 @@ from reverie.models.errors import ReverieError
 
 @pytest.fixture(scope="module")
 def serve():
-    proc = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*", "--max-queue", "2")
+    proc = ServeProcess("--model", TINY, "--bind", "tcp://127.0.0.1:*", "--max-queue", "2")
     yield proc
     proc.kill()
 
@@ -217,7 +218,7 @@ def test_keys_command(tmp_path):
 def test_serve_refuses_a_network_bind_without_keys():
     env = dict(os.environ, PYTHONPATH=str(REPO))
     done = subprocess.run(
-        reverie_command("serve", "--model", "tiny", "--bind", "tcp://0.0.0.0:5599"),
+        reverie_command("serve", "--model", TINY, "--bind", "tcp://0.0.0.0:5599"),
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -250,7 +251,7 @@ def test_serve_checks_the_bind_before_it_loads_the_model(tmp_path):
 
 def test_sigterm_answers_everyone_and_exits_within_seconds(tmp_path):
     """Last in this module: its own server, stopped by SIGTERM with a running and a queued job."""
-    proc = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*")
+    proc = ServeProcess("--model", TINY, "--bind", "tcp://127.0.0.1:*")
     try:
         audio = np.zeros((1, 44100), np.float32) + 0.1
         outcome: dict[str, object] = {}

@@ -9,6 +9,7 @@ import time
 import numpy as np
 import pytest
 from bridge_helpers import collect, exchange, raw_socket, running_server
+from dummy_models import tiny_pipeline
 
 from reverie.bridge import protocol as P
 from reverie.bridge.client import Client, InvalidRequest
@@ -19,9 +20,8 @@ N_MESSAGES = 600
 
 @pytest.fixture(scope="module")
 def tiny_pipe():
-    from reverie.models.pipeline import ReveriePipeline
 
-    return ReveriePipeline.tiny()
+    return tiny_pipeline()
 
 
 def valid_audio(rng: random.Random, name="audio"):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from bridge_helpers import running_server
+from dummy_models import tiny_pipeline
 from pedalboard import Gain, HighpassFilter, Pedalboard, Reverb
 from pedalboard.io import AudioFile
 
@@ -16,9 +17,8 @@ from reverie.models.errors import ReverieError
 
 @pytest.fixture(scope="module")
 def tiny_pipe():
-    from reverie.models.pipeline import ReveriePipeline
 
-    return ReveriePipeline.tiny()
+    return tiny_pipeline()
 
 
 @pytest.fixture(scope="module")

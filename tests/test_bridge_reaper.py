@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from bridge_helpers import running_server
+from dummy_models import tiny_pipeline
 
 from reverie.bridge.client import Client
 from reverie.bridge.daw.reaper_inpaint import inpaint_selection
@@ -114,9 +115,8 @@ class FakeReaper:
 
 @pytest.fixture(scope="module")
 def endpoint():
-    from reverie.models.pipeline import ReveriePipeline
 
-    with running_server(ReveriePipeline.tiny()) as srv:
+    with running_server(tiny_pipeline()) as srv:
         yield srv.endpoint
 
 

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 from conftest import tone
+from dummy_models import TINY
 
 from reverie.models.audio import load_audio, save_audio
 from reverie.models.operations import NAMES, OPERATIONS
@@ -132,7 +133,7 @@ def test_generate_writes_the_requested_file(tmp_path):
         "-o",
         tmp_path / "g.flac",
         "--model",
-        "tiny",
+        TINY,
         "--seconds",
         "1.5",
         "--sample-rate",
@@ -151,7 +152,7 @@ def test_generate_writes_the_requested_file(tmp_path):
 def test_a_hummed_take_sets_the_length_unless_seconds_are_given(tmp_path):
     take = Path(__file__).resolve().parents[1] / "presets" / "assets" / "hum_lullaby.ogg"
     own = sf.info(take).duration
-    common = ("-o", tmp_path / "h.wav", "--model", "tiny", "--hum", take, "--sample-rate", "22050", "-q")
+    common = ("-o", tmp_path / "h.wav", "--model", TINY, "--hum", take, "--sample-rate", "22050", "-q")
     result = reverie("generate", *common)
     assert result.returncode == 0, result.stderr
     assert sf.info(tmp_path / "h.wav").frames == round(own * 22050) != round(10 * 22050)
@@ -175,7 +176,7 @@ def test_the_wrote_line_gives_the_level_and_warns_of_clipping(tmp_path):
             "--strength",
             "0",
             "--model",
-            "tiny",
+            TINY,
             "--bit-depth",
             depth,
         )
@@ -197,7 +198,7 @@ def test_inpaint_cli_keeps_outside_samples(tmp_path):
         "--end",
         "2",
         "--model",
-        "tiny",
+        TINY,
         "--bit-depth",
         "32",
         "-q",
@@ -241,7 +242,7 @@ def test_bad_input_is_one_line_and_no_traceback(tmp_path, args, message):
         wav=tmp_path / "in.wav",
         tmp=tmp_path,
     )
-    model = [] if "style" in args else ["--model", "tiny"]
+    model = [] if "style" in args else ["--model", TINY]
     result = reverie(*[a.format(**paths) for a in args], *model)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr

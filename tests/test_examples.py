@@ -10,6 +10,7 @@ from pathlib import Path
 
 import soundfile as sf
 from bridge_helpers import ServeProcess
+from dummy_models import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +26,7 @@ def documented_command(path: Path) -> list[str]:
 def test_the_pedalboard_chain_runs_as_documented(tmp_path):
     words = documented_command(ROOT / "examples" / "pedalboard_chain.py")
     assert words[2] == "presets/assets/music_box.ogg" and (ROOT / words[2]).is_file()
-    server = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*")
+    server = ServeProcess("--model", TINY, "--bind", "tcp://127.0.0.1:*")
     try:
         out = tmp_path / words[3]
         command = [sys.executable, words[1], words[2], str(out), *words[4:], "--server", server.endpoint]

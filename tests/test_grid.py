@@ -8,6 +8,7 @@ import mido
 import numpy as np
 import pytest
 import torch
+from dummy_models import TINY, tiny_pipeline
 
 from reverie.models.bar_loop import BarLoop
 from reverie.models.corpus.arrange import Note, Performance
@@ -165,7 +166,7 @@ def test_a_bar_loop_refuses_a_fade_longer_than_its_lead():
 
 @pytest.fixture(scope="module")
 def grid_pipe():
-    return ReveriePipeline.tiny(seed=1, grid=True)
+    return tiny_pipeline(seed=1, grid=True)
 
 
 def test_bars_at_a_bpm_set_the_length_exactly(grid_pipe):
@@ -190,7 +191,7 @@ def test_a_streamed_bar_loop_is_the_whole_result_in_pieces(grid_pipe):
 
 
 def test_grid_inputs_added_to_a_trained_model_start_silent():
-    old = ReveriePipeline.tiny(seed=2)
+    old = tiny_pipeline(seed=2)
     unet = warm_start(old.unet, old.unet.config.n_mels, old.styles, grid=True)
     new = ReveriePipeline(unet, old.config)
     assert new.unet.config.grid and not old.unet.config.grid
@@ -204,7 +205,7 @@ def test_grid_inputs_added_to_a_trained_model_start_silent():
 
 
 def test_grid_inputs_are_not_dropped_by_a_warm_start():
-    grid_model = ReveriePipeline.tiny(seed=1, grid=True).unet
+    grid_model = tiny_pipeline(seed=1, grid=True).unet
     with pytest.raises(ReverieError, match="hears a grid"):
         warm_start(grid_model, grid_model.config.n_mels, tuple(grid_model.config.styles), grid=False)
 
@@ -247,7 +248,7 @@ def test_the_command_line_makes_whole_bars(tmp_path, grid_pipe):
     info = sf.info(out)
     assert info.frames == round(2 * 4 * 60 / 96 * info.samplerate) and info.channels == 2
     refused = subprocess.run(
-        [sys.executable, "-c", "from reverie.cli.main import cli; cli()", "generate", "--model", "tiny"]
+        [sys.executable, "-c", "from reverie.cli.main import cli; cli()", "generate", "--model", TINY]
         + ["--bars", "2", "--bpm", "96", "-o", tmp_path / "no.wav", "-q"],
         capture_output=True,
         text=True,
@@ -348,7 +349,7 @@ def test_a_tempo_may_be_a_number_in_python_and_on_the_wire(grid_pipe):
 def test_the_embedded_model_keeps_the_asked_tempo_and_one_without_a_grid_says_so():
     import librosa
 
-    from reverie.models.pipeline import ReveriePipeline, load_pipeline
+    from reverie.models.pipeline import load_pipeline
 
     default = load_pipeline(None)
     assert default.unet.config.grid
@@ -360,5 +361,5 @@ def test_the_embedded_model_keeps_the_asked_tempo_and_one_without_a_grid_says_so
         found[bpm] = float(librosa.feature.tempo(onset_envelope=onsets, sr=rate)[0])
     assert abs(found[80] / 80 - 1) < 0.04 and abs(found[140] / 140 - 1) < 0.04, found
     with pytest.raises(ReverieError, match="trained without tempo and key, so bpm cannot steer it") as err:
-        ReveriePipeline.tiny().generate(bars=1, bpm=96)
+        tiny_pipeline().generate(bars=1, bpm=96)
     assert err.value.field == "bpm" and "reverie train --grid" in str(err.value)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import torch
+from dummy_models import tiny_pipeline
 
 from reverie.models.pipeline import ReveriePipeline
 from reverie.models.sampling import Conditions
@@ -23,7 +24,7 @@ def outputs(pipe: ReveriePipeline, guidance: float, known: int = 0) -> torch.Ten
 
 
 def test_guidance_keeps_each_bands_average_where_the_style_puts_it():
-    pipe = ReveriePipeline.tiny()
+    pipe = tiny_pipeline()
     style_only = outputs(pipe, 1.0, known=16)  # guidance 1: the conditional branch alone
     balanced = outputs(pipe, 3.0, known=16)
     pipe.config = dataclasses.replace(pipe.config, balanced_guidance=False)

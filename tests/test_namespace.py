@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+from dummy_models import TINY
+
 
 def run_elsewhere(tmp_path, code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
@@ -56,7 +58,7 @@ def test_render_and_serve_without_ray_never_import_it(tmp_path):
         "from click.testing import CliRunner\n"
         "from reverie.cli.render import main\n"
         "import reverie.cli.serve, reverie.bridge.server\n"
-        f"r = CliRunner().invoke(main, [{str(preset)!r}, '--dry-run', '--model', 'tiny', '-o', {str(tmp_path)!r}])\n"
+        f"r = CliRunner().invoke(main, [{str(preset)!r}, '--dry-run', '--model', {TINY!r}, '-o', {str(tmp_path)!r}])\n"
         "assert r.exit_code == 0, r.output\n"
         "assert 'ray' not in sys.modules, 'render without --ray imported ray'\n"
     )

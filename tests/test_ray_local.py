@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from dummy_models import TINY
 from render_presets import RATE, preset_text
 from test_ray_render import final_files, partials, stem_workers
 
@@ -39,7 +40,7 @@ def small(tmp: Path) -> Path:
 def test_a_killed_worker_is_restarted_and_the_render_finishes_byte_identical(tmp_path, when):
     preset = small(tmp_path)
     local = subprocess.run(
-        [*RENDER, str(preset), "-o", str(tmp_path / "local"), "--jobs", "1", "--model", "tiny", "-q"],
+        [*RENDER, str(preset), "-o", str(tmp_path / "local"), "--jobs", "1", "--model", TINY, "-q"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -60,7 +61,7 @@ def test_a_killed_worker_is_restarted_and_the_render_finishes_byte_identical(tmp
     killer = threading.Thread(target=kill)
     killer.start()
     run = subprocess.run(
-        [*RENDER, str(preset), "-o", str(out), "--ray", "--model", "tiny", "-q"],
+        [*RENDER, str(preset), "-o", str(out), "--ray", "--model", TINY, "-q"],
         capture_output=True,
         text=True,
         timeout=600,

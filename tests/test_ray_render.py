@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from dummy_models import TINY
 from render_presets import RATE, ROOT, manifest_of, preset_text, render
 
 ray = pytest.importorskip("ray", reason='ray is not installed: pip install -e ".[ray]" (scripts/setup does)')
@@ -124,7 +125,7 @@ def test_a_worker_killed_mid_stem_is_retried_and_leaves_no_partial_file(cluster,
 
     presets = two_sets(tmp_path, seconds=40.0)
     render(*presets, "-o", tmp_path / "local", "--jobs", "1")
-    pipe = load_pipeline("tiny")
+    pipe = load_pipeline(TINY)
     out = tmp_path / "ray"
     plans = [plan_set(load_preset(p), pipe, out) for p in presets]
     killed: list[int] = []
@@ -142,7 +143,7 @@ def test_a_worker_killed_mid_stem_is_retried_and_leaves_no_partial_file(cluster,
     killer = threading.Thread(target=kill_one_mid_stem)
     killer.start()
     lines: list[str] = []
-    report = render_sets_on_ray(plans, pipe, model_spec="tiny", jobs=1, log=lines.append)
+    report = render_sets_on_ray(plans, pipe, model_spec=TINY, jobs=1, log=lines.append)
     killer.join()
     assert killed, "no worker was caught mid-stem"
     assert sum(len(reasons) for reasons in report["retried"].values()) == 1, report
@@ -158,7 +159,7 @@ def test_a_worker_killed_mid_stem_is_retried_and_leaves_no_partial_file(cluster,
 def test_ctrl_c_cancels_the_cluster_tasks_and_leaves_no_partial_file(cluster, tmp_path):
     presets = two_sets(tmp_path, seconds=240.0)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "reverie.cli.render", *map(str, presets), "-o", str(out), "--model", "tiny", "-q"]
+    cmd = [sys.executable, "-m", "reverie.cli.render", *map(str, presets), "-o", str(out), "--model", TINY, "-q"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([*cmd, "--ray", cluster.address], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 180

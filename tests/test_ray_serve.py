@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from dummy_models import TINY
 
 ray = pytest.importorskip("ray", reason='ray is not installed: pip install -e ".[ray]" (scripts/setup does)')
 
@@ -28,7 +29,7 @@ def runtime():
 def served(runtime):
     """`reverie serve --ray ADDRESS`: two single-thread workers on the module's runtime."""
     proc = ServeProcess(
-        "--ray", runtime, "--model", "tiny", "--bind", "tcp://127.0.0.1:*", "--workers", "2", "--threads", "1"
+        "--ray", runtime, "--model", TINY, "--bind", "tcp://127.0.0.1:*", "--workers", "2", "--threads", "1"
     )
     yield proc
     proc.proc.send_signal(2)
@@ -48,7 +49,7 @@ def test_the_api_server_runs_on_a_ray_runner(runtime, pipe):
     module: its actor must be gone before `served` takes the runtime's two CPUs."""
     from reverie.cluster.jobs import RayRunner
 
-    runner = RayRunner("tiny", pipe.model_hash, workers=1, threads=1, address=runtime)
+    runner = RayRunner(TINY, pipe.model_hash, workers=1, threads=1, address=runtime)
     try:
         with running_server(pipe, runner=runner) as srv, Client(srv.endpoint, timeout=60) as c:
             seen = []

@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
+from dummy_models import TINY
 from render_presets import ASSETS, RATE, only_error, preset_text, write
 
 from reverie.cli.render import main
@@ -150,7 +151,7 @@ def test_an_invalid_preset_writes_no_hum_cache(tmp_path):
     for presets in ([hummed.with_name("both.toml")], [hummed, bad]):
         if presets[0].name == "both.toml":  # a hummed stem and, later in the same preset, a stem the model refuses
             presets[0].write_text(hummed.read_text() + '\n[[stems]]\nname = "odd"\nstyle = "jazz"\n')
-        result = CliRunner().invoke(main, [*map(str, presets), "-o", str(out), "--model", "tiny", "-q"])
+        result = CliRunner().invoke(main, [*map(str, presets), "-o", str(out), "--model", TINY, "-q"])
         assert result.exit_code == 1 and "unknown style 'jazz'" in result.output, result.output
         assert not out.exists()
 

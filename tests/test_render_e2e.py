@@ -15,6 +15,7 @@ import pyloudnorm
 import pytest
 import scipy.signal
 import soundfile as sf
+from dummy_models import TINY
 from render_presets import ASSETS, RATE, ROOT, manifest_of, preset_text, render
 
 from reverie.render.manifest import sha256_file
@@ -191,7 +192,7 @@ def test_resume_after_kill(tmp_path):
     preset.write_text(KILL_PRESET)
     out = tmp_path / "out"
     folder = out / "killed"
-    cmd = [sys.executable, "-m", "reverie.cli.render", str(preset), "-o", str(out), "--model", "tiny", "-q"]
+    cmd = [sys.executable, "-m", "reverie.cli.render", str(preset), "-o", str(out), "--model", TINY, "-q"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240

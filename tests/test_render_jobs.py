@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from dummy_models import TINY
 from render_presets import RATE, ROOT, manifest_of, preset_text
 
 from reverie.cli.render import main
@@ -70,7 +71,7 @@ def test_workers_die_with_a_killed_parent_and_never_publish(tmp_path):
         "-o",
         str(out),
         "--model",
-        "tiny",
+        TINY,
         "-q",
         "--jobs",
         "2",
@@ -128,12 +129,12 @@ def test_the_same_jobs_give_the_same_bytes_and_the_jobs_path_is_quiet(tmp_path, 
     preset = tmp_path / "jobs.toml"
     preset.write_text(two_stems(1))
     result = CliRunner().invoke(
-        main, [str(preset), "-o", str(tmp_path / "a"), "--model", "tiny", "-q", "--jobs", "2"], catch_exceptions=False
+        main, [str(preset), "-o", str(tmp_path / "a"), "--model", TINY, "-q", "--jobs", "2"], catch_exceptions=False
     )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"{tmp_path / 'a'}/jobs/manifest.json"  # -q: nothing but the manifest's path
     lines: list[str] = []  # through the API, the jobs path reports through `log`, like the serial one
     plan = plan_set(load_preset(preset), pipe, tmp_path / "b", jobs=2)
-    render_set(plan, pipe, model_spec="tiny", jobs=2, log=lines.append)
+    render_set(plan, pipe, model_spec=TINY, jobs=2, log=lines.append)
     assert sorted(line.split(":")[0] for line in lines) == ["jobs/first.wav", "jobs/mixdown.wav", "jobs/second.wav"]
     assert final_files(tmp_path / "a" / "jobs") == final_files(tmp_path / "b" / "jobs")

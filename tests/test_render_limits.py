@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 from click.testing import CliRunner
+from dummy_models import TINY
 from render_presets import RATE, preset_text
 
 from reverie.cli.render import main
@@ -32,7 +33,7 @@ THREE = preset_text(
 
 
 def invoke(*args):
-    return CliRunner().invoke(main, [*map(str, args), "--model", "tiny", "-q"])
+    return CliRunner().invoke(main, [*map(str, args), "--model", TINY, "-q"])
 
 
 def test_set_seconds_is_held_to_the_models_limit_when_no_stem_asks_for_it(tmp_path):

@@ -13,6 +13,7 @@ import sys
 
 import pytest
 from click.testing import CliRunner
+from dummy_models import TINY
 from render_presets import ASSETS, ROOT, errors_of, only_error, preset_text, write
 
 from reverie.cli.render import main
@@ -306,7 +307,7 @@ def test_all_errors_are_reported_together(tmp_path):
 def test_cli_prints_one_line_per_error_and_renders_nothing(tmp_path):
     path = write(tmp_path, GOOD.replace("room_size = 0.5", "room_size = 1.5"))
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, [str(path), "-o", str(out), "--model", "tiny"])
+    result = CliRunner().invoke(main, [str(path), "-o", str(out), "--model", TINY])
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert lines == [
@@ -318,7 +319,7 @@ def test_cli_prints_one_line_per_error_and_renders_nothing(tmp_path):
 
 def test_cli_rejects_unknown_only_stem(tmp_path):
     path = write(tmp_path, GOOD)
-    result = CliRunner().invoke(main, [str(path), "--only", "padd", "--model", "tiny", "-o", str(tmp_path / "o")])
+    result = CliRunner().invoke(main, [str(path), "--only", "padd", "--model", TINY, "-o", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert result.output.strip() == "error: --only padd: no stem of that name; allowed: pad, tune, xf"
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import tone
+from dummy_models import tiny_pipeline
 
 from reverie.models.audio import save_audio
 from reverie.models.drift import BAND_EDGES
@@ -81,8 +82,8 @@ def test_train_writes_a_loadable_model_and_resumes(data, tmp_path):
 
 
 def test_init_from_starts_from_another_models_weights(data, tmp_path):
-    unet = MelUNet1D.from_config(ReveriePipeline.tiny().unet.config, styles=("tense", "calm"))
-    source = ReveriePipeline(unet, ReveriePipeline.tiny().config)
+    unet = MelUNet1D.from_config(tiny_pipeline().unet.config, styles=("tense", "calm"))
+    source = ReveriePipeline(unet, tiny_pipeline().config)
     source.save_pretrained(tmp_path / "source")
     done = train(
         data, "-o", tmp_path / "tuned", "--steps", "1", "--styles", "tense,calm", "--init-from", tmp_path / "source"

@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from bridge_helpers import ServeProcess
+from dummy_models import TINY
 
 HERE = Path(__file__).resolve().parent
 ACTION = HERE.parents[1] / "bridge" / "daw" / "ardour_inpaint.lua"
@@ -272,7 +273,7 @@ def round_trip(tmp: Path, take: Path, endpoint: str) -> RoundTrip:
 
 @pytest.fixture(scope="module")
 def server():
-    serve = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*", "--quiet")
+    serve = ServeProcess("--model", TINY, "--bind", "tcp://127.0.0.1:*", "--quiet")
     try:
         yield serve
     finally:
