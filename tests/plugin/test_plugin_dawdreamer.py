@@ -1,4 +1,5 @@
-"""The Reverie VST3 in DawDreamer, a host with a transport, against a real `reverie serve --model tiny`.
+"""The Reverie VST3 in DawDreamer, a host with a transport, against a real `reverie serve`
+on the tests' model (tests/dummy_models.py).
 
 The plugin's `mode` is automated: bypass for 0.5 s, capture for 1 s, then play. The capture lands at
 the transport's positions 0.5 s to 1.5 s; the switch to play renders it (DawDreamer runs offline, so
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from bridge_helpers import ServeProcess, reverie_command
+from dummy_models import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
 VST3 = ROOT / "build" / "plugin" / "Reverie.vst3"
@@ -40,9 +42,9 @@ def signal(seconds: float, rate: int) -> np.ndarray:
     return (np.stack(tones) + 0.01 * rng.standard_normal((2, len(t)))).astype(np.float32)
 
 
-@pytest.mark.parametrize("rate,block", [(44100, 441), (48000, 480)])
+@pytest.mark.parametrize("rate,block", [(44100, 441), (48000, 480), (96000, 960)])
 def test_the_take_plays_at_the_transport_positions_it_was_captured_at(tmp_path, monkeypatch, rate, block):
-    server = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*")
+    server = ServeProcess("--model", TINY, "--bind", "tcp://127.0.0.1:*")
     try:
         monkeypatch.setenv("REVERIE_SERVER", server.endpoint)  # the plugin's default server
         audio = signal(2.0, rate)
@@ -75,7 +77,7 @@ def test_the_take_plays_at_the_transport_positions_it_was_captured_at(tmp_path, 
     assert np.array_equal(play_pass[:, last:], audio[:, last:])
     src, dst = tmp_path / "slice.wav", tmp_path / "expected.wav"
     sf.write(src, audio[:, first:last].T, rate, subtype="FLOAT")
-    cmd = reverie_command("transform", str(src), "-o", str(dst), "--model", "tiny", "--strength", "0.3", "--seed", "1")
+    cmd = reverie_command("transform", str(src), "-o", str(dst), "--model", TINY, "--strength", "0.3", "--seed", "1")
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     expected, _ = sf.read(dst, dtype="float32", always_2d=True)
