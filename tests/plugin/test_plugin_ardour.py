@@ -1,4 +1,5 @@
-"""The Reverie plugin in a headless Ardour 7 (LV2 and VST3), against a real `reverie serve --model tiny`.
+"""The Reverie plugin in a headless Ardour 7 (LV2 and VST3), against a real `reverie serve`
+on the tests' model (tests/dummy_models.py).
 
 ardour7-lua builds a session: one stereo track whose input is a constant (0.25 left, -0.125 right, from a
 small Lua DSP, so every render feeds the same samples wherever Ardour splits its cycles), then Reverie with
@@ -23,6 +24,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from bridge_helpers import ServeProcess, reverie_command
+from dummy_models import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build" / "plugin"
@@ -204,7 +206,7 @@ def round_trip(tmp: Path, plugin_type: str, endpoint: str) -> tuple[np.ndarray, 
 
 @pytest.fixture(scope="module")
 def server():
-    proc = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*")
+    proc = ServeProcess("--model", TINY, "--bind", "tcp://127.0.0.1:*")
     yield proc
     proc.kill()
 
@@ -233,7 +235,7 @@ def test_ardour_export_captures_renders_and_plays_the_take_back(tmp_path, server
     assert np.all(played[:, :first] == dc) and np.all(played[:, last:] == dc)
     src, dst = tmp_path / "level.wav", tmp_path / "expected.wav"
     sf.write(src, np.repeat(dc, frames, axis=1).T, RATE, subtype="FLOAT")
-    cmd = reverie_command("transform", str(src), "-o", str(dst), "--model", "tiny", "--strength", "0.3", "--seed", "1")
+    cmd = reverie_command("transform", str(src), "-o", str(dst), "--model", TINY, "--strength", "0.3", "--seed", "1")
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     expected, _ = sf.read(dst, dtype="float32", always_2d=True)

@@ -1,5 +1,6 @@
 """The Reverie CLAP (build/plugin/Reverie.clap) in a small CLAP host compiled here (clap_host.cpp, on DPF's
-bundled CLAP headers), with a playing transport, against a real `reverie serve --model tiny`."""
+bundled CLAP headers), with a playing transport, against a real `reverie serve`
+on the tests' model (tests/dummy_models.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from bridge_helpers import ServeProcess, reverie_command
+from dummy_models import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
 CLAP = ROOT / "build" / "plugin" / "Reverie.clap"
@@ -70,7 +72,7 @@ def test_clap_bypass_is_bit_exact(host, tmp_path):
 
 @pytest.mark.parametrize("rate,block", [(44100, 441), (48000, 480), (96000, 960)])
 def test_clap_take_lands_at_the_transport_positions(host, tmp_path, rate, block):
-    server = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*")
+    server = ServeProcess("--model", TINY, "--bind", "tcp://127.0.0.1:*")
     try:
         audio = signal(2.0, rate)
         first, last = rate // 2, rate * 3 // 2
@@ -82,7 +84,7 @@ def test_clap_take_lands_at_the_transport_positions(host, tmp_path, rate, block)
     assert np.array_equal(out[:, :first], audio[:, :first]) and np.array_equal(out[:, last:], audio[:, last:])
     src, dst = tmp_path / "slice.wav", tmp_path / "expected.wav"
     sf.write(src, audio[:, first:last].T, rate, subtype="FLOAT")
-    cmd = reverie_command("transform", str(src), "-o", str(dst), "--model", "tiny", "--strength", "0.3", "--seed", "1")
+    cmd = reverie_command("transform", str(src), "-o", str(dst), "--model", TINY, "--strength", "0.3", "--seed", "1")
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     expected, _ = sf.read(dst, dtype="float32", always_2d=True)
@@ -153,7 +155,7 @@ def test_the_window_opens_and_shows_the_take_the_progress_and_the_model_card(hos
 
     if not features.check("xcb"):
         pytest.skip("this Pillow cannot grab an X display")
-    server = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*")
+    server = ServeProcess("--model", TINY, "--bind", "tcp://127.0.0.1:*")
     xvfb, display = xvfb_display()
     try:
         rate = 48000

@@ -1,5 +1,5 @@
 """The Reverie plugin (build/plugin/Reverie.vst3, from scripts/build-plugin) in pedalboard, against a real
-`reverie serve --model tiny` on a free loopback port.
+`reverie serve` on the tests' model (tests/dummy_models.py) on a free loopback port.
 
 pedalboard gives the plugin no transport, so the plugin places its capture by a sample counter from the
 last reset (every `process` call resets it), and pedalboard runs faster than real time, so `play` waits
@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from bridge_helpers import ServeProcess, reverie_command
+from dummy_models import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
 VST3 = ROOT / "build" / "plugin" / "Reverie.vst3"
@@ -40,7 +41,7 @@ RATES = [44100, 48000, 96000]
 
 @pytest.fixture(scope="module")
 def server():
-    proc = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*")
+    proc = ServeProcess("--model", TINY, "--bind", "tcp://127.0.0.1:*")
     yield proc
     proc.kill()
 
@@ -67,10 +68,10 @@ def status(plugin) -> str:
 
 
 def cli(tmp_path: Path, op: str, audio: np.ndarray, rate: int, *args: str) -> np.ndarray:
-    """`reverie OP IN -o OUT ... --model tiny` on a float WAV of `audio`: the local answer, no server."""
+    """`reverie OP IN -o OUT ... --model TINY` on a float WAV of `audio`: the local answer, no server."""
     src, dst = tmp_path / f"{op}_in.wav", tmp_path / f"{op}_out.wav"
     sf.write(src, audio.T, rate, subtype="FLOAT")
-    cmd = reverie_command(op, str(src), "-o", str(dst), "--model", "tiny", *args)
+    cmd = reverie_command(op, str(src), "-o", str(dst), "--model", TINY, *args)
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     out, out_rate = sf.read(dst, dtype="float32", always_2d=True)
@@ -133,7 +134,7 @@ def test_the_example_script_writes_what_reverie_transform_writes(server, tmp_pat
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     expected_path = tmp_path / "cli.wav"
-    cmd = reverie_command("transform", str(src), "-o", str(expected_path), "--model", "tiny")
+    cmd = reverie_command("transform", str(src), "-o", str(expected_path), "--model", TINY)
     cmd += ["--strength", "0.3", "--seed", "1", "--bit-depth", "32"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -198,7 +199,7 @@ def long_render(plugin, audio, rate):
 def test_a_server_killed_mid_render_leaves_the_host_running_and_dry():
     rate = 44100
     audio = signal(30.0, rate)
-    proc = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*")
+    proc = ServeProcess("--model", TINY, "--bind", "tcp://127.0.0.1:*")
     try:
         plugin = load(proc.endpoint)
         long_render(plugin, audio, rate)
@@ -260,7 +261,7 @@ def test_the_take_file_in_the_state_plays_the_same_take_without_a_server(tmp_pat
     rate = 48000
     audio = signal(1.0, rate)
     take = tmp_path / "song.reverie-take"
-    proc = ServeProcess("--model", "tiny", "--bind", "tcp://127.0.0.1:*")
+    proc = ServeProcess("--model", TINY, "--bind", "tcp://127.0.0.1:*")
     try:
         plugin = load(proc.endpoint, strength=0.3, seed=2)
         example.set_plugin_state(plugin, take=str(take))
