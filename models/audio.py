@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from .errors import AudioFileError, ReverieError
-from .operations import MAX_CHANNELS, SAMPLE_RATE
+from .limits import MAX_CHANNELS, SAMPLE_RATES
 
 # soundfile picks the container from the suffix; these are the ones we promise.
 WRITABLE = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
@@ -77,7 +77,7 @@ class Audio:
 def check_sample_rate(sample_rate: int, field: str = "sample_rate") -> int:
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
         raise ReverieError(f"{field} must be an integer in Hz, got {sample_rate!r}", field=field)
-    low, high = SAMPLE_RATE.low, SAMPLE_RATE.high
+    low, high = SAMPLE_RATES
     if not low <= int(sample_rate) <= high:
         raise ReverieError(f"{field} must be between {low} and {high} Hz, got {sample_rate}", field=field)
     return int(sample_rate)

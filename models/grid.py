@@ -18,6 +18,7 @@ import numpy as np
 
 from .entries import EntryError, timed_entries
 from .errors import ReverieError
+from .limits import BEATS_PER_BAR
 from .melody.key import Key
 
 GRID_FEATURES = 7
@@ -46,9 +47,11 @@ class Grid:
                 raise ReverieError(f"bpm {bpm:g} is outside {lo:g}-{hi:g}", field="bpm")
         if any(b[0] <= a[0] for a, b in zip(tempo, tempo[1:])):
             raise ReverieError("a tempo's times must rise", field="bpm")
-        from .operations import BEATS_PER_BAR  # declared once, with its range
-
-        BEATS_PER_BAR.check(self.beats_per_bar)
+        low, high = BEATS_PER_BAR
+        if not low <= self.beats_per_bar <= high:  # in the spec's words (operations.BEATS_PER_BAR)
+            raise ReverieError(
+                f"beats_per_bar must be between {low:g} and {high:g}, got {self.beats_per_bar:g}", field="beats_per_bar"
+            )
         object.__setattr__(self, "tempo", tempo)
 
     @classmethod

@@ -135,9 +135,7 @@ class Operation:
     @property
     def edits(self) -> bool:
         """Whether it moves whole inputs a chosen distance (strength, or its timestep)."""
-        from .operations import STRENGTH  # declared with these types, in the module that builds on them
-
-        return STRENGTH in self.params
+        return "strength" in self.names
 
     def filled(self, given: dict[str, Any], defaults: dict[str, Any] | None = None) -> dict[str, Any]:
         """Every parameter: the value given (None counts as left out), else its default (`defaults`, such as

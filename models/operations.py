@@ -17,6 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import ReverieError
+from .limits import BEATS_PER_BAR as BAR_BEATS
+from .limits import MAX_CHANNELS as MAX_CHANNELS
+from .limits import SAMPLE_RATES
 from .operation_types import AS_INPUT as AS_INPUT
 from .operation_types import (
     ASKED,
@@ -38,7 +41,6 @@ MAX_SECONDS = 4 * 3600
 DEFAULT_GENERATE_SECONDS = 10.0
 # Seam fade inside an inpainted region; outside the region every sample is the input's own.
 INPAINT_SEAM_SECONDS = 0.05
-MAX_CHANNELS = 64
 INT64 = 2**63 - 1
 # The training noise schedule's length (schedulers.py): a timestep runs from 0 to NOISE_TIMESTEPS - 1.
 NOISE_TIMESTEPS = 1000
@@ -109,8 +111,8 @@ BEATS_PER_BAR = Param(
     "beats_per_bar",
     NUMBER,
     "With bpm: quarter notes per bar (4 for 4/4, 3 for 3/4 and 6/8).",
-    low=1,
-    high=16,
+    low=BAR_BEATS[0],
+    high=BAR_BEATS[1],
     default_text="4",
 )
 BARS = Param(
@@ -149,7 +151,9 @@ SESSION_KEY = Param(
 )
 SESSION = (SESSION_BPM, BEATS_PER_BAR, SESSION_KEY)
 # generate's output rate; also the range every audio input's rate must be in (audio.check_sample_rate).
-SAMPLE_RATE = Param("sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=1000, high=384000)
+SAMPLE_RATE = Param(
+    "sample_rate", INTEGER, "Sample rate of the result in Hz.", default=44100, low=SAMPLE_RATES[0], high=SAMPLE_RATES[1]
+)
 
 _STRENGTH = 0.5
 STRENGTH = Param(

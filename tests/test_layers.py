@@ -62,3 +62,26 @@ def test_the_walk_sees_relative_and_lazy_imports():
     assert any(name.startswith("reverie.render.") for name in found)  # `from .x import` resolved
     lazy = [name for _, name in imports(ROOT / "cli" / "render.py") if name == "reverie.render.renderer"]
     assert lazy  # an import inside a function counts too
+
+
+def test_the_spec_and_audio_close_no_import_circle():
+    """operations.py (the spec) and audio.py are what every layer stands on: neither reaches itself back
+    through the modules it imports, lazily or not (audio importing the spec closed a circle through grid,
+    melody and hum; the limits both need are models/limits.py now)."""
+    paths = {
+        "reverie." + ".".join(p.relative_to(ROOT).with_suffix("").parts): p for p in (ROOT / "models").rglob("*.py")
+    }
+    paths = {name.removesuffix(".__init__"): path for name, path in paths.items()}
+    graph = {
+        name: {m for _, imported in imports(path) for m in paths if imported == m or imported.startswith(m + ".")}
+        - {name}
+        for name, path in paths.items()
+    }
+    for start in ("reverie.models.operations", "reverie.models.audio", "reverie.models.grid"):
+        seen, stack = set(), [start]
+        while stack:
+            for reached in graph[stack.pop()]:
+                assert reached != start, f"{start} is imported back by a module it imports"
+                if reached not in seen:
+                    seen.add(reached)
+                    stack.append(reached)
