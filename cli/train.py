@@ -21,6 +21,9 @@ def _csv_ints(value: str) -> tuple[int, ...]:
         ) from None
 
 
+DEVICE_HELP = "Where to train: cuda needs an NVIDIA GPU and PyTorch's CUDA build (PyPI's Linux torch is one)."
+
+
 @click.command()
 @click.argument("data_dir", type=click.Path(file_okay=False))
 @click.option(
@@ -100,13 +103,7 @@ def _csv_ints(value: str) -> tuple[int, ...]:
     "writes them); clips without them train the grid-free case. Starting from a model without the grid "
     "inputs adds them, at zero.",
 )
-@click.option(
-    "--device",
-    type=click.Choice(["cpu", "cuda"]),
-    default="cpu",
-    show_default=True,
-    help="Where to train: cuda needs an NVIDIA GPU and PyTorch's CUDA build (PyPI's Linux torch is one).",
-)
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True, help=DEVICE_HELP)
 @click.option("--bf16", is_flag=True, help="bf16 autocast for the forward pass.")
 @click.option(
     "--seed",

@@ -19,11 +19,7 @@ from ..bar_loop import BarLoop
 from ..operations import generate_seconds
 from ..sampling import Run, Sampling
 from ..stream import StreamResampler, resampled
-from .session import (
-    GENERATE_CEILING_DBTP,
-    METER_MARGIN_DB,
-    nonempty,
-)
+from .session import GENERATE_CEILING_DBTP, METER_MARGIN_DB, nonempty
 
 if TYPE_CHECKING:
     from ..pipeline import PreparedCall, ReveriePipeline

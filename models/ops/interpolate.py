@@ -12,12 +12,7 @@ import torch
 from ..audio import Audio, fit_length, resample, to_model_rate
 from ..drift import balance_db, hold_shares, shares_db
 from ..sampling import Run, Sampling, slerp
-from .session import (
-    Session,
-    finished,
-    loudness_held,
-    peaks_held,
-)
+from .session import Session, finished, loudness_held, peaks_held
 from .transform import FromTimestep
 
 if TYPE_CHECKING:

@@ -30,8 +30,8 @@ FILL_DB = 1.0  # how far an inpainted band may stray from the session around it
 # The session new audio is measured against: a continuation is held no louder than this much of the input
 # before it (headroom.py), a fill to the balance, level and image of this much either side (drift.py,
 # headroom.py, detail.py), and where the session has no period its grains come from there (texture.py).
-# The model's crop around a fill ended 0.6 s short of a bass that came in 5.4 s after a 1 s gap of a
-# Wesnoth track: held to the crop, the fill was 3.9 dB under the bass of the 6 s after it.
+# Not the model's crop around a fill: it can end before what the listener hears next (docs/model.md, the
+# grains' entry: a fill held to its crop sat under a bass that came in after it).
 AROUND_SECONDS = 6.0
 # New audio's true peak: at most this far over its inputs' (operations on audio), under this for generate;
 # the limiter aims METER_MARGIN_DB lower, as independent true-peak meters differ by that much on music.

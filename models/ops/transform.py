@@ -14,12 +14,7 @@ from ..detail import air_crossover
 from ..mel import unit_phase
 from ..sampling import Run, Sampling
 from ..touch import channel_resynthesis, retouch
-from .session import (
-    Session,
-    finished,
-    loudness_held,
-    peaks_held,
-)
+from .session import Session, finished, loudness_held, peaks_held
 
 if TYPE_CHECKING:
     from ..pipeline import PreparedCall, ReveriePipeline
