@@ -21,7 +21,7 @@ class Progress:
             unit="step",
             desc="all stems",
             position=0,
-            disable=not enabled,
+            disable=_off(enabled),
             dynamic_ncols=True,
             file=sys.stderr,
         )
@@ -50,7 +50,7 @@ class Progress:
             desc=name,
             position=slot + 1,
             leave=False,
-            disable=not self.enabled,
+            disable=_off(self.enabled),
             dynamic_ncols=True,
             file=sys.stderr,
         )
@@ -104,3 +104,9 @@ class Progress:
         for bar in list(self.bars.values()):
             bar.close()
         self.overall.close()
+
+
+def _off(enabled: bool) -> bool | None:
+    """tqdm's `disable`: off when asked, and (None) off where stderr is no terminal, whose log redrawn bars
+    would fill with overwritten lines."""
+    return None if enabled else True

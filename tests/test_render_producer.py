@@ -55,7 +55,9 @@ def test_prefix_names_every_file_after_the_set(tmp_path):
 def test_tags_relative_paths_and_the_mixdown_progress(tmp_path):
     preset = make(tmp_path, "wav")
     output = render(preset, "-o", tmp_path / "out", quiet=False)
-    assert "mixdown: 100%" in output  # a bar while the stems are mixed
+    # Captured, not a terminal: one line per finished file and no bars redrawn over each other in the log.
+    assert "\r" not in output and "all stems:" not in output, output
+    assert "sleep_set/mixdown.wav: " in output and "LUFS" in output, output
     folder = tmp_path / "out" / "sleep_set"
     for name, comment in (("drone", "stem drone of set sleep_set"), ("mixdown", "mixdown of set sleep_set")):
         with sf.SoundFile(folder / f"{name}.wav") as f:

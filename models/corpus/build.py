@@ -360,7 +360,7 @@ def _write_manifest(path: Path, rows: list[dict]) -> None:
 def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="clip", desc="corpus", disable=not enabled)
+    return tqdm(total=total, unit="clip", desc="corpus", disable=None if enabled else True)  # None: off in a log
 
 
 def hours_of(rows: list[dict]) -> float:
