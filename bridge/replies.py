@@ -42,7 +42,7 @@ class Replies:
         return {
             "version": P.VERSION,
             "server": f"reverie {_software_version()}",
-            "model": {"hash": self.pipe.model_hash, "sample_rate": self.pipe.sample_rate},
+            "model": {"hash": self.pipe.model_hash, "sample_rate": self.pipe.sample_rate, **self.pipe.card},
             "styles": list(self.pipe.styles),
             "ops": list(P.OPS),
             "limits": self.limits.as_dict(),

@@ -17,7 +17,7 @@ from typing import Any
 from reverie.models.errors import ReverieError
 
 # What ReveriePipeline.from_pretrained reads; a training folder's checkpoints and logs stay behind.
-MODEL_FILES = ("reverie.json", "unet/config.json", "unet/*.safetensors")
+MODEL_FILES = ("reverie.json", "card.json", "unet/config.json", "unet/*.safetensors")
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from .stream import Layout, Window, decode_windows, plan_windows
 from .unet import MelUNet1D
 
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default_model"
+CARD_FILE = "card.json"  # a model folder's name and training sources, for users (ReveriePipeline.card)
 
 
 def _declared(op: str):
@@ -144,9 +145,12 @@ class PreparedCall:
 
 
 class ReveriePipeline:
-    def __init__(self, unet: MelUNet1D, config: PipelineConfig):
+    def __init__(self, unet: MelUNet1D, config: PipelineConfig, card: dict | None = None):
         self.unet = unet.eval().requires_grad_(False)
         self.config = config
+        # What a user is told of the model (the bridge's `info`, the plugin's window): its name and what it
+        # learned from. Not part of the hash: it does not shape the sound.
+        self.card = {"name": "unsaved", "trained_on": [], **(card or {})}
         self.frontend = MelFrontend(config.mel)
         self.denoiser = Denoiser(self.unet, config)
         # Of the weights and the settings that shape the sound (a new detail prior or calibration is a new
@@ -165,13 +169,17 @@ class ReveriePipeline:
                 field="model",
             )
         config = PipelineConfig.from_dict(json.loads(config_file.read_text()))
-        return cls(MelUNet1D.from_pretrained(path / "unet", low_cpu_mem_usage=False), config)
+        card_file = path / CARD_FILE
+        card = {"name": path.name, **(json.loads(card_file.read_text()) if card_file.is_file() else {})}
+        return cls(MelUNet1D.from_pretrained(path / "unet", low_cpu_mem_usage=False), config, card)
 
     def save_pretrained(self, path: str | Path) -> Path:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.unet.save_pretrained(path / "unet")
         (path / "reverie.json").write_text(json.dumps(self.config.to_dict(), indent=2) + "\n")
+        name = path.name if self.card["name"] == "unsaved" else self.card["name"]
+        (path / CARD_FILE).write_text(json.dumps({**self.card, "name": name}, indent=2) + "\n")
         return path
 
     # --- facts for callers --------------------------------------------------

@@ -569,8 +569,8 @@ private:
 
     // --- worker thread -----------------------------------------------------------------------------------
 
-    // The model card: what the server's `info` says of its model (the bridge reports no name or
-    // training sources; see docs/daw.md).
+    // The model card: what the server's `info` says of its model: its name, hash and rate, what it was
+    // trained on, its styles, and the server.
     void fetchInfo()
     {
         const std::string endpoint = server();
@@ -580,8 +580,14 @@ private:
         json h = out.ok ? json::parse(out.headerJson, nullptr, false) : json();
         if (out.ok && h.is_object()) {
             const json model = h.value("model", json::object());
-            card = "model " + model.value("hash", std::string("?")) + ", " +
-                   std::to_string(model.value("sample_rate", 0)) + " Hz";
+            card = "model " + model.value("name", std::string("?")) + " (" + model.value("hash", std::string("?")) +
+                   "), " + std::to_string(model.value("sample_rate", 0)) + " Hz";
+            std::string sources;
+            for (const auto& source : model.value("trained_on", json::array()))
+                if (source.is_string())
+                    sources += (sources.empty() ? "" : "; ") + source.get<std::string>();
+            if (!sources.empty())
+                card += "; trained on " + sources;
             std::string styles;
             for (const auto& st : h.value("styles", json::array()))
                 if (st.is_string())

@@ -60,7 +60,8 @@ def signal(seconds, rate, channels=2, seed=0):
 def test_info(client, tiny_pipe):
     info = client.info()
     assert info["type"] == "result" and info["version"] == P.VERSION
-    assert info["model"] == {"hash": tiny_pipe.model_hash, "sample_rate": tiny_pipe.sample_rate}
+    assert info["model"] == {"hash": tiny_pipe.model_hash, "sample_rate": tiny_pipe.sample_rate, **tiny_pipe.card}
+    assert info["model"]["name"] == "unsaved" and info["model"]["trained_on"] == []
     assert info["styles"] == list(tiny_pipe.styles)
     assert info["defaults"]["steps"] == tiny_pipe.defaults["steps"]
     assert info["limits"]["max_message_bytes"] == 256 * 1024 * 1024

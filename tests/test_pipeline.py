@@ -278,3 +278,17 @@ def test_unknown_and_missing_arguments_are_type_errors_as_in_a_call(pipe, stereo
         pipe.run("transform", audio=stereo48k, strenght=0.3)
     with pytest.raises(TypeError, match="missing 'end'"):
         pipe.total_steps("inpaint", audio=stereo48k, start=1.0)
+
+
+def test_a_model_folder_carries_its_card_and_the_embedded_one_says_what_it_learned_from(tmp_path):
+    from dummy_models import tiny_pipeline
+
+    from reverie.models.pipeline import ReveriePipeline
+
+    default = ReveriePipeline.from_pretrained()
+    assert default.card["name"] == "reverie-default"
+    assert any("music21" in source for source in default.card["trained_on"])
+    saved = tiny_pipeline().save_pretrained(tmp_path / "my_model")
+    loaded = ReveriePipeline.from_pretrained(saved)
+    assert loaded.card == {"name": "my_model", "trained_on": []}
+    assert loaded.model_hash == tiny_pipeline().model_hash  # the card is not the sound
