@@ -48,6 +48,11 @@ def load_model(source: ModelSource):
 
     if source.files is None:
         pipe = load_pipeline(source.spec)
+    elif (Path(source.spec) / "reverie.json").is_file():
+        # The folder is on this node (the driver's, or a shared filesystem): read it there. The hash check
+        # below still holds it to the driver's model. (A worker Ray restarted did not get its files back
+        # from the object store: `serve --ray --model DIR` hung after its workers were killed.)
+        pipe = load_pipeline(source.spec)
     else:
         import ray
 
