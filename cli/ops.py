@@ -251,10 +251,6 @@ def check_early(op: Operation, params: dict[str, Any]) -> None:
     for p in op.params:
         if params[p.name] is not None and p.name not in _CHECKED_LATER:
             p.check(params[p.name])
-    if params.get("bpm") is not None:
-        from reverie.models.grid import parse_bpm
-
-        parse_bpm(params["bpm"], params.get("beats_per_bar"))
     if params.get("key") is not None:
         from reverie.models.melody.key import parse_key
 

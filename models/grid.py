@@ -39,14 +39,9 @@ class Grid:
 
     def __post_init__(self) -> None:
         tempo = tuple((float(s), float(b)) for s, b in self.tempo)
-        if not tempo:
-            raise ReverieError("a tempo needs at least one bpm", field="bpm")
-        lo, hi = BPM_RANGE
-        for _, bpm in tempo:
-            if not lo <= bpm <= hi:
-                raise ReverieError(f"bpm {bpm:g} is outside {lo:g}-{hi:g}", field="bpm")
-        if any(b[0] <= a[0] for a, b in zip(tempo, tempo[1:])):
-            raise ReverieError("a tempo's times must rise", field="bpm")
+        wrong = _tempo_problem(tempo)
+        if wrong is not None:
+            raise ReverieError(f"a tempo of {list(tempo)} {wrong}", field="bpm")
         low, high = BEATS_PER_BAR
         if not low <= self.beats_per_bar <= high:  # in the spec's words (operations.BEATS_PER_BAR)
             raise ReverieError(
@@ -166,19 +161,27 @@ def parse_bpm(value, beats_per_bar: float | None = None) -> Grid:
             raise _tempo_error(value, str(exc)) from None
     else:
         raise _tempo_error(value, "is not a tempo")
-    if not points:
-        raise _tempo_error(value, "is empty")
     points = [(0.0 if s is None else s, b) for s, b in points]
+    wrong = _tempo_problem(points)
+    if wrong is not None:
+        raise _tempo_error(value, wrong)
+    return Grid(tuple(points), 4.0 if beats_per_bar is None else float(beats_per_bar))
+
+
+def _tempo_problem(points) -> str | None:
+    """What is wrong with (seconds, bpm) points, worded to follow the tempo's name; None if nothing."""
+    if not points:
+        return "is empty"
     lo, hi = BPM_RANGE
     for seconds, bpm in points:
         if seconds < 0:
-            raise _tempo_error(value, f"has an entry at {seconds:g} s; times are seconds from 0")
+            return f"has an entry at {seconds:g} s; times are seconds from 0"
         if not lo <= bpm <= hi:
             outside = f"outside {lo:g}-{hi:g}"
-            raise _tempo_error(value, f"has {bpm:g} bpm, {outside}" if len(points) > 1 else f"is {outside}")
+            return f"has {bpm:g} bpm, {outside}" if len(points) > 1 else f"is {outside}"
     if any(b[0] <= a[0] for a, b in zip(points, points[1:])):
-        raise _tempo_error(value, "has times that do not increase; times must rise")
-    return Grid(tuple(points), 4.0 if beats_per_bar is None else float(beats_per_bar))
+        return "has times that do not increase; times must rise"
+    return None
 
 
 def tempo_text(value) -> str:

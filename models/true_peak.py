@@ -117,9 +117,3 @@ def true_peak(samples: np.ndarray) -> float:
     meter = TruePeakMeter(samples.shape[0])
     meter.push(samples)
     return meter.finish()
-
-
-def true_peak_levels(samples: np.ndarray) -> np.ndarray:
-    """Per-sample true peak of (channels, frames) over all channels, with silence before and after."""
-    pad = np.zeros((samples.shape[0], PAD))
-    return interval_peaks(np.concatenate([pad, np.asarray(samples, dtype=np.float64), pad], axis=1))
