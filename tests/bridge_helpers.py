@@ -44,6 +44,27 @@ def reverie_command(*args: str) -> list[str]:
     return [sys.executable, "-c", "import sys; from reverie.cli.main import cli; sys.exit(cli())", *args]
 
 
+def cli_answer(folder: Path, op: str, audio, rate: int, *args: str):
+    """`reverie OP IN -o OUT ... --model TINY` on a float WAV of `audio` (channels, frames) in `folder`: the
+    local answer, no server, as (channels, frames) at `rate`."""
+    import soundfile as sf
+    from dummy_models import TINY
+
+    src, dst = folder / f"{op}_in.wav", folder / f"{op}_out.wav"
+    sf.write(src, audio.T, rate, subtype="FLOAT")
+    done = subprocess.run(
+        reverie_command(op, str(src), "-o", str(dst), "--model", TINY, *args),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    out, out_rate = sf.read(dst, dtype="float32", always_2d=True)
+    assert out_rate == rate
+    return out.T
+
+
 class ServeProcess:
     """`reverie serve` in a subprocess; collects its stderr lines and learns its endpoint."""
 

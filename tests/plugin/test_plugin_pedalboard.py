@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from bridge_helpers import ServeProcess, reverie_command
+from bridge_helpers import ServeProcess, cli_answer, reverie_command
 from dummy_models import TINY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,18 +67,6 @@ def status(plugin) -> str:
     return example.plugin_state(plugin)["status"]
 
 
-def cli(tmp_path: Path, op: str, audio: np.ndarray, rate: int, *args: str) -> np.ndarray:
-    """`reverie OP IN -o OUT ... --model TINY` on a float WAV of `audio`: the local answer, no server."""
-    src, dst = tmp_path / f"{op}_in.wav", tmp_path / f"{op}_out.wav"
-    sf.write(src, audio.T, rate, subtype="FLOAT")
-    cmd = reverie_command(op, str(src), "-o", str(dst), "--model", TINY, *args)
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    out, out_rate = sf.read(dst, dtype="float32", always_2d=True)
-    assert out_rate == rate
-    return out.T
-
-
 def wait_status(plugin, prefix: str, timeout: float = 60.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -120,7 +108,7 @@ def test_bypass_passes_the_input_bit_for_bit(rate):
 def test_the_round_trip_equals_reverie_transform(server, tmp_path, rate):
     audio = signal(1.5, rate)
     out = example.roundtrip(audio, rate, server.endpoint, VST3, operation="transform", strength=0.3, seed=1)
-    expected = cli(tmp_path, "transform", audio, rate, "--strength", "0.3", "--seed", "1")
+    expected = cli_answer(tmp_path, "transform", audio, rate, "--strength", "0.3", "--seed", "1")
     assert out.shape == audio.shape
     assert np.abs(out - expected).max() <= 1e-4
     assert np.abs(out - audio).max() > 0.01  # it is a new take, not the dry input
@@ -154,7 +142,7 @@ def test_inpaint_keeps_every_sample_outside_the_region(server, tmp_path, rate):
     outside = np.r_[0:first, last : audio.shape[1]]
     assert np.array_equal(out[:, outside].view(np.uint32), audio[:, outside].view(np.uint32))
     assert np.abs(out[:, first:last] - audio[:, first:last]).max() > 0.01
-    expected = cli(tmp_path, "inpaint", audio, rate, "--start", "0.5", "--end", "1.25", "--seed", "7")
+    expected = cli_answer(tmp_path, "inpaint", audio, rate, "--start", "0.5", "--end", "1.25", "--seed", "7")
     assert np.abs(out - expected).max() <= 1e-4
 
 
@@ -314,7 +302,7 @@ def test_continue_plays_on_past_the_capture(server, tmp_path):
     longer = np.concatenate([audio, np.zeros((2, rate), np.float32)], axis=1)  # the song goes on, silent
     out = plugin.process(longer, rate)
     assert status(plugin).startswith("ready"), status(plugin)
-    expected = cli(tmp_path, "continue", audio, rate, "--seconds", "0.5", "--seed", "3")
+    expected = cli_answer(tmp_path, "continue", audio, rate, "--seconds", "0.5", "--seed", "3")
     assert expected.shape[1] == rate + rate // 2
     assert np.array_equal(out[:, :rate], audio)  # continue keeps its input bit for bit
     assert np.abs(out[:, : expected.shape[1]] - expected).max() <= 1e-4
@@ -334,7 +322,7 @@ def test_interpolate_blends_this_capture_with_the_one_before(server, tmp_path):
     assert status(plugin).startswith("ready"), status(plugin)
     src_b = tmp_path / "b.wav"
     sf.write(src_b, first.T, rate, subtype="FLOAT")
-    expected = cli(
+    expected = cli_answer(
         tmp_path, "interpolate", second, rate, str(src_b), "--ratio", "0.5", "--strength", "0.4", "--seed", "2"
     )
     assert np.abs(out - expected).max() <= 1e-4
